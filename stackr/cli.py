@@ -1,0 +1,176 @@
+"""The ``stackr`` command line: the only module that prints errors or exits.
+
+Each verb lives in ``stackr/commands/<verb>.py`` with ``configure(parser)`` and
+``run(args) -> int`` (one file per subcommand, as docker/compose's ``cmd/compose``).
+A verb whose module does not exist yet is listed in ``--help`` and says it is not
+implemented. Command modules import heavy libraries inside ``run`` only, so printing
+help or the version stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import ModuleType
+
+from stackr import __version__
+from stackr.errors import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    NotImplementedYetError,
+    StackrError,
+)
+
+
+@dataclass(frozen=True)
+class Verb:
+    name: str
+    summary: str
+    issue: int  # the issue that brings it, named while it is not implemented
+
+
+VERBS: tuple[Verb, ...] = (
+    Verb("config", "Validate the stack file and print its normalised form", 2),
+    Verb("graph", "Print the dependency graph of the stack", 2),
+    Verb("up", "Create and start the stack (converge the host to the file)", 7),
+    Verb("down", "Stop and remove everything the project owns", 7),
+    Verb("watch", "Up, then reapply on every change of the stack's files", 8),
+    Verb("ps", "List the project's containers", 7),
+    Verb("logs", "Show the output of the project's containers", 7),
+    Verb("exec", "Run a command in a running container", 7),
+    Verb("stop", "Stop services without removing them", 7),
+    Verb("start", "Start stopped services", 7),
+    Verb("restart", "Restart services", 7),
+    Verb("pull", "Pull the images of the stack's services", 5),
+    Verb("images", "List images in the store", 5),
+    Verb("load", "Load an image from a docker save / OCI archive", 5),
+    Verb("build", "Build images from Dockerfiles", 9),
+    Verb("engine", "Run the engine in the foreground (or `engine stop`)", 4),
+    Verb("info", "Show what the engine and the host support", 4),
+)
+
+
+def _command_module(verb: Verb) -> ModuleType | None:
+    try:
+        return importlib.import_module(f"stackr.commands.{verb.name}")
+    except ModuleNotFoundError as error:
+        if error.name != f"stackr.commands.{verb.name}":
+            raise
+        return None
+
+
+def _add_project_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """Options every verb accepts, before or after the verb (``stackr up -f x`` and
+    ``stackr -f x up`` both work, as with docker compose)."""
+    default = argparse.SUPPRESS if suppress else None
+    group = parser.add_argument_group("project options")
+    group.add_argument(
+        "-f", "--file", dest="files", action="append", metavar="FILE",
+        default=default, help="stack file (repeat to merge several)",
+    )
+    group.add_argument("-p", "--project-name", default=default, help="project name")
+    group.add_argument(
+        "--profile", dest="profiles", action="append", metavar="PROFILE",
+        default=default, help="enable a profile (repeatable)",
+    )
+    group.add_argument(
+        "--env-file", dest="env_files", action="append", metavar="PATH",
+        default=default, help="read variables from this file instead of .env (repeatable)",
+    )
+    group.add_argument(
+        "--project-directory", default=default, metavar="DIR",
+        help="directory that relative paths are resolved against",
+    )
+    group.add_argument(
+        "-H", "--host", default=default, metavar="URL",
+        help="engine to talk to (unix:///path or ssh://user@host); default STACKR_HOST",
+    )
+    group.add_argument(
+        "--debug", action="store_true", default=default or False,
+        help="show internal details of errors",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stackr",
+        description="Run multi-container stacks from a Compose file, with stackr's own engine.",
+    )
+    parser.add_argument("--version", action="version", version=f"stackr {__version__}")
+    _add_project_options(parser, suppress=False)
+    subparsers = parser.add_subparsers(dest="verb", metavar="COMMAND")
+    for verb in VERBS:
+        module = _command_module(verb)
+        summary = verb.summary if module else f"{verb.summary} (not implemented yet)"
+        sub = subparsers.add_parser(verb.name, help=summary, description=verb.summary)
+        _add_project_options(sub, suppress=True)
+        if module is not None:
+            module.configure(sub)
+        else:
+            sub.add_argument("arguments", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+        sub.set_defaults(verb_spec=verb, verb_module=module)
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    verb: Verb = args.verb_spec
+    module: ModuleType | None = args.verb_module
+    if module is None:
+        raise NotImplementedYetError(
+            f"stackr {verb.name} is not implemented yet (it comes with issue #{verb.issue})"
+        )
+    exit_code: int = module.run(args)
+    return exit_code
+
+
+def _write_crash_log(error: BaseException) -> str:
+    from stackr.paths import run_root
+
+    text = "".join(traceback.format_exception(error))
+    header = f"stackr {__version__}\npython {sys.version}\nargv {sys.argv}\n\n"
+    for directory in (run_root(), os.environ.get("TMPDIR", "/tmp")):
+        try:
+            os.makedirs(directory, exist_ok=True)
+            path = os.path.join(directory, "stackr-crash.log")
+            with open(path, "w") as log:
+                log.write(header + text)
+            return path
+        except OSError:
+            continue
+    return "(no writable place for a crash log)"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments == ["--version"]:  # the fast path: no parser, no command imports
+        print(f"stackr {__version__}")
+        return 0
+    parser = build_parser()
+    args = parser.parse_args(arguments)
+    if args.verb is None:
+        parser.print_help()
+        return 0
+    try:
+        return _run(args)
+    except StackrError as error:
+        print(error.render(), file=sys.stderr)
+        if args.debug and error.__cause__ is not None:
+            traceback.print_exception(error.__cause__, file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return 0
+    except Exception as error:  # a bug: say so, keep the traceback out of the user's way
+        log_path = _write_crash_log(error)
+        print(f"internal error: {type(error).__name__}: {error}", file=sys.stderr)
+        print(f"this is a bug in stackr; details are in {log_path}", file=sys.stderr)
+        if args.debug:
+            traceback.print_exception(error, file=sys.stderr)
+        return EXIT_INTERNAL

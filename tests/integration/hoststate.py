@@ -1,0 +1,100 @@
+"""A snapshot of the host objects a stackr test could leave behind, for leak checks.
+
+Only objects that are recognisably stackr's are counted: mounts below the test's own
+state directories or with "stackr" in their source/target, links and netns whose name
+starts with stackr's prefixes, cgroup directories named "stackr*" and processes whose
+command line or environment names the test's state directories. Tests of other
+sessions on the same machine therefore do not disturb the check.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+# Interface names stackr makes start with this (see stackr.naming).
+LINK_PREFIXES = ("stk",)
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+@dataclass(frozen=True)
+class HostSnapshot:
+    mounts: frozenset[str]
+    links: frozenset[str]
+    cgroups: frozenset[str]
+    processes: frozenset[str]
+
+    def minus(self, other: HostSnapshot) -> HostSnapshot:
+        return HostSnapshot(
+            self.mounts - other.mounts,
+            self.links - other.links,
+            self.cgroups - other.cgroups,
+            self.processes - other.processes,
+        )
+
+    def is_empty(self) -> bool:
+        return not (self.mounts or self.links or self.cgroups or self.processes)
+
+    def describe(self) -> str:
+        lines = []
+        for kind in ("mounts", "links", "cgroups", "processes"):
+            for entry in sorted(getattr(self, kind)):
+                lines.append(f"  {kind[:-1]}: {entry}")
+        return "\n".join(lines)
+
+
+def _mounts(dirs: tuple[Path, ...]) -> frozenset[str]:
+    found = set()
+    with open("/proc/self/mountinfo") as mountinfo:
+        for line in mountinfo:
+            fields = line.split()
+            target = fields[4]
+            if any(target.startswith(str(d)) for d in dirs) or "stackr" in target:
+                found.add(target)
+    return frozenset(found)
+
+
+def _links() -> frozenset[str]:
+    try:
+        names = os.listdir("/sys/class/net")
+    except OSError:
+        return frozenset()
+    return frozenset(n for n in names if n.startswith(LINK_PREFIXES))
+
+
+def _cgroups() -> frozenset[str]:
+    found = set()
+    if not CGROUP_ROOT.is_dir():
+        return frozenset()
+    for hierarchy in CGROUP_ROOT.iterdir():
+        try:
+            for child in hierarchy.iterdir():
+                if child.is_dir() and child.name.startswith("stackr"):
+                    for sub in child.rglob("*"):
+                        if sub.is_dir():
+                            found.add(str(sub))
+        except OSError:
+            continue
+    return frozenset(found)
+
+
+def _processes(dirs: tuple[Path, ...]) -> frozenset[str]:
+    found = set()
+    needles = [str(d).encode() for d in dirs]
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            environ = Path(f"/proc/{entry}/environ").read_bytes()
+        except OSError:
+            continue
+        if any(n in cmdline or n in environ for n in needles):
+            command = cmdline.replace(b"\0", b" ").decode(errors="replace")
+            found.add(f"{entry} {command}")
+    return frozenset(found)
+
+
+def take_snapshot(dirs: tuple[Path, Path]) -> HostSnapshot:
+    return HostSnapshot(_mounts(dirs), _links(), _cgroups(), _processes(dirs))
