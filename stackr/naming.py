@@ -1,0 +1,40 @@
+"""Names of the host objects stackr makes: one home for all of them (compose's labels.go).
+
+Every host object carries a recognisable, collision-free name so that ``down`` and a
+restart after a crash can always find it, and tests can check that none is left.
+Linux interface names hold at most 15 characters, so links use a short prefix and a
+hash instead of the project and network names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+LINK_PREFIX = "stk"  # every bridge/veth stackr makes starts with this
+IFNAME_MAX = 15
+CGROUP_PARENT = "stackr"  # cgroup directory (in each hierarchy) holding stackr's containers
+
+# Labels stackr puts on every resource it makes (as Compose's com.docker.compose.*).
+LABEL_PROJECT = "io.stackr.project"
+LABEL_SERVICE = "io.stackr.service"
+LABEL_REPLICA = "io.stackr.replica"
+LABEL_CONFIG_HASH = "io.stackr.config-hash"
+LABEL_NETWORK = "io.stackr.network"
+LABEL_VOLUME = "io.stackr.volume"
+
+
+def short_hash(*parts: str, length: int = 10) -> str:
+    digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()
+    return digest[:length]
+
+
+def link_name(kind: str, *parts: str) -> str:
+    """A stable interface name: ``stk`` + one kind letter + a hash of what it is for.
+
+    ``kind`` is one letter ("b" bridge, "v" host side of a veth, "c" container side
+    before it is renamed), so that names of different kinds never collide.
+    """
+    if len(kind) != 1:
+        raise ValueError(f"link kind must be one letter, not {kind!r}")
+    name = LINK_PREFIX + kind + short_hash(*parts, length=IFNAME_MAX - len(LINK_PREFIX) - 1)
+    return name
