@@ -48,6 +48,8 @@ VERBS: tuple[Verb, ...] = (
     Verb("restart", "Restart services", 7),
     Verb("pull", "Pull the images of the stack's services", 5),
     Verb("images", "List images in the store", 5),
+    Verb("image", "Manage images (inspect, prune)", 5),
+    Verb("rmi", "Remove images", 5),
     Verb("load", "Load an image from a docker save / OCI archive", 5),
     Verb("build", "Build images from Dockerfiles", 9),
     Verb("engine", "Run the engine in the foreground (or `engine stop`)", 4),
