@@ -11,6 +11,7 @@ import time
 
 from stackr.engine.containers import ContainerManager
 from stackr.engine.events import EventBus
+from stackr.engine.execs import ExecManager
 from stackr.engine.records import engine_root
 from stackr.engine.volumes import VolumeManager
 
@@ -36,6 +37,8 @@ class Engine:
         self.events = EventBus()
         self.containers = ContainerManager(self.events, self.stopping)
         self.volumes = VolumeManager(self.events, self.containers.users_of_volume)
+        self.containers.volume_path = self.volumes.ensure_mountpoint
+        self.execs = ExecManager(self.containers)
 
     def uptime(self) -> float:
         return time.monotonic() - self.started_monotonic

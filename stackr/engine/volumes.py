@@ -101,6 +101,12 @@ class VolumeManager:
         self.events.publish("volume", "create", name, {"driver": "local", **labels})
         return self._view(name, record)
 
+    def ensure_mountpoint(self, name: str) -> str:
+        """The host directory of volume ``name``, created (as Docker does) if missing."""
+        if self.records.get(name) is None:
+            self.create({"Name": name})
+        return str(self.mountpoint(name))
+
     def inspect(self, name: str) -> JsonObject:
         if not is_valid_name(name):
             raise not_found(f"no such volume: {name!r}")

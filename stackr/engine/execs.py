@@ -1,0 +1,121 @@
+"""Exec instances: a command run in a running container on request (``/exec``).
+
+Created by ``POST /containers/{id}/exec``, run by ``POST /exec/{id}/start``, which
+streams the output as JSON lines ``{"stream": "stdout", "data": ...}`` and ends with
+``{"ExitCode": n}`` (not Docker's hijacked raw stream: stdin attach and TTY are not
+supported yet). Kept in memory only, as Docker does.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from stackr.engine import nsexec
+from stackr.engine.containers import ContainerManager
+from stackr.engine.routing import bad_request, conflict, not_found
+
+JsonObject = dict[str, Any]
+EXEC_KEYS = {"Cmd", "Env", "User", "AttachStdout", "AttachStderr", "AttachStdin", "Tty",
+             "Detach", "Privileged", "WorkingDir"}
+
+
+@dataclass
+class ExecInstance:
+    exec_id: str
+    container_id: str
+    args: list[str]
+    env: list[str]
+    user: str
+    running: bool = False
+    exit_code: int | None = None
+    pid: int = 0
+
+    def to_json(self) -> JsonObject:
+        return {"ID": self.exec_id, "ContainerID": self.container_id, "Running": self.running,
+                "ExitCode": self.exit_code, "Pid": self.pid,
+                "ProcessConfig": {"entrypoint": self.args[0], "arguments": self.args[1:],
+                                  "user": self.user}}
+
+
+class ExecManager:
+    def __init__(self, containers: ContainerManager) -> None:
+        self.containers = containers
+        self._instances: dict[str, ExecInstance] = {}
+        self._lock = threading.Lock()
+
+    def create(self, ref: str, body: JsonObject) -> str:
+        unknown = set(body) - EXEC_KEYS
+        if unknown:
+            raise bad_request(f"unknown field(s) in exec config: {', '.join(sorted(unknown))}")
+        if body.get("AttachStdin") or body.get("Tty"):
+            raise bad_request("exec: stdin and TTY are not supported yet")
+        if body.get("WorkingDir"):
+            raise bad_request("exec: WorkingDir is not supported yet")
+        args = body.get("Cmd")
+        if not isinstance(args, list) or not args or not all(isinstance(a, str) for a in args):
+            raise bad_request("exec: Cmd must be a non-empty list of strings")
+        env = body.get("Env") or []
+        if not isinstance(env, list) or not all(isinstance(e, str) and "=" in e for e in env):
+            raise bad_request("exec: Env must be a list of KEY=value strings")
+        supervised = self.containers.running(ref)
+        config = supervised.record["Config"]
+        instance = ExecInstance(
+            secrets.token_hex(32), supervised.container_id, list(args),
+            [*config.get("Env", []), *env], body.get("User") or config.get("User") or "",
+        )
+        with self._lock:
+            self._instances[instance.exec_id] = instance
+        return instance.exec_id
+
+    def get(self, exec_id: str) -> ExecInstance:
+        with self._lock:
+            instance = self._instances.get(exec_id)
+        if instance is None:
+            raise not_found(f"no such exec instance: {exec_id}")
+        return instance
+
+    def start(self, exec_id: str) -> Iterator[JsonObject | None]:
+        instance = self.get(exec_id)
+        with self._lock:
+            if instance.running or instance.exit_code is not None:
+                raise conflict(f"exec {exec_id} has already been started")
+            instance.running = True
+        supervised = self.containers.running(instance.container_id)
+        read_end, write_end = os.pipe()
+        try:
+            process = nsexec.spawn(instance.container_id, supervised.state["Pid"],
+                                   instance.args, instance.env, instance.user, stdout=write_end)
+        except (OSError, nsexec.ExecError) as error:
+            os.close(read_end)
+            instance.running = False
+            instance.exit_code = 126
+            raise conflict(f"exec: {error}") from None
+        finally:
+            os.close(write_end)
+        instance.pid = process.pid
+
+        def output() -> Iterator[JsonObject | None]:
+            try:
+                while data := os.read(read_end, 65536):
+                    text = data.decode(errors="replace")
+                    entry: JsonObject = {"stream": "stdout", "data": text}
+                    if text.encode() != data:
+                        entry["data_base64"] = base64.b64encode(data).decode()
+                    yield entry
+                instance.exit_code = process.wait()
+                instance.running = False
+                yield {"ExitCode": instance.exit_code}
+            finally:
+                os.close(read_end)
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+                instance.running = False
+
+        return output()
