@@ -14,7 +14,7 @@ declared so that a cycle is reported with the whole path and each edge's positio
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -209,3 +209,20 @@ def build_graph(stack: Stack, source_map: SourceMap | None = None) -> StackGraph
     if cycle is not None:
         raise StackFileError([cycle])
     return StackGraph(graph, source_map)
+
+
+def graph_from_needs(needs: Mapping[ResourceId, Iterable[ResourceId]]) -> StackGraph:
+    """A graph from recorded dependencies (``down`` without a stack file)."""
+    graph = nx.DiGraph()
+    for resource in sorted(needs):
+        graph.add_node(resource)
+        for needed in sorted(needs[resource]):
+            graph.add_edge(needed, resource, reason="recorded", path=())
+    if not nx.is_directed_acyclic_graph(graph):
+        # Records never hold a cycle (up refuses them); if one was edited in, teardown
+        # still has to finish, so drop the edges that close cycles.
+        graph = nx.DiGraph(nx.dfs_tree(graph))
+        graph.add_nodes_from(needs)
+        for _, _, data in graph.edges(data=True):
+            data.update(reason="recorded", path=())
+    return StackGraph(graph, None)

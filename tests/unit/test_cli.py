@@ -93,7 +93,9 @@ def test_version_starts_without_heavy_imports() -> None:
         "heavy = {'yaml', 'pydantic', 'networkx', 'pyroute2', 'watchdog'} & set(sys.modules); "
         "print(sorted(heavy))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip().endswith("[]")
 
 
@@ -107,5 +109,7 @@ def test_help_starts_without_heavy_imports() -> None:
         "heavy = {'yaml', 'pydantic', 'networkx', 'pyroute2', 'watchdog'} & set(sys.modules)\n"
         "print(sorted(heavy))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "[]"
