@@ -429,10 +429,9 @@ class ContainerManager:
         return True
 
     def _signal(self, supervised: Supervised, number: int, all_processes: bool = False) -> None:
-        try:
+        # A StackrError means it exited meanwhile: the watcher records that.
+        with contextlib.suppress(StackrError):
             self.runtime().kill(supervised.container_id, number, all_processes=all_processes)
-        except StackrError:
-            pass  # it exited meanwhile: the watcher records it
 
     def kill(self, ref: str, signal: str) -> None:
         supervised = self.get(ref)
@@ -708,7 +707,7 @@ def _size(text: Any, default: int) -> int:
 
 
 def _status_text(state: JsonObject) -> str:
-    status = state["Status"]
+    status = str(state["Status"])
     if status == "running":
         return f"Up {_ago(_parse_time(state['StartedAt']))}"
     if status == "exited":

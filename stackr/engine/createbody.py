@@ -197,7 +197,7 @@ def to_runtime_spec(
             raise bad_request(f"HostConfig.Binds: {bind!r} is not source:target[:mode]")
         source, target = parts[0], parts[1]
         read_only = len(parts) == 3 and "ro" in parts[2].split(",")
-        kind = "bind" if source.startswith("/") else "volume"
+        kind: runtime_spec.MountKind = "bind" if source.startswith("/") else "volume"
         mounts.append(runtime_spec.MountSpec(
             target=target, kind=kind,
             source=source if kind == "bind" else volume_path(source), read_only=read_only,
@@ -205,15 +205,15 @@ def to_runtime_spec(
     for mount in host.get("Mounts") or []:
         if not isinstance(mount, dict):
             raise bad_request("HostConfig.Mounts items must be objects")
-        kind = mount.get("Type", "volume")
+        mount_kind = mount.get("Type", "volume")
         target = mount.get("Target")
-        if kind not in ("bind", "volume", "tmpfs") or not isinstance(target, str):
+        if mount_kind not in ("bind", "volume", "tmpfs") or not isinstance(target, str):
             raise bad_request(f"HostConfig.Mounts: bad mount {mount!r}")
         source = mount.get("Source") or ""
         tmpfs = mount.get("TmpfsOptions") or {}
         mounts.append(runtime_spec.MountSpec(
-            target=target, kind=kind,
-            source=volume_path(source) if kind == "volume" else source,
+            target=target, kind=mount_kind,
+            source=volume_path(source) if mount_kind == "volume" else source,
             read_only=bool(mount.get("ReadOnly")),
             tmpfs_size=tmpfs.get("SizeBytes"), tmpfs_mode=tmpfs.get("Mode"),
         ))
@@ -227,7 +227,7 @@ def to_runtime_spec(
     network = (
         runtime_spec.NetworkSpec("join", network_mode[3:])
         if network_mode.startswith("ns:")
-        else runtime_spec.NetworkSpec(network_mode)
+        else runtime_spec.NetworkSpec("host" if network_mode == "host" else "none")
     )
     nano_cpus = host.get("NanoCpus")
     resources = runtime_spec.Resources(
