@@ -111,14 +111,18 @@ class LogWriter:
 
     def write(self, stream: str, data: bytes) -> None:
         buffered = self._partial.get(stream, b"") + data
-        lines = buffered.split(b"\n")
-        rest = lines.pop()
+        *complete, rest = buffered.split(b"\n")
+        pieces: list[bytes] = []
+        for line in complete:
+            while len(line) > MAX_LINE_BYTES:  # cut, as Docker does; the newline goes last
+                pieces.append(line[:MAX_LINE_BYTES])
+                line = line[MAX_LINE_BYTES:]
+            pieces.append(line + b"\n")
         while len(rest) >= MAX_LINE_BYTES:
-            lines.append(rest[:MAX_LINE_BYTES])
+            pieces.append(rest[:MAX_LINE_BYTES])
             rest = rest[MAX_LINE_BYTES:]
         self._partial[stream] = rest
-        complete = [line + b"\n" for line in lines[: len(lines)]]
-        self._append(stream, complete)
+        self._append(stream, pieces)
 
     def flush_partial(self) -> None:
         """At EOF: a last line without a newline is still a line."""

@@ -23,10 +23,8 @@ def raw_request(server: RunningServer, data: bytes, timeout: float = 5) -> bytes
         sock.connect(str(server.socket_path))
         sock.sendall(data)
         answer = b""
-        while chunk := sock.recv(65536):
+        while chunk := sock.recv(65536):  # the server closes: errors end the connection
             answer += chunk
-            if b"\r\n\r\n" in answer and answer.endswith(b"\n"):
-                break
         return answer
 
 
@@ -134,7 +132,7 @@ def test_many_parallel_clients(server: RunningServer) -> None:
             client = EngineClient(f"unix://{server.socket_path}", autostart=False)
             client.volume_create(f"parallel-{index}")
             client.close()
-        except BaseException as error:  # noqa: BLE001 - reported below
+        except BaseException as error:
             errors.append(error)
 
     threads = [threading.Thread(target=create, args=(i,)) for i in range(20)]
