@@ -343,7 +343,9 @@ class ContainerManager:
 
     def _record_exit(self, supervised: Supervised, run: Run | None, state: Any) -> None:
         with supervised.lock:
-            if supervised.removed:
+            if supervised.removed:  # remove() waits for this run to end, records nothing
+                if run is not None:
+                    run.exited.set()
                 return
             self._stop_health(supervised)
             exit_code = state.exit_code if state is not None and state.exit_code is not None \
