@@ -392,9 +392,12 @@ def parse_text(text: str, display_name: str) -> tuple[list[Node], list[Diagnosti
         message = error.problem or "invalid YAML"
         if error.context:
             message = f"{message} ({error.context})"
+        hint = None
+        if mark is not None and _char_at(text, mark.line, mark.column) == "\t":
+            hint = "YAML does not allow tabs for indentation"
         return [], [
             *composer.diagnostics,
-            Diagnostic(location, "", f"YAML syntax error: {message}"),
+            Diagnostic(location, "", f"YAML syntax error: {message}", hint),
         ]
     except yaml.YAMLError as error:
         location = Location(display_name, 1, 1)
@@ -404,6 +407,11 @@ def parse_text(text: str, display_name: str) -> tuple[list[Node], list[Diagnosti
         if dispose is not None:
             dispose()
     return composer.documents, composer.diagnostics
+
+
+def _char_at(text: str, line: int, column: int) -> str:
+    lines = text.split("\n", line + 1)
+    return lines[line][column : column + 1] if line < len(lines) else ""
 
 
 def _make_parser(text: str) -> Any:
