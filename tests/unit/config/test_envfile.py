@@ -121,7 +121,7 @@ def test_env_file_is_normalised_and_merged_under_environment(tmp_path: Path) -> 
         "stack.yml", 7, 9
     )
     assert raw.source_map.value(("services", "web", "environment", "SHARED")) == Location(
-        "stack.yml", 9, 17
+        "stack.yml", 9, 15
     )
 
 
