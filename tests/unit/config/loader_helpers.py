@@ -21,9 +21,10 @@ def write_files(root: Path, files: Mapping[str, str]) -> None:
         path.write_text(textwrap.dedent(text))
 
 
-def load(root: Path, files: Mapping[str, str], **options: Any) -> RawStack:
-    """Write ``files`` under ``root`` and load them (cwd=root, empty environ)."""
-    write_files(root, files)
+def load(root: Path, contents: Mapping[str, str], /, **options: Any) -> RawStack:
+    """Write ``contents`` (name → text) under ``root`` and load (cwd=root, empty environ);
+    ``files=("a.yml", …)`` are the ``-f`` options."""
+    write_files(root, contents)
     options.setdefault("cwd", root)
     options.setdefault("environ", {})
     if "files" in options:
@@ -31,8 +32,8 @@ def load(root: Path, files: Mapping[str, str], **options: Any) -> RawStack:
     return load_raw(LoadOptions(**options))
 
 
-def errors_of(root: Path, files: Mapping[str, str], **options: Any) -> list[str]:
+def errors_of(root: Path, contents: Mapping[str, str], /, **options: Any) -> list[str]:
     """The rendered diagnostics of a load that must fail."""
     with pytest.raises(StackFileError) as caught:
-        load(root, files, **options)
+        load(root, contents, **options)
     return [diagnostic.render() for diagnostic in caught.value.diagnostics]
