@@ -100,7 +100,7 @@ def find_stack_files(options: LoadOptions) -> tuple[StackFiles | None, list[Diag
         missing = [
             Diagnostic(None, "", f"stack file {display_path(path, cwd)} not found")
             for path in files
-            if not path.exists()
+            if not os.path.lexists(path)
         ]
         if missing:
             return None, missing

@@ -211,7 +211,8 @@ def test_env_file_format_raw_reads_values_literally(tmp_path: Path) -> None:
     raw = load(
         tmp_path,
         {
-            "stack.yml": "services:\n  web:\n    env_file:\n      - path: r.env\n        format: raw\n",
+            "stack.yml": "services:\n  web:\n    env_file:\n"
+            "      - path: r.env\n        format: raw\n",
             "r.env": "A='quoted' # kept\nB=${X}\n",
         },
     )

@@ -92,7 +92,9 @@ def test_values_are_interpolated_and_keys_are_not(tmp_path: Path) -> None:
 
 
 def test_interpolated_values_keep_their_position(tmp_path: Path) -> None:
-    raw = load(tmp_path, {"stack.yml": "services:\n  web:\n    image: ${IMG}\n"}, environ={"IMG": "x"})
+    raw = load(
+        tmp_path, {"stack.yml": "services:\n  web:\n    image: ${IMG}\n"}, environ={"IMG": "x"}
+    )
     assert raw.source_map.value(("services", "web", "image")) == Location("stack.yml", 3, 12)
 
 

@@ -111,9 +111,7 @@ def test_volumes_merge_by_target_across_short_and_long_syntax(tmp_path: Path) ->
         {"type": "bind", "source": "./other", "target": "/etc/app"},
         "/cache",
     ]
-    assert raw.source_map.value(("services", "web", "volumes", 1)) == Location(
-        "override.yml", 5, 9
-    )
+    assert raw.source_map.value(("services", "web", "volumes", 1)) == Location("override.yml", 5, 9)
 
 
 def test_command_and_entrypoint_are_replaced_not_appended(tmp_path: Path) -> None:
@@ -218,7 +216,8 @@ def test_top_level_networks_and_volumes_merge(tmp_path: Path) -> None:
     raw = merged(
         tmp_path,
         "networks:\n  front: {}\nvolumes:\n  data: {driver: local}\n",
-        "networks:\n  front:\n    internal: true\n  back: {}\nvolumes:\n  data:\n    labels: [a=b]\n",
+        "networks:\n  front:\n    internal: true\n  back: {}\n"
+        "volumes:\n  data:\n    labels: [a=b]\n",
     )
     assert raw.data["networks"] == {"front": {"internal": True}, "back": {}}
     assert raw.data["volumes"] == {"data": {"driver": "local", "labels": ["a=b"]}}

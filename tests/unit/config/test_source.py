@@ -85,7 +85,7 @@ def test_restart_no_and_port_pairs_stay_strings_in_a_stack(tmp_path: Path) -> No
 
 
 def test_quoted_and_block_scalars_are_strings(tmp_path: Path) -> None:
-    raw = load(tmp_path, {"stack.yml": 'a: "true"\nb: \'12\'\nc: |\n  08\nd: !!str 123\n'})
+    raw = load(tmp_path, {"stack.yml": "a: \"true\"\nb: '12'\nc: |\n  08\nd: !!str 123\n"})
     assert raw.data["a"] == "true"
     assert raw.data["b"] == "12"
     assert raw.data["c"] == "08\n"
