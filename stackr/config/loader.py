@@ -111,9 +111,12 @@ def _name_from_files(
 
 
 def stack_file_paths(raw: RawStack) -> tuple[Path, ...]:
-    """Every file the stack was read from, for ``watch``: the stack files themselves and
-    each service's env_file."""
+    """Every file the stack was read from, for ``watch``: the stack files, the project's
+    ``.env`` and each service's env_file (``--env-file`` files are the caller's)."""
     paths: list[Path] = list(raw.files)
+    dotenv = raw.project_dir / ".env"
+    if dotenv.is_file():
+        paths.append(dotenv)
     services = raw.data.get("services")
     if isinstance(services, dict):
         for service in services.values():

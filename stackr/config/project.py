@@ -92,8 +92,9 @@ def find_stack_files(options: LoadOptions) -> tuple[StackFiles | None, list[Diag
     notes: list[Diagnostic] = []
     requested = list(options.files)
     if not requested:
-        compose_file = options.environ.get("COMPOSE_FILE", "")
-        separator = options.environ.get("COMPOSE_PATH_SEPARATOR") or os.pathsep
+        settings = _compose_settings(options, cwd)
+        compose_file = settings.get("COMPOSE_FILE", "")
+        separator = settings.get("COMPOSE_PATH_SEPARATOR") or os.pathsep
         requested = [Path(part) for part in compose_file.split(separator) if part]
     if requested:
         files = tuple(_absolute(path, cwd) for path in requested)
@@ -116,6 +117,24 @@ def find_stack_files(options: LoadOptions) -> tuple[StackFiles | None, list[Diag
     else:
         project_dir = files[0].parent
     return StackFiles(files, project_dir, tuple(notes)), []
+
+
+def _compose_settings(options: LoadOptions, cwd: Path) -> Mapping[str, str]:
+    """COMPOSE_FILE may come from the process environment or, as in Compose, from the
+    dotenv file of the working directory (problems in it are reported later)."""
+    if "COMPOSE_FILE" in options.environ:
+        return options.environ
+    if options.env_files:
+        paths = [_absolute(path, cwd) for path in options.env_files]
+    else:
+        paths = [_absolute(options.project_directory or cwd, cwd) / ".env"]
+    settings: dict[str, str] = {}
+    for path in paths:
+        if path.is_file():
+            values, _ = read_dotenv(path, str(path), options.environ.get)
+            settings.update(values)
+    settings.update(options.environ)
+    return settings
 
 
 def _absolute(path: Path, cwd: Path) -> Path:

@@ -202,8 +202,8 @@ class _Composer:
                 Diagnostic(
                     location,
                     "",
-                    f"the document expands to more than {MAX_NODES} values "
-                    "(an alias bomb?); refusing to load it",
+                    f"the document holds more than {MAX_NODES} values once aliases are "
+                    "expanded (an alias bomb?); refusing to load it",
                 )
             )
 

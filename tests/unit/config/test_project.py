@@ -199,3 +199,13 @@ def test_profile_option_wins_over_compose_profiles(tmp_path: Path) -> None:
         profiles=("debug", "debug", "ops"),
     )
     assert raw.profiles == ("debug", "ops")
+
+
+def test_compose_file_can_come_from_dotenv(tmp_path: Path) -> None:
+    raw = load(
+        tmp_path,
+        {"main.yml": SIMPLE, "extra.yml": "services:\n  web:\n    tty: true\n",
+         ".env": "COMPOSE_FILE=main.yml:extra.yml\n"},
+    )  # fmt: skip
+    assert raw.files == (tmp_path / "main.yml", tmp_path / "extra.yml")
+    assert raw.data["services"]["web"] == {"image": "busybox", "tty": True}

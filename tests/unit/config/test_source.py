@@ -133,7 +133,10 @@ def test_billion_laughs_fails_fast_with_a_clear_message(tmp_path: Path) -> None:
     elapsed = time.perf_counter() - started
     assert len(errors) == 1
     assert errors[0].startswith("stack.yml:")
-    assert "expands to more than 200000 values (an alias bomb?); refusing to load it" in errors[0]
+    assert errors[0].endswith(
+        "the document holds more than 200000 values once aliases are expanded "
+        "(an alias bomb?); refusing to load it"
+    )
     assert elapsed < 5  # generous: measured ~0.1 s; the point is that it terminates
 
 
