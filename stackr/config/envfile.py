@@ -381,10 +381,10 @@ def _env_file_specs(
         required = True
         if required_node is not None:
             if not isinstance(required_node.value, bool):
-                message = f"required must be true or false, not {required_node.value!r}"
+                message = f"required must be true or false, not {describe(required_node)}"
                 diagnostics.append(Diagnostic(required_node.location, f"{where}.required", message))
-            else:
-                required = required_node.value
+                continue
+            required = required_node.value
         format_node = item.value.get("format")
         file_format = None
         if format_node is not None:
@@ -435,6 +435,19 @@ def _environment_entries(
     return entries, key_locations
 
 
+def describe(node: Node) -> str:
+    """A value as a message names it: ``'text'``, ``3``, ``a list``, ``a mapping``."""
+    if node.is_mapping:
+        return "a mapping"
+    if node.is_sequence:
+        return "a list"
+    if node.value is None:
+        return "null"
+    if isinstance(node.value, bool):
+        return "true" if node.value else "false"
+    return repr(node.value)
+
+
 def environment_pairs(
     node: Node, path: tuple[str | int, ...], diagnostics: list[Diagnostic]
 ) -> dict[str, tuple[Node, Location]]:
@@ -448,7 +461,7 @@ def environment_pairs(
     if node.is_sequence:
         for index, item in enumerate(node.value):
             if not isinstance(item.value, str):
-                message = f"an entry must be a KEY=VALUE string, not {item.value!r}"
+                message = f"an entry must be a KEY=VALUE string, not {describe(item)}"
                 diagnostics.append(Diagnostic(item.location, f"{where}[{index}]", message))
                 continue
             key, has_value, value = item.value.partition("=")

@@ -391,7 +391,13 @@ def parse_text(text: str, display_name: str) -> tuple[list[Node], list[Diagnosti
         location = composer.location(mark) if mark is not None else Location(display_name, 1, 1)
         message = error.problem or "invalid YAML"
         if error.context:
-            message = f"{message} ({error.context})"
+            context = error.context
+            if error.context_mark is not None and error.context_mark is not mark:
+                started = error.context_mark
+                context = (
+                    f"{context} started at line {started.line + 1}, column {started.column + 1}"
+                )
+            message = f"{message} ({context})"
         hint = None
         if mark is not None and _char_at(text, mark.line, mark.column) == "\t":
             hint = "YAML does not allow tabs for indentation"

@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -88,6 +89,22 @@ def test_unreadable_stack_file_is_a_diagnostic(tmp_path: Path) -> None:
     (tmp_path / "loop.yml").symlink_to(tmp_path / "loop.yml")
     errors = errors_of(tmp_path, {}, files=("loop.yml",))
     assert errors == ["cannot read stack file loop.yml: Too many levels of symbolic links"]
+
+
+BROKEN = Path(__file__).parents[2] / "data" / "stacks" / "loader" / "broken"
+
+
+@pytest.mark.parametrize("stack_file", sorted(BROKEN.glob("*.yml")), ids=lambda path: path.stem)
+def test_broken_stack_files_are_rejected_with_position_and_message(stack_file: Path) -> None:
+    """Each ``broken/NAME.yml`` fails with exactly the lines of ``NAME.expected``."""
+    expected = stack_file.with_suffix(".expected").read_text().splitlines()
+    with pytest.raises(StackFileError) as caught:
+        load_raw(LoadOptions(files=(Path(stack_file.name),), cwd=BROKEN, environ={}))
+    assert [diagnostic.render() for diagnostic in caught.value.diagnostics] == expected
+
+
+def test_there_are_at_least_fifteen_broken_files() -> None:
+    assert len(list(BROKEN.glob("*.yml"))) >= 15
 
 
 # -- fuzzing: arbitrary YAML in, only StackFileError out ----------------------------
