@@ -392,8 +392,8 @@ def parse_text(text: str, display_name: str) -> tuple[list[Node], list[Diagnosti
         message = error.problem or "invalid YAML"
         if error.context:
             context = error.context
-            if error.context_mark is not None and error.context_mark is not mark:
-                started = error.context_mark
+            started = error.context_mark
+            if started is not None and mark is not None and not _same_place(started, mark):
                 context = (
                     f"{context} started at line {started.line + 1}, column {started.column + 1}"
                 )
@@ -413,6 +413,10 @@ def parse_text(text: str, display_name: str) -> tuple[list[Node], list[Diagnosti
         if dispose is not None:
             dispose()
     return composer.documents, composer.diagnostics
+
+
+def _same_place(first: Any, second: Any) -> bool:
+    return bool(first.line == second.line and first.column == second.column)
 
 
 def _char_at(text: str, line: int, column: int) -> str:
