@@ -147,13 +147,19 @@ def parse_short_port(text: str) -> list[PortMapping]:
     except Exception:
         fail(bad)
     if host_ip is not None:
-        check_ip(host_ip, f"an IP address (in port mapping {show(text)})")
+        try:
+            ipaddress.ip_address(host_ip)
+        except ValueError:
+            fail(bad)
     count = last - first + 1
     common: dict[str, Any] = {"protocol": protocol.lower() if slash else "tcp"}
     if host_ip:
         common["host_ip"] = host_ip
     if host_first is None or host_last is None:
-        return [PortMapping.model_validate({"target": port, **common}) for port in range(first, last + 1)]
+        return [
+            PortMapping.model_validate({"target": port, **common})
+            for port in range(first, last + 1)
+        ]
     host_count = host_last - host_first + 1
     if count == 1:
         published: dict[str, Any] = {"published": host_first}
@@ -385,8 +391,10 @@ class Healthcheck(Model):
             return ("CMD-SHELL", value)
         words = text_list(value)
         if not words or words[0] not in HEALTHCHECK_KINDS:
-            fail(f"{show(value)} is not a healthcheck test (a string, or a list starting with "
-                 "CMD, CMD-SHELL or NONE)")
+            fail(
+                f"{show(value)} is not a healthcheck test (a string, or a list starting with "
+                "CMD, CMD-SHELL or NONE)"
+            )
         if words[0] == "CMD-SHELL" and len(words) != 2:
             fail("CMD-SHELL takes exactly one command string")
         return words
@@ -426,7 +434,7 @@ def parse_restart(value: Any) -> Any:
     text = scalar_text(value)
     name, colon, count = text.partition(":")
     if name in ("no", "always", "unless-stopped") and not colon:
-        return Restart(condition=name)  # type: ignore[arg-type]
+        return Restart.model_validate({"condition": name})
     if name == "on-failure":
         if not colon:
             return Restart(condition="on-failure")
@@ -439,9 +447,9 @@ class Build(Model):
     context: str = "."  # absolute path, or a URL (git, https)
     dockerfile: str | None = None  # relative to the context
     dockerfile_inline: str | None = None
-    args: dict[str, str | None] = {}
+    args: dict[str, str | None] = Field(default_factory=dict)
     target: str | None = None
-    labels: dict[str, str] = {}
+    labels: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -636,7 +644,7 @@ class Logging(Model):
     """Logs are always kept locally by the engine; the rotation options are honoured."""
 
     driver: str | None = None
-    options: dict[str, str] = {}
+    options: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("options", mode="before")
     @classmethod
@@ -745,7 +753,7 @@ class Deploy(Model):
     replicas: int | None = Field(default=None, ge=0)
     resources: Resources = Resources()
     restart_policy: DeployRestartPolicy | None = None
-    labels: dict[str, str] = {}
+    labels: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("mode", mode="before")
     @classmethod

@@ -70,7 +70,7 @@ class Service(Model):
     working_dir: str | None = None
     user: str | None = None
     group_add: tuple[str, ...] = ()
-    environment: dict[str, str | None] = {}  # None: "KEY" without a value
+    environment: dict[str, str | None] = Field(default_factory=dict)  # None: "KEY" without a value
     env_file: tuple[EnvFile, ...] = ()
     init: bool | None = None
     stdin_open: bool = False
@@ -79,10 +79,10 @@ class Service(Model):
     stop_grace_period: float | None = None  # seconds
     restart: Restart = Restart()
     healthcheck: Healthcheck | None = None
-    depends_on: dict[str, DependsOn] = {}
+    depends_on: dict[str, DependsOn] = Field(default_factory=dict)
     profiles: tuple[str, ...] = ()
-    labels: dict[str, str] = {}
-    annotations: dict[str, str] = {}
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
     logging: Logging | None = None
     runtime: str | None = None
     develop: Develop | None = None
@@ -91,13 +91,13 @@ class Service(Model):
     container_name: str | None = None
     hostname: str | None = None
     domainname: str | None = None
-    extra_hosts: dict[str, tuple[str, ...]] = {}
+    extra_hosts: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     dns: tuple[str, ...] = ()
     dns_search: tuple[str, ...] = ()
     dns_opt: tuple[str, ...] = ()
 
     # network
-    networks: dict[str, ServiceNetwork] = {}
+    networks: dict[str, ServiceNetwork] = Field(default_factory=dict)
     network_mode: str | None = None  # "host", "none" or "service:NAME"
     ports: tuple[PortMapping, ...] = ()
     expose: tuple[str, ...] = ()
@@ -120,8 +120,8 @@ class Service(Model):
     security_opt: tuple[str, ...] = ()
     ipc: str | None = None
     pid: str | None = None
-    sysctls: dict[str, str] = {}
-    ulimits: dict[str, Ulimit] = {}
+    sysctls: dict[str, str] = Field(default_factory=dict)
+    ulimits: dict[str, Ulimit] = Field(default_factory=dict)
     oom_score_adj: int | None = Field(default=None, ge=-1000, le=1000)
 
     # resources
@@ -162,9 +162,7 @@ class Service(Model):
     def _text_mapping(cls, value: Any) -> Any:
         return text_mapping(value)
 
-    @field_validator(
-        "group_add", "profiles", "dns_opt", "security_opt", "expose", mode="before"
-    )
+    @field_validator("group_add", "profiles", "dns_opt", "security_opt", "expose", mode="before")
     @classmethod
     def _text_list(cls, value: Any) -> Any:
         return text_list(value)
@@ -261,7 +259,7 @@ class Service(Model):
     @classmethod
     def _runtime(cls, value: str | None) -> str | None:
         if value not in (None, "runc"):
-            fail(f'runtime {show(value)} is not supported by stackr (it runs containers itself)')
+            fail(f"runtime {show(value)} is not supported by stackr (it runs containers itself)")
         return value
 
     @field_validator("network_mode")
@@ -272,7 +270,7 @@ class Service(Model):
         if value.startswith(SERVICE_REFERENCE) and value[len(SERVICE_REFERENCE) :]:
             return value
         if value == "bridge" or value.startswith("container:"):
-            fail(f'network_mode {show(value)} is not supported by stackr yet')
+            fail(f"network_mode {show(value)} is not supported by stackr yet")
         fail(f"{show(value)} is not a network mode (host, none, service:NAME)")
 
     @field_validator("ipc")
@@ -283,7 +281,7 @@ class Service(Model):
         if value.startswith(SERVICE_REFERENCE) and value[len(SERVICE_REFERENCE) :]:
             return value
         if value.startswith("container:"):
-            fail(f'ipc {show(value)} is not supported by stackr yet')
+            fail(f"ipc {show(value)} is not supported by stackr yet")
         fail(f"{show(value)} is not an ipc mode (private, shareable, host, none, service:NAME)")
 
     @field_validator("pid")
@@ -294,7 +292,7 @@ class Service(Model):
         if value.startswith(SERVICE_REFERENCE) and value[len(SERVICE_REFERENCE) :]:
             return value
         if value.startswith("container:"):
-            fail(f'pid {show(value)} is not supported by stackr yet')
+            fail(f"pid {show(value)} is not supported by stackr yet")
         fail(f"{show(value)} is not a pid mode (host, service:NAME)")
 
     @field_validator("container_name")

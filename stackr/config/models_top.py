@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from stackr.config.models_base import (
     Model,
@@ -51,7 +51,7 @@ class IpamPool(Model):
     subnet: str | None = None
     gateway: str | None = None
     ip_range: str | None = None
-    aux_addresses: dict[str, str] = {}
+    aux_addresses: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("subnet", "ip_range")
     @classmethod
@@ -85,7 +85,7 @@ class IpamPool(Model):
 class Ipam(Model):
     driver: Literal["default"] | None = None
     config: tuple[IpamPool, ...] = ()
-    options: dict[str, str] = {}
+    options: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("driver", mode="before")
     @classmethod
@@ -98,13 +98,13 @@ class Ipam(Model):
 class Network(Model):
     name: str | None = None  # the host-side name; None: "<project>_<key>"
     driver: Literal["bridge"] | None = None
-    driver_opts: dict[str, str] = {}
+    driver_opts: dict[str, str] = Field(default_factory=dict)
     internal: bool = False
     attachable: bool = False
     enable_ipv6: bool = False
     external: bool = False
     ipam: Ipam | None = None
-    labels: dict[str, str] = {}
+    labels: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -136,9 +136,9 @@ class Network(Model):
 class Volume(Model):
     name: str | None = None  # the host-side name; None: "<project>_<key>"
     driver: Literal["local"] | None = None
-    driver_opts: dict[str, str] = {}
+    driver_opts: dict[str, str] = Field(default_factory=dict)
     external: bool = False
-    labels: dict[str, str] = {}
+    labels: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -178,7 +178,7 @@ class Secret(Model):
     file: str | None = None  # absolute host path
     environment: str | None = None  # the name of a variable of the environment
     external: bool = False
-    labels: dict[str, str] = {}
+    labels: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -197,7 +197,7 @@ class Config(Model):
     environment: str | None = None
     content: str | None = None
     external: bool = False
-    labels: dict[str, str] = {}
+    labels: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -233,19 +233,22 @@ class Stack(Model):
 
     name: str  # the project name
     version: str | None = None  # obsolete; accepted and ignored
-    services: dict[str, Service] = {}
-    networks: dict[str, Network] = {}
-    volumes: dict[str, Volume] = {}
-    secrets: dict[str, Secret] = {}
-    configs: dict[str, Config] = {}
+    services: dict[str, Service] = Field(default_factory=dict)
+    networks: dict[str, Network] = Field(default_factory=dict)
+    volumes: dict[str, Volume] = Field(default_factory=dict)
+    secrets: dict[str, Secret] = Field(default_factory=dict)
+    configs: dict[str, Config] = Field(default_factory=dict)
 
     @field_validator("services", mode="before")
     @classmethod
     def _services(cls, value: Any) -> Any:
         entries = named_entries(value, null_is_empty=False)
         if isinstance(entries, Mapping):
-            nulls = [((key,), 'is empty (needs "image" or "build")') for key, v in entries.items()
-                     if v is None]
+            nulls = [
+                ((key,), 'is empty (needs "image" or "build")')
+                for key, v in entries.items()
+                if v is None
+            ]
             if nulls:
                 raise problems_error(nulls)
         return entries
@@ -265,8 +268,10 @@ class Stack(Model):
         services = dict(data["services"])
         attached = False
         for service_name, service in services.items():
-            if isinstance(service, Mapping) and not service.get("networks") and (
-                service.get("network_mode") is None
+            if (
+                isinstance(service, Mapping)
+                and not service.get("networks")
+                and (service.get("network_mode") is None)
             ):
                 services[service_name] = {**service, "networks": [DEFAULT_NETWORK]}
                 attached = True
