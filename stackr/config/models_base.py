@@ -329,3 +329,13 @@ def ensure_unique(items: Iterable[str]) -> None:
         if item in seen:
             fail(f"{show(item)} is listed twice")
         seen.add(item)
+
+
+# -- what the JSON schema shows as accepted input (short syntax included) -------------------
+
+ScalarIn = str | int | float | bool
+ListOrDictIn = dict[str, ScalarIn | None] | list[ScalarIn]
+StringOrListIn = str | list[ScalarIn]
+ListIn = list[ScalarIn]
+DurationIn = str | int | float
+ByteSizeIn = str | int

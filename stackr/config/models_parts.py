@@ -13,7 +13,13 @@ from typing import Any, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from stackr.config.models_base import (
+    ByteSizeIn,
+    DurationIn,
+    ListIn,
+    ListOrDictIn,
     Model,
+    ScalarIn,
+    StringOrListIn,
     command_list,
     each_item,
     fail,
@@ -72,10 +78,15 @@ class PortMapping(Model):
     mode: Literal["ingress", "host"] = "ingress"
     name: str | None = None
 
-    @field_validator("target", mode="before")
+    @field_validator("target", mode="before", json_schema_input_type=int | str)
     @classmethod
     def _target(cls, value: Any) -> int:
         return parse_port_number(value, "container port")
+
+    @field_validator("published", mode="before", json_schema_input_type=int | str | None)
+    @classmethod
+    def _published(cls, value: Any) -> Any:
+        return value  # "8000-8010" is split by _published_range (it sets two fields)
 
     @field_validator("protocol", mode="before")
     @classmethod
@@ -197,12 +208,12 @@ class TmpfsOptions(Model):
     size: int | None = None  # bytes
     mode: int | None = None  # permission bits
 
-    @field_validator("size", mode="before")
+    @field_validator("size", mode="before", json_schema_input_type=ByteSizeIn | None)
     @classmethod
     def _size(cls, value: Any) -> Any:
         return None if value is None else byte_size(value)
 
-    @field_validator("mode", mode="before")
+    @field_validator("mode", mode="before", json_schema_input_type=int | str | None)
     @classmethod
     def _mode(cls, value: Any) -> Any:
         return file_mode(value)
@@ -382,7 +393,7 @@ class Healthcheck(Model):
     start_interval: float | None = None
     disable: bool = False
 
-    @field_validator("test", mode="before")
+    @field_validator("test", mode="before", json_schema_input_type=StringOrListIn | None)
     @classmethod
     def _test(cls, value: Any) -> Any:
         if value is None:
@@ -399,7 +410,14 @@ class Healthcheck(Model):
             fail("CMD-SHELL takes exactly one command string")
         return words
 
-    @field_validator("interval", "timeout", "start_period", "start_interval", mode="before")
+    @field_validator(
+        "interval",
+        "timeout",
+        "start_period",
+        "start_interval",
+        mode="before",
+        json_schema_input_type=DurationIn | None,
+    )
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return None if value is None else duration(value)
@@ -464,12 +482,12 @@ class Build(Model):
                 fail('"dockerfile" and "dockerfile_inline" exclude each other')
         return data
 
-    @field_validator("args", mode="before")
+    @field_validator("args", mode="before", json_schema_input_type=ListOrDictIn | None)
     @classmethod
     def _args(cls, value: Any) -> Any:
         return key_value_mapping(value, missing=None)
 
-    @field_validator("labels", mode="before")
+    @field_validator("labels", mode="before", json_schema_input_type=ListOrDictIn | None)
     @classmethod
     def _labels(cls, value: Any) -> Any:
         return text_mapping(value)
@@ -487,7 +505,7 @@ class ServiceNetwork(Model):
     priority: int = 0
     gw_priority: int = 0
 
-    @field_validator("aliases", mode="before")
+    @field_validator("aliases", mode="before", json_schema_input_type=ListIn | None)
     @classmethod
     def _aliases(cls, value: Any) -> Any:
         return text_list(value)
@@ -545,7 +563,7 @@ class ServiceSecret(Model):
     def _short(cls, data: Any) -> Any:
         return {"source": data} if isinstance(data, str) else data
 
-    @field_validator("mode", mode="before")
+    @field_validator("mode", mode="before", json_schema_input_type=int | str | None)
     @classmethod
     def _mode(cls, value: Any) -> Any:
         return file_mode(value)
@@ -646,7 +664,9 @@ class Logging(Model):
     driver: str | None = None
     options: dict[str, str] = Field(default_factory=dict)
 
-    @field_validator("options", mode="before")
+    @field_validator(
+        "options", mode="before", json_schema_input_type=dict[str, ScalarIn | None] | None
+    )
     @classmethod
     def _options(cls, value: Any) -> Any:
         if value is None:
@@ -691,7 +711,9 @@ class WatchRule(Model):
                 fail(f'watch action "{data["action"]}" needs a "target"')
         return data
 
-    @field_validator("ignore", "include", mode="before")
+    @field_validator(
+        "ignore", "include", mode="before", json_schema_input_type=StringOrListIn | None
+    )
     @classmethod
     def _patterns(cls, value: Any) -> Any:
         return string_list(value)
@@ -715,7 +737,7 @@ class ResourceLimits(Model):
     memory: int | None = None  # bytes
     pids: int | None = None
 
-    @field_validator("memory", mode="before")
+    @field_validator("memory", mode="before", json_schema_input_type=ByteSizeIn | None)
     @classmethod
     def _memory(cls, value: Any) -> Any:
         return None if value is None else byte_size(value)
@@ -725,7 +747,7 @@ class ResourceReservations(Model):
     cpus: float | None = Field(default=None, ge=0)
     memory: int | None = None
 
-    @field_validator("memory", mode="before")
+    @field_validator("memory", mode="before", json_schema_input_type=ByteSizeIn | None)
     @classmethod
     def _memory(cls, value: Any) -> Any:
         return None if value is None else byte_size(value)
@@ -742,7 +764,7 @@ class DeployRestartPolicy(Model):
     max_attempts: int | None = None
     window: float | None = None
 
-    @field_validator("delay", "window", mode="before")
+    @field_validator("delay", "window", mode="before", json_schema_input_type=DurationIn | None)
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return None if value is None else duration(value)
@@ -762,7 +784,7 @@ class Deploy(Model):
             fail('deploy mode "global" is not supported by stackr yet')
         return value
 
-    @field_validator("labels", mode="before")
+    @field_validator("labels", mode="before", json_schema_input_type=ListOrDictIn | None)
     @classmethod
     def _labels(cls, value: Any) -> Any:
         return text_mapping(value)

@@ -9,7 +9,12 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from stackr.config.models_base import (
     HOST_PLATFORM,
+    ByteSizeIn,
+    DurationIn,
+    ListIn,
+    ListOrDictIn,
     Model,
+    StringOrListIn,
     command_list,
     fail,
     key_value_mapping,
@@ -135,102 +140,163 @@ class Service(Model):
 
     # -- short → long ---------------------------------------------------------------------
 
-    @field_validator("build", mode="before")
+    @field_validator("build", mode="before", json_schema_input_type=str | Build | None)
     @classmethod
     def _build(cls, value: Any, info: ValidationInfo) -> Any:
         if value is None:
             return None
         return Build.model_validate(value, context=info.context)
 
-    @field_validator("command", "entrypoint", mode="before")
+    @field_validator(
+        "command", "entrypoint", mode="before", json_schema_input_type=StringOrListIn | None
+    )
     @classmethod
     def _command(cls, value: Any) -> Any:
         return command_list(value)
 
-    @field_validator("environment", mode="before")
+    @field_validator("environment", mode="before", json_schema_input_type=ListOrDictIn | None)
     @classmethod
     def _environment(cls, value: Any) -> Any:
         return key_value_mapping(value, missing=None)
 
-    @field_validator("env_file", mode="before")
+    @field_validator(
+        "env_file", mode="before", json_schema_input_type=str | list[str | EnvFile] | None
+    )
     @classmethod
     def _env_file(cls, value: Any, info: ValidationInfo) -> Any:
         return parse_env_files(value, info)
 
-    @field_validator("labels", "annotations", "sysctls", mode="before")
+    @field_validator(
+        "labels",
+        "annotations",
+        "sysctls",
+        mode="before",
+        json_schema_input_type=ListOrDictIn | None,
+    )
     @classmethod
     def _text_mapping(cls, value: Any) -> Any:
         return text_mapping(value)
 
-    @field_validator("group_add", "profiles", "dns_opt", "security_opt", "expose", mode="before")
+    @field_validator(
+        "group_add",
+        "profiles",
+        "dns_opt",
+        "security_opt",
+        "expose",
+        mode="before",
+        json_schema_input_type=ListIn | None,
+    )
     @classmethod
     def _text_list(cls, value: Any) -> Any:
         return text_list(value)
 
-    @field_validator("dns", "dns_search", "tmpfs", mode="before")
+    @field_validator(
+        "dns", "dns_search", "tmpfs", mode="before", json_schema_input_type=StringOrListIn | None
+    )
     @classmethod
     def _string_list(cls, value: Any) -> Any:
         return string_list(value)
 
-    @field_validator("cap_add", "cap_drop", mode="before")
+    @field_validator("cap_add", "cap_drop", mode="before", json_schema_input_type=ListIn | None)
     @classmethod
     def _capabilities(cls, value: Any) -> Any:
         names = text_list(value)
         return tuple(name.upper().removeprefix("CAP_") for name in names)
 
-    @field_validator("ports", mode="before")
+    @field_validator(
+        "ports", mode="before", json_schema_input_type=list[int | str | PortMapping] | None
+    )
     @classmethod
     def _ports(cls, value: Any) -> Any:
         return () if value is None else parse_ports(value)
 
-    @field_validator("volumes", mode="before")
+    @field_validator(
+        "volumes", mode="before", json_schema_input_type=list[str | ServiceVolume] | None
+    )
     @classmethod
     def _volumes(cls, value: Any, info: ValidationInfo) -> Any:
         return () if value is None else parse_volumes(value, info)
 
-    @field_validator("depends_on", mode="before")
+    @field_validator(
+        "depends_on", mode="before", json_schema_input_type=list[str] | dict[str, DependsOn] | None
+    )
     @classmethod
     def _depends_on(cls, value: Any) -> Any:
         return parse_depends_on(value)
 
-    @field_validator("networks", mode="before")
+    @field_validator(
+        "networks",
+        mode="before",
+        json_schema_input_type=list[str] | dict[str, ServiceNetwork | None] | None,
+    )
     @classmethod
     def _networks(cls, value: Any) -> Any:
         return parse_service_networks(value)
 
-    @field_validator("restart", mode="before")
+    @field_validator("restart", mode="before", json_schema_input_type=str | None)
     @classmethod
     def _restart(cls, value: Any) -> Any:
         return Restart() if value is None else parse_restart(value)
 
-    @field_validator("secrets", "configs", mode="before")
+    @field_validator(
+        "secrets", "configs", mode="before", json_schema_input_type=list[str | ServiceSecret] | None
+    )
     @classmethod
     def _secrets(cls, value: Any) -> Any:
         return () if value is None else parse_service_secrets(value)
 
-    @field_validator("extra_hosts", mode="before")
+    @field_validator(
+        "extra_hosts",
+        mode="before",
+        json_schema_input_type=list[str] | dict[str, StringOrListIn] | None,
+    )
     @classmethod
     def _extra_hosts(cls, value: Any) -> Any:
         return parse_extra_hosts(value)
 
-    @field_validator("links", "volumes_from", "devices", mode="before")
+    @field_validator("links", mode="before", json_schema_input_type=list[str | ServiceLink] | None)
     @classmethod
-    def _short_items(cls, value: Any) -> Any:
+    def _links(cls, value: Any) -> Any:
         return () if value is None else value
 
-    @field_validator("mem_limit", "mem_reservation", "shm_size", mode="before")
+    @field_validator(
+        "volumes_from", mode="before", json_schema_input_type=list[str | VolumesFrom] | None
+    )
+    @classmethod
+    def _volumes_from(cls, value: Any) -> Any:
+        return () if value is None else value
+
+    @field_validator("devices", mode="before", json_schema_input_type=list[str | Device] | None)
+    @classmethod
+    def _devices(cls, value: Any) -> Any:
+        return () if value is None else value
+
+    @field_validator(
+        "ulimits", mode="before", json_schema_input_type=dict[str, int | Ulimit] | None
+    )
+    @classmethod
+    def _ulimits(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    @field_validator(
+        "mem_limit",
+        "mem_reservation",
+        "shm_size",
+        mode="before",
+        json_schema_input_type=ByteSizeIn | None,
+    )
     @classmethod
     def _bytes(cls, value: Any) -> Any:
         return bytes_or_none(value)
 
-    @field_validator("memswap_limit", mode="before")
+    @field_validator("memswap_limit", mode="before", json_schema_input_type=ByteSizeIn | None)
     @classmethod
     def _swap(cls, value: Any) -> Any:
         if value in (-1, "-1"):
             return -1
         return bytes_or_none(value)
 
-    @field_validator("stop_grace_period", mode="before")
+    @field_validator("stop_grace_period", mode="before", json_schema_input_type=DurationIn | None)
     @classmethod
     def _grace(cls, value: Any) -> Any:
         return None if value is None else duration(value)

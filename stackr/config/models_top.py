@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from stackr.config.models_base import (
+    ListOrDictIn,
     Model,
     fail,
     invalid,
@@ -127,7 +128,9 @@ class Network(Model):
             fail('"enable_ipv6: true" is not supported by stackr yet')
         return value
 
-    @field_validator("driver_opts", "labels", mode="before")
+    @field_validator(
+        "driver_opts", "labels", mode="before", json_schema_input_type=ListOrDictIn | None
+    )
     @classmethod
     def _mapping(cls, value: Any) -> Any:
         return text_mapping(value)
@@ -154,7 +157,9 @@ class Volume(Model):
             fail(f'volume driver "{value}" is not supported by stackr yet (local only)')
         return value
 
-    @field_validator("driver_opts", "labels", mode="before")
+    @field_validator(
+        "driver_opts", "labels", mode="before", json_schema_input_type=ListOrDictIn | None
+    )
     @classmethod
     def _mapping(cls, value: Any) -> Any:
         return text_mapping(value)
@@ -185,7 +190,7 @@ class Secret(Model):
     def _source(cls, data: Any, info: ValidationInfo) -> Any:
         return secret_source(data, info, ("file", "environment", "external"))
 
-    @field_validator("labels", mode="before")
+    @field_validator("labels", mode="before", json_schema_input_type=ListOrDictIn | None)
     @classmethod
     def _labels(cls, value: Any) -> Any:
         return text_mapping(value)
@@ -204,7 +209,7 @@ class Config(Model):
     def _source(cls, data: Any, info: ValidationInfo) -> Any:
         return secret_source(data, info, ("file", "environment", "content", "external"))
 
-    @field_validator("labels", mode="before")
+    @field_validator("labels", mode="before", json_schema_input_type=ListOrDictIn | None)
     @classmethod
     def _labels(cls, value: Any) -> Any:
         return text_mapping(value)
