@@ -7,7 +7,7 @@ Split for size: ``models_base`` (base class, error and coercion helpers),
 
 from __future__ import annotations
 
-from stackr.config.models_base import HOST_PLATFORM, Model
+from stackr.config.models_base import HOST_PLATFORM, Model, dump
 from stackr.config.models_parts import (
     BindOptions,
     Build,
@@ -82,4 +82,5 @@ __all__ = [
     "VolumeOptions",
     "VolumesFrom",
     "WatchRule",
+    "dump",
 ]

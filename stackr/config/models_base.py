@@ -45,7 +45,8 @@ class Model(BaseModel):
         defer_build=True,
     )
 
-    extensions: dict[str, Any] = Field(default_factory=dict)
+    # Excluded from model_dump (so x-* keys never change a config hash); dump() shows them.
+    extensions: dict[str, Any] = Field(default_factory=dict, exclude=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -61,26 +62,20 @@ class Model(BaseModel):
         return data
 
 
-def dump(model: BaseModel) -> dict[str, Any]:
-    """The model as plain JSON-able data spelled like a stack file: ``x-*`` keys back at
-    their level instead of under ``extensions``. (A function rather than a model
-    serializer: a wrap serializer on every model costs ~50 ms of start-up.)"""
-    return _inline_extensions(model.model_dump(mode="json"))  # type: ignore[no-any-return]
-
-
-def _inline_extensions(value: Any) -> Any:
+def dump(value: Any) -> Any:
+    """A model as plain JSON-able data spelled like a stack file: ``x-*`` keys back at
+    their level (``model_dump`` leaves them out), tuples as lists."""
+    if isinstance(value, Model):
+        data = {name: dump(getattr(value, name)) for name in type(value).model_fields}
+        del data["extensions"]
+        data.update(value.extensions)
+        return data
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
     if isinstance(value, dict):
-        extensions = value.get("extensions")
-        result = {k: _inline_extensions(v) for k, v in value.items() if k != "extensions"}
-        if isinstance(extensions, dict) and all(
-            str(k).startswith(EXTENSION_PREFIX) for k in extensions
-        ):
-            result.update(extensions)
-        elif "extensions" in value:
-            result["extensions"] = _inline_extensions(extensions)
-        return result
-    if isinstance(value, list):
-        return [_inline_extensions(item) for item in value]
+        return {key: dump(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [dump(item) for item in value]
     return value
 
 

@@ -137,6 +137,7 @@ class Service(Model):
     cpu_shares: int | None = Field(default=None, ge=0)
     pids_limit: int | None = None  # -1: unlimited
     deploy: Deploy | None = None
+    scale: int | None = Field(default=None, ge=0)  # replicas; deploy.replicas wins
 
     # -- short → long ---------------------------------------------------------------------
 
@@ -391,6 +392,8 @@ class Service(Model):
     def replicas(self) -> int:
         if self.deploy is not None and self.deploy.replicas is not None:
             return self.deploy.replicas
+        if self.scale is not None:
+            return self.scale
         return 1
 
     @property
