@@ -54,5 +54,5 @@ def service_problems(service: dict[str, Any]) -> list[str]:
 
 
 def render(diagnostic: Diagnostic) -> str:
-    text = f"{diagnostic.path}: {diagnostic.message}"
+    text = f"{diagnostic.path}: {diagnostic.message}" if diagnostic.path else diagnostic.message
     return f"{text} ({diagnostic.hint})" if diagnostic.hint else text
