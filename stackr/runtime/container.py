@@ -73,6 +73,7 @@ EXEC_FIFO = "exec.fifo"
 ROOTFS_MOUNTPOINT = "rootfs"
 CREATE_TIMEOUT = 30.0
 SHIM_EXIT_TIMEOUT = 10.0
+NO_STDIO = ContainerStdio()  # /dev/null in, out and err
 
 
 class Status(enum.Enum):
@@ -124,7 +125,7 @@ def rw_layer_dir(container_id: str) -> Path:
 
 def create(
     spec: ContainerSpec,
-    stdio: ContainerStdio = ContainerStdio(),
+    stdio: ContainerStdio = NO_STDIO,
     *,
     bundle_dir: Path | None = None,
     timeout: float = CREATE_TIMEOUT,

@@ -17,8 +17,9 @@ container's stdio as fds 0-2. Three roles, one after the other:
 
 from __future__ import annotations
 
+import contextlib
 import errno
-import fcntl  # noqa: F401  (used by namespaces; imported before pivot_root)
+import fcntl
 import json
 import os
 import resource
@@ -353,7 +354,9 @@ def _apply_sysctls(spec: ContainerSpec, proc_dir: str) -> None:
             raise SetupError(f"sysctl {key}={value}: {error.strerror}") from error
 
 
-def _run_as_init(executable: str, spec: ContainerSpec, env: dict[str, str], sync_fd: int) -> NoReturn:
+def _run_as_init(
+    executable: str, spec: ContainerSpec, env: dict[str, str], sync_fd: int
+) -> NoReturn:
     """``init: true``: fork the command, forward signals to it, reap every orphan.
 
     Exits with the command's status (128+N when killed by signal N, as tini does).
@@ -362,26 +365,20 @@ def _run_as_init(executable: str, spec: ContainerSpec, env: dict[str, str], sync
     if child == 0:
         for signum in signal.valid_signals():
             if signum not in _UNFORWARDABLE and signum != signal.SIGPIPE:
-                try:
+                with contextlib.suppress(OSError, ValueError):
                     signal.signal(signum, signal.SIG_DFL)
-                except (OSError, ValueError):
-                    pass
         _exec(executable, spec, env, sync_fd)
     os.close(sync_fd)
 
     def forward(signum: int, _frame: object) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(child, signum)
-        except ProcessLookupError:
-            pass
 
     for signum in signal.valid_signals():
         if signum in _UNFORWARDABLE:
             continue
-        try:
+        with contextlib.suppress(OSError, ValueError):
             signal.signal(signum, forward)
-        except (OSError, ValueError):
-            pass
     while True:
         try:
             pid, status = os.waitpid(-1, 0)

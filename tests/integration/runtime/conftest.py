@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -52,16 +53,12 @@ def cleanup() -> Iterator[list[str]]:
     created: list[str] = []
     yield created
     for container_id in created:
-        try:
+        with contextlib.suppress(Exception):
             container.delete(container_id, force=True)
-        except Exception:
-            pass
 
 
 @pytest.fixture
-def run(
-    make_spec: Callable[..., ContainerSpec], cleanup: list[str]
-) -> Callable[..., RunResult]:
+def run(make_spec: Callable[..., ContainerSpec], cleanup: list[str]) -> Callable[..., RunResult]:
     """Create, start and wait for a container; return its output (stdout+stderr) and state."""
 
     def run_container(*args: str, spec: ContainerSpec | None = None, **fields: Any) -> RunResult:

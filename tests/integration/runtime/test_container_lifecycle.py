@@ -24,6 +24,7 @@ from tests.integration.runtime.conftest import RunResult, read_all
 pytestmark = pytest.mark.timeout(60)
 Run = Callable[..., RunResult]
 MakeSpec = Callable[..., ContainerSpec]
+NO_SWAP_32M = Resources(memory=32 * 1024 * 1024, memory_swap=32 * 1024 * 1024)
 
 
 def _start(spec: ContainerSpec, cleanup: list[str]) -> container.ContainerState:
@@ -65,15 +66,17 @@ def test_init_reports_the_command_exit_code(run: Run) -> None:
 
 def test_memory_hog_is_oom_killed_and_reported(run: Run) -> None:
     # tail keeps the whole newline-free stream in memory.
-    result = run("sh", "-c", "head -c 200m /dev/zero | tail >/dev/null; echo survived",
-                 resources=Resources(memory=32 * 1024 * 1024, memory_swap=32 * 1024 * 1024))  # fmt: skip
+    result = run(
+        "sh", "-c", "head -c 200m /dev/zero | tail >/dev/null; echo survived", resources=NO_SWAP_32M
+    )
     assert "survived" in result.output  # the shell survives; the hog was killed
     assert result.state.oom_killed
 
 
 def test_memory_hog_as_pid_1_is_oom_killed(run: Run) -> None:
-    result = run("sh", "-c", "x=$(head -c 200m /dev/zero | tr '\\0' a); echo ${#x}",
-                 resources=Resources(memory=32 * 1024 * 1024, memory_swap=32 * 1024 * 1024))  # fmt: skip
+    result = run(
+        "sh", "-c", "x=$(head -c 200m /dev/zero | tr '\\0' a); echo ${#x}", resources=NO_SWAP_32M
+    )
     assert result.state.oom_killed
 
 
