@@ -270,6 +270,19 @@ def _image_from_manifest(
     )
 
 
+def _names_from_annotations(annotations: Mapping[str, Any]) -> tuple[str, ...]:
+    """The image name an index entry carries: containerd's full name, else the OCI ref
+    name when it is a full reference (a bare tag such as ``latest`` names no repository,
+    so the image loads untagged, as ``docker load`` does)."""
+    full = annotations.get(ANNOTATION_CONTAINERD_NAME)
+    if isinstance(full, str) and full:
+        return (full,)
+    ref_name = annotations.get(ANNOTATION_REF_NAME)
+    if isinstance(ref_name, str) and ("/" in ref_name or ":" in ref_name):
+        return (ref_name,)
+    return ()
+
+
 def _from_oci_layout(source: ArchiveSource, require_platform: bool = True) -> list[ArchivedImage]:
     label = source.describe()
     index = _json(_read_small(source, "index.json"), f"{label}: index.json")
@@ -280,8 +293,7 @@ def _from_oci_layout(source: ArchiveSource, require_platform: bool = True) -> li
         if not isinstance(descriptor, dict):
             raise ArchiveError(f"{label}: index.json has a manifest that is not an object")
         annotations = descriptor.get("annotations") or {}
-        name = annotations.get(ANNOTATION_CONTAINERD_NAME) or annotations.get(ANNOTATION_REF_NAME)
-        tags = (name,) if isinstance(name, str) and name else ()
+        tags = _names_from_annotations(annotations)
         if descriptor.get("mediaType") in INDEX_TYPES:
             nested = _json(_read_blob(source, descriptor, "index"), f"{label}: nested index")
             chosen = select_platform(nested.get("manifests") or [], what=f"{label}: index")

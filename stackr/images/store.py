@@ -175,6 +175,11 @@ class ImageStore:
     def _temp_dir(self, prefix: str) -> Path:
         return Path(tempfile.mkdtemp(dir=self.root / "tmp", prefix=f"{os.getpid()}.{prefix}"))
 
+    def _layer_temp_dir(self) -> Path:
+        target = self._temp_dir("layer.")
+        os.chmod(target, 0o755)  # a layer's root is the container's / when no entry says otherwise
+        return target
+
     def _discard(self, path: Path) -> None:
         """Remove a directory tree that may hold read-only directories (as root, fine)."""
         if path.is_dir() and not path.is_symlink():
@@ -351,7 +356,7 @@ class ImageStore:
             if diff_id not in staged:
                 if progress:
                     progress(ProgressEvent(Phase.EXTRACTING, diff_id))
-                target = self._temp_dir("layer.")
+                target = self._layer_temp_dir()
                 staged[diff_id] = target
                 with layer.opener() as stream:
                     result = extract_layer(
@@ -524,7 +529,7 @@ class ImageStore:
                         downloads.append(blob)
                         if progress:
                             progress(ProgressEvent(Phase.EXTRACTING, digest))
-                        target = self._temp_dir("layer.")
+                        target = self._layer_temp_dir()
                         staged[diff_id] = target
                         with open(blob, "rb") as stream:
                             result = extract_layer(
