@@ -93,6 +93,14 @@ def _hex(digest: str) -> str:
     return digest.removeprefix("sha256:")
 
 
+@dataclass
+class _Staged:
+    """Layers unpacked into tmp/ and verified, waiting for the commit."""
+
+    dirs: dict[str, Path] = field(default_factory=dict)  # diff_id → temp dir
+    sizes: dict[str, int] = field(default_factory=dict)  # diff_id → bytes of file content
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
@@ -330,7 +338,7 @@ class ImageStore:
         self, source: ArchiveSource, progress: ProgressCallback | None
     ) -> builtins.list[ImageRecord]:
         images = read_archive(source)
-        staged: dict[str, Path] = {}  # diff_id → unpacked temp dir
+        staged = _Staged()
         try:
             for image in images:
                 self._stage_archived_layers(image, staged, progress)
@@ -338,13 +346,13 @@ class ImageStore:
                 self._commit_layers(staged)
                 ids = [self._commit_image(image, image.tags, None) for image in images]
         finally:
-            for path in staged.values():
+            for path in staged.dirs.values():
                 self._discard(path)
         tags, digests = self._read_index("tags.json"), self._read_index("digests.json")
         return [self._load_record(i, tags, digests) for i in ids]
 
     def _stage_archived_layers(
-        self, image: ArchivedImage, staged: dict[str, Path], progress: ProgressCallback | None
+        self, image: ArchivedImage, staged: _Staged, progress: ProgressCallback | None
     ) -> None:
         lowers: builtins.list[Path] = []
         for layer, diff_id in zip(image.layers, image.diff_ids, strict=True):
@@ -353,11 +361,11 @@ class ImageStore:
                 if progress:
                     progress(ProgressEvent(Phase.EXISTS, diff_id))
                 continue
-            if diff_id not in staged:
+            if diff_id not in staged.dirs:
                 if progress:
                     progress(ProgressEvent(Phase.EXTRACTING, diff_id))
                 target = self._layer_temp_dir()
-                staged[diff_id] = target
+                staged.dirs[diff_id] = target
                 with layer.opener() as stream:
                     result = extract_layer(
                         stream,
@@ -368,22 +376,18 @@ class ImageStore:
                         expected_digest=layer.digest,
                         expected_size=layer.size,
                     )
-                (target.parent / f"{target.name}.size").write_text(str(result.unpacked_size))
+                staged.sizes[diff_id] = result.unpacked_size
                 if progress:
                     progress(ProgressEvent(Phase.LOADED, diff_id))
-            lowers.insert(0, staged[diff_id])
+            lowers.insert(0, staged.dirs[diff_id])
 
-    def _commit_layers(self, staged: Mapping[str, Path]) -> None:
+    def _commit_layers(self, staged: _Staged) -> None:
         """Rename verified temp layers into place (must hold the lock)."""
         sizes = self._read_layer_sizes()
-        for diff_id, path in staged.items():
-            size_file = path.parent / f"{path.name}.size"
+        for diff_id, path in staged.dirs.items():
             if not self.has_layer(diff_id):
                 os.rename(path, self.layer_dir(diff_id))
-                if size_file.exists():
-                    sizes[diff_id] = size_file.read_text()
-            with contextlib.suppress(FileNotFoundError):
-                size_file.unlink()
+                sizes[diff_id] = str(staged.sizes.get(diff_id, 0))
         self._write_index("layers.json", sizes)
 
     def _read_layer_sizes(self) -> dict[str, str]:
@@ -465,7 +469,7 @@ class ImageStore:
             manifest_bytes=resolved.manifest_bytes,
             manifest_digest=resolved.manifest_digest,
         )
-        staged: dict[str, Path] = {}
+        staged = _Staged()
         downloads: builtins.list[Path] = []
         try:
             self._stage_pulled_layers(
@@ -483,7 +487,7 @@ class ImageStore:
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
         finally:
-            for path in staged.values():
+            for path in staged.dirs.values():
                 self._discard(path)
         return self.get(image_id)
 
@@ -493,7 +497,7 @@ class ImageStore:
         parsed: Reference,
         layers: Sequence[Mapping[str, Any]],
         diff_ids: Sequence[str],
-        staged: dict[str, Path],
+        staged: _Staged,
         downloads: builtins.list[Path],
         progress: ProgressCallback | None,
     ) -> None:
@@ -524,13 +528,13 @@ class ImageStore:
                         lowers.insert(0, self.layer_dir(diff_id))
                         continue
                     digest = str(descriptor.get("digest"))
-                    if diff_id not in staged:
+                    if diff_id not in staged.dirs:
                         blob = futures[digest].result()
                         downloads.append(blob)
                         if progress:
                             progress(ProgressEvent(Phase.EXTRACTING, digest))
                         target = self._layer_temp_dir()
-                        staged[diff_id] = target
+                        staged.dirs[diff_id] = target
                         with open(blob, "rb") as stream:
                             result = extract_layer(
                                 stream,
@@ -539,12 +543,10 @@ class ImageStore:
                                 what=f"layer {digest}",
                                 expected_diff_id=diff_id,
                             )
-                        (target.parent / f"{target.name}.size").write_text(
-                            str(result.unpacked_size)
-                        )
+                        staged.sizes[diff_id] = result.unpacked_size
                         if progress:
                             progress(ProgressEvent(Phase.DONE, digest))
-                    lowers.insert(0, staged[diff_id])
+                    lowers.insert(0, staged.dirs[diff_id])
             except BaseException:
                 for future in futures.values():
                     future.cancel()
