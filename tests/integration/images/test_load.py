@@ -88,7 +88,9 @@ def test_merged_root_runs_busybox_and_honours_whiteouts(tmp_path: Path, store: I
         assert sorted(os.listdir(merged / "data")) == ["upper-only"]
         result = subprocess.run(
             ["chroot", str(merged), "/bin/sh", "-c", "echo hello from $(cat /etc/added)"],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         assert result.stdout == "hello from from the top layer\n"
     finally:
@@ -107,7 +109,9 @@ def test_images_sharing_a_base_layer_store_it_once(tmp_path: Path, store: ImageS
     assert {r.id for r in records} == {first.image_id, second.image_id}
     layers = sorted(p.name for p in (store.root / "layers" / "sha256").iterdir())
     assert len(layers) == 3
-    assert store.layer_dirs(store.require("one:1"))[1] == store.layer_dirs(store.require("two:1"))[1]
+    assert (
+        store.layer_dirs(store.require("one:1"))[1] == store.layer_dirs(store.require("two:1"))[1]
+    )
     # loading again adds nothing
     before = fx.directory_snapshot(store.root / "layers")
     store.load_archive(archive)

@@ -43,24 +43,35 @@ def _layers(case: str, outside: Path) -> list[bytes]:
             fx.layer_tar([E("link", "symlink", linkname=str(outside)), E("link/pwned", data=b"no")])
         ],
         "symlink-relative-then-write": lambda: [
-            fx.layer_tar([
-                E("d/", "dir", mode=0o755),
-                E("d/up", "symlink", linkname="../../../../../../../../.."),
-                E(f"d/up{outside}/pwned", data=b"no"),
-            ])
+            fx.layer_tar(
+                [
+                    E("d/", "dir", mode=0o755),
+                    E("d/up", "symlink", linkname="../../../../../../../../.."),
+                    E(f"d/up{outside}/pwned", data=b"no"),
+                ]
+            )
         ],
         "symlink-in-lower-layer": lambda: [
             base,
             fx.layer_tar([E("escape", "symlink", linkname=str(outside))]),
             fx.layer_tar([E("escape/pwned", data=b"no")]),
         ],
-        "hardlink-dotdot": lambda: [base, fx.layer_tar([E("hl", "hardlink", linkname="../../etc/passwd")])],
-        "hardlink-absolute": lambda: [base, fx.layer_tar([E("hl", "hardlink", linkname="/etc/passwd")])],
+        "hardlink-dotdot": lambda: [
+            base,
+            fx.layer_tar([E("hl", "hardlink", linkname="../../etc/passwd")]),
+        ],
+        "hardlink-absolute": lambda: [
+            base,
+            fx.layer_tar([E("hl", "hardlink", linkname="/etc/passwd")]),
+        ],
         "hardlink-to-lower-layer": lambda: [
-            base, fx.layer_tar([E("hl", "hardlink", linkname="etc/passwd")])
+            base,
+            fx.layer_tar([E("hl", "hardlink", linkname="etc/passwd")]),
         ],
         "hardlink-through-symlink": lambda: [
-            fx.layer_tar([E("s", "symlink", linkname="/etc"), E("hl", "hardlink", linkname="s/passwd")])
+            fx.layer_tar(
+                [E("s", "symlink", linkname="/etc"), E("hl", "hardlink", linkname="s/passwd")]
+            )
         ],
         "size-lie": lambda: [fx.lying_size_tar("big", b"only a few bytes", 10_000_000)],
         "not-a-tar": lambda: [b"this is not a tar archive at all" * 40],
@@ -105,7 +116,7 @@ def test_layer_not_matching_its_diff_id(tmp_path: Path, store: ImageStore) -> No
     image = fx.build_image([fx.layer_tar([E("f", data=b"original")])], compression="none")
     tampered = dataclasses.replace(image, layers=(fx.layer_tar([E("f", data=b"tampered")]),))
     archive = fx.write_docker_save_legacy(tmp_path / "t.tar", [(tampered, ["t:1"])])
-    with pytest.raises(DigestMismatchError, match="diff_id|config says"):
+    with pytest.raises(DigestMismatchError, match=r"diff_id|config says"):
         store.load_archive(archive)
     assert fx.directory_snapshot(store.root) == before
 
@@ -130,7 +141,7 @@ def test_truncated_gzip_layer(tmp_path: Path, store: ImageStore) -> None:
     layout = fx.write_oci_layout(tmp_path / "layout", [(image, "x.example/t:1")])
     blob = layout / "blobs" / "sha256" / image.layer_digests[0].removeprefix("sha256:")
     blob.write_bytes(broken.blobs[0])
-    with pytest.raises(ArchiveError, match="truncated|corrupt"):
+    with pytest.raises(ArchiveError, match=r"truncated|corrupt"):
         store.load_archive(layout)
     assert fx.directory_snapshot(store.root) == before
 

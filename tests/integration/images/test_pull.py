@@ -82,7 +82,9 @@ def test_pulling_twice_downloads_nothing(registry: RegistryServer, store: ImageS
     assert {e.layer for e in progress.phases(Phase.EXISTS)} == set(image.layer_digests)
 
 
-def test_pull_by_digest_with_docker_media_types(registry: RegistryServer, store: ImageStore) -> None:
+def test_pull_by_digest_with_docker_media_types(
+    registry: RegistryServer, store: ImageStore
+) -> None:
     image = fx.busybox_image(docker_media_types=True)
     digest = push_image(registry, "stackr/dockerish", "v2", image)
     record = store.pull(f"{registry.host}/stackr/dockerish@{digest}")
@@ -91,13 +93,13 @@ def test_pull_by_digest_with_docker_media_types(registry: RegistryServer, store:
     assert record.repo_digests == (f"{registry.host}/stackr/dockerish@{digest}",)
 
 
-def test_manifest_list_resolves_to_the_host_platform(registry: RegistryServer, store: ImageStore) -> None:
+def test_manifest_list_resolves_to_the_host_platform(
+    registry: RegistryServer, store: ImageStore
+) -> None:
     _, architecture, _ = host_platform()
     other = "arm64" if architecture != "arm64" else "amd64"
     ours = fx.busybox_image(architecture=architecture)
-    theirs = fx.build_image(
-        [fx.layer_tar([E("wrong-platform", data=b"x")])], architecture=other
-    )
+    theirs = fx.build_image([fx.layer_tar([E("wrong-platform", data=b"x")])], architecture=other)
     for built in (ours, theirs):
         push_image(registry, "stackr/multi", None, built)
     index = fx.image_index({f"linux/{other}/v8": theirs, f"linux/{architecture}": ours})
@@ -175,7 +177,9 @@ def test_basic_auth_with_docker_config_credentials(
         config_dir = tmp_path / "docker-config"
         config_dir.mkdir()
         wrong = base64.b64encode(b"tester:wrong").decode()
-        (config_dir / "config.json").write_text(json.dumps({"auths": {registry.host: {"auth": wrong}}}))
+        (config_dir / "config.json").write_text(
+            json.dumps({"auths": {registry.host: {"auth": wrong}}})
+        )
         monkeypatch.setenv("DOCKER_CONFIG", str(config_dir))
         with pytest.raises(AuthenticationError):
             store.pull(reference)
