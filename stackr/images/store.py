@@ -48,7 +48,7 @@ from stackr.images.archive import (
     read_archive,
     sha256_digest,
 )
-from stackr.images.config import ImageConfig
+from stackr.images.config import DEFAULT_PATH, ImageConfig
 from stackr.images.errors import (
     AmbiguousReferenceError,
     ArchiveError,
@@ -287,6 +287,14 @@ class ImageStore:
             raise ImageNotFoundError(reference)
         return record
 
+    def config_document(self, image: ImageRecord) -> dict[str, Any]:
+        """The image's configuration JSON as stored (for ``image inspect``)."""
+        try:
+            document: dict[str, Any] = json.loads(self.blob_path(image.id).read_bytes())
+        except (OSError, ValueError) as error:
+            raise StateError(f"image {image.short_id}: config blob unreadable: {error}") from error
+        return document
+
     def layer_dirs(self, image: ImageRecord) -> builtins.list[Path]:
         """The image's unpacked layers, top layer first: OverlayFS's ``lowerdir`` order."""
         dirs = [self.layer_dir(d) for d in reversed(image.diff_ids)]
@@ -439,6 +447,84 @@ class ImageStore:
             digests[repo_digest] = image_id
             self._write_index("digests.json", digests)
         return image_id
+
+    def import_rootfs(
+        self,
+        source: Path,
+        reference: str,
+        *,
+        cmd: Sequence[str] | None = None,
+        entrypoint: Sequence[str] | None = None,
+        env: Sequence[str] = (),
+        working_dir: str = "",
+    ) -> ImageRecord:
+        """``docker import``: a one-layer image from a root directory or a (compressed) tar.
+
+        The offline way to a base image: ``mkdir -p root/bin && cp /bin/busybox root/bin/``
+        then ``stackr image import root busybox:local --cmd /bin/busybox sh``.
+        """
+        from stackr.images.platform import host_platform
+
+        name = parse_reference(reference)
+        if not name.tag:
+            raise InvalidReferenceError(
+                f"{reference!r}: an imported image needs a tag, not a digest"
+            )
+        if not source.exists():
+            raise ArchiveError(f"{source}: no such file or directory")
+        staged = _Staged()
+        tar_path: Path | None = None
+        try:
+            if source.is_dir():
+                tar_path = self._tar_directory(source)
+            target = self._layer_temp_dir()
+            with open(tar_path or source, "rb") as stream:
+                result = extract_layer(stream, target, (), what=f"root {source}")
+            staged.dirs[result.diff_id] = target
+            staged.sizes[result.diff_id] = result.unpacked_size
+            created = _now()
+            process: dict[str, Any] = {"Env": list(env) or [f"PATH={DEFAULT_PATH}"]}
+            if cmd:
+                process["Cmd"] = list(cmd)
+            if entrypoint:
+                process["Entrypoint"] = list(entrypoint)
+            if working_dir:
+                process["WorkingDir"] = working_dir
+            config = {
+                "architecture": host_platform()[1],
+                "os": "linux",
+                "created": created,
+                "config": process,
+                "rootfs": {"type": "layers", "diff_ids": [result.diff_id]},
+                "history": [
+                    {"created": created, "created_by": f"stackr image import {source.name}"}
+                ],
+            }
+            config_bytes = json.dumps(config, separators=(",", ":")).encode()
+            image = ArchivedImage(config_bytes, sha256_digest(config_bytes), config, (), ())
+            with self._locked():
+                self._commit_layers(staged)
+                image_id = self._commit_image(image, [str(name)], None)
+        finally:
+            for path in staged.dirs.values():
+                self._discard(path)
+            if tar_path is not None:
+                self._discard(tar_path)
+        return self.get(image_id)
+
+    def _tar_directory(self, root: Path) -> Path:
+        import tarfile
+
+        fd, name = tempfile.mkstemp(dir=self.root / "tmp", prefix=f"{os.getpid()}.import.")
+        os.close(fd)
+        try:
+            with tarfile.open(name, mode="w", format=tarfile.PAX_FORMAT) as archive:
+                for entry in sorted(root.iterdir()):
+                    archive.add(entry, arcname=entry.name)  # recursive, sorted, owners kept
+        except OSError as error:
+            self._discard(Path(name))
+            raise HostError.from_os_error("read root directory", str(root), error) from error
+        return Path(name)
 
     # -- pulling -----------------------------------------------------------------------
     def pull(self, reference: str, progress: ProgressCallback | None = None) -> ImageRecord:
