@@ -17,6 +17,7 @@ from stackr.images.platform import host_platform
 from tests.fixtures import images as fx
 from tests.fixtures.registry import (
     RegistryServer,
+    TokenIssuer,
     push_image,
     push_manifest,
     running_registry,
@@ -193,3 +194,31 @@ def test_basic_auth_with_docker_config_credentials(
         )
         record = store.pull(reference)
         assert record.id == image.image_id
+
+
+def test_bearer_token_flow(tmp_path: Path, store: ImageStore, no_docker_credentials: Path) -> None:
+    with (
+        TokenIssuer(tmp_path / "tokens", ("robot", "t0ken")) as issuer,
+        running_registry(tmp_path / "token-registry", token_issuer=issuer) as registry,
+    ):
+        image = fx.busybox_image()
+        push_image(registry, "private/busybox", "1", image)
+        reference = f"{registry.host}/private/busybox:1"
+        with pytest.raises(AuthenticationError, match="token service refused"):
+            store.pull(reference)
+
+        docker_dir = no_docker_credentials / ".docker"
+        docker_dir.mkdir()
+        auth = base64.b64encode(b"robot:t0ken").decode()
+        (docker_dir / "config.json").write_text(
+            json.dumps({"auths": {registry.host: {"auth": auth}}})
+        )
+        issuer.requests.clear()
+        record = store.pull(reference)
+        assert record.id == image.image_id
+        assert issuer.requests, "the token endpoint was never asked"
+        request = issuer.requests[0]
+        assert request["scope"] == "repository:private/busybox:pull"
+        assert request["service"] == TokenIssuer.service
+        assert request["authorization"].startswith("Basic ")
+        assert len(issuer.requests) == 1  # one token serves the manifest and every blob

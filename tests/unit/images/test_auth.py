@@ -16,11 +16,14 @@ def test_bearer_challenge() -> None:
         'scope="repository:library/busybox:pull"'
     )
     assert parse_www_authenticate(header) == [
-        Challenge("bearer", {
-            "realm": "https://auth.docker.io/token",
-            "service": "registry.docker.io",
-            "scope": "repository:library/busybox:pull",
-        })
+        Challenge(
+            "bearer",
+            {
+                "realm": "https://auth.docker.io/token",
+                "service": "registry.docker.io",
+                "scope": "repository:library/busybox:pull",
+            },
+        )
     ]
 
 
@@ -53,11 +56,14 @@ def _b64(text: str) -> str:
 
 
 def test_credentials_by_host_and_url_keys(tmp_path: Path) -> None:
-    path = _config(tmp_path, {
-        "registry.example:5000": {"auth": _b64("alice:pa:ss")},
-        "https://other.example/v2/": {"auth": _b64("bob:pw")},
-        "https://index.docker.io/v1/": {"auth": _b64("hub:token")},
-    })
+    path = _config(
+        tmp_path,
+        {
+            "registry.example:5000": {"auth": _b64("alice:pa:ss")},
+            "https://other.example/v2/": {"auth": _b64("bob:pw")},
+            "https://index.docker.io/v1/": {"auth": _b64("hub:token")},
+        },
+    )
     alice = credentials_for("registry.example:5000", path)
     assert alice is not None and (alice.username, alice.password) == ("alice", "pa:ss")
     bob = credentials_for("other.example", path)

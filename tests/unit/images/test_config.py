@@ -29,7 +29,12 @@ def test_image_defaults_apply() -> None:
 
 def test_command_replaces_cmd_only() -> None:
     assert effective_process(IMAGE, command=["debug"]).args == ("/entry.sh", "debug")
-    assert effective_process(IMAGE, command="run -x 'a b'").args == ("/entry.sh", "run", "-x", "a b")
+    assert effective_process(IMAGE, command="run -x 'a b'").args == (
+        "/entry.sh",
+        "run",
+        "-x",
+        "a b",
+    )
 
 
 def test_entrypoint_replaces_entrypoint_and_clears_cmd() -> None:
@@ -77,22 +82,26 @@ def test_stop_signal() -> None:
 
 
 def test_config_document_fields() -> None:
-    config = ImageConfig.from_json({
-        "config": {
-            "Entrypoint": ["/e"],
-            "Cmd": None,
-            "Env": ["A=1"],
-            "WorkingDir": "/w",
-            "User": "1000:1000",
-            "ExposedPorts": {"8080/tcp": {}, "53/udp": {}},
-            "Volumes": {"/data": {}},
-            "StopSignal": "SIGQUIT",
-            "Healthcheck": {
-                "Test": ["CMD-SHELL", "true"], "Interval": 30_000_000_000, "Retries": 3,
-            },
-            "Labels": {"org.example": "yes"},
+    config = ImageConfig.from_json(
+        {
+            "config": {
+                "Entrypoint": ["/e"],
+                "Cmd": None,
+                "Env": ["A=1"],
+                "WorkingDir": "/w",
+                "User": "1000:1000",
+                "ExposedPorts": {"8080/tcp": {}, "53/udp": {}},
+                "Volumes": {"/data": {}},
+                "StopSignal": "SIGQUIT",
+                "Healthcheck": {
+                    "Test": ["CMD-SHELL", "true"],
+                    "Interval": 30_000_000_000,
+                    "Retries": 3,
+                },
+                "Labels": {"org.example": "yes"},
+            }
         }
-    })
+    )
     assert config.entrypoint == ("/e",) and config.cmd is None
     assert config.exposed_ports == ("53/udp", "8080/tcp")
     assert config.volumes == ("/data",)

@@ -57,18 +57,25 @@ def _extract(data: bytes, dest: Path, **expected: object) -> object:
 
 
 def test_extracts_and_hashes_plain_and_gzip(tmp_path: Path) -> None:
-    layer = fx.layer_tar([
-        E("a/", "dir", mode=0o750),
-        E("a/file", data=b"content", mode=0o640),
-        E("a/link", "symlink", linkname="file"),
-        E("a/hard", "hardlink", linkname="a/file"),
-        E("a/replaced", data=b"first"),
-        E("a/replaced", data=b"second"),
-        E("fifo", "fifo", mode=0o600),
-    ])
+    layer = fx.layer_tar(
+        [
+            E("a/", "dir", mode=0o750),
+            E("a/file", data=b"content", mode=0o640),
+            E("a/link", "symlink", linkname="file"),
+            E("a/hard", "hardlink", linkname="a/file"),
+            E("a/replaced", data=b"first"),
+            E("a/replaced", data=b"second"),
+            E("fifo", "fifo", mode=0o600),
+        ]
+    )
     compressed = gzip.compress(layer)
-    result = _extract(compressed, tmp_path / "gz", expected_diff_id=fx.sha256(layer),
-                      expected_digest=fx.sha256(compressed), expected_size=len(compressed))
+    result = _extract(
+        compressed,
+        tmp_path / "gz",
+        expected_diff_id=fx.sha256(layer),
+        expected_digest=fx.sha256(compressed),
+        expected_size=len(compressed),
+    )
     assert result.diff_id == fx.sha256(layer)  # type: ignore[attr-defined]
     root = tmp_path / "gz"
     assert (root / "a" / "file").read_bytes() == b"content"
@@ -103,7 +110,9 @@ def test_lower_layer_symlink_is_not_written_through(tmp_path: Path) -> None:
     # a directory of the same name in this layer replaces the symlink: that is allowed
     other = tmp_path / "upper2"
     other.mkdir()
-    extract_layer(io.BytesIO(fx.layer_tar([E("conf/", "dir"), E("conf/x", data=b"ok")])), other, [lower])
+    extract_layer(
+        io.BytesIO(fx.layer_tar([E("conf/", "dir"), E("conf/x", data=b"ok")])), other, [lower]
+    )
     assert (other / "conf" / "x").read_bytes() == b"ok"
 
 

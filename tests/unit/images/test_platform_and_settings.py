@@ -24,7 +24,9 @@ def test_host_platform_names() -> None:
     assert host_platform("aarch64") == ("linux", "arm64", "v8")
 
 
-@pytest.mark.parametrize(("machine", "digest"), [("x86_64", "a"), ("aarch64", "b"), ("armv7l", "c")])
+@pytest.mark.parametrize(
+    ("machine", "digest"), [("x86_64", "a"), ("aarch64", "b"), ("armv7l", "c")]
+)
 def test_select_platform(machine: str, digest: str) -> None:
     assert select_platform(INDEX, what="t", machine=machine)["digest"] == digest
 

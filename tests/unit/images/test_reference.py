@@ -37,7 +37,10 @@ def test_normalisation(text: str, normalised: str, familiar: str) -> None:
 def test_parts() -> None:
     reference = parse_reference(f"host:5000/team/app@{DIGEST}")
     assert (reference.domain, reference.path, reference.tag, reference.digest) == (
-        "host:5000", "team/app", None, DIGEST,
+        "host:5000",
+        "team/app",
+        None,
+        DIGEST,
     )
     assert reference.repository == "host:5000/team/app"
     assert reference.registry_reference == DIGEST
