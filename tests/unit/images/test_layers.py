@@ -135,9 +135,9 @@ def test_size_and_digest_checks(tmp_path: Path) -> None:
         _extract(layer, tmp_path / "a", expected_size=len(layer) + 1)
     with pytest.raises(DigestMismatchError, match="hashes"):
         _extract(layer, tmp_path / "b", expected_digest="sha256:" + "0" * 64)
-    with pytest.raises(DigestMismatchError, match="diff_id|config says"):
+    with pytest.raises(DigestMismatchError, match=r"diff_id|config says"):
         _extract(layer, tmp_path / "c", expected_diff_id="sha256:" + "0" * 64)
-    with pytest.raises(ArchiveError, match="declares|truncated|valid tar"):
+    with pytest.raises(ArchiveError, match=r"declares|truncated|valid tar"):
         _extract(fx.lying_size_tar("f", b"abc", 5000), tmp_path / "d")
 
 

@@ -37,7 +37,7 @@ def test_variant_missing_in_index_matches() -> None:
 
 
 def test_no_matching_platform() -> None:
-    with pytest.raises(ImageError, match="no image for linux/s390x.*linux/amd64"):
+    with pytest.raises(ImageError, match=r"no image for linux/s390x.*linux/amd64"):
         select_platform(INDEX, what="t", machine="s390x")
 
 
