@@ -1,4 +1,4 @@
-"""The ``/etc/resolv.conf`` and ``/etc/hosts`` of a container (rendered here, mounted by the runtime).
+"""A container's /etc/resolv.conf and /etc/hosts (rendered here, mounted by the runtime).
 
 ``resolv.conf`` names the engine's resolver on the gateway of the container's first
 network (see ``dns``); a service's ``dns:`` servers become that resolver's upstreams for
