@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from stackr import naming
+from stackr import naming, paths
 from stackr.network import netns, records
 from stackr.network.bridge import NetworkState, ipam_store
 from stackr.network.ipam import allocate_address, release_address
@@ -85,7 +85,7 @@ def sandbox_path(container_id: str) -> Path:
 
 
 def host_ifname(container_id: str, network_id: str) -> str:
-    return naming.link_name("v", container_id, network_id)
+    return naming.link_name("v", str(paths.state_root()), container_id, network_id)
 
 
 def _attachments_dir(container_id: str) -> Path:

@@ -8,8 +8,8 @@ records. Calling it again re-creates whatever a crash or an admin removed.
 active endpoints") and otherwise removes the bridge, the rules, the lease and the record;
 an absent network is success.
 
-The bridge's name is ``stkb`` + a hash of the network id, so it is recomputable from the
-id alone, fits IFNAMSIZ and never collides with another project's.
+The bridge's name is ``stkb`` + a hash of the state root and the network id, so it is
+recomputable from the id, fits IFNAMSIZ and never collides with another project's.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stackr import naming
+from stackr import naming, paths
 from stackr.errors import StackrError
 from stackr.network import firewall, records
 from stackr.network.ipam import (
@@ -85,7 +85,9 @@ class NetworkState:
 
 
 def bridge_ifname(network_id: str) -> str:
-    return naming.link_name("b", network_id)
+    # The state root is hashed in too: two engines (or two test runs) with different
+    # roots may use the same network id without fighting over one bridge.
+    return naming.link_name("b", str(paths.state_root()), network_id)
 
 
 def _record_path(network_id: str) -> Path:

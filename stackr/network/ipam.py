@@ -277,7 +277,9 @@ def _first_free(lease: NetworkLease, in_use: Mapping[IPv4Address, str]) -> IPv4A
     reserved = set(lease.sticky.values())
     span = lease.ip_range or lease.subnet
     fallback = None
-    for address in span.hosts() if span.prefixlen < 31 else span:
+    # every address of the span: ip_range's own network/broadcast addresses are usable
+    # hosts of the subnet; _is_usable drops the subnet's network, broadcast and gateway
+    for address in span:
         if address in in_use or not _is_usable(lease, address):
             continue
         if address not in reserved:

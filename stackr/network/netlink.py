@@ -39,8 +39,6 @@ class Netlink(Protocol):
     def add_veth(self, ifname: str, peer_ifname: str, peer_netns_fd: int) -> None:
         """A veth pair whose peer is created directly inside the netns given by fd."""
 
-    def add_dummy(self, ifname: str) -> None: ...
-
     def delete_link(self, ifname: str) -> None:
         """Delete a link; an absent link is success."""
 
@@ -99,9 +97,6 @@ class PyrouteNetlink:
 
     def add_bridge(self, ifname: str) -> None:
         self._add_link(ifname, kind="bridge")
-
-    def add_dummy(self, ifname: str) -> None:
-        self._add_link(ifname, kind="dummy")
 
     def add_veth(self, ifname: str, peer_ifname: str, peer_netns_fd: int) -> None:
         # Creating the peer inside the target netns (IFLA_NET_NS_FD on the peer) saves
@@ -202,10 +197,6 @@ class RecordingNetlink:
 
     def add_bridge(self, ifname: str) -> None:
         self.calls.append(("add_bridge", ifname))
-        self.links.add(ifname)
-
-    def add_dummy(self, ifname: str) -> None:
-        self.calls.append(("add_dummy", ifname))
         self.links.add(ifname)
 
     def add_veth(self, ifname: str, peer_ifname: str, peer_netns_fd: int) -> None:
