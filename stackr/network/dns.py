@@ -194,7 +194,8 @@ class Resolver:
     Thread-safe: every public method may be called from any engine thread.
     """
 
-    def __init__(self, upstreams: Sequence[str] | None = None) -> None:
+    def __init__(self, upstreams: Sequence[str] | None = None, port: int = DNS_PORT) -> None:
+        self._port = port  # 53; unit tests use 0 (any free port) on loopback
         self._upstreams = tuple(upstreams if upstreams is not None else host_resolvers())
         self._table = NameTable()
         self._lock = threading.Lock()
@@ -249,16 +250,21 @@ class Resolver:
                 return
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             try:
-                sock.bind((gateway, DNS_PORT))
+                sock.bind((gateway, self._port))
             except OSError as error:
                 sock.close()
                 raise HostError.from_os_error(
-                    "serve DNS on", f"{gateway}:{DNS_PORT} (network {network_id})", error
+                    "serve DNS on", f"{gateway}:{self._port} (network {network_id})", error
                 ) from error
             sock.setblocking(False)
             self._sockets[network_id] = sock
             self._selector.register(sock, selectors.EVENT_READ, network_id)
         self._wake()
+
+    def bound_address(self, network_id: str) -> tuple[str, int]:
+        with self._lock:
+            host, port = self._sockets[network_id].getsockname()
+        return str(host), int(port)
 
     def stop_network(self, network_id: str) -> None:
         """Stop answering for a network and forget its names; absent is success."""

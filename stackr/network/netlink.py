@@ -178,9 +178,14 @@ def open_netlink() -> Iterator[PyrouteNetlink]:
 
 @dataclass
 class RecordingNetlink:
-    """A fake ``Netlink``: records calls as tuples, keeps a set of links, raises like the kernel."""
+    """A fake ``Netlink``: records calls as tuples, keeps a set of links, raises like the kernel.
+
+    One fake stands for both sides (host and container netns): a veth's peer shows up in
+    ``links`` too and goes away with it.
+    """
 
     links: set[str] = field(default_factory=lambda: {"lo"})
+    peers: dict[str, str] = field(default_factory=dict)
     calls: list[tuple[Any, ...]] = field(default_factory=list)
     addresses: list[str] = field(default_factory=list)
     routes: list[str] = field(default_factory=list)
@@ -204,10 +209,13 @@ class RecordingNetlink:
         if ifname in self.links:
             raise HostError("netlink add veth", ifname, errno.EEXIST)
         self.links.add(ifname)
+        self.links.add(peer_ifname)
+        self.peers[ifname] = peer_ifname
 
     def delete_link(self, ifname: str) -> None:
         self.calls.append(("delete_link", ifname))
         self.links.discard(ifname)
+        self.links.discard(self.peers.pop(ifname, ""))
 
     def set_up(self, ifname: str) -> None:
         self.calls.append(("set_up", ifname))

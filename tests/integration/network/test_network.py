@@ -30,7 +30,17 @@ def _serve_http(processes: Processes, sandbox: Path, directory: Path, port: int 
     directory.mkdir(exist_ok=True)
     (directory / "index.html").write_text("hello from the container\n")
     process = processes.start(
-        ["nsenter", f"--net={sandbox}", BUSYBOX, "httpd", "-f", "-p", str(port), "-h", str(directory)]
+        [
+            "nsenter",
+            f"--net={sandbox}",
+            BUSYBOX,
+            "httpd",
+            "-f",
+            "-p",
+            str(port),
+            "-h",
+            str(directory),
+        ]
     )
     wait_listening(process.pid, port)
 
@@ -70,8 +80,7 @@ def test_two_containers_reach_each_other_by_address_and_by_name(
 # busybox-static's wget cannot resolve names (static glibc without NSS): Python's
 # urllib goes through the host's glibc resolver, i.e. the mounted resolv.conf.
 FETCH = (
-    "import urllib.request as u; "
-    'print(u.urlopen("http://db/", timeout=3).read().decode(), end="")'
+    'import urllib.request as u; print(u.urlopen("http://db/", timeout=3).read().decode(), end="")'
 )
 
 
@@ -89,7 +98,14 @@ def test_udp_between_containers_by_name(resolver: dns.Resolver, processes: Proce
     for a in (client, server):
         resolver.register(a.container_id, a.network_id, a.ipv4_address, a.names)
     echo = processes.start(
-        ["nsenter", f"--net={attach.sandbox_path('server1')}", sys.executable, "-c", UDP_ECHO, "7000"]
+        [
+            "nsenter",
+            f"--net={attach.sandbox_path('server1')}",
+            sys.executable,
+            "-c",
+            UDP_ECHO,
+            "7000",
+        ]
     )
     wait_listening(echo.pid, 7000, "udp")
     address = in_netns(attach.sandbox_path("client1"), BUSYBOX, "nslookup", "echo", network.gateway)
@@ -144,7 +160,9 @@ def test_all_replicas_behind_a_service_name(resolver: dns.Resolver) -> None:
     resolver.register(client.container_id, network.network_id, client.ipv4_address, client.names)
     replicas = [_container(f"worker{i}", network, "worker", f"stack-worker-{i}") for i in (1, 2, 3)]
     for replica in replicas:
-        resolver.register(replica.container_id, network.network_id, replica.ipv4_address, replica.names)
+        resolver.register(
+            replica.container_id, network.network_id, replica.ipv4_address, replica.names
+        )
     looked_up = in_netns(
         attach.sandbox_path("client3"), BUSYBOX, "nslookup", "worker", network.gateway
     )
@@ -164,7 +182,9 @@ def test_a_container_on_another_network_cannot_be_reached_nor_resolved(
     db = _container("db4", back, "db")
     for a in (web, db):
         resolver.register(a.container_id, a.network_id, a.ipv4_address, a.names)
-    own_gateway = in_netns(attach.sandbox_path("web4"), BUSYBOX, "ping", "-c1", "-W1", front.gateway)
+    own_gateway = in_netns(
+        attach.sandbox_path("web4"), BUSYBOX, "ping", "-c1", "-W1", front.gateway
+    )
     assert own_gateway.returncode == 0
     across = in_netns(attach.sandbox_path("web4"), BUSYBOX, "ping", "-c1", "-W1", db.ipv4_address)
     assert across.returncode != 0, "a container reached a container of another network"
@@ -259,16 +279,35 @@ def test_internal_network_has_no_way_out(resolver: dns.Resolver) -> None:
     routes = in_netns(attach.sandbox_path("inner"), BUSYBOX, "ip", "route").stdout
     assert "default" not in routes
     # even with a route added by hand, the firewall drops what leaves the bridge
-    in_netns(attach.sandbox_path("inner"), BUSYBOX, "ip", "route", "add", "default", "via", internal.gateway)
-    leaving = in_netns(attach.sandbox_path("inner"), BUSYBOX, "ping", "-c1", "-W1", other.ipv4_address)
+    in_netns(
+        attach.sandbox_path("inner"),
+        BUSYBOX,
+        "ip",
+        "route",
+        "add",
+        "default",
+        "via",
+        internal.gateway,
+    )
+    leaving = in_netns(
+        attach.sandbox_path("inner"), BUSYBOX, "ping", "-c1", "-W1", other.ipv4_address
+    )
     assert leaving.returncode != 0
     # names of its own network resolve; nothing is forwarded outside
-    looked_up = in_netns(attach.sandbox_path("inner"), BUSYBOX, "nslookup", "inner", internal.gateway)
+    looked_up = in_netns(
+        attach.sandbox_path("inner"), BUSYBOX, "nslookup", "inner", internal.gateway
+    )
     assert inner.ipv4_address in looked_up.stdout
     ruleset = subprocess.run(
-        ["nft", "list", "table", "ip", firewall.table_name()], capture_output=True, text=True, check=True
+        ["nft", "list", "table", "ip", firewall.table_name()],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
-    assert f'ip saddr {internal.subnet} oifname != "{internal.bridge_ifname}" masquerade' not in ruleset
+    assert (
+        f'ip saddr {internal.subnet} oifname != "{internal.bridge_ifname}" masquerade'
+        not in ruleset
+    )
     assert f'ip saddr {outside.subnet} oifname != "{outside.bridge_ifname}" masquerade' in ruleset
 
 
@@ -291,7 +330,9 @@ def test_ipam_skips_a_subnet_that_overlaps_a_host_route(tmp_path: Path) -> None:
 def test_static_address_and_ipam_config_are_honoured() -> None:
     from stackr.network.ipam import IpamError, SubnetRequest
 
-    request = SubnetRequest(subnet="10.214.7.0/24", gateway="10.214.7.254", ip_range="10.214.7.128/25")
+    request = SubnetRequest(
+        subnet="10.214.7.0/24", gateway="10.214.7.254", ip_range="10.214.7.128/25"
+    )
     network = bridge.ensure_network(NetworkSpec("it_static", ipam=request))
     assert (network.subnet, network.gateway) == ("10.214.7.0/24", "10.214.7.254")
     dynamic = _container("dyn", network)
