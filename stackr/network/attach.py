@@ -4,7 +4,7 @@ The engine prepares everything before the container's process exists; the runtim
 joins the namespace by path (``setns`` on ``sandbox_path(container_id)``) before exec,
 so the application finds its interfaces, addresses and routes already in place:
 
-1. ``create_sandbox(container_id)``: an empty netns bound to
+1. ``create_sandbox(container_id)``: a new netns bound to
    ``run_root()/netns/<container_id>``, with ``lo`` up. ``network_mode: none`` stops here.
 2. ``attach(container_id, sandbox, network, ...)`` once per network: an address leased
    from IPAM, the attachment recorded, then a veth pair whose container end is created
@@ -32,7 +32,7 @@ from stackr import naming, paths
 from stackr.network import netns, records
 from stackr.network.bridge import NetworkState, ipam_store
 from stackr.network.ipam import allocate_address, release_address
-from stackr.network.netlink import Netlink, open_netlink
+from stackr.network.netlink import Netlink, host_netlink
 
 
 @dataclass(frozen=True)
@@ -112,9 +112,7 @@ def list_attachments(container_id: str | None = None) -> list[Attachment]:
 def create_sandbox(container_id: str) -> Path:
     """The container's netns file, with ``lo`` up; idempotent."""
     netns.ensure_netns_dir()
-    path = netns.create_netns(sandbox_path(container_id))
-    netns.run_in_netns(path, lambda inside: inside.set_up("lo"))
-    return path
+    return netns.create_netns(sandbox_path(container_id))
 
 
 def _free_ifname(container_id: str, network_id: str) -> str:
@@ -173,8 +171,7 @@ def attach(
             _attachment_path(container_id, network.network_id), attachment.to_json()
         )
     if netlink is None:
-        with open_netlink() as host_netlink:
-            _wire_host_side(host_netlink, attachment, network, sandbox)
+        _wire_host_side(host_netlink(), attachment, network, sandbox)
     else:
         _wire_host_side(netlink, attachment, network, sandbox)
     if netlink is None:
@@ -190,10 +187,14 @@ def _wire_host_side(
     if not netlink.link_exists(attachment.host_ifname):
         fd = os.open(sandbox, os.O_RDONLY | os.O_CLOEXEC) if sandbox.exists() else -1
         try:
-            netlink.add_veth(attachment.host_ifname, attachment.container_ifname, fd)
+            netlink.add_veth(
+                attachment.host_ifname, attachment.container_ifname, fd, network.bridge_ifname
+            )
         finally:
             if fd >= 0:
                 os.close(fd)
+        return
+    # repair an existing pair (re-attach after a crash or an admin's change)
     netlink.set_master(attachment.host_ifname, network.bridge_ifname)
     netlink.set_up(attachment.host_ifname)
 
@@ -201,7 +202,6 @@ def _wire_host_side(
 def _configure_inside(netlink: Netlink, attachment: Attachment) -> None:
     netlink.add_address(attachment.container_ifname, attachment.ipv4_address, attachment.prefixlen)
     netlink.set_up(attachment.container_ifname)
-    netlink.set_up("lo")
     if attachment.default_route:
         netlink.add_default_route(attachment.gateway)
 
@@ -214,8 +214,7 @@ def detach(container_id: str, network_id: str, netlink: Netlink | None = None) -
     data = records.read_json(path)
     owner = Attachment.from_json(data).owner if data is not None else container_id
     if netlink is None:
-        with open_netlink() as host_netlink:
-            host_netlink.delete_link(host_ifname(container_id, network_id))
+        host_netlink().delete_link(host_ifname(container_id, network_id))
     else:
         netlink.delete_link(host_ifname(container_id, network_id))
     ipam_store().update(lambda state: (release_address(state, network_id, owner), None))
