@@ -383,3 +383,33 @@ def _host_address() -> str:
     if address.startswith("127."):
         pytest.skip("the host has no non-loopback IPv4 address")
     return address
+
+
+def test_half_made_objects_are_finished_by_remove_and_repaired_by_restore() -> None:
+    from stackr.network import netns, recovery
+    from stackr.network.netlink import open_netlink as open_host_netlink
+
+    network = bridge.ensure_network(NetworkSpec("it_crash"))
+    kept = _container("kept", network, "kept")
+    lost = _container("lost", network, "lost")
+    # a "reboot" for one sandbox and the bridge: the kernel objects vanish, records stay
+    netns.remove_netns(attach.sandbox_path("lost"))
+    with open_host_netlink() as netlink:
+        netlink.delete_link(network.bridge_ifname)
+    firewall.remove_table()
+    server = dns.Resolver(upstreams=[])
+    try:
+        report = recovery.restore(server)
+        assert report.networks == ["it_crash"]
+        assert report.attachments == ["kept/it_crash"]
+        assert report.detached_stale == ["lost/it_crash"]
+        assert server.lookup("it_crash", kept.ipv4_address, "kept") == [kept.ipv4_address]
+        assert firewall.table_exists()
+        assert os.path.exists(f"/sys/class/net/{network.bridge_ifname}")
+        # the kept sandbox's veth is a port of the re-made bridge again after re-attach
+        attach.attach("kept", attach.sandbox_path("kept"), network)
+        ping = in_netns(attach.sandbox_path("kept"), BUSYBOX, "ping", "-c1", "-W2", network.gateway)
+        assert ping.returncode == 0
+        assert lost.ipv4_address not in [a.ipv4_address for a in attach.list_attachments()]
+    finally:
+        server.close()
