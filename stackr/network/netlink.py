@@ -175,8 +175,9 @@ class PyrouteNetlink:
             for a in self._ipr.get_addr(family=socket.AF_INET)
         ]
         routes = []
-        # every routing table, not only main: policy routing (VPNs) lives elsewhere
-        for route in self._ipr.get_routes(family=socket.AF_INET, table=0):
+        # every routing table (pyroute2 0.9 dumps all of them when no table is given),
+        # not only main: policy routing (VPNs) lives elsewhere
+        for route in self._ipr.get_routes(family=socket.AF_INET):
             dst = route.get("dst")
             if dst and route.get("type") in (1, None):  # RTN_UNICAST: skip local/broadcast
                 routes.append(f"{dst}/{route['dst_len']}")

@@ -77,8 +77,9 @@ def test_two_containers_reach_each_other_by_address_and_by_name(
     assert fetched.stdout == "hello from the container\n", fetched.stderr
 
 
-# busybox-static's wget cannot resolve names (static glibc without NSS): Python's
-# urllib goes through the host's glibc resolver, i.e. the mounted resolv.conf.
+# busybox-static's wget crashes here (SIGSEGV in its static glibc lookups, even for an
+# address): Python's urllib goes through the host's glibc resolver, i.e. the mounted
+# resolv.conf.
 FETCH = (
     'import urllib.request as u; print(u.urlopen("http://db/", timeout=3).read().decode(), end="")'
 )
@@ -311,20 +312,26 @@ def test_internal_network_has_no_way_out(resolver: dns.Resolver) -> None:
     assert f'ip saddr {outside.subnet} oifname != "{outside.bridge_ifname}" masquerade' in ruleset
 
 
-def test_ipam_skips_a_subnet_that_overlaps_a_host_route(tmp_path: Path) -> None:
+def test_ipam_skips_subnets_that_overlap_a_host_address_or_route(tmp_path: Path) -> None:
     probe = bridge.ensure_network(NetworkSpec("it_probe"))
     first_free = ipaddress.ip_network(probe.subnet)
     bridge.remove_network("it_probe")
-    dummy = naming.link_name("d", str(tmp_path))
+    second_free = ipaddress.ip_network((first_free.network_address + 256, first_free.prefixlen))
+    fake_host_link = naming.link_name("d", str(tmp_path))
     with open_netlink() as netlink:
-        netlink.add_bridge(dummy)  # this kernel has no dummy links; a bridge does as well
+        netlink.add_bridge(fake_host_link)  # this kernel has no dummy links; a bridge does
         try:
-            netlink.add_address(dummy, str(first_free.network_address + 200), 24)
-            netlink.set_up(dummy)
+            # an address in the first free subnet, and a route (no address) to the second
+            netlink.add_address(fake_host_link, str(first_free.network_address + 200), 24)
+            netlink.set_up(fake_host_link)
+            subprocess.run(
+                ["ip", "route", "add", str(second_free), "dev", fake_host_link], check=True
+            )
             network = bridge.ensure_network(NetworkSpec("it_skip"))
-            assert not ipaddress.ip_network(network.subnet).overlaps(first_free)
+            subnet = ipaddress.ip_network(network.subnet)
+            assert not subnet.overlaps(first_free) and not subnet.overlaps(second_free)
         finally:
-            netlink.delete_link(dummy)
+            netlink.delete_link(fake_host_link)
 
 
 def test_static_address_and_ipam_config_are_honoured() -> None:
@@ -413,3 +420,33 @@ def test_half_made_objects_are_finished_by_remove_and_repaired_by_restore() -> N
         assert lost.ipv4_address not in [a.ipv4_address for a in attach.list_attachments()]
     finally:
         server.close()
+
+
+def test_a_port_range_and_a_container_reaching_a_published_port_through_the_host(
+    processes: Processes, tmp_path: Path
+) -> None:
+    network = bridge.ensure_network(NetworkSpec("it_range"))
+    web = _container("web9", network)
+    client = _container("client9", network)
+    _serve_http(processes, attach.sandbox_path("web9"), tmp_path / "a", port=80)
+    _serve_http(processes, attach.sandbox_path("web9"), tmp_path / "b", port=81)
+    first = _free_port()
+    specs = ports.expand_range((80, 81), (first, first + 1))
+    ports.check_ports_available(specs)
+    published = ports.publish("web9", specs, web.ipv4_address)
+    assert [p.render() for p in published] == [
+        f"0.0.0.0:{first}->80/tcp",
+        f"0.0.0.0:{first + 1}->81/tcp",
+    ]
+    for port in (first, first + 1):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+            assert response.read() == b"hello from the container\n"
+    # hairpin: from a container of the same network through the host's address
+    fetched = in_netns(
+        attach.sandbox_path("client9"),
+        sys.executable,
+        "-c",
+        FETCH.replace("http://db/", f"http://{_host_address()}:{first}/"),
+    )
+    assert fetched.stdout == "hello from the container\n", fetched.stderr
+    assert client.ipv4_address != web.ipv4_address
