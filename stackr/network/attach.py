@@ -170,29 +170,35 @@ def attach(
         records.write_json_atomic(
             _attachment_path(container_id, network.network_id), attachment.to_json()
         )
-    if netlink is None:
-        _wire_host_side(host_netlink(), attachment, network, sandbox)
-    else:
-        _wire_host_side(netlink, attachment, network, sandbox)
-    if netlink is None:
-        netns.run_in_netns(sandbox, lambda inside: _configure_inside(inside, attachment))
-    else:
-        _configure_inside(netlink, attachment)
+    try:
+        if netlink is None:
+            fd = netns.open_netns(sandbox)  # a clear error naming the file if it is gone
+            try:
+                _wire_host_side(host_netlink(), attachment, network, fd)
+            finally:
+                os.close(fd)
+            netns.run_in_netns(sandbox, lambda inside: _configure_inside(inside, attachment))
+        else:
+            _wire_host_side(netlink, attachment, network, -1)
+            _configure_inside(netlink, attachment)
+    except BaseException as error:
+        if previous is None:
+            # a failed create removes what it made (veth, lease, record), then reports
+            try:
+                detach(container_id, network.network_id, netlink)
+            except Exception as cleanup_error:
+                error.add_note(f"cleaning up the attachment failed too: {cleanup_error}")
+        raise
     return attachment
 
 
 def _wire_host_side(
-    netlink: Netlink, attachment: Attachment, network: NetworkState, sandbox: Path
+    netlink: Netlink, attachment: Attachment, network: NetworkState, sandbox_fd: int
 ) -> None:
     if not netlink.link_exists(attachment.host_ifname):
-        fd = os.open(sandbox, os.O_RDONLY | os.O_CLOEXEC) if sandbox.exists() else -1
-        try:
-            netlink.add_veth(
-                attachment.host_ifname, attachment.container_ifname, fd, network.bridge_ifname
-            )
-        finally:
-            if fd >= 0:
-                os.close(fd)
+        netlink.add_veth(
+            attachment.host_ifname, attachment.container_ifname, sandbox_fd, network.bridge_ifname
+        )
         return
     # repair an existing pair (re-attach after a crash or an admin's change)
     netlink.set_master(attachment.host_ifname, network.bridge_ifname)

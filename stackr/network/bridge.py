@@ -148,8 +148,24 @@ def ensure_network(
         gateway=str(lease.gateway),
         internal=spec.internal,
     )
-    if load_network(spec.network_id) != state:
+    recorded = load_network(spec.network_id)
+    if recorded != state:
         records.write_json_atomic(_record_path(spec.network_id), state.to_json())
+    try:
+        _make(netlink, state, spec.internal, host_rules)
+    except BaseException as error:
+        if recorded is None:
+            # a failed create removes what it made (bridge, lease, record), then reports
+            try:
+                remove_network(spec.network_id, netlink, host_rules=host_rules)
+            except Exception as cleanup_error:
+                error.add_note(f"cleaning up the network failed too: {cleanup_error}")
+        raise
+    return state
+
+
+def _make(netlink: Netlink, state: NetworkState, internal: bool, host_rules: bool) -> None:
+    ifname = state.bridge_ifname
     netlink.add_bridge(ifname)
     netlink.add_address(ifname, state.gateway, state.prefixlen)
     netlink.set_up(ifname)
@@ -158,12 +174,11 @@ def ensure_network(
         # loopback source kept; the kernel drops such packets on any interface without
         # route_localnet (martian source). Masquerade then rewrites the source.
         _write_sysctl(f"net.ipv4.conf.{ifname}.route_localnet", "1")
-        if not spec.internal:
+        if not internal:
             # Routing out (NAT) and published ports from other hosts need forwarding;
             # Docker turns it on the same way. Isolation is the firewall's job.
             _write_sysctl("net.ipv4.ip_forward", "1")
         firewall.sync()
-    return state
 
 
 def remove_network(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import pytest
 
-from stackr.errors import UsageError
+from stackr.errors import HostError, UsageError
 from stackr.network import attach, bridge, records
 from stackr.network.bridge import NetworkSpec
 from stackr.network.ipam import SubnetRequest
@@ -126,3 +127,27 @@ def test_records_are_atomic_json(tmp_path: Path) -> None:
     assert records.read_json(path) == {"a": 1}
     assert [p.name for p in path.parent.iterdir()] == ["r.json"]
     assert records.read_json(tmp_path / "missing.json") is None
+
+
+class FailingNetlink(RecordingNetlink):
+    def add_address(self, ifname: str, address: str, prefixlen: int) -> None:
+        super().add_address(ifname, address, prefixlen)
+        raise HostError("netlink add address", ifname, errno.EPERM)
+
+
+def test_a_failed_create_removes_what_it_made(tmp_path: Path) -> None:
+    failing = FailingNetlink()
+    with pytest.raises(HostError, match="EPERM"):
+        bridge.ensure_network(NetworkSpec("p_fail"), failing, host_rules=False)
+    assert failing.calls[-1][0] == "delete_link"
+    assert bridge.list_networks() == []
+    assert bridge.ipam_store().load().networks == {}
+
+    working = RecordingNetlink()
+    network = bridge.ensure_network(NetworkSpec("p_ok"), working, host_rules=False)
+    failing.links |= working.links
+    with pytest.raises(HostError, match="EPERM"):
+        attach.attach("c1", tmp_path / "ns", network, netlink=failing)
+    assert failing.calls[-1] == ("delete_link", attach.host_ifname("c1", "p_ok"))
+    assert attach.list_attachments() == []
+    assert bridge.ipam_store().load().networks["p_ok"].addresses == {}
