@@ -67,9 +67,13 @@ class CgroupManager(Protocol):
 
 
 def write_file(path: Path, value: str) -> None:
-    """Write a cgroup control file, naming the file and value on failure."""
+    """Write a cgroup control file, naming the file and value on failure.
+
+    O_CREAT changes nothing on cgroupfs (its files exist or cannot be made) and lets
+    the unit tests' fake hierarchies be plain directories.
+    """
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
         try:
             os.write(fd, value.encode())
         finally:

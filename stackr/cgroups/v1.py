@@ -8,6 +8,7 @@ memory+swap limit must be written after the memory limit (it may never be below 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -165,10 +166,8 @@ class V1Manager:
             if frozen:
                 self._set_freezer(freezer, "FROZEN")
             for pid in pids:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
             if frozen:
                 write_file(freezer / "freezer.state", "THAWED")
             if not self.pids():

@@ -7,6 +7,7 @@ holds none. ``cgroup.kill`` (kernel 5.14) kills a whole subtree atomically.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -130,10 +131,8 @@ class V2Manager:
                 return
             if not (self.path / "cgroup.kill").exists():
                 for pid in pids:
-                    try:
+                    with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
             time.sleep(0.002)  # killed tasks leave asynchronously (cgroup.events has no fd here)
         raise HostError("kill processes of cgroup", str(self.path), detail="still busy")
 

@@ -72,6 +72,8 @@ EXIT_FILE = "exit.json"
 EXEC_FIFO = "exec.fifo"
 ROOTFS_MOUNTPOINT = "rootfs"
 CREATE_TIMEOUT = 30.0
+SHIM_EXIT_TIMEOUT = 10.0
+NO_STDIO = ContainerStdio()  # /dev/null in, out and err
 
 
 class Status(enum.Enum):
@@ -123,7 +125,7 @@ def rw_layer_dir(container_id: str) -> Path:
 
 def create(
     spec: ContainerSpec,
-    stdio: ContainerStdio = ContainerStdio(),
+    stdio: ContainerStdio = NO_STDIO,
     *,
     bundle_dir: Path | None = None,
     timeout: float = CREATE_TIMEOUT,
@@ -358,17 +360,23 @@ def _remove_run_state(container_id: str, directory: Path) -> None:
     cgroup = (
         open_manager_from(record["cgroup"]) if "cgroup" in record else open_manager(container_id)
     )
-    for key in ("pid", "shim_pid"):
+    pid, pid_start = record.get("pid"), record.get("pid_start")
+    if pid is not None:
         # Before the cgroup: a half-built PID 1 may not have joined it yet.
-        pid = record.get(key)
-        if pid is not None:
-            process.signal_pid(pid, record.get(key.replace("pid", "start")), signals.SIGKILL)
+        process.signal_pid(pid, pid_start, signals.SIGKILL)
     cgroup.kill_all()
-    for key in ("shim_pid", "pid"):
-        pid = record.get(key)
-        if pid is not None:
-            process.wait_for_exit(pid, record.get(key.replace("pid", "start")), 10.0)
-            process.reap_if_child(pid)
+    shim_pid, shim_start = record.get("shim_pid"), record.get("shim_start")
+    if shim_pid is not None:
+        # The shim reaps PID 1, records its exit and leaves by itself; it is killed
+        # only if it does not (then PID 1 is re-parented and reaped by init).
+        try:
+            process.wait_for_exit(shim_pid, shim_start, SHIM_EXIT_TIMEOUT)
+        except TimeoutError:
+            process.signal_pid(shim_pid, shim_start, signals.SIGKILL)
+            process.wait_for_exit(shim_pid, shim_start, SHIM_EXIT_TIMEOUT)
+        process.reap_if_child(shim_pid)
+    if pid is not None:
+        process.wait_for_exit(pid, pid_start, SHIM_EXIT_TIMEOUT)
     cgroup.remove()
     _remove_tree(directory)
 

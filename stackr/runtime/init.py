@@ -17,8 +17,9 @@ container's stdio as fds 0-2. Three roles, one after the other:
 
 from __future__ import annotations
 
+import contextlib
 import errno
-import fcntl  # noqa: F401  (used by namespaces; imported before pivot_root)
+import fcntl
 import json
 import os
 import resource
@@ -181,12 +182,17 @@ def run_container_init(config: dict[str, Any], sync_fd: int) -> NoReturn:
     """PID 1 of the container: build it, wait for start, exec (or be the init)."""
     try:
         spec = spec_from_dict(config["spec"])
-        executable, env = build_container(spec, config)
+        executable, env, exec_user, keep_mask = build_container(spec, config)
     except BaseException as error:
         _send(sync_fd, {"error": str(error) or type(error).__name__})
         os._exit(1)
     _send(sync_fd, {"ready": True})
     _wait_for_start(config["exec_fifo_fd"])
+    try:
+        become_user(spec, exec_user, keep_mask)
+    except BaseException as error:
+        _send(sync_fd, {"error": f"switch to user {spec.user!r}: {error}"})
+        os._exit(126)
     if spec.init:
         _run_as_init(executable, spec, env, sync_fd)
     _exec(executable, spec, env, sync_fd)
@@ -209,10 +215,13 @@ def _wait_for_start(fifo_fd: int) -> None:
     os.close(fifo_fd)
 
 
-def build_container(spec: ContainerSpec, config: dict[str, Any]) -> tuple[str, dict[str, str]]:
+def build_container(
+    spec: ContainerSpec, config: dict[str, Any]
+) -> tuple[str, dict[str, str], users.ExecUser, int]:
     """Every step from host process to container, in an order that matters (why-comments).
 
-    Returns the executable's path (looked up inside the container) and the environment.
+    Returns the executable's path (looked up inside the container), the environment,
+    the user to become and the capability mask to keep.
     """
     os.umask(0)  # device nodes and mount points get exactly the modes asked for
     # The exec fifo is opened by path now; after pivot_root the path is unreachable.
@@ -287,12 +296,19 @@ def build_container(spec: ContainerSpec, config: dict[str, Any]) -> tuple[str, d
 
     # 6. security, in the order the kernel allows: seccomp while we still hold
     #    CAP_SYS_ADMIN (without no_new_privs it needs it); the bounding set while we
-    #    hold CAP_SETPCAP; groups and ids while we hold CAP_SETGID/SETUID; the
-    #    capability sets last (setuid to non-root has cleared them already).
+    #    hold CAP_SETPCAP. The user switch waits until after start (become_user): the
+    #    exec fifo is reached through /proc/self/fd, which a non-root uid cannot open.
     keep_mask = security.capability_mask(security.effective_capability_names(spec))
     if spec.seccomp == "default" and not spec.privileged:
         seccomp.install_default_filter(keep_mask)
     security.drop_bounding_set(keep_mask)
+    return executable, env, exec_user, keep_mask
+
+
+def become_user(spec: ContainerSpec, exec_user: users.ExecUser, keep_mask: int) -> None:
+    """Ids, then capabilities: done after start, the fifo being root's (see build_container)."""
+    # Groups and ids while we hold CAP_SETGID/SETUID; the capability sets last
+    # (setuid to a non-root uid has cleared them already, as the kernel does for Docker).
     os.setgroups(list(exec_user.supplementary_gids))
     os.setgid(exec_user.gid)
     os.setuid(exec_user.uid)
@@ -301,7 +317,6 @@ def build_container(spec: ContainerSpec, config: dict[str, Any]) -> tuple[str, d
         syscalls.prctl(syscalls.PR_SET_NO_NEW_PRIVS, 1)
     os.chdir(spec.cwd)
     os.umask(spec.umask)
-    return executable, env
 
 
 def _read_text(path: str) -> str:
@@ -339,7 +354,9 @@ def _apply_sysctls(spec: ContainerSpec, proc_dir: str) -> None:
             raise SetupError(f"sysctl {key}={value}: {error.strerror}") from error
 
 
-def _run_as_init(executable: str, spec: ContainerSpec, env: dict[str, str], sync_fd: int) -> NoReturn:
+def _run_as_init(
+    executable: str, spec: ContainerSpec, env: dict[str, str], sync_fd: int
+) -> NoReturn:
     """``init: true``: fork the command, forward signals to it, reap every orphan.
 
     Exits with the command's status (128+N when killed by signal N, as tini does).
@@ -348,26 +365,20 @@ def _run_as_init(executable: str, spec: ContainerSpec, env: dict[str, str], sync
     if child == 0:
         for signum in signal.valid_signals():
             if signum not in _UNFORWARDABLE and signum != signal.SIGPIPE:
-                try:
+                with contextlib.suppress(OSError, ValueError):
                     signal.signal(signum, signal.SIG_DFL)
-                except (OSError, ValueError):
-                    pass
         _exec(executable, spec, env, sync_fd)
     os.close(sync_fd)
 
     def forward(signum: int, _frame: object) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(child, signum)
-        except ProcessLookupError:
-            pass
 
     for signum in signal.valid_signals():
         if signum in _UNFORWARDABLE:
             continue
-        try:
+        with contextlib.suppress(OSError, ValueError):
             signal.signal(signum, forward)
-        except (OSError, ValueError):
-            pass
     while True:
         try:
             pid, status = os.waitpid(-1, 0)

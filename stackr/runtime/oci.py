@@ -102,9 +102,7 @@ def config_from_spec(spec: ContainerSpec) -> dict[str, Any]:
         "args": list(spec.args),
         "env": list(spec.env),
         "cwd": spec.cwd,
-        "capabilities": {
-            key: capabilities for key in ("bounding", "effective", "permitted")
-        },
+        "capabilities": {key: capabilities for key in ("bounding", "effective", "permitted")},
         "noNewPrivileges": spec.no_new_privileges,
         "rlimits": [
             {"type": f"RLIMIT_{u.name.upper()}", "soft": u.soft, "hard": u.hard}

@@ -8,6 +8,7 @@ so the process cannot be replaced between the check and the signal.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -88,10 +89,8 @@ def wait_for_exit(pid: int, recorded_start: int | None, timeout: float | None) -
 
 def reap_if_child(pid: int) -> None:
     """Collect the zombie of ``pid`` when it is our child (or re-parented to us)."""
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def spawn_init(
@@ -155,7 +154,7 @@ def spawn_init(
 
 def _read_report(fd: int, timeout: float) -> bytes:
     deadline = time.monotonic() + timeout
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:

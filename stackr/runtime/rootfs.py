@@ -53,7 +53,9 @@ class MountError(Exception):
     """A mount step failed; the message names the target and the cause."""
 
 
-def _mount(source: str, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+def _mount(
+    source: str, target: str, fstype: str | None, flags: int, data: str | None = None
+) -> None:
     try:
         syscalls.mount(source, target, fstype, flags, data)
     except OSError as error:
@@ -164,8 +166,8 @@ def mount_standard(root: str, shm_size: int, new_netns: bool) -> None:
         # sysfs shows the network namespace of its mounter; with the host's network,
         # bind the host's /sys read-only instead (as runc does without a netns).
         _mount("/sys", sys_dir, None, syscalls.MS_BIND | syscalls.MS_REC)
-        _mount("", sys_dir, None,
-               syscalls.MS_BIND | syscalls.MS_REMOUNT | syscalls.MS_RDONLY | nosuid_nodev_noexec)  # fmt: skip
+        read_only_remount = syscalls.MS_BIND | syscalls.MS_REMOUNT | syscalls.MS_RDONLY
+        _mount("", sys_dir, None, read_only_remount | nosuid_nodev_noexec)
 
 
 def _mount_flags(options: tuple[str, ...]) -> int:

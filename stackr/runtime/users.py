@@ -89,7 +89,9 @@ def resolve_user(
         if entry is None:
             entry = _PasswdEntry("", int(user_part), 0, "/")
     if entry is None:
-        raise UserLookupError(f"unable to find user {user_part}: no matching entries in passwd file")
+        raise UserLookupError(
+            f"unable to find user {user_part}: no matching entries in passwd file"
+        )
     gid = _group_id(group_part, groups) if group_part else entry.gid
     supplementary = [] if group_part else [g.gid for g in groups if entry.name in g.members]
     supplementary += [_group_id(name, groups) for name in group_add]
