@@ -6,9 +6,15 @@ from stackr.engine.routing import Router
 
 
 def build_router() -> Router:
-    from stackr.engine import api_containers, api_events, api_system, api_volumes
+    from stackr.engine import (
+        api_containers,
+        api_events,
+        api_images,
+        api_system,
+        api_volumes,
+    )
 
     router = Router()
-    for module in (api_system, api_volumes, api_events, api_containers):
+    for module in (api_system, api_volumes, api_events, api_containers, api_images):
         router.routes.extend(module.router.routes)
     return router

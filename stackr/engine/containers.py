@@ -123,6 +123,7 @@ class ContainerManager:
         self.runtime = runtime
         self.records = RecordStore("containers")
         self.volume_path: Callable[[str], str] = lambda name: name
+        self.image_store: Callable[[], Any] = _no_image_store
         self._lock = threading.Lock()
         self._containers: dict[str, Supervised] = {}
         self._names: dict[str, str] = {}
@@ -182,8 +183,55 @@ class ContainerManager:
 
     # -- create ---------------------------------------------------------------------
 
+    def image_ids_in_use(self) -> set[str]:
+        return {c.record["Config"]["ImageId"] for c in self.all()
+                if c.record["Config"].get("ImageId")}
+
+    def _apply_image(self, body: JsonObject, config: JsonObject) -> JsonObject:
+        """Resolve ``Image`` in the store: its layers, and its defaults for what the
+        body leaves unset (command, environment, working dir, user, stop signal,
+        healthcheck), as Docker does."""
+        from stackr.images import effective_process
+        from stackr.images.config import effective_stop_signal
+        from stackr.images.errors import ImageError, InvalidReferenceError
+
+        store = self.image_store()
+        reference = config["Image"]
+        try:
+            image = store.resolve(reference)
+            if image is None:
+                raise not_found(f"no such image: {reference} (pull or load it first)")
+            layer_dirs = [str(path) for path in reversed(store.layer_dirs(image))]
+            environment = dict(item.split("=", 1) for item in config["Env"])
+            process = effective_process(
+                image.config,
+                command=config["Cmd"] or None,
+                entrypoint=body.get("Entrypoint"),
+                environment=environment,
+                working_dir=config.get("WorkingDir") or None,
+                user=config.get("User"),
+            )
+        except (InvalidReferenceError, ImageError) as error:
+            raise bad_request(f"image {reference}: {error}") from None
+        resolved = {
+            **config, "ImageId": image.id, "LayerDirs": layer_dirs, "Entrypoint": [],
+            "Cmd": list(process.args), "Env": list(process.env),
+            "WorkingDir": process.working_dir, "User": process.user,
+            "StopSignal": effective_stop_signal(image.config, config.get("StopSignal")),
+        }
+        health = image.config.healthcheck
+        if "Healthcheck" not in config and health is not None:
+            resolved["Healthcheck"] = {
+                "Test": list(health.test), "Interval": health.interval_ns,
+                "Timeout": health.timeout_ns, "StartPeriod": health.start_period_ns,
+                "StartInterval": health.start_interval_ns, "Retries": health.retries,
+            }
+        return resolved
+
     def create(self, body: JsonObject, name: str | None) -> JsonObject:
         config = check_create_body(body)
+        if config.get("Image") and not config.get("RootfsDir") and not config.get("LayerDirs"):
+            config = self._apply_image(body, config)
         container_id = secrets.token_hex(32)
         if name is not None:
             name = name.lstrip("/")
@@ -696,6 +744,10 @@ class ContainerManager:
             if supervised.restart_timer is not None:
                 supervised.restart_timer.cancel()
             self._stop_health(supervised)
+
+
+def _no_image_store() -> Any:
+    raise ApiError(500, "the engine has no image store")
 
 
 def _size(text: Any, default: int) -> int:

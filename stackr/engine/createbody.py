@@ -99,7 +99,7 @@ def check_create_body(body: JsonObject) -> JsonObject:
         raise bad_request("config.OpenStdin: attaching stdin to a container is not supported yet")
     cmd = _strings(body.get("Cmd"), "config.Cmd")
     entrypoint = _strings(body.get("Entrypoint"), "config.Entrypoint")
-    if not cmd and not entrypoint:
+    if not cmd and not entrypoint and not body.get("Image"):
         raise bad_request("config: no command (give Cmd and/or Entrypoint)")
     env = _strings(body.get("Env"), "config.Env")
     for item in env:
@@ -108,13 +108,10 @@ def check_create_body(body: JsonObject) -> JsonObject:
     labels = _string_map(body.get("Labels"), "config.Labels")
     layer_dirs = _strings(body.get("LayerDirs"), "config.LayerDirs")
     rootfs_dir = body.get("RootfsDir")
-    if bool(layer_dirs) == bool(rootfs_dir):
-        if body.get("Image"):
-            raise bad_request(
-                f"image {body['Image']!r}: the engine cannot resolve images yet; give "
-                "RootfsDir or LayerDirs"
-            )
-        raise bad_request("config: give exactly one of RootfsDir or LayerDirs")
+    if layer_dirs and rootfs_dir:
+        raise bad_request("config: give at most one of RootfsDir or LayerDirs")
+    if not layer_dirs and not rootfs_dir and not body.get("Image"):
+        raise bad_request("config: give Image (or RootfsDir or LayerDirs)")
     for path in [*layer_dirs, *([rootfs_dir] if rootfs_dir else [])]:
         if not path.startswith("/"):
             raise bad_request(f"config: rootfs path {path!r} is not absolute")

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 JsonObject = dict[str, Any]
 
 _VERSION_PREFIX = re.compile(r"^/v\d+(\.\d+)?(?=/)")
-_PARAM = re.compile(r"\{([a-z_]+)\}")
+_PARAM = re.compile(r"\{([a-z_]+)(\*?)\}")
 
 
 class ApiError(Exception):
@@ -56,6 +56,7 @@ class Request:
     query: dict[str, list[str]]
     body: bytes = b""
     params: dict[str, str] = field(default_factory=dict)
+    body_stream: Any = None  # for raw_body routes: a binary file limited to the body
 
     def json(self) -> JsonObject:
         """The body as a JSON object; an empty body is ``{}``."""
@@ -147,22 +148,28 @@ class Route:
     pattern: str
     regex: re.Pattern[str]
     handler: Handler
+    raw_body: bool = False  # the handler reads the body itself (Request.body_stream)
 
 
 class Router:
     def __init__(self) -> None:
         self.routes: list[Route] = []
 
-    def add(self, method: str, pattern: str, handler: Handler) -> None:
-        regex = re.compile(
-            "^" + _PARAM.sub(lambda m: f"(?P<{m.group(1)}>[^/]+)", re.escape(pattern).replace(
-                r"\{", "{").replace(r"\}", "}")) + "$"
-        )
-        self.routes.append(Route(method, pattern, regex, handler))
+    def add(self, method: str, pattern: str, handler: Handler, raw_body: bool = False) -> None:
+        """``{name}`` matches one path segment; ``{name*}`` matches the rest, slashes
+        included (image references: ``/images/library/busybox:1.36/json``)."""
+        regex_text, position = "^", 0
+        for match in _PARAM.finditer(pattern):
+            regex_text += re.escape(pattern[position : match.start()])
+            regex_text += f"(?P<{match.group(1)}>{'.+' if match.group(2) else '[^/]+'})"
+            position = match.end()
+        regex_text += re.escape(pattern[position:]) + "$"
+        self.routes.append(Route(method, pattern, re.compile(regex_text), handler, raw_body))
 
-    def route(self, method: str, pattern: str) -> Callable[[Handler], Handler]:
+    def route(self, method: str, pattern: str, raw_body: bool = False
+              ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
-            self.add(method, pattern, handler)
+            self.add(method, pattern, handler, raw_body)
             return handler
 
         return register
@@ -170,7 +177,7 @@ class Router:
     def patterns(self) -> set[tuple[str, str]]:
         return {(route.method, route.pattern) for route in self.routes}
 
-    def resolve(self, method: str, target: str) -> tuple[Handler, Request]:
+    def resolve(self, method: str, target: str) -> tuple[Route, Request]:
         """Find the handler for ``method target``; 404 for an unknown path, 405 for a
         known path with another method."""
         parts = urlsplit(target)
@@ -185,7 +192,7 @@ class Router:
             if route.method != method:
                 continue
             params = {key: unquote(value) for key, value in match.groupdict().items()}
-            return route.handler, Request(method, path, query, params=params)
+            return route, Request(method, path, query, params=params)
         if path_matched:
             raise ApiError(405, f"method {method} not allowed on {path}")
         raise not_found(f"page not found: {path}")

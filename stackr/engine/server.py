@@ -13,6 +13,7 @@ client that went away (and an engine that is stopping) without waiting for data.
 
 from __future__ import annotations
 
+import io
 import select
 import socket
 import socketserver
@@ -48,6 +49,41 @@ def client_gone(connection: socket.socket) -> bool:
         return False
     except OSError:
         return True
+
+
+def status_for(error: StackrError) -> int:
+    """The HTTP status of a library error that reached the API unconverted."""
+    from stackr.errors import UsageError
+
+    name = type(error).__name__
+    if name.endswith("NotFoundError"):
+        return 404
+    if name.endswith(("InUseError", "ExistsError", "StateError", "LockedError")):
+        return 409
+    if isinstance(error, UsageError):
+        return 400
+    return 500
+
+
+class BodyStream(io.RawIOBase):
+    """A request body read straight from the socket, never past its Content-Length."""
+
+    def __init__(self, source: io.BufferedIOBase, length: int) -> None:
+        self.source = source
+        self.remaining = length
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.remaining <= 0:
+            return 0
+        data = self.source.read(min(len(buffer), self.remaining, 1 << 20))
+        if not data:
+            raise ApiError(400, "request body ended early")
+        buffer[: len(data)] = data
+        self.remaining -= len(data)
+        return len(data)
 
 
 class EngineServer(socketserver.ThreadingUnixStreamServer):
@@ -108,6 +144,18 @@ class RequestHandler(BaseHTTPRequestHandler):
             raise ApiError(400, "request body ended early")
         return body
 
+    def _body_stream(self) -> BodyStream:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            raise ApiError(411, "send this body with a Content-Length")
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            raise ApiError(400, "Content-Length is not a number") from None
+        # The connection is closed after a streamed body: what the handler left unread
+        # cannot be told apart from the next request.
+        self.close_connection = True
+        return BodyStream(self.rfile, length)
+
     def _read_chunked_body(self) -> bytes:
         chunks: list[bytes] = []
         total = 0
@@ -129,7 +177,21 @@ class RequestHandler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         engine = self.server.engine
         try:
-            body = self._read_body()
+            route, request = self.server.router.resolve(
+                "GET" if self.command == "HEAD" else self.command, self.path
+            )
+        except ApiError as error:
+            route, request = None, None
+            routing_error: ApiError | None = error
+        else:
+            routing_error = None
+        try:
+            if route is not None and request is not None and route.raw_body:
+                request = replace(request, body_stream=self._body_stream())
+            else:
+                body = self._read_body()
+                if request is not None:
+                    request = replace(request, body=body)
         except (ApiError, TimeoutError, OSError) as error:
             # The rest of the stream cannot be trusted: answer (if possible) and close.
             self.close_connection = True
@@ -137,14 +199,14 @@ class RequestHandler(BaseHTTPRequestHandler):
                 self._send(Response(error.status, {"message": error.message}))
             return
         try:
-            handler, request = self.server.router.resolve(
-                "GET" if self.command == "HEAD" else self.command, self.path
-            )
-            response = handler(engine, replace(request, body=body))
+            if routing_error is not None:
+                raise routing_error
+            assert route is not None and request is not None
+            response = route.handler(engine, request)
         except ApiError as error:
             response = Response(error.status, {"message": error.message})
         except StackrError as error:
-            response = Response(500, {"message": str(error)})
+            response = Response(status_for(error), {"message": str(error)})
         except Exception as error:  # a bug: answer, log, keep serving everyone else
             traceback.print_exc(file=sys.stderr)
             response = Response(500, {"message": f"internal error: {type(error).__name__}: "

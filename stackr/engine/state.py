@@ -8,6 +8,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from typing import Any
 
 from stackr.engine.containers import ContainerManager
 from stackr.engine.events import EventBus
@@ -39,12 +40,24 @@ class Engine:
         self.volumes = VolumeManager(self.events, self.containers.users_of_volume)
         self.containers.volume_path = self.volumes.ensure_mountpoint
         self.execs = ExecManager(self.containers)
+        self._images: Any = None
+        self._images_lock = threading.Lock()
+        self.containers.image_store = self.images
 
     def uptime(self) -> float:
         return time.monotonic() - self.started_monotonic
 
+    def images(self) -> Any:
+        """The image store, opened on first use (keeps the engine's start lean)."""
+        with self._images_lock:
+            if self._images is None:
+                from stackr.images import ImageStore
+
+                self._images = ImageStore(in_use=self.containers.image_ids_in_use)
+            return self._images
+
     def image_count(self) -> int:
-        return 0  # the image store (stackr.images) is not wired in yet
+        return len(self.images().list())
 
     def start(self) -> None:
         """Re-adopt what the records and the kernel say is still running."""

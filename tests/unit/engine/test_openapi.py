@@ -13,7 +13,8 @@ def test_every_documented_path_is_served_and_every_route_is_documented() -> None
         for method in item
         if method in ("get", "post", "put", "delete")
     }
-    served = build_router().patterns()
+    # OpenAPI has no "rest of the path" parameter: {name*} is documented as {name}.
+    served = {(method, path.replace("*}", "}")) for method, path in build_router().patterns()}
     assert documented - served == set(), "documented but not served"
     assert served - documented == set(), "served but not documented"
 

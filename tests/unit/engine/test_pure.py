@@ -27,10 +27,22 @@ def _router() -> Router:
 
 
 def test_router_extracts_parameters_and_strips_version_prefix() -> None:
-    handler, request = _router().resolve("GET", "/v1.43/containers/abc%2Fdef/json?all=1")
+    route, request = _router().resolve("GET", "/v1.43/containers/abc%2Fdef/json?all=1")
     assert request.params == {"id": "abc/def"}
     assert request.query == {"all": ["1"]}
-    assert handler(None, request).body == {"id": "abc/def"}  # type: ignore[arg-type]
+    assert route.handler(None, request).body == {"id": "abc/def"}  # type: ignore[arg-type]
+
+
+def test_greedy_parameters_take_the_rest_of_the_path() -> None:
+    router = Router()
+    router.add("GET", "/images/json", lambda e, r: Response())
+    router.add("GET", "/images/{name*}/json", lambda e, r: Response())
+    router.add("DELETE", "/images/{name*}", lambda e, r: Response())
+    route, request = router.resolve("GET", "/images/library/busybox:1.36/json")
+    assert route.pattern == "/images/{name*}/json"
+    assert request.params == {"name": "library/busybox:1.36"}
+    assert router.resolve("GET", "/images/json")[0].pattern == "/images/json"
+    assert router.resolve("DELETE", "/images/a/b")[1].params == {"name": "a/b"}
 
 
 def test_router_404_and_405() -> None:

@@ -186,14 +186,14 @@ def test_unknown_container_is_404_and_validates(server: RunningServer) -> None:
 
 @pytest.mark.parametrize("body,fragment", [
     ({}, "no command"),
-    ({"Cmd": ["true"]}, "RootfsDir"),
+    ({"Cmd": ["true"]}, "give Image"),
     ({"Cmd": ["true"], "RootfsDir": "/x", "Bogus": 1}, "Bogus"),
     ({"Cmd": "true", "RootfsDir": "/x"}, "Cmd"),
     ({"Cmd": ["true"], "RootfsDir": "/x", "HostConfig": {"Memory": "lots"}}, "Memory"),
     ({"Cmd": ["true"], "RootfsDir": "/x", "HostConfig": {"RestartPolicy": {"Name": "x"}}},
      "restart policy"),
     ({"Cmd": ["true"], "RootfsDir": "relative"}, "absolute"),
-    ({"Cmd": ["true"], "Image": "busybox"}, "cannot resolve images"),
+    ({"Cmd": ["true"], "RootfsDir": "/x", "LayerDirs": ["/y"]}, "at most one"),
 ])
 def test_bad_container_configs_are_400(server: RunningServer, body: dict[str, Any],
                                        fragment: str) -> None:
@@ -201,3 +201,12 @@ def test_bad_container_configs_are_400(server: RunningServer, body: dict[str, An
         server.client.container_create(body)
     assert caught.value.status == 400
     assert fragment in caught.value.message
+
+
+def test_create_from_an_unknown_image_is_404(server: RunningServer) -> None:
+    with pytest.raises(EngineNotFoundError) as caught:
+        server.client.container_create({"Image": "nothing-here:1"})
+    assert "no such image" in caught.value.message
+    assert server.client.request("GET", "/images/json") == []
+    with pytest.raises(EngineNotFoundError):
+        server.client.request("GET", "/images/library/nothing:1/json")
