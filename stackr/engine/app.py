@@ -10,11 +10,13 @@ def build_router() -> Router:
         api_containers,
         api_events,
         api_images,
+        api_networks,
         api_system,
         api_volumes,
     )
 
     router = Router()
-    for module in (api_system, api_volumes, api_events, api_containers, api_images):
+    for module in (api_system, api_volumes, api_events, api_containers, api_images,
+                   api_networks):
         router.routes.extend(module.router.routes)
     return router

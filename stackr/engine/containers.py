@@ -34,6 +34,7 @@ from typing import Any
 from stackr.engine import logs
 from stackr.engine.createbody import check_create_body, signal_number, to_runtime_spec
 from stackr.engine.events import EventBus
+from stackr.engine.networks import NetworkManager, network_names
 from stackr.engine.records import RecordStore, is_valid_name
 from stackr.engine.restart import Backoff, RestartPolicy
 from stackr.engine.routing import ApiError, bad_request, conflict, not_found
@@ -124,6 +125,7 @@ class ContainerManager:
         self.records = RecordStore("containers")
         self.volume_path: Callable[[str], str] = lambda name: name
         self.image_store: Callable[[], Any] = _no_image_store
+        self.networks: NetworkManager | None = None
         self._lock = threading.Lock()
         self._containers: dict[str, Supervised] = {}
         self._names: dict[str, str] = {}
@@ -241,6 +243,10 @@ class ContainerManager:
         else:
             name = f"stackr_{container_id[:12]}"
         mounts = self._mounts_of(config)
+        for network in network_names(config["HostConfig"], config.get("NetworkingConfig")):
+            if self.networks is None:
+                raise bad_request("this engine has no networks")
+            self.networks.inspect(network)  # 404 when it does not exist
         # Build the runtime spec once now: a bad config fails create, not start.
         self._spec(container_id, config)
         record: JsonObject = {
@@ -326,6 +332,7 @@ class ContainerManager:
                 max_bytes=_size(log_config.get("max-size"), logs.DEFAULT_MAX_BYTES),
                 max_files=int(log_config.get("max-file") or logs.DEFAULT_MAX_FILES),
             )
+        spec = self._wire_networks(supervised, spec)
         fifos = logs.make_fifos(container_id)
         ends = logs.open_container_ends(fifos)
         pump = None
@@ -364,6 +371,34 @@ class ContainerManager:
         self._publish(supervised, "start")
         self._watch(supervised, run)
         self._start_health(supervised)
+
+    def _wire_networks(self, supervised: Supervised, spec: Any) -> Any:
+        """Join the container's sandbox (made on first start) when it is on networks."""
+        import dataclasses
+
+        from stackr.runtime.spec import NetworkSpec
+
+        record = supervised.record
+        config = record["Config"]
+        endpoints = (config.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
+        if self.networks is None or not network_names(record["HostConfig"],
+                                                      config.get("NetworkingConfig")):
+            return spec
+        names = [supervised.name, supervised.container_id[:12]]
+        wiring = self.networks.connect(
+            supervised.container_id, supervised.name, spec.hostname, names, endpoints,
+            record["HostConfig"],
+        )
+        record["NetworkSettings"] = {
+            "Networks": {name: {"IPAddress": address}
+                         for name, address in wiring.addresses.items()},
+            "Ports": wiring.ports,
+            "SandboxKey": wiring.netns_path,
+        }
+        return dataclasses.replace(
+            spec, network=NetworkSpec("join", wiring.netns_path),
+            resolv_conf_file=wiring.resolv_conf_file, hosts_file=wiring.hosts_file,
+        )
 
     def _watch(self, supervised: Supervised, run: Run) -> None:
         threading.Thread(
@@ -529,6 +564,11 @@ class ContainerManager:
                 raise ApiError(500, f"container {supervised.name}: remove: {error}") from None
         except ImportError:
             pass
+        if self.networks is not None and "NetworkSettings" in supervised.record:
+            try:
+                self.networks.disconnect(container_id)
+            except StackrError as error:
+                raise ApiError(500, f"container {supervised.name}: remove: {error}") from None
         if supervised.writer is not None:
             supervised.writer.close()
         for directory in (logs.log_dir(container_id), logs.fifo_dir(container_id)):
@@ -578,6 +618,7 @@ class ContainerManager:
             "Config": config,
             "HostConfig": record["HostConfig"],
             "Mounts": record["Mounts"],
+            "NetworkSettings": record.get("NetworkSettings", {"Networks": {}, "Ports": []}),
         }
 
     def list(self, all_containers: bool, filters: dict[str, list[str]]) -> list[JsonObject]:

@@ -13,6 +13,7 @@ import signal as signals
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from stackr.engine.records import is_valid_name
 from stackr.engine.restart import PolicyError, RestartPolicy
 from stackr.engine.routing import bad_request
 
@@ -132,8 +133,12 @@ def check_create_body(body: JsonObject) -> JsonObject:
         _strings(host_config.get(key), f"HostConfig.{key}")
     _string_map(host_config.get("Sysctls"), "HostConfig.Sysctls")
     _string_map(host_config.get("Tmpfs"), "HostConfig.Tmpfs")
-    if host_config.get("PortBindings"):
-        raise bad_request("HostConfig.PortBindings: published ports are not supported yet")
+    from stackr.engine.networks import check_networking, network_names, port_specs
+
+    check_networking(body)
+    if port_specs(host_config) and not network_names(host_config,
+                                                    body.get("NetworkingConfig")):
+        raise bad_request("HostConfig.PortBindings: publishing ports needs a network")
     try:
         RestartPolicy.from_docker(host_config.get("RestartPolicy"))
     except PolicyError as error:
@@ -141,10 +146,11 @@ def check_create_body(body: JsonObject) -> JsonObject:
     network_mode = host_config.get("NetworkMode") or "none"
     if not isinstance(network_mode, str) or not (
         network_mode in ("none", "host") or network_mode.startswith("ns:/")
+        or is_valid_name(network_mode)
     ):
         raise bad_request(
-            f"HostConfig.NetworkMode {network_mode!r}: only none, host and ns:/path are "
-            "supported yet"
+            f"HostConfig.NetworkMode {network_mode!r}: use none, host, ns:/path or a "
+            "network name"
         )
     health = body.get("Healthcheck")
     if health is not None:
@@ -221,6 +227,7 @@ def to_runtime_spec(
                 size = _size_option(option[5:])
         mounts.append(runtime_spec.MountSpec(target=target, kind="tmpfs", tmpfs_size=size))
     network_mode = host.get("NetworkMode") or "none"
+    # A network name becomes "join the sandbox" at start, once the sandbox exists.
     network = (
         runtime_spec.NetworkSpec("join", network_mode[3:])
         if network_mode.startswith("ns:")

@@ -13,6 +13,7 @@ from typing import Any
 from stackr.engine.containers import ContainerManager
 from stackr.engine.events import EventBus
 from stackr.engine.execs import ExecManager
+from stackr.engine.networks import NetworkManager
 from stackr.engine.records import engine_root
 from stackr.engine.volumes import VolumeManager
 
@@ -43,6 +44,8 @@ class Engine:
         self._images: Any = None
         self._images_lock = threading.Lock()
         self.containers.image_store = self.images
+        self.networks = NetworkManager(self.events)
+        self.containers.networks = self.networks
 
     def uptime(self) -> float:
         return time.monotonic() - self.started_monotonic
@@ -61,9 +64,11 @@ class Engine:
 
     def start(self) -> None:
         """Re-adopt what the records and the kernel say is still running."""
+        self.networks.start()
         self.containers.adopt()
 
     def stop(self) -> None:
         """Stop serving streams and supervising; containers keep running."""
         self.stopping.set()
         self.containers.detach()
+        self.networks.close()
