@@ -118,8 +118,9 @@ def serve(*, verbose: bool = False) -> int:
     try:
         engine.start()
         _write_pid_file()
-        if verbose:
-            print(f"engine: serving on {path} (pid {os.getpid()})", file=sys.stderr, flush=True)
+        # One line for the service manager's journal (or engine.log when auto-started).
+        print(f"stackr engine: serving on {path} (pid {os.getpid()})", file=sys.stderr,
+              flush=True)
         server.serve_forever(poll_interval=0.5)
     finally:
         engine.stop()
