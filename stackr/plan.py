@@ -99,6 +99,7 @@ class UpOptions:
     no_start: bool = False
     remove_orphans: bool = False
     services: tuple[str, ...] = ()  # only these (with their dependencies); empty = all
+    no_deps: bool = False  # with services: not the services they depend on
 
 
 @dataclass(frozen=True)
@@ -159,8 +160,11 @@ def _change_cause(desired: DesiredResource, observed: ObservedResource) -> str:
     return "config changed"
 
 
-def _selected(graph: StackGraph, services: Iterable[str]) -> set[ResourceId] | None:
-    """The resources ``up SERVICE...`` touches: the services and all they need."""
+def _selected(
+    graph: StackGraph, services: Iterable[str], no_deps: bool = False
+) -> set[ResourceId] | None:
+    """The resources ``up SERVICE...`` touches: the services and all they need (with
+    ``no_deps``: their networks, volumes and images, but no other service)."""
     wanted = set(services)
     if not wanted:
         return None
@@ -170,7 +174,11 @@ def _selected(graph: StackGraph, services: Iterable[str]) -> set[ResourceId] | N
         resource = pending.pop()
         if resource not in selected:
             selected.add(resource)
-            pending.extend(needed for needed, _ in graph.needs_of(resource))
+            pending.extend(
+                needed
+                for needed, _ in graph.needs_of(resource)
+                if not (no_deps and needed.kind == "service")
+            )
     return selected
 
 
@@ -225,7 +233,7 @@ def reconcile(
 ) -> Plan:
     """What ``up`` must do to make the host match ``desired``."""
     builder = _Builder()
-    selected = _selected(graph, options.services)
+    selected = _selected(graph, options.services, options.no_deps)
     generations = [
         [r for r in generation if selected is None or r in selected]
         for generation in graph.start_generations()

@@ -1,0 +1,112 @@
+"""What the project verbs (up, down, ps, logs, exec, stop, start, restart) share: the
+engine client, the project (from the file, or from the records when the file is gone),
+image resolution and the plain progress display."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from stackr.client import EngineClient
+    from stackr.config.pipeline import LoadedStack
+    from stackr.graph import StackGraph
+    from stackr.project.apply import Progress
+
+
+def client_for(args: argparse.Namespace) -> EngineClient:
+    from stackr.client import EngineClient
+
+    return EngineClient(getattr(args, "host", None))
+
+
+def project_for_records(args: argparse.Namespace) -> tuple[str, LoadedStack | None]:
+    """The project name, and the loaded stack when there is a stack file. Without a file
+    (deleted, moved) the records suffice: the name comes from -p, COMPOSE_PROJECT_NAME or
+    the directory, as Compose derives it."""
+    from stackr.commands.project_options import load_options, load_project
+    from stackr.config.project import choose_project_name, find_stack_files
+    from stackr.errors import StackFileError
+
+    options = load_options(args)
+    files, _ = find_stack_files(options)
+    if files is not None:
+        loaded = load_project(args)
+        return loaded.stack.name, loaded
+    if options.project_directory is not None:
+        directory = options.project_directory
+    elif options.files:
+        directory = (options.cwd / options.files[0]).parent
+    else:
+        directory = options.cwd
+    name, problems = choose_project_name(options, options.environ, None,
+                                         Path(directory).resolve())
+    if name is None:
+        raise StackFileError(problems)
+    return name, None
+
+
+def resolve_images(client: EngineClient, graph: StackGraph, pull: bool = True
+                   ) -> dict[str, str | None]:
+    """Image reference → id, pulling what is missing (through the engine)."""
+    from urllib.parse import quote, urlencode
+
+    from stackr.client import EngineNotFoundError
+    from stackr.errors import ApplyError
+
+    ids: dict[str, str | None] = {}
+    for resource in graph.resources():
+        if resource.kind != "image":
+            continue
+        reference = resource.name
+        path = "/images/" + quote(reference, safe="/:@") + "/json"
+        try:
+            ids[reference] = client.request("GET", path)["Id"]
+            continue
+        except EngineNotFoundError:
+            if not pull:
+                ids[reference] = None
+                continue
+        print(f"Image {reference}  Pulling", file=sys.stderr)
+        try:
+            for event in client.stream_json(
+                "POST", "/images/create?" + urlencode({"fromImage": reference})
+            ):
+                if event.get("error"):
+                    raise ApplyError(f"image {reference}: {event['error']}")
+            ids[reference] = client.request("GET", path)["Id"]
+        except ApplyError:
+            raise
+        except Exception as error:
+            raise ApplyError(
+                f"image {reference}: not in the store and the pull failed: {error} "
+                "(load it with `stackr load` or import one with `stackr image import`)"
+            ) from None
+        print(f"Image {reference}  Pulled", file=sys.stderr)
+    return ids
+
+
+class ProgressPrinter:
+    """One plain line per step (Compose's ``--progress plain``), on stderr."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self._lock = threading.Lock()
+
+    def __call__(self, event: Progress) -> None:
+        if self.quiet or event.state in ("Creating", "Starting", "Stopping", "Removing"):
+            return
+        kind = {"service": "Container", "network": "Network", "volume": "Volume"}.get(
+            event.resource.kind, event.resource.kind)
+        detail = f"  {event.detail}" if event.detail else ""
+        with self._lock:
+            print(f"{kind} {event.name}  {event.state}{detail}  {event.elapsed:.1f}s",
+                  file=sys.stderr, flush=True)
+
+
+def print_warnings(warnings: Any) -> None:
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
