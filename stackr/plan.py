@@ -341,3 +341,42 @@ def teardown(
             did_something = True
         wave += 1 if did_something else 0
     return builder.build()
+
+
+def lifecycle(
+    observed: Mapping[ResourceId, ObservedResource],
+    action: str,
+    services: tuple[str, ...] = (),
+) -> Plan:
+    """``stop`` (dependants first), ``start`` and ``restart`` (dependencies first) of the
+    project's containers, or of those of ``services``; from the records alone."""
+    from stackr.graph import graph_from_needs
+
+    if action not in ("stop", "start", "restart"):
+        raise ValueError(f"unknown lifecycle action {action!r}")
+    needs = {resource: record.needs for resource, record in observed.items()}
+    graph = graph_from_needs(needs)
+    generations = (
+        graph.teardown_generations() if action == "stop" else graph.start_generations()
+    )
+    builder = _Builder()
+    wave = 0
+    for generation in generations:
+        did_something = False
+        for resource in generation:
+            current = observed.get(resource)
+            if current is None or resource.kind != "service":
+                continue
+            if services and resource.name not in services:
+                continue
+            if action == "stop" and current.running:
+                builder.add(OpType.STOP_CONTAINER, resource, "stop", wave)
+            elif action == "start" and not current.running:
+                builder.add(OpType.START_CONTAINER, resource, "start", wave)
+            elif action == "restart":
+                builder.add(OpType.RESTART_CONTAINER, resource, "restart", wave)
+            else:
+                continue
+            did_something = True
+        wave += 1 if did_something else 0
+    return builder.build()
