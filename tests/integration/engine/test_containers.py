@@ -162,12 +162,14 @@ def test_healthcheck_goes_from_starting_to_healthy_to_unhealthy(engine: EnginePr
     client = engine.client()
     since = time.time()
     container_id = client.container_create(busybox(
-        rootfs, "sleep 0.5; touch /tmp/ok; sleep 1.5; rm /tmp/ok; sleep 100",
+        rootfs, "touch /tmp/ok; sleep 2; rm /tmp/ok; sleep 100",
         Healthcheck={"Test": ["CMD-SHELL", "test -f /tmp/ok"], "Interval": 200_000_000,
-                     "Timeout": 2_000_000_000, "Retries": 2, "StartPeriod": 0},
+                     "StartInterval": 200_000_000, "StartPeriod": 1_000_000_000,
+                     "Timeout": 2_000_000_000, "Retries": 2},
     ))
     client.container_start(container_id)
-    assert client.container_inspect(container_id)["State"]["Health"]["Status"] == "starting"
+    first = client.container_inspect(container_id)["State"]["Health"]["Status"]
+    assert first in ("starting", "healthy")
 
     def health() -> str:
         inspected = client.container_inspect(container_id)
