@@ -185,6 +185,70 @@ class EngineClient:
     def volume_remove(self, name: str, force: bool = False) -> None:
         self.request("DELETE", _path("/volumes/{}", name) + _query({"force": force or None}))
 
+    # -- networks -------------------------------------------------------------------
+
+    def network_create(self, name: str, labels: Mapping[str, str] | None = None, *,
+                       internal: bool = False, subnet: str | None = None,
+                       gateway: str | None = None) -> str:
+        body: JsonObject = {"Name": name, "Labels": dict(labels or {}), "Internal": internal}
+        if subnet or gateway:
+            body["IPAM"] = {"Config": [{k: v for k, v in (("Subnet", subnet),
+                                                         ("Gateway", gateway)) if v}]}
+        result = self.request("POST", "/networks/create", body)
+        network_id: str = result["Id"]
+        return network_id
+
+    def networks(self, filters: Filters | None = None) -> list[JsonObject]:
+        result: list[JsonObject] = self.request(
+            "GET", "/networks" + _query({"filters": filters or None}))
+        return result
+
+    def network_inspect(self, name: str) -> JsonObject:
+        result: JsonObject = self.request("GET", _path("/networks/{}", name))
+        return result
+
+    def network_remove(self, name: str) -> None:
+        self.request("DELETE", _path("/networks/{}", name))
+
+    # -- images ---------------------------------------------------------------------
+
+    def images(self) -> list[JsonObject]:
+        result: list[JsonObject] = self.request("GET", "/images/json")
+        return result
+
+    def image_inspect(self, reference: str) -> JsonObject:
+        result: JsonObject = self.request("GET", f"/images/{quote(reference, safe='/:@')}/json")
+        return result
+
+    def image_remove(self, reference: str, force: bool = False) -> list[JsonObject]:
+        path = f"/images/{quote(reference, safe='/:@')}" + _query({"force": force or None})
+        result: list[JsonObject] = self.request("DELETE", path)
+        return result
+
+    def image_pull(self, reference: str) -> Iterator[JsonObject]:
+        """Progress lines; a line with ``error`` ends a failed pull."""
+        return self.stream_json("POST", "/images/create" + _query({"fromImage": reference}))
+
+    def image_load(self, archive: str) -> Iterator[JsonObject]:
+        """Send a ``docker save`` / OCI archive file; one line per loaded name."""
+        import os
+
+        connection = open_connection(self.host, None)
+        try:
+            with open(archive, "rb") as body:
+                connection.request("POST", "/images/load", body=body, headers={
+                    "Host": "localhost", "Content-Type": "application/x-tar",
+                    "Content-Length": str(os.fstat(body.fileno()).st_size),
+                })
+                response = connection.getresponse()
+            if response.status >= 400:
+                raise error_for(response.status, _message(response.read(), response.status))
+            while line := response.readline():
+                if line.strip():
+                    yield json.loads(line)
+        finally:
+            connection.close()
+
     # -- containers -----------------------------------------------------------------
 
     def container_create(self, config: JsonObject, name: str | None = None) -> str:
