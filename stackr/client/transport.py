@@ -12,10 +12,12 @@ socketpair is given to ssh, so the client talks to it as to any socket.
 from __future__ import annotations
 
 import socket
-import subprocess
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from stackr.client.hosts import EngineHost, SshHost
+
+if TYPE_CHECKING:
+    import subprocess
 
 MAX_HEADER_LINE = 65536
 
@@ -172,6 +174,8 @@ class SshConnection(Connection):
         self.process: subprocess.Popen[bytes] | None = None
 
     def _open_socket(self) -> socket.socket:
+        import subprocess
+
         local, remote = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             self.process = subprocess.Popen(
