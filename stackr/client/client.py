@@ -7,7 +7,6 @@ connection. The local default engine is started on demand (``autostart``).
 
 from __future__ import annotations
 
-import http.client
 import json
 import threading
 from collections.abc import Iterator, Mapping
@@ -16,7 +15,7 @@ from urllib.parse import quote, urlencode
 
 from stackr.client.errors import EngineUnavailableError, error_for
 from stackr.client.hosts import EngineHost, SshHost, UnixHost, parse_host
-from stackr.client.transport import open_connection
+from stackr.client.transport import Connection, ProtocolError, Response, open_connection
 
 JsonObject = dict[str, Any]
 Filters = Mapping[str, list[str]]
@@ -57,8 +56,8 @@ class EngineClient:
 
     # -- plumbing -------------------------------------------------------------------
 
-    def _connection(self) -> http.client.HTTPConnection:
-        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+    def _connection(self) -> Connection:
+        connection: Connection | None = getattr(self._local, "connection", None)
         if connection is None:
             connection = open_connection(self.host, self.timeout)
             self._local.connection = connection
@@ -83,9 +82,9 @@ class EngineClient:
 
     def _send(
         self, method: str, path: str, body: Any, stream: bool
-    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+    ) -> tuple[Connection, Response]:
         payload = None if body is None else json.dumps(body).encode()
-        headers = {"Host": "localhost"}
+        headers: dict[str, str] = {}
         if payload is not None:
             headers["Content-Type"] = "application/json"
         for attempt in range(3):
@@ -93,8 +92,7 @@ class EngineClient:
                 open_connection(self.host, None) if stream else self._connection()
             )
             try:
-                connection.request(method, path, body=payload, headers=headers)
-                return connection, connection.getresponse()
+                return connection, connection.request(method, path, payload, headers)
             except (FileNotFoundError, ConnectionRefusedError) as error:
                 connection.close()
                 self._local.connection = None
@@ -105,7 +103,7 @@ class EngineClient:
                     f"no engine answers at {self.host}: {error.strerror or error} "
                     "(start one with `stackr engine`)"
                 ) from None
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            except (BrokenPipeError, ConnectionResetError):
                 # A kept-alive connection the engine closed (restart, idle): retry once.
                 connection.close()
                 self._local.connection = None
@@ -117,13 +115,22 @@ class EngineClient:
 
     def request(self, method: str, path: str, body: Any = None) -> Any:
         """One request; the decoded JSON answer (``None`` for an empty one)."""
-        _, response = self._send(method, path, body, stream=False)
-        data = response.read()
+        connection, response = self._send(method, path, body, stream=False)
+        try:
+            data = response.read()
+        except (OSError, ProtocolError):
+            connection.close()
+            self._local.connection = None
+            raise EngineUnavailableError(f"the engine at {self.host} broke the answer to "
+                                         f"{method} {path}") from None
+        if response.will_close:
+            connection.close()
+            self._local.connection = None
         if response.status >= 400:
             raise error_for(response.status, _message(data, response.status))
         if not data:
             return None
-        if response.headers.get_content_type() == "application/json":
+        if response.content_type() == "application/json":
             return json.loads(data)
         return data.decode(errors="replace")
 
@@ -184,6 +191,69 @@ class EngineClient:
 
     def volume_remove(self, name: str, force: bool = False) -> None:
         self.request("DELETE", _path("/volumes/{}", name) + _query({"force": force or None}))
+
+    # -- networks -------------------------------------------------------------------
+
+    def network_create(self, name: str, labels: Mapping[str, str] | None = None, *,
+                       internal: bool = False, subnet: str | None = None,
+                       gateway: str | None = None) -> str:
+        body: JsonObject = {"Name": name, "Labels": dict(labels or {}), "Internal": internal}
+        if subnet or gateway:
+            body["IPAM"] = {"Config": [{k: v for k, v in (("Subnet", subnet),
+                                                         ("Gateway", gateway)) if v}]}
+        result = self.request("POST", "/networks/create", body)
+        network_id: str = result["Id"]
+        return network_id
+
+    def networks(self, filters: Filters | None = None) -> list[JsonObject]:
+        result: list[JsonObject] = self.request(
+            "GET", "/networks" + _query({"filters": filters or None}))
+        return result
+
+    def network_inspect(self, name: str) -> JsonObject:
+        result: JsonObject = self.request("GET", _path("/networks/{}", name))
+        return result
+
+    def network_remove(self, name: str) -> None:
+        self.request("DELETE", _path("/networks/{}", name))
+
+    # -- images ---------------------------------------------------------------------
+
+    def images(self) -> list[JsonObject]:
+        result: list[JsonObject] = self.request("GET", "/images/json")
+        return result
+
+    def image_inspect(self, reference: str) -> JsonObject:
+        result: JsonObject = self.request("GET", f"/images/{quote(reference, safe='/:@')}/json")
+        return result
+
+    def image_remove(self, reference: str, force: bool = False) -> list[JsonObject]:
+        path = f"/images/{quote(reference, safe='/:@')}" + _query({"force": force or None})
+        result: list[JsonObject] = self.request("DELETE", path)
+        return result
+
+    def image_pull(self, reference: str) -> Iterator[JsonObject]:
+        """Progress lines; a line with ``error`` ends a failed pull."""
+        return self.stream_json("POST", "/images/create" + _query({"fromImage": reference}))
+
+    def image_load(self, archive: str) -> Iterator[JsonObject]:
+        """Send a ``docker save`` / OCI archive file; one line per loaded name."""
+        import os
+
+        connection = open_connection(self.host, None)
+        try:
+            with open(archive, "rb") as body:
+                response = connection.request(
+                    "POST", "/images/load", body, {"Content-Type": "application/x-tar"},
+                    length=os.fstat(body.fileno()).st_size,
+                )
+            if response.status >= 400:
+                raise error_for(response.status, _message(response.read(), response.status))
+            while line := response.readline():
+                if line.strip():
+                    yield json.loads(line)
+        finally:
+            connection.close()
 
     # -- containers -----------------------------------------------------------------
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 from stackr.engine.logs import LogQuery, parse_rfc3339_ns
 from stackr.engine.routing import (
+    ApiError,
     JsonObject,
     Request,
     Response,
@@ -122,10 +124,25 @@ def top(engine: Engine, request: Request) -> Response:
     return Response(body=engine.containers.top(request.params["id"]))
 
 
+def _stats_samples(engine: Engine, ref: str) -> Iterator[JsonObject | None]:
+    """A sample per second while the container runs (Docker's stream=true)."""
+    while not engine.stopping.is_set():
+        try:
+            yield engine.containers.stats(ref)
+        except ApiError:  # it stopped or went away: the stream ends
+            return
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            if engine.stopping.wait(0.25):
+                return
+            yield None
+
+
 @router.route("GET", "/containers/{id}/stats")
 def stats(engine: Engine, request: Request) -> Response:
-    if request.query_bool("stream", True) and request.query_str("stream") is not None:
-        raise bad_request("stats: only stream=false is supported yet")
+    if request.query_bool("stream", True):
+        engine.containers.running(request.params["id"])  # 404/409 before the stream starts
+        return Response(stream=json_lines(_stats_samples(engine, request.params["id"])))
     return Response(body=engine.containers.stats(request.params["id"]))
 
 

@@ -237,7 +237,7 @@ class ContainerManager:
         container_id = secrets.token_hex(32)
         if name is not None:
             name = name.lstrip("/")
-            if not is_valid_name(name) or (len(name) < 2 and not name.isalnum()):
+            if not is_valid_name(name):
                 raise bad_request(f"invalid container name {name!r}: use "
                                   "[a-zA-Z0-9][a-zA-Z0-9_.-]+")
         else:

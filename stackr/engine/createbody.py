@@ -96,6 +96,9 @@ def check_create_body(body: JsonObject) -> JsonObject:
         _check_type(body, key, str, "config")
     _check_type(body, "StopTimeout", int, "config")
     _check_type(body, "Tty", bool, "config")
+    if body.get("Tty"):
+        raise bad_request("config.Tty: containers with a terminal are not supported yet "
+                          "(exec with Tty is)")
     if body.get("OpenStdin") or body.get("AttachStdin"):
         raise bad_request("config.OpenStdin: attaching stdin to a container is not supported yet")
     cmd = _strings(body.get("Cmd"), "config.Cmd")

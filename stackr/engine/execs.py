@@ -32,6 +32,7 @@ class ExecInstance:
     args: list[str]
     env: list[str]
     user: str
+    tty: bool = False
     running: bool = False
     exit_code: int | None = None
     pid: int = 0
@@ -40,7 +41,14 @@ class ExecInstance:
         return {"ID": self.exec_id, "ContainerID": self.container_id, "Running": self.running,
                 "ExitCode": self.exit_code, "Pid": self.pid,
                 "ProcessConfig": {"entrypoint": self.args[0], "arguments": self.args[1:],
-                                  "user": self.user}}
+                                  "user": self.user, "tty": self.tty}}
+
+
+def _read(descriptor: int) -> bytes:
+    try:
+        return os.read(descriptor, 65536)
+    except OSError:  # EIO: a pty master once the last slave is closed
+        return b""
 
 
 class ExecManager:
@@ -53,8 +61,10 @@ class ExecManager:
         unknown = set(body) - EXEC_KEYS
         if unknown:
             raise bad_request(f"unknown field(s) in exec config: {', '.join(sorted(unknown))}")
-        if body.get("AttachStdin") or body.get("Tty"):
-            raise bad_request("exec: stdin and TTY are not supported yet")
+        if body.get("AttachStdin"):
+            raise bad_request("exec: attaching stdin is not supported yet")
+        if not isinstance(body.get("Tty", False), bool):
+            raise bad_request("exec: Tty must be a boolean")
         if body.get("WorkingDir"):
             raise bad_request("exec: WorkingDir is not supported yet")
         args = body.get("Cmd")
@@ -68,6 +78,7 @@ class ExecManager:
         instance = ExecInstance(
             secrets.token_hex(32), supervised.container_id, list(args),
             [*config.get("Env", []), *env], body.get("User") or config.get("User") or "",
+            tty=bool(body.get("Tty")),
         )
         with self._lock:
             self._instances[instance.exec_id] = instance
@@ -87,10 +98,12 @@ class ExecManager:
                 raise conflict(f"exec {exec_id} has already been started")
             instance.running = True
         supervised = self.containers.running(instance.container_id)
-        read_end, write_end = os.pipe()
+        # A pty for Tty (its master reads like a pipe; EIO instead of EOF at the end).
+        read_end, write_end = os.openpty() if instance.tty else os.pipe()
         try:
             process = nsexec.spawn(instance.container_id, supervised.state["Pid"],
-                                   instance.args, instance.env, instance.user, stdout=write_end)
+                                   instance.args, instance.env, instance.user, stdout=write_end,
+                                   tty=instance.tty)
         except (OSError, nsexec.ExecError) as error:
             os.close(read_end)
             instance.running = False
@@ -102,7 +115,7 @@ class ExecManager:
 
         def output() -> Iterator[JsonObject | None]:
             try:
-                while data := os.read(read_end, 65536):
+                while data := _read(read_end):
                     text = data.decode(errors="replace")
                     entry: JsonObject = {"stream": "stdout", "data": text}
                     if text.encode() != data:

@@ -50,9 +50,18 @@ class ExecResult:
 
 
 def spawn(container_id: str, pid: int, args: list[str], env: list[str], user: str = "",
-          stdout: int = subprocess.PIPE) -> subprocess.Popen[bytes]:
+          stdout: int = subprocess.PIPE, tty: bool = False) -> subprocess.Popen[bytes]:
+    """Start ``args`` in the container. With ``tty``, ``stdout`` is a pty slave that
+    becomes stdin/stdout/stderr and the controlling terminal (a new session)."""
     environment = dict(item.split("=", 1) for item in env if "=" in item)
     environment["STACKR_CGROUP_PROCS"] = " ".join(cgroup_procs_files(container_id))
+    if tty:
+        environment.setdefault("TERM", "xterm")
+        # setsid(1) -c makes the pty the controlling terminal of the new session.
+        return subprocess.Popen(
+            ["setsid", "-c", *command_line(pid, args, user)], stdin=stdout, stdout=stdout,
+            stderr=stdout, env=environment, close_fds=True,
+        )
     return subprocess.Popen(
         command_line(pid, args, user), stdin=subprocess.DEVNULL, stdout=stdout,
         stderr=subprocess.STDOUT, env=environment, start_new_session=True, close_fds=True,

@@ -162,12 +162,14 @@ def test_healthcheck_goes_from_starting_to_healthy_to_unhealthy(engine: EnginePr
     client = engine.client()
     since = time.time()
     container_id = client.container_create(busybox(
-        rootfs, "sleep 0.5; touch /tmp/ok; sleep 1.5; rm /tmp/ok; sleep 100",
+        rootfs, "touch /tmp/ok; sleep 2; rm /tmp/ok; sleep 100",
         Healthcheck={"Test": ["CMD-SHELL", "test -f /tmp/ok"], "Interval": 200_000_000,
-                     "Timeout": 2_000_000_000, "Retries": 2, "StartPeriod": 0},
+                     "StartInterval": 200_000_000, "StartPeriod": 1_000_000_000,
+                     "Timeout": 2_000_000_000, "Retries": 2},
     ))
     client.container_start(container_id)
-    assert client.container_inspect(container_id)["State"]["Health"]["Status"] == "starting"
+    first = client.container_inspect(container_id)["State"]["Health"]["Status"]
+    assert first in ("starting", "healthy")
 
     def health() -> str:
         inspected = client.container_inspect(container_id)
@@ -200,12 +202,23 @@ def test_exec_top_and_stats(engine: EngineProcess, rootfs: Path) -> None:
     inspected = client.exec_inspect(exec_id)
     check("/exec/{id}/json", "GET", 200, inspected)
     assert inspected["ExitCode"] == 4 and inspected["Running"] is False
+    tty_exec = client.exec_create(container_id, {
+        "Cmd": ["sh", "-c", "test -t 0 && test -t 1 && echo on a tty"], "Tty": True})
+    frames = list(client.exec_start(tty_exec))
+    assert "".join(f.get("data", "") for f in frames) == "on a tty\r\n"  # the pty's ONLCR
+    assert frames[-1] == {"ExitCode": 0}
+    plain = client.exec_create(container_id, {"Cmd": ["sh", "-c", "test -t 1 || echo no tty"]})
+    assert "".join(f.get("data", "") for f in client.exec_start(plain)) == "no tty\n"
     top = client.container_top(container_id)
     check("/containers/{id}/top", "GET", 200, top)
     assert any("sleep 100" in row[-1] for row in top["Processes"])
     stats = client.container_stats(container_id)
     check("/containers/{id}/stats", "GET", 200, stats)
     assert stats["pids_stats"]["current"] >= 1
+    samples = client.stream_json("GET", f"/containers/{container_id}/stats")
+    first, second = next(samples), next(samples)
+    assert first["read"] < second["read"]
+    samples.close()  # type: ignore[attr-defined]
     client.container_remove(container_id, force=True)
 
 

@@ -14,32 +14,17 @@ from tests.integration.engine.conftest import EngineProcess
 from tests.unit.engine.openapi_subset import response_schema, validate
 
 
-def load_archive(engine: EngineProcess, archive: Path) -> list[str]:
-    connection = http.client.HTTPConnection("localhost")
-    sock = socket.socket(socket.AF_UNIX)
-    sock.connect(str(engine.socket_path))
-    connection.sock = sock
-    with open(archive, "rb") as body:
-        connection.request("POST", "/images/load", body=body,
-                           headers={"Content-Length": str(archive.stat().st_size)})
-        response = connection.getresponse()
-        text = response.read().decode()
-    connection.close()
-    assert response.status == 200, text
-    return text.splitlines()
-
-
 def test_load_inspect_run_and_remove_an_image(engine: EngineProcess, tmp_path: Path) -> None:
     image = busybox_image(env=("PATH=/bin", "FROM_IMAGE=yes"))
     archive = write_docker_save_legacy(tmp_path / "busybox.tar", [(image, ["demo/bb:1"])])
-    lines = load_archive(engine, archive)
-    assert any("Loaded image" in line for line in lines)
     client = engine.client()
+    lines = [line["stream"] for line in client.image_load(str(archive))]
+    assert lines == ["Loaded image: docker.io/demo/bb:1\n"]
     listed = client.request("GET", "/images/json")
     schema = response_schema("/images/json", "GET", 200)
     assert schema is not None and validate(listed, schema) == []
     assert [i["Id"] for i in listed] == [image.image_id]
-    inspected = client.request("GET", "/images/demo/bb:1/json")
+    inspected = client.image_inspect("demo/bb:1")
     schema = response_schema("/images/{name}/json", "GET", 200)
     assert schema is not None and validate(inspected, schema) == []
     container_id = client.container_create({
@@ -54,9 +39,9 @@ def test_load_inspect_run_and_remove_an_image(engine: EngineProcess, tmp_path: P
         "yes 1\n", "from the top layer\n"
     ]
     with pytest.raises(EngineConflictError):
-        client.request("DELETE", "/images/demo/bb:1")  # a container uses it
+        client.image_remove("demo/bb:1")  # a container uses it
     client.container_remove(container_id)
-    removed = client.request("DELETE", "/images/demo/bb:1")
+    removed = client.image_remove("demo/bb:1")
     assert {"Deleted": image.image_id} in removed
     assert client.request("GET", "/images/json") == []
 

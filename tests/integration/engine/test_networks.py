@@ -93,3 +93,41 @@ def test_a_container_on_an_unknown_network_is_404(engine: EngineProcess, rootfs:
             "Cmd": ["true"], "RootfsDir": str(rootfs),
             "HostConfig": {"NetworkMode": "no-such-net"},
         })
+
+
+def test_names_resolve_again_after_an_engine_crash(
+    engine: EngineProcess, rootfs: Path, stackr_dirs: tuple[Path, Path]
+) -> None:
+    from tests.integration.engine.conftest import remove_all_containers, spawn_engine, stop_engine
+
+    client = engine.client()
+    network = f"re{secrets.token_hex(4)}_default"
+    client.network_create(network)
+    server = client.container_create({
+        "Cmd": ["sleep", "100"], "RootfsDir": str(rootfs),
+        "HostConfig": {"NetworkMode": network},
+        "NetworkingConfig": {"EndpointsConfig": {network: {"Aliases": ["db"]}}},
+    })
+    client.container_start(server)
+    address = client.container_inspect(server)["NetworkSettings"]["Networks"][network][
+        "IPAddress"]
+    client.close()
+    engine.kill()
+    second = spawn_engine(stackr_dirs[1])
+    try:
+        client = second.client()
+        probe = client.container_create({
+            "Cmd": ["sh", "-c", "ping -c 1 -W 2 db"], "RootfsDir": str(rootfs),
+            "HostConfig": {"NetworkMode": network},
+        })
+        client.container_start(probe)
+        assert client.container_wait(probe)["StatusCode"] == 0
+        assert any(address in e["log"] for e in client.container_logs(probe))
+        remove_all_containers(second)
+        client.network_remove(network)
+        client.close()
+    finally:
+        remove_all_containers(second)
+        if any(n["Name"] == network for n in second.client().networks()):
+            second.client().network_remove(network)
+        stop_engine(second)
