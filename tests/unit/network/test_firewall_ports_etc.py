@@ -97,3 +97,21 @@ def test_resolv_conf_and_hosts() -> None:
         etcfiles.parse_extra_host("nonsense")
     with pytest.raises(ValueError, match="host-gateway"):
         etcfiles.render_hosts("web", [], [("h", "host-gateway")])
+
+
+def test_a_host_port_range_for_one_port_takes_the_first_free_one() -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        spec = ports.PortSpec(80, host_ip="127.0.0.1", host_port=taken, host_port_end=taken)
+        with pytest.raises(ports.PortInUseError, match="every port of the range"):
+            ports.check_ports_available([spec])
+        wider = ports.PortSpec(80, host_ip="127.0.0.1", host_port=taken, host_port_end=taken + 20)
+        sock = ports._bind_spec(wider, "c")
+        try:
+            assert taken < sock.getsockname()[1] <= taken + 20
+        finally:
+            sock.close()
+    with pytest.raises(UsageError, match="empty"):
+        ports.check_ports_available([ports.PortSpec(80, host_port=90, host_port_end=89)])
