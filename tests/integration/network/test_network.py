@@ -450,3 +450,29 @@ def test_a_port_range_and_a_container_reaching_a_published_port_through_the_host
     )
     assert fetched.stdout == "hello from the container\n", fetched.stderr
     assert client.ipv4_address != web.ipv4_address
+
+
+def test_netns_dir_on_a_shared_mount_is_made_private(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stackr.network import netns
+
+    shared = tmp_path / "shared-run"
+    shared.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "stackr-test", str(shared)], check=True)
+    try:
+        subprocess.run(["mount", "--make-shared", str(shared)], check=True)
+        monkeypatch.setenv("STACKR_RUN", str(shared))
+        sandbox = attach.create_sandbox("private1")
+        mounts = {
+            line.split()[4]: line.split()[6 : line.split().index("-")]
+            for line in Path("/proc/self/mountinfo").read_text().splitlines()
+        }
+        assert mounts[str(shared)] == ["shared:" + mounts[str(shared)][0].split(":")[1]]
+        assert mounts[str(netns.netns_dir())] == []  # private: no propagation either way
+        assert mounts[str(sandbox)] == []
+        attach.remove_sandbox("private1")
+        netns.release_netns_dir()
+        assert not netns.netns_dir().exists()
+    finally:
+        subprocess.run(["umount", "-l", str(shared)], check=False)
