@@ -476,3 +476,20 @@ def test_netns_dir_on_a_shared_mount_is_made_private(
         assert not netns.netns_dir().exists()
     finally:
         subprocess.run(["umount", "-l", str(shared)], check=False)
+
+
+def test_containers_wired_in_parallel_threads_get_distinct_addresses_and_work() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    network = bridge.ensure_network(NetworkSpec("it_parallel"))
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        made = list(pool.map(lambda i: _container(f"par{i}", network), range(16)))
+    addresses = [a.ipv4_address for a in made]
+    assert len(set(addresses)) == 16
+    recorded = bridge.ipam_store().load().networks["it_parallel"].addresses
+    assert sorted(str(a) for a in recorded.values()) == sorted(addresses)
+    ping = in_netns(attach.sandbox_path("par0"), BUSYBOX, "ping", "-c1", "-W2", addresses[-1])
+    assert ping.returncode == 0
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda i: attach.remove_sandbox(f"par{i}"), range(16)))
+    assert attach.list_attachments() == []
