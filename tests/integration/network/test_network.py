@@ -450,6 +450,20 @@ def test_a_port_range_and_a_container_reaching_a_published_port_through_the_host
     )
     assert fetched.stdout == "hello from the container\n", fetched.stderr
     assert client.ipv4_address != web.ipv4_address
+    # a container of another network reaches the published port too (not the container)
+    other = bridge.ensure_network(NetworkSpec("it_range_other"))
+    _container("stranger9", other)
+    fetched = in_netns(
+        attach.sandbox_path("stranger9"),
+        sys.executable,
+        "-c",
+        FETCH.replace("http://db/", f"http://{_host_address()}:{first}/"),
+    )
+    assert fetched.stdout == "hello from the container\n", fetched.stderr
+    direct = in_netns(
+        attach.sandbox_path("stranger9"), BUSYBOX, "ping", "-c1", "-W1", web.ipv4_address
+    )
+    assert direct.returncode != 0
 
 
 def test_netns_dir_on_a_shared_mount_is_made_private(

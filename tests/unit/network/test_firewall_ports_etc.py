@@ -26,6 +26,12 @@ def test_render_table_is_deterministic_and_complete() -> None:
     assert '    iifname "stkbbbbb" oifname != "stkbbbbb" drop\n' in text
     assert '    oifname "stkbbbbb" iifname != "stkbbbbb" drop\n' in text
     assert '    iifname "stkbaaaa" oifname != "stkbaaaa" oifname "stkb*" drop\n' in text
+    forward = text[text.index("chain forward") :]
+    assert (
+        forward.index('oifname "stkbbbbb" iifname')
+        < forward.index("ct status dnat accept")
+        < forward.index('iifname "stkbaaaa"')
+    )
 
 
 def test_table_name_depends_on_the_state_root(monkeypatch: pytest.MonkeyPatch) -> None:
