@@ -320,7 +320,15 @@ def publish(container_id: str, ports: Sequence[PortSpec], container_ip: str) -> 
         _record_path(container_id),
         {"container_id": container_id, "ports": [p.to_json() for p in published]},
     )
-    firewall.sync()
+    try:
+        firewall.sync()
+    except BaseException as error:
+        # a failed publish removes what it made (record, reservations, rules), then reports
+        try:
+            unpublish(container_id)
+        except Exception as cleanup_error:
+            error.add_note(f"cleaning up the published ports failed too: {cleanup_error}")
+        raise
     return published
 
 

@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from stackr.errors import UsageError
+from stackr.errors import PreconditionError, UsageError
 from stackr.network import etcfiles, firewall, ports
 
 
@@ -121,3 +121,20 @@ def test_a_host_port_range_for_one_port_takes_the_first_free_one() -> None:
             sock.close()
     with pytest.raises(UsageError, match="empty"):
         ports.check_ports_available([ports.PortSpec(80, host_port=90, host_port_end=89)])
+
+
+def test_a_failed_publish_leaves_no_record_and_no_reservation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[int] = []
+
+    def failing_sync() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise PreconditionError("nft is not installed")
+
+    monkeypatch.setattr(firewall, "sync", failing_sync)
+    with pytest.raises(PreconditionError):
+        ports.publish("c1", [ports.PortSpec(80, host_ip="127.0.0.1")], "10.0.0.2")
+    assert ports.list_published() == []
+    assert "c1" not in ports._reservations
