@@ -507,3 +507,43 @@ def test_containers_wired_in_parallel_threads_get_distinct_addresses_and_work() 
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(lambda i: attach.remove_sandbox(f"par{i}"), range(16)))
     assert attach.list_attachments() == []
+
+
+def test_published_port_is_reachable_from_another_host(
+    processes: Processes, tmp_path: Path
+) -> None:
+    """Another "host": a netns joined to this host by a veth pair on 198.51.100.0/30
+    (TEST-NET-2), so the connection comes in through prerouting and forward, as from
+    the LAN."""
+    from pyroute2 import IPRoute
+
+    from stackr.network import netns
+
+    network = bridge.ensure_network(NetworkSpec("it_remote"))
+    web = _container("web10", network)
+    _serve_http(processes, attach.sandbox_path("web10"), tmp_path / "www")
+    [published] = ports.publish("web10", [ports.PortSpec(80)], web.ipv4_address)
+    remote = netns.create_netns(netns.netns_dir() / "remote-host")
+    link = naming.link_name("r", str(tmp_path))
+    fd = os.open(remote, os.O_RDONLY)
+    try:
+        with IPRoute() as ipr:
+            ipr.link("add", ifname=link, kind="veth", peer={"ifname": "eth0", "net_ns_fd": fd})
+            index = ipr.link_lookup(ifname=link)[0]
+            ipr.addr("add", index=index, address="198.51.100.1", prefixlen=30)
+            ipr.link("set", index=index, state="up")
+        in_netns(remote, BUSYBOX, "ip", "addr", "add", "198.51.100.2/30", "dev", "eth0")
+        in_netns(remote, BUSYBOX, "ip", "link", "set", "eth0", "up")
+        fetched = in_netns(
+            remote,
+            sys.executable,
+            "-c",
+            FETCH.replace("http://db/", f"http://198.51.100.1:{published.host_port}/"),
+        )
+        assert fetched.stdout == "hello from the container\n", fetched.stderr
+    finally:
+        os.close(fd)
+        with IPRoute() as ipr:
+            if ipr.link_lookup(ifname=link):
+                ipr.link("del", ifname=link)
+        netns.remove_netns(remote)
