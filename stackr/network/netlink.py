@@ -80,7 +80,11 @@ class PyrouteNetlink:
     def __init__(self) -> None:
         from pyroute2 import IPRoute  # lazily: pyroute2 takes ~100 ms to import
 
-        self._ipr: Any = IPRoute()
+        # groups=0: no multicast subscription. pyroute2's default (RTMGRP_DEFAULTS) makes
+        # the socket receive every link/address/route event of the host, which a
+        # long-lived handle then parses on each request: attach got slower as the host
+        # got busier (and the queue can overflow with ENOBUFS).
+        self._ipr: Any = IPRoute(groups=0)
 
     def close(self) -> None:
         self._ipr.close()
