@@ -194,13 +194,15 @@ class PyrouteNetlink:
 
 
 class RawNetlink:
-    """``NetnsNetlink`` as synchronous RTNL requests on a plain netlink socket.
+    """``Netlink`` as synchronous RTNL requests on a plain netlink socket.
 
-    Used inside container namespaces, on the hot path of every attachment: pyroute2's
-    ``IPRoute`` sets up an asyncio loop and transport per instance (~3 ms) and runs one
-    loop iteration per request (~1-2 ms on a loaded host); three requests on a plain
-    socket take well under a millisecond. pyroute2 still encodes the messages (its
-    ``ifinfmsg``/``ifaddrmsg``/``rtmsg`` classes), so no byte layout is written here.
+    Used on the hot path of every attachment, on the host and inside container
+    namespaces: pyroute2's ``IPRoute`` sets up an asyncio loop and transport per
+    instance (~3 ms) and runs one loop iteration per request; on a plain socket a veth
+    pair is created in 1.7 ms instead of 3.8 ms, and the three requests made inside a
+    netns take well under a millisecond. pyroute2 still encodes the messages (its
+    ``ifinfmsg``/``ifaddrmsg``/``rtmsg`` classes), so no byte layout is written here;
+    the one dump (``ipv4_networks``, once per new network) is left to ``IPRoute``.
     Like every netlink socket, it works in the netns of the thread that opened it.
     """
 
@@ -251,6 +253,88 @@ class RawNetlink:
         message["flags"] = IFF_UP
         message["change"] = IFF_UP
         self._request(message, RTM_NEWLINK, 0, "set up", ifname)
+
+    def link_exists(self, ifname: str) -> bool:
+        try:
+            socket.if_nametoindex(ifname)
+        except OSError:
+            return False
+        return True
+
+    def link_names(self) -> list[str]:
+        return sorted(name for _, name in socket.if_nameindex())
+
+    def _new_link(self, ifname: str, attrs: list[Any], action: str, up: bool = False) -> None:
+        from pyroute2.netlink import NLM_F_CREATE, NLM_F_EXCL
+        from pyroute2.netlink.rtnl import RTM_NEWLINK
+        from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+
+        message = ifinfmsg()
+        if up:
+            message["flags"] = IFF_UP
+            message["change"] = IFF_UP
+        message["attrs"] = [("IFLA_IFNAME", ifname), *attrs]
+        self._request(message, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, action, ifname)
+
+    def add_bridge(self, ifname: str) -> None:
+        try:
+            self._new_link(
+                ifname, [("IFLA_LINKINFO", {"attrs": [("IFLA_INFO_KIND", "bridge")]})], "add bridge"
+            )
+        except HostError as error:
+            if error.errno != errno.EEXIST:
+                raise
+
+    def add_veth(
+        self, ifname: str, peer_ifname: str, peer_netns_fd: int, master_ifname: str
+    ) -> None:
+        # One request does it all: the peer is created inside the target netns
+        # (IFLA_NET_NS_FD on the peer: no move, no rename), the host end joins the
+        # bridge (IFLA_MASTER) and comes up in the same RTM_NEWLINK.
+        peer = {"attrs": [("IFLA_IFNAME", peer_ifname), ("IFLA_NET_NS_FD", peer_netns_fd)]}
+        linkinfo = {
+            "attrs": [
+                ("IFLA_INFO_KIND", "veth"),
+                ("IFLA_INFO_DATA", {"attrs": [("VETH_INFO_PEER", peer)]}),
+            ]
+        }
+        self._new_link(
+            ifname,
+            [("IFLA_MASTER", self._index(master_ifname)), ("IFLA_LINKINFO", linkinfo)],
+            f"add veth (peer {peer_ifname}) to",
+            up=True,
+        )
+
+    def delete_link(self, ifname: str) -> None:
+        from pyroute2.netlink.rtnl import RTM_DELLINK
+        from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+
+        try:
+            index = socket.if_nametoindex(ifname)
+        except OSError:
+            return  # absent is success
+        message = ifinfmsg()
+        message["index"] = index
+        try:
+            self._request(message, RTM_DELLINK, 0, "delete link", ifname)
+        except HostError as error:
+            if error.errno not in (errno.ENODEV, errno.ENOENT):
+                raise
+
+    def set_master(self, ifname: str, master_ifname: str) -> None:
+        from pyroute2.netlink.rtnl import RTM_NEWLINK
+        from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+
+        message = ifinfmsg()
+        message["index"] = self._index(ifname)
+        message["attrs"] = [("IFLA_MASTER", self._index(master_ifname))]
+        self._request(message, RTM_NEWLINK, 0, f"set master {master_ifname} of", ifname)
+
+    def ipv4_networks(self) -> tuple[list[str], list[str]]:
+        # A dump: rare (once per new network), so pyroute2's parser handles it. The
+        # IPRoute is opened in this thread, hence in the same netns as this socket.
+        with open_netlink() as netlink:
+            return netlink.ipv4_networks()
 
     def add_address(self, ifname: str, address: str, prefixlen: int) -> None:
         from pyroute2.netlink import NLM_F_CREATE, NLM_F_EXCL
@@ -312,7 +396,7 @@ def open_raw_netlink() -> Iterator[RawNetlink]:
 _host_handles = threading.local()
 
 
-def host_netlink() -> PyrouteNetlink:
+def host_netlink() -> RawNetlink:
     """This thread's netlink handle in the host netns, opened once per thread.
 
     Saves opening a socket (~3 ms) per operation on the engine's hot path. Safe because
@@ -321,7 +405,7 @@ def host_netlink() -> PyrouteNetlink:
     """
     handle = getattr(_host_handles, "netlink", None)
     if handle is None:
-        handle = PyrouteNetlink()
+        handle = RawNetlink()
         _host_handles.netlink = handle
     return handle
 
