@@ -1,0 +1,197 @@
+"""COPY/ADD sources: which files a source pattern selects, and their content hash.
+
+A source is a path relative to a root: the build context (with its ``.dockerignore``),
+or a stage's root filesystem for ``COPY --from``. Sources may hold wildcards (``*``,
+``?``, ``[...]``), matched one path segment at a time as Go's ``filepath.Match`` does
+for Docker. A source never leaves its root: ``../x`` is refused, and symlinks met on the
+way are resolved inside the root (an absolute link target means the root's ``/``).
+
+The content hash is what the layer cache keys a COPY on: it covers the relative path,
+type, permission bits and content (or link target) of every selected file — not
+modification times or owners, like Docker's cache.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+import posixpath
+import stat
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stackr.build.ignore import IgnoreMatcher
+
+_WILDCARD = frozenset("*?[")
+_MAX_SYMLINKS = 40
+
+
+class SourceError(ValueError):
+    """A source that selects nothing, or points outside its root."""
+
+
+def has_wildcard(pattern: str) -> bool:
+    return any(char in _WILDCARD for char in pattern)
+
+
+def resolve_in_root(root: Path, relative: str, *, follow_last: bool = True) -> Path:
+    """``root/relative`` with every symlink resolved inside ``root`` (like
+    ``openat2(RESOLVE_IN_ROOT)``): ``..`` and absolute link targets stop at ``root``."""
+    pending = [part for part in relative.split("/") if part not in ("", ".")]
+    resolved: list[str] = []
+    links = 0
+    while pending:
+        part = pending.pop(0)
+        if part == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        candidate = root.joinpath(*resolved, part)
+        is_last = not pending
+        if (follow_last or not is_last) and candidate.is_symlink():
+            links += 1
+            if links > _MAX_SYMLINKS:
+                raise SourceError(f"too many levels of symbolic links in {relative!r}")
+            target = os.readlink(candidate)
+            if target.startswith("/"):
+                resolved = []
+            pending = [p for p in target.split("/") if p not in ("", ".")] + pending
+            continue
+        resolved.append(part)
+    return root.joinpath(*resolved)
+
+
+@dataclass(frozen=True)
+class Selected:
+    """One matched source: its path relative to the root and on the host."""
+
+    relative: str  # "." for the root itself
+    path: Path
+
+    @property
+    def is_dir(self) -> bool:
+        return self.path.is_dir() and not self.path.is_symlink()
+
+
+@dataclass
+class SourceTree:
+    """A root to copy from: the build context (``matcher`` set) or a stage rootfs."""
+
+    root: Path
+    matcher: IgnoreMatcher = field(default_factory=IgnoreMatcher)
+    scoped: bool = False  # a rootfs: resolve symlinks inside it
+
+    def _ignored(self, relative: str) -> bool:
+        return self.matcher.ignored(relative) if self.matcher.patterns else False
+
+    def select(self, pattern: str) -> list[Selected]:
+        """The sources ``pattern`` names, sorted; an error when there are none."""
+        cleaned = posixpath.normpath("/" + pattern).lstrip("/") or "."
+        if not self.scoped and posixpath.normpath(pattern.lstrip("/")).startswith(".."):
+            raise SourceError(f"{pattern!r} is outside the build context")
+        if not has_wildcard(cleaned):
+            path = self._path(cleaned)
+            if not (path.exists() or path.is_symlink()) or self._ignored(cleaned):
+                raise SourceError(f"{pattern!r} not found"
+                                  + ("" if self.scoped else " in the build context"))
+            return [Selected(cleaned, path)]
+        matches = [Selected(rel, self._path(rel)) for rel in self._glob(cleaned.split("/"))]
+        if not matches:
+            raise SourceError(f"no source files were matched by {pattern!r}")
+        return sorted(matches, key=lambda s: s.relative)
+
+    def _path(self, relative: str) -> Path:
+        if relative == ".":
+            return self.root
+        if self.scoped:
+            return resolve_in_root(self.root, relative, follow_last=False)
+        return self.root / relative
+
+    def _glob(self, segments: list[str]) -> Iterator[str]:
+        prefixes = [""]
+        for index, segment in enumerate(segments):
+            last = index == len(segments) - 1
+            following: list[str] = []
+            for prefix in prefixes:
+                directory = self._path(prefix or ".")
+                if not has_wildcard(segment):
+                    candidates = [segment]
+                else:
+                    try:
+                        names = sorted(os.listdir(directory))
+                    except (NotADirectoryError, FileNotFoundError):
+                        continue
+                    candidates = [n for n in names if fnmatch.fnmatchcase(n, segment)]
+                for name in candidates:
+                    relative = f"{prefix}/{name}" if prefix else name
+                    path = self._path(relative)
+                    if not (path.exists() or path.is_symlink()):
+                        continue
+                    if last and self._ignored(relative):
+                        continue
+                    if not last and not path.is_dir():
+                        continue
+                    following.append(relative)
+            prefixes = following
+        yield from prefixes
+
+    def walk(self, selected: Selected) -> Iterator[tuple[str, Path]]:
+        """``selected`` and, for a directory, everything below it that is not ignored,
+        in sorted order, as (path relative to ``selected``, host path)."""
+        yield ".", selected.path
+        if not selected.is_dir:
+            return
+        stack = [("", selected.path)]
+        while stack:
+            relative_dir, directory = stack.pop()
+            entries = sorted(os.scandir(directory), key=lambda e: e.name, reverse=True)
+            for entry in entries:
+                relative = f"{relative_dir}/{entry.name}" if relative_dir else entry.name
+                context_relative = (relative if selected.relative == "."
+                                    else f"{selected.relative}/{relative}")
+                is_dir = entry.is_dir(follow_symlinks=False)
+                if self._ignored(context_relative):
+                    if is_dir and self.matcher.may_reinclude_below(context_relative):
+                        stack.append((relative, Path(entry.path)))
+                    continue
+                yield relative, Path(entry.path)
+                if is_dir:
+                    stack.append((relative, Path(entry.path)))
+
+    def content_hash(self, selections: Sequence[Selected]) -> str:
+        """sha256 over the selected trees: names, types, modes and contents."""
+        digest = hashlib.sha256()
+        for selected in selections:
+            digest.update(f"source {selected.relative}\0".encode())
+            for relative, path in sorted(self.walk(selected)):
+                info = path.lstat()
+                kind = stat.S_IFMT(info.st_mode)
+                digest.update(f"{relative}\0{kind:o}\0{stat.S_IMODE(info.st_mode):o}\0".encode())
+                if stat.S_ISREG(info.st_mode):
+                    digest.update(file_digest(path, info).encode())
+                elif stat.S_ISLNK(info.st_mode):
+                    digest.update(os.readlink(path).encode())
+                digest.update(b"\n")
+        return "sha256:" + digest.hexdigest()
+
+
+# Content digests of files already hashed in this process, keyed by what changes when the
+# file does: a no-change rebuild in a long-lived engine reads no file twice.
+_FILE_DIGESTS: dict[tuple[str, int, int, int, int], str] = {}
+
+
+def file_digest(path: Path, info: os.stat_result | None = None) -> str:
+    info = info or path.lstat()
+    key = (str(path), info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+    cached = _FILE_DIGESTS.get(key)
+    if cached is not None:
+        return cached
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    value = digest.hexdigest()
+    _FILE_DIGESTS[key] = value
+    return value
