@@ -153,6 +153,9 @@ class _Writer:
 
     def put(self, source: Path, target: Path) -> None:
         info = source.lstat()
+        # A file re-included ("!logs/keep.log") under an ignored directory: its parent
+        # was not copied, so make it.
+        target.parent.mkdir(parents=True, exist_ok=True)
         if target.is_symlink() or (target.exists() and not target.is_dir()):
             target.unlink()
         elif target.is_dir() and not stat.S_ISDIR(info.st_mode):
