@@ -66,7 +66,21 @@ class _Scanner:
             elif char == '"':
                 current.append(self._double_quoted())
             elif char == "$":
-                current.append(self._dollar())
+                value = self._dollar()
+                if not split:
+                    current.append(value)
+                    continue
+                # An unquoted variable's value is split into words too, as Docker does.
+                pieces = value.split()
+                if value[:1].isspace() and current:
+                    words.append("".join(current))
+                    current = []
+                for index, piece in enumerate(pieces):
+                    current.append(piece)
+                    if index < len(pieces) - 1 or value[-1:].isspace():
+                        words.append("".join(current))
+                        current = []
+                in_word = bool(current)
             elif char == self.escape:
                 # A trailing escape is dropped, as Docker does.
                 current.append(self.next())

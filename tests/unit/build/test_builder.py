@@ -277,7 +277,7 @@ def test_copy_chown_and_chmod(context: Path, backend: FakeBackend, tmp_path: Pat
 
 
 def test_add_url_is_refused(context: Path, backend: FakeBackend) -> None:
-    with pytest.raises(BuildError, match="Dockerfile:2: ADD https://x/y.tgz: adding from a URL"):
+    with pytest.raises(BuildError, match=r"Dockerfile:2: ADD https://x/y\.tgz: adding from a URL"):
         build(context, backend, "FROM busybox\nADD https://x/y.tgz /\n")
 
 
@@ -316,7 +316,7 @@ def test_inline_dockerfile_and_missing_dockerfile(context: Path, backend: FakeBa
     result = build_image(BuildOptions(context=context, dockerfile_inline="FROM busybox\n"
                                       "ENV X=1\n"), backend)
     assert "X=1" in result.config["config"]["Env"]
-    with pytest.raises(BuildError, match="Dockerfile .* not found"):
+    with pytest.raises(BuildError, match=r"Dockerfile .* not found"):
         build_image(BuildOptions(context=context, dockerfile="missing.Dockerfile"), backend)
 
 
