@@ -81,7 +81,7 @@ class SourceTree:
 
     root: Path
     matcher: IgnoreMatcher = field(default_factory=IgnoreMatcher)
-    scoped: bool = False  # a rootfs: resolve symlinks inside it
+    scoped: bool = False  # a stage's rootfs rather than the build context
 
     def _ignored(self, relative: str) -> bool:
         return self.matcher.ignored(relative) if self.matcher.patterns else False
@@ -103,11 +103,11 @@ class SourceTree:
         return sorted(matches, key=lambda s: s.relative)
 
     def _path(self, relative: str) -> Path:
+        """The host path of a source: symlinks on the way, and a symlink named as the
+        source itself, are followed inside the root (as BuildKit follows them)."""
         if relative == ".":
             return self.root
-        if self.scoped:
-            return resolve_in_root(self.root, relative, follow_last=False)
-        return self.root / relative
+        return resolve_in_root(self.root, relative)
 
     def _glob(self, segments: list[str]) -> Iterator[str]:
         prefixes = [""]
@@ -141,24 +141,24 @@ class SourceTree:
         """``selected`` and, for a directory, everything below it that is not ignored,
         in sorted order, as (path relative to ``selected``, host path)."""
         yield ".", selected.path
-        if not selected.is_dir:
-            return
-        stack = [("", selected.path)]
-        while stack:
-            relative_dir, directory = stack.pop()
-            entries = sorted(os.scandir(directory), key=lambda e: e.name, reverse=True)
-            for entry in entries:
-                relative = f"{relative_dir}/{entry.name}" if relative_dir else entry.name
-                context_relative = (relative if selected.relative == "."
-                                    else f"{selected.relative}/{relative}")
-                is_dir = entry.is_dir(follow_symlinks=False)
-                if self._ignored(context_relative):
-                    if is_dir and self.matcher.may_reinclude_below(context_relative):
-                        stack.append((relative, Path(entry.path)))
-                    continue
-                yield relative, Path(entry.path)
-                if is_dir:
-                    stack.append((relative, Path(entry.path)))
+        if selected.is_dir:
+            yield from self._walk_dir(selected, "", selected.path)
+
+    def _walk_dir(self, selected: Selected, relative_dir: str,
+                  directory: Path) -> Iterator[tuple[str, Path]]:
+        for name in sorted(os.listdir(directory)):
+            relative = f"{relative_dir}/{name}" if relative_dir else name
+            path = directory / name
+            context_relative = (relative if selected.relative == "."
+                                else f"{selected.relative}/{relative}")
+            is_dir = path.is_dir() and not path.is_symlink()
+            if self._ignored(context_relative):
+                if is_dir and self.matcher.may_reinclude_below(context_relative):
+                    yield from self._walk_dir(selected, relative, path)
+                continue
+            yield relative, path
+            if is_dir:
+                yield from self._walk_dir(selected, relative, path)
 
     def content_hash(self, selections: Sequence[Selected]) -> str:
         """sha256 over the selected trees: names, types, modes and contents."""
