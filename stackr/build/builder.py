@@ -15,6 +15,7 @@ everything after it.
 from __future__ import annotations
 
 import copy
+import os
 import platform
 import posixpath
 import re
@@ -26,8 +27,20 @@ from typing import Any
 
 from stackr.build.backend import BaseImage, BuildBackend, RunSpec
 from stackr.build.cache import BuildCache, CacheEntry, step_key
-from stackr.build.context import Selected, SourceError, SourceTree, has_wildcard
-from stackr.build.copier import CopyRequest, copy_sources, parse_chmod, resolve_user
+from stackr.build.context import (
+    Selected,
+    SourceError,
+    SourceTree,
+    has_wildcard,
+    resolve_in_root,
+)
+from stackr.build.copier import (
+    CopyRequest,
+    copy_sources,
+    make_dirs,
+    parse_chmod,
+    resolve_user,
+)
 from stackr.build.dockerfile import (
     Arg,
     Cmd,
@@ -435,6 +448,16 @@ class Builder:
         return RunSpec(tuple(argv), env, state.workdir(), str(state.config.get("User") or ""),
                        self.options.network)
 
+    def _make_workdir(self, root: Path, spec: RunSpec, instruction: Run) -> None:
+        """Make a missing WORKDIR before RUN uses it, owned by the USER (as BuildKit)."""
+        if resolve_in_root(root, spec.workdir).is_dir():
+            return
+        try:
+            owner = resolve_user(root, spec.user) if spec.user else None
+            make_dirs(root, spec.workdir, owner if os.geteuid() == 0 else None)
+        except SourceError as error:
+            raise self.fail(instruction, f"WORKDIR {spec.workdir}: {error}") from None
+
     def _run(self, state: _StageState, instruction: Run) -> bool:
         spec = self._run_spec(state, instruction)
         step = {"run": list(spec.argv), "env": list(spec.env), "workdir": spec.workdir,
@@ -444,9 +467,7 @@ class Builder:
             self._record(state, instruction, key, layer, store=False)
             return True
         with self.backend.rootfs(state.layers) as session:
-            workdir = session.root / spec.workdir.lstrip("/")
-            if not workdir.is_dir():
-                workdir.mkdir(parents=True, mode=0o755)
+            self._make_workdir(session.root, spec, instruction)
             result = session.run(spec)
             if result.exit_code != 0:
                 shown = instruction.text.partition(" ")[2].strip()

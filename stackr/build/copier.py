@@ -82,6 +82,25 @@ def resolve_user(root: Path, spec: str) -> Owner:
     return Owner(uid, gid)
 
 
+def make_dirs(root: Path, absolute: str, owner: Owner | None) -> Path:
+    """mkdir -p ``absolute`` inside ``root`` (symlinks resolved inside it); directories
+    it makes get mode 0755 and ``owner`` (None: leave them to the caller's ids).
+    Returns the host path of ``absolute``."""
+    current = ""
+    for part in [p for p in absolute.split("/") if p]:
+        current = f"{current}/{part}"
+        path = resolve_in_root(root, current)
+        if not path.exists():
+            path.mkdir(mode=0o755)
+            os.chmod(path, 0o755)
+            if owner is not None:
+                os.lchown(path, owner.uid, owner.gid)
+        elif not path.is_dir():
+            raise SourceError(f"cannot make directory {absolute!r}: {current!r} is not a "
+                              "directory in the image")
+    return resolve_in_root(root, absolute)
+
+
 def parse_chmod(text: str) -> int:
     try:
         mode = int(text, 8)
@@ -128,20 +147,8 @@ class _Writer:
         return parent_path
 
     def make_dirs(self, absolute: str) -> Path:
-        """mkdir -p inside the root; returns the host path of ``absolute``."""
-        current = ""
-        for part in [p for p in absolute.split("/") if p]:
-            current = f"{current}/{part}"
-            path = resolve_in_root(self.root, current)
-            if not path.exists():
-                path.mkdir(mode=0o755)
-                os.chmod(path, 0o755)
-                if self.chown:
-                    os.lchown(path, 0, 0)
-            elif not path.is_dir():
-                raise SourceError(f"cannot copy into {absolute!r}: {current!r} is not a "
-                                  "directory in the image")
-        return resolve_in_root(self.root, absolute)
+        """mkdir -p inside the root, new directories owned as the copied files."""
+        return make_dirs(self.root, absolute, self.owner if self.chown else None)
 
     def _finish(self, path: Path, info: os.stat_result) -> None:
         if not stat.S_ISLNK(info.st_mode):

@@ -340,3 +340,20 @@ def test_compose_build_section_maps_to_options(tmp_path: Path) -> None:
 def test_image_name() -> None:
     assert image_name("shop", "web", None) == "shop-web"
     assert image_name("shop", "web", "registry/web:1") == "registry/web:1"
+
+
+def test_run_makes_a_missing_workdir_owned_by_the_user(context: Path, backend: FakeBackend,
+                                                       tmp_path: Path) -> None:
+    import os
+    seen: list[tuple[bool, int]] = []
+
+    def check(root: Path, spec: RunSpec) -> RunResult:
+        info = (root / "home/app/work").stat()
+        seen.append((True, info.st_uid))
+        return RunResult(0, "")
+
+    backend.scripts["check"] = check
+    build(context, backend, "FROM busybox\nUSER app\nWORKDIR /home/app/work\nRUN check\n")
+    assert seen and seen[0][0]
+    if os.geteuid() == 0:
+        assert seen[0][1] == 1000

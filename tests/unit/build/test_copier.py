@@ -103,3 +103,11 @@ def test_parse_chmod() -> None:
     assert parse_chmod("0644") == 0o644
     with pytest.raises(SourceError, match="not an octal mode"):
         parse_chmod("u+x")
+
+
+def test_chown_applies_to_new_directories_too(context: SourceTree, root: Path) -> None:
+    copy(context, root, ["file"], "/srv/new/", owner=Owner(1000, 1001))
+    if os.geteuid() != 0:
+        pytest.skip("setting owners needs root")
+    assert (root / "srv/new").stat().st_uid == 1000
+    assert (root / "srv/new/file").stat().st_gid == 1001
