@@ -23,7 +23,7 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,8 @@ class EngineSession:
     def __init__(self, backend: EngineBackend, layers: Sequence[str]) -> None:
         self.backend = backend
         self.session_id = secrets.token_hex(6)
-        self.directory = work_root() / self.session_id
+        # The pid in the name lets a later build reclaim what a killed one left.
+        self.directory = work_root() / f"{os.getpid()}-{self.session_id}"
         self.upper = self.directory / "upper"
         self.work = self.directory / "work"
         self.merged = self.directory / "merged"
@@ -137,11 +138,36 @@ class EngineSession:
         return self.backend.store_layer(self.upper, self.layers)
 
 
+def reclaim_stale_sessions() -> list[str]:
+    """Remove what builds killed mid-step left (their process is gone): the build
+    container, the overlay mount, the scratch dir. Returns the dirs removed."""
+    removed: list[str] = []
+    root = work_root()
+    if not root.is_dir():
+        return removed
+    for directory in sorted(root.iterdir()):
+        pid_text, _, session_id = directory.name.partition("-")
+        if not pid_text.isdigit() or Path(f"/proc/{pid_text}").exists():
+            continue
+        from stackr.runtime import container
+        from stackr.runtime.errors import ContainerNotFoundError
+
+        with suppress(ContainerNotFoundError):
+            container.delete(f"stkbuild-{session_id}", force=True)
+        merged = directory / "merged"
+        if os.path.ismount(merged):
+            syscalls.umount2(str(merged), syscalls.MNT_DETACH)
+        shutil.rmtree(directory, ignore_errors=True)
+        removed.append(str(directory))
+    return removed
+
+
 class EngineBackend:
     """Builds against the image store (``stackr.images``) and ``stackr.runtime``."""
 
     def __init__(self, store: ImageStore | None = None) -> None:
         self.store = store or ImageStore()
+        reclaim_stale_sessions()
 
     def base_image(self, reference: str, *, pull: bool) -> BaseImage:
         record = None if pull else self.store.resolve(reference)

@@ -148,3 +148,20 @@ def test_scratch_stage_with_copy_from(store: ImageStore, tmp_path: Path) -> None
     result = build_image(BuildOptions(context=context), EngineBackend(store))
     assert len(result.layers) == 2
     assert run_image(store, result, tmp_path) == "static\n"
+
+
+def test_a_killed_build_is_reclaimed(store: ImageStore, tmp_path: Path) -> None:
+    from stackr import syscalls
+    from stackr.build.engine_backend import reclaim_stale_sessions, work_root
+
+    stale = work_root() / "999999999-deadbeef0000"  # no such pid
+    for name in ("lower", "upper", "work", "merged"):
+        (stale / name).mkdir(parents=True)
+    syscalls.mount("overlay", str(stale / "merged"), "overlay", 0,
+                   f"lowerdir={stale / 'lower'},upperdir={stale / 'upper'},"
+                   f"workdir={stale / 'work'}")
+    mine = work_root() / f"{os.getpid()}-cafe00000000"
+    mine.mkdir()
+    assert reclaim_stale_sessions() == [str(stale)]
+    assert not stale.exists() and mine.exists()
+    mine.rmdir()
