@@ -21,7 +21,7 @@ import posixpath
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -620,3 +620,24 @@ def options_from_compose(build: Mapping[str, Any] | str, *, project_dir: Path,
         pull=bool(build.get("pull")) or pull,
         tags=tuple(tags),
     )
+
+
+def build_service_image(project_name: str, project_dir: Path, service_name: str,
+                        service: Any, backend: BuildBackend, *,
+                        environ: Mapping[str, str] | None = None, no_cache: bool = False,
+                        pull: bool = False, build_args: Mapping[str, str] | None = None,
+                        progress: Progress | None = None) -> BuildResult:
+    """Build a Compose service's image (``service.build``, a ``config`` model) and name
+    it ``image_name(project, service, service.image)``: the call ``stackr build`` and
+    ``up --build`` / ``pull_policy: build`` / a missing image with ``build:`` make."""
+    if service.build is None:
+        raise BuildError(f"service {service_name} has no build: section")
+    build = service.build
+    section = build.model_dump(exclude_none=True) if hasattr(build, "model_dump") else build
+    options = options_from_compose(
+        section, project_dir=project_dir,
+        tags=[image_name(project_name, service_name, service.image)],
+        no_cache=no_cache, pull=pull, environ=environ)
+    if build_args:
+        options = replace(options, args={**options.args, **build_args})
+    return Builder(options, backend, progress=progress).build()

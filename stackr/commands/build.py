@@ -43,7 +43,7 @@ def _parse_build_args(values: list[str], environ: dict[str, str]) -> dict[str, s
 
 
 def run(args: argparse.Namespace) -> int:
-    from stackr.build.builder import Builder, image_name, options_from_compose
+    from stackr.build.builder import build_service_image, image_name
     from stackr.build.engine_backend import EngineBackend
     from stackr.commands.project_options import load_project
 
@@ -64,16 +64,7 @@ def run(args: argparse.Namespace) -> int:
     backend = EngineBackend()
     for name in names:
         service = buildable[name]
-        assert service.build is not None
         tag = image_name(raw.project_name, name, service.image)
-        options = options_from_compose(
-            service.build.model_dump(exclude_none=True), project_dir=raw.project_dir,
-            tags=[tag], no_cache=args.no_cache, pull=args.pull,
-            environ=dict(raw.environment))
-        if build_args:
-            from dataclasses import replace
-
-            options = replace(options, args={**options.args, **build_args})
 
         def show(step: StepReport, service_name: str = name) -> None:
             if args.quiet:
@@ -85,7 +76,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"[{service_name} {step.stage}] {first_line} {state}".rstrip(),
                   file=sys.stderr)
 
-        result = Builder(options, backend, progress=show).build()
+        result = build_service_image(
+            raw.project_name, raw.project_dir, name, service, backend,
+            environ=raw.environment, no_cache=args.no_cache, pull=args.pull,
+            build_args=build_args, progress=show)
         for warning in result.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         if args.quiet:
