@@ -8,8 +8,11 @@ command writes lands in the same upper dir. ``commit`` turns the upper dir into 
 layer tar (``stackr.build.diff``) and lets the image store unpack and verify it like
 any other layer.
 
-Networking: RUN containers share the host's network namespace (``network: host``)
-until per-build networks exist; DNS comes from the host's ``/etc/resolv.conf``.
+Networking: as ``docker build``, RUN containers get their own network namespace on a
+private bridge network (one per build, made at the first RUN that executes and removed
+with the backend), with NAT out through the host (``stackr.network``); DNS servers are
+the host's, minus loopback ones a namespace cannot reach. ``network_mode="host"``
+shares the host's namespace instead; ``RUN`` with ``network: none`` gets only loopback.
 
 Everything a session makes (mount, scratch dirs, container) is removed when it ends,
 also on errors; its scratch dir is ``state_root()/build-work/<id>``.
@@ -25,7 +28,7 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stackr import syscalls
 from stackr.build.backend import BaseImage, RunResult, RunSpec
@@ -34,6 +37,9 @@ from stackr.build.errors import BuildError
 from stackr.errors import HostError
 from stackr.images import ImageStore
 from stackr.paths import state_root
+
+if TYPE_CHECKING:
+    from stackr.network.bridge import NetworkState
 
 OUTPUT_LIMIT = 64 * 1024  # bytes of a RUN's output kept for its error message
 RUN_TIMEOUT: float | None = None  # a build step may legitimately take long
@@ -99,21 +105,33 @@ class EngineSession:
 
         container_id = f"stkbuild-{self.session_id}"
         output_path = self.directory / "output"
-        resolv = str(HOST_RESOLV_CONF) if HOST_RESOLV_CONF.is_file() else None
-        container_spec = ContainerSpec(
-            container_id=container_id,
-            rootfs=RootfsSpec(rootfs_dir=str(self.merged)),
-            args=spec.argv,
-            env=spec.env,
-            cwd=spec.workdir,
-            user=spec.user,
-            network=NetworkSpec(mode="none" if spec.network == "none" else "host"),
-            resolv_conf_file=resolv,
-            labels={"stackr.build": "true"},
-        )
         descriptor = os.open(output_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         created = False
+        network_id: str | None = None
         try:
+            network = NetworkSpec(mode="none")
+            if spec.network == "host" or (spec.network == "default"
+                                          and self.backend.network_mode == "host"):
+                network = NetworkSpec(mode="host")
+            elif spec.network == "default":
+                from stackr.network import attach
+
+                state = self.backend.build_network()
+                sandbox = attach.create_sandbox(container_id)
+                network_id = state.network_id
+                attach.attach(container_id, sandbox, state)
+                network = NetworkSpec(mode="join", netns_path=str(sandbox))
+            container_spec = ContainerSpec(
+                container_id=container_id,
+                rootfs=RootfsSpec(rootfs_dir=str(self.merged)),
+                args=spec.argv,
+                env=spec.env,
+                cwd=spec.workdir,
+                user=spec.user,
+                network=network,
+                resolv_conf_file=self._resolv_conf(network.mode),
+                labels={"stackr.build": "true"},
+            )
             stdio = ContainerStdio(stdin=None, stdout=descriptor, stderr=descriptor)
             container.create(container_spec, stdio)
             created = True
@@ -123,6 +141,10 @@ class EngineSession:
             os.close(descriptor)
             if created:
                 container.delete(container_id, force=True)
+            if network_id is not None:
+                from stackr.network import attach
+
+                attach.remove_sandbox(container_id)
         with output_path.open("rb") as stream:
             size = stream.seek(0, os.SEEK_END)
             stream.seek(max(0, size - OUTPUT_LIMIT))
@@ -131,6 +153,24 @@ class EngineSession:
             output += f"\n{final.error}"
         exit_code = final.exit_code if final.exit_code is not None else 1
         return RunResult(exit_code, output)
+
+    def _resolv_conf(self, mode: str) -> str | None:
+        """The host's resolver config for the build container: as it is with the host's
+        network; without loopback servers in a namespace of its own (None: keep the
+        image's own file, as when the host has no usable server)."""
+        if mode == "none" or not HOST_RESOLV_CONF.is_file():
+            return None
+        if mode == "host":
+            return str(HOST_RESOLV_CONF)
+        lines = HOST_RESOLV_CONF.read_text(errors="replace").splitlines()
+        kept = [line for line in lines
+                if not (line.split()[:1] == ["nameserver"] and len(line.split()) > 1
+                        and (line.split()[1].startswith("127.") or line.split()[1] == "::1"))]
+        if not any(line.split()[:1] == ["nameserver"] for line in kept):
+            return None
+        path = self.directory / "resolv.conf"
+        path.write_text("\n".join(kept) + "\n")
+        return str(path)
 
     def commit(self) -> str | None:
         if upper_is_empty(self.upper):
@@ -152,22 +192,62 @@ def reclaim_stale_sessions() -> list[str]:
         from stackr.runtime import container
         from stackr.runtime.errors import ContainerNotFoundError
 
+        from stackr.network import attach
+
         with suppress(ContainerNotFoundError):
             container.delete(f"stkbuild-{session_id}", force=True)
+        attach.remove_sandbox(f"stkbuild-{session_id}")
         merged = directory / "merged"
         if os.path.ismount(merged):
             syscalls.umount2(str(merged), syscalls.MNT_DETACH)
         shutil.rmtree(directory, ignore_errors=True)
         removed.append(str(directory))
+    _reclaim_stale_networks()
     return removed
+
+
+def _reclaim_stale_networks() -> None:
+    from stackr.network.bridge import list_networks, remove_network
+
+    for network in list_networks():
+        parts = network.network_id.split("-")
+        if (len(parts) == 3 and parts[0] == "stkbuild" and parts[1].isdigit()
+                and not Path(f"/proc/{parts[1]}").exists()):
+            remove_network(network.network_id)
 
 
 class EngineBackend:
     """Builds against the image store (``stackr.images``) and ``stackr.runtime``."""
 
-    def __init__(self, store: ImageStore | None = None) -> None:
+    def __init__(self, store: ImageStore | None = None, *,
+                 network_mode: str = "bridge") -> None:
         self.store = store or ImageStore()
+        self.network_mode = network_mode  # "bridge" (a private build network) or "host"
+        self._network: NetworkState | None = None
         reclaim_stale_sessions()
+
+    def __enter__(self) -> EngineBackend:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def build_network(self) -> NetworkState:
+        """This build's private network, made on first use."""
+        if self._network is None:
+            from stackr.network.bridge import NetworkSpec, ensure_network
+
+            network_id = f"stkbuild-{os.getpid()}-{secrets.token_hex(4)}"
+            self._network = ensure_network(NetworkSpec(network_id=network_id, name="build"))
+        return self._network
+
+    def close(self) -> None:
+        """Remove the build network, if one was made."""
+        if self._network is not None:
+            from stackr.network.bridge import remove_network
+
+            remove_network(self._network.network_id)
+            self._network = None
 
     def base_image(self, reference: str, *, pull: bool) -> BaseImage:
         record = None if pull else self.store.resolve(reference)

@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from stackr.errors import PreconditionError, UsageError
 
 if TYPE_CHECKING:
     from stackr.build.builder import StepReport
+    from stackr.build.engine_backend import EngineBackend
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -43,7 +44,6 @@ def _parse_build_args(values: list[str], environ: dict[str, str]) -> dict[str, s
 
 
 def run(args: argparse.Namespace) -> int:
-    from stackr.build.builder import build_service_image, image_name
     from stackr.build.engine_backend import EngineBackend
     from stackr.commands.project_options import load_project
 
@@ -61,7 +61,14 @@ def run(args: argparse.Namespace) -> int:
     if os.geteuid() != 0:
         raise PreconditionError("building images needs root (overlay mounts, containers)")
     build_args = _parse_build_args(args.build_arg, dict(os.environ))
-    backend = EngineBackend()
+    with EngineBackend() as backend:
+        return _build_all(args, names, buildable, raw, backend, build_args)
+
+
+def _build_all(args: argparse.Namespace, names: list[str], buildable: dict[str, Any],
+               raw: Any, backend: EngineBackend, build_args: dict[str, str]) -> int:
+    from stackr.build.builder import build_service_image, image_name
+
     for name in names:
         service = buildable[name]
         tag = image_name(raw.project_name, name, service.image)

@@ -92,7 +92,7 @@ def run_image(store: ImageStore, result: BuildResult, tmp_path: Path) -> str:
 
 def test_multi_stage_build_runs_with_user_and_workdir(store: ImageStore, context: Path,
                                                       tmp_path: Path) -> None:
-    backend = EngineBackend(store)
+    backend = EngineBackend(store, network_mode="host")
     options = BuildOptions(context=context, tags=("demo-web:latest",),
                            args={"GREETING": "howdy"}, labels={"com.example": "yes"})
     started = time.monotonic()
@@ -130,8 +130,8 @@ def test_failing_run_shows_line_exit_code_and_output(store: ImageStore, tmp_path
     context.mkdir()
     (context / "Dockerfile").write_text(
         "FROM busybox:test\nRUN echo preparing\nRUN echo 'something broke' >&2; exit 3\n")
-    with pytest.raises(RunFailedError) as caught:
-        build_image(BuildOptions(context=context), EngineBackend(store))
+    with pytest.raises(RunFailedError) as caught, EngineBackend(store) as backend:
+        build_image(BuildOptions(context=context), backend)
     message = str(caught.value)
     assert message.startswith("Dockerfile:3: RUN echo 'something broke' >&2; exit 3 failed "
                               "with exit code 3")
@@ -145,7 +145,8 @@ def test_scratch_stage_with_copy_from(store: ImageStore, tmp_path: Path) -> None
         "FROM busybox:test AS tools\nRUN mkdir /out && echo static > /out/file\n"
         "FROM scratch\nCOPY --from=tools /bin/busybox /bin/busybox\n"
         "COPY --from=tools /out/file /file\nCMD [\"/bin/busybox\", \"cat\", \"/file\"]\n")
-    result = build_image(BuildOptions(context=context), EngineBackend(store))
+    with EngineBackend(store) as backend:
+        result = build_image(BuildOptions(context=context), backend)
     assert len(result.layers) == 2
     assert run_image(store, result, tmp_path) == "static\n"
 
@@ -165,3 +166,19 @@ def test_a_killed_build_is_reclaimed(store: ImageStore, tmp_path: Path) -> None:
     assert reclaim_stale_sessions() == [str(stale)]
     assert not stale.exists() and mine.exists()
     mine.rmdir()
+
+
+def test_run_has_its_own_network_namespace_on_a_build_bridge(store: ImageStore,
+                                                             tmp_path: Path) -> None:
+    context = tmp_path / "context"
+    context.mkdir()
+    # Only lo and eth0 (2 header lines + 2), an address and a default route via the bridge.
+    (context / "Dockerfile").write_text(
+        "FROM busybox:test\n"
+        "RUN test $(wc -l < /proc/net/dev) -eq 4 && ip -4 addr show eth0 | grep -q inet "
+        "&& ip route | grep -q '^default via'\n")
+    with EngineBackend(store) as backend:
+        build_image(BuildOptions(context=context), backend)
+        assert backend._network is not None
+        bridge = backend._network.bridge_ifname
+    assert not Path(f"/sys/class/net/{bridge}").exists()  # removed with the backend
