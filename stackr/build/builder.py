@@ -66,10 +66,15 @@ from stackr.build.dockerfile import (
 from stackr.build.errors import BuildError, RunFailedError
 from stackr.build.ignore import load_ignore
 from stackr.build.substitution import SubstitutionError, expand_word, expand_words
+from stackr.errors import StackrError
 
 DEFAULT_SHELL = ("/bin/sh", "-c")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 OUTPUT_TAIL_LINES = 20
+# Build args Docker passes to RUN without an ARG instruction, and keeps out of the cache.
+PROXY_ARGS = frozenset(name for base in ("HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY",
+                                         "NO_PROXY", "ALL_PROXY")
+                       for name in (base, base.lower()))
 _PORT = re.compile(r"^\d{1,5}(-\d{1,5})?(/(tcp|udp|sctp))?$")
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le",
          "s390x": "s390x", "riscv64": "riscv64"}
@@ -442,7 +447,9 @@ class Builder:
                 else [*state.shell(), instruction.command[0]])
         if not argv:
             raise self.fail(instruction, "RUN has an empty command")
-        environment = {**state.args, **state.env()}
+        proxies = {k: v for k, v in self.options.args.items() if k in PROXY_ARGS}
+        self.used_args.update(proxies)
+        environment = {**proxies, **state.args, **state.env()}
         environment.setdefault("PATH", DEFAULT_PATH)
         env = tuple(sorted(f"{key}={value}" for key, value in environment.items()))
         return RunSpec(tuple(argv), env, state.workdir(), str(state.config.get("User") or ""),
@@ -460,7 +467,10 @@ class Builder:
 
     def _run(self, state: _StageState, instruction: Run) -> bool:
         spec = self._run_spec(state, instruction)
-        step = {"run": list(spec.argv), "env": list(spec.env), "workdir": spec.workdir,
+        # Proxy settings reach RUN without an ARG and stay out of the cache key (Docker).
+        keyed_env = [item for item in spec.env if item.partition("=")[0] not in PROXY_ARGS
+                     or item.partition("=")[0] in state.args]
+        step = {"run": list(spec.argv), "env": keyed_env, "workdir": spec.workdir,
                 "user": spec.user, "network": spec.network}
         key, layer, hit = self._lookup(state, step)
         if hit:
@@ -468,7 +478,14 @@ class Builder:
             return True
         with self.backend.rootfs(state.layers) as session:
             self._make_workdir(session.root, spec, instruction)
-            result = session.run(spec)
+            try:
+                result = session.run(spec)
+            except BuildError:
+                raise
+            except StackrError as error:
+                # The container could not be made (an unknown USER, a missing shell):
+                # say which instruction, keep the runtime's own words.
+                raise self.fail(instruction, f"RUN could not start: {error}") from error
             if result.exit_code != 0:
                 shown = instruction.text.partition(" ")[2].strip()
                 raise RunFailedError(dockerfile=self.dockerfile.path, line=instruction.line,

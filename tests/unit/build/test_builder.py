@@ -357,3 +357,24 @@ def test_run_makes_a_missing_workdir_owned_by_the_user(context: Path, backend: F
     assert seen and seen[0][0]
     if os.geteuid() == 0:
         assert seen[0][1] == 1000
+
+
+def test_proxy_args_reach_run_without_arg_and_do_not_bust_the_cache(
+        context: Path, backend: FakeBackend) -> None:
+    dockerfile = "FROM busybox\nRUN fetch\n"
+    result = build(context, backend, dockerfile, args={"HTTP_PROXY": "http://p:3128"})
+    assert "HTTP_PROXY=http://p:3128" in backend.runs[0].env
+    assert not result.warnings
+    again = build(context, backend, dockerfile, args={"HTTP_PROXY": "http://other:3128"})
+    assert again.cached_steps == 1
+
+
+def test_a_run_that_cannot_start_names_the_line(context: Path, backend: FakeBackend) -> None:
+    from stackr.errors import HostError
+
+    def broken(root: Path, spec: RunSpec) -> RunResult:
+        raise HostError("exec", "/bin/sh", detail="no such file")
+
+    backend.scripts["go"] = broken
+    with pytest.raises(BuildError, match="Dockerfile:2: RUN could not start: exec /bin/sh"):
+        build(context, backend, "FROM busybox\nRUN go\n")
