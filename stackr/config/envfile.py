@@ -281,6 +281,8 @@ def _resolve_service(
     environment_node = service.value.get("environment")
     if env_file_node is None and environment_node is None:
         return service
+    if not _is_list_or_mapping(environment_node) or not _is_path_or_list(env_file_node):
+        return service  # a wrong shape is the model's to report, once
     file_values: dict[str, Node] = {}
     key_locations: dict[str, Location] = {}
     normalised_files: Node | None = None
@@ -336,6 +338,14 @@ def _resolve_service(
         new_service["environment"] = Node(merged, location, key_locations, len(merged) + 1)
         new_keys.setdefault("environment", location)
     return replace(service, value=new_service, key_locations=new_keys)
+
+
+def _is_list_or_mapping(node: Node | None) -> bool:
+    return node is None or node.value is None or node.is_mapping or node.is_sequence
+
+
+def _is_path_or_list(node: Node | None) -> bool:
+    return node is None or isinstance(node.value, str) or node.is_sequence
 
 
 class _EnvFileSpec:

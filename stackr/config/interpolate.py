@@ -157,17 +157,22 @@ def _interpolate(
     errors: list[Diagnostic],
     warnings: list[Diagnostic],
 ) -> Node:
-    if node.is_mapping:
+    # Nodes are shared and immutable: a subtree without templates is returned as is.
+    if isinstance(node.value, dict):
         entries = {
             key: _interpolate(child, environment, (*path, key), errors, warnings)
             for key, child in node.value.items()
         }
+        if all(entries[key] is child for key, child in node.value.items()):
+            return node
         return replace(node, value=entries)
-    if node.is_sequence:
+    if isinstance(node.value, list):
         items = [
             _interpolate(child, environment, (*path, index), errors, warnings)
             for index, child in enumerate(node.value)
         ]
+        if all(new is old for new, old in zip(items, node.value, strict=True)):
+            return node
         return replace(node, value=items)
     if not isinstance(node.value, str) or "$" not in node.value:
         return node

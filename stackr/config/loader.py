@@ -21,7 +21,7 @@ from stackr.config.project import (
     load_environment,
 )
 from stackr.config.raw import RawStack
-from stackr.config.source import Node, read_stack_file, to_plain
+from stackr.config.source import Node, key_text, read_stack_file, to_plain
 from stackr.config.source_map import SourceMap
 from stackr.errors import Diagnostic, Location, StackFileError
 
@@ -101,7 +101,7 @@ def _name_from_files(
         if node is None or node.value is None:
             continue
         if not isinstance(node.value, str):
-            return str(node.value), node.location, "name"
+            return key_text(node.value), node.location, "name"
         try:
             name, _ = expand_text(node.value, environment)
         except TemplateError:

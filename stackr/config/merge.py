@@ -173,6 +173,8 @@ _UNIQUE: list[tuple[Pattern, Callable[[Node], str | None]]] = [
 
 def strip_resets(node: Node) -> Node:
     """The first file has nothing to reset: ``!reset`` values simply disappear."""
+    if not node.tagged:
+        return node
     if node.is_mapping:
         entries = {k: strip_resets(v) for k, v in node.value.items() if v.tag != RESET_TAG}
         keys = {k: loc for k, loc in node.key_locations.items() if k in entries}

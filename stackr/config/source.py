@@ -68,6 +68,7 @@ class Node:
     key_locations: Mapping[str, Location] = field(default_factory=dict)
     size: int = 1  # nodes in this subtree, aliases expanded
     tag: str | None = None  # RESET_TAG / OVERRIDE_TAG, else None
+    tagged: bool = False  # a merge tag somewhere in this subtree (merge must strip it)
 
     @property
     def is_mapping(self) -> bool:
@@ -165,6 +166,7 @@ class _Frame:
     pending_key: tuple[str, Location] | None = None
     pending_merge: Location | None = None
     size: int = 1
+    tagged: bool = False
 
 
 class _Composer:
@@ -209,19 +211,22 @@ class _Composer:
 
     # -- events ------------------------------------------------------------------
     def compose(self, parser: Any) -> None:
+        from yaml import events
+
+        handlers: dict[type, Any] = {
+            events.ScalarEvent: self.on_scalar,
+            events.AliasEvent: self.on_alias,
+            events.MappingStartEvent: lambda event: self.on_start(event, True),
+            events.SequenceStartEvent: lambda event: self.on_start(event, False),
+            events.MappingEndEvent: lambda event: self.on_end(),
+            events.SequenceEndEvent: lambda event: self.on_end(),
+            events.DocumentStartEvent: lambda event: self.anchors.clear(),  # per document
+        }
         while parser.check_event():
             event = parser.get_event()
-            kind = type(event).__name__
-            if kind == "ScalarEvent":
-                self.on_scalar(event)
-            elif kind == "AliasEvent":
-                self.on_alias(event)
-            elif kind in ("MappingStartEvent", "SequenceStartEvent"):
-                self.on_start(event, kind == "MappingStartEvent")
-            elif kind in ("MappingEndEvent", "SequenceEndEvent"):
-                self.on_end()
-            elif kind == "DocumentStartEvent":
-                self.anchors = {}  # anchors do not cross documents
+            handler = handlers.get(type(event))
+            if handler is not None:
+                handler(event)
 
     def on_start(self, event: Any, is_mapping: bool) -> None:
         location = self.location(event.start_mark)
@@ -233,7 +238,9 @@ class _Composer:
         tag = self.collection_tag(event.tag, is_mapping, location)
         if event.anchor is not None:
             self.open_anchors.add(event.anchor)
-        self.stack.append(_Frame(is_mapping, location, event.anchor, tag))
+        frame = _Frame(is_mapping, location, event.anchor, tag)
+        frame.tagged = tag is not None
+        self.stack.append(frame)
 
     def collection_tag(self, tag: str | None, is_mapping: bool, location: Location) -> str | None:
         if tag is None or tag == "!" or tag == (_MAP_TAG if is_mapping else _SEQ_TAG):
@@ -250,9 +257,9 @@ class _Composer:
             entries.update(frame.entries)
             key_locations = dict(frame.merged_key_locations)
             key_locations.update(frame.key_locations)
-            node = Node(entries, frame.location, key_locations, frame.size, frame.tag)
+            node = Node(entries, frame.location, key_locations, frame.size, frame.tag, frame.tagged)
         else:
-            node = Node(frame.items, frame.location, {}, frame.size, frame.tag)
+            node = Node(frame.items, frame.location, {}, frame.size, frame.tag, frame.tagged)
         if frame.anchor is not None:
             self.open_anchors.discard(frame.anchor)
             self.anchors[frame.anchor] = node
@@ -272,14 +279,16 @@ class _Composer:
         self.count(target.size, location)
         # The aliased value stands where the alias is written; its inner values keep
         # the positions where the anchor defined them.
-        node = Node(target.value, location, target.key_locations, target.size, target.tag)
+        node = Node(
+            target.value, location, target.key_locations, target.size, target.tag, target.tagged
+        )
         self.attach(node, alias_location=location)
 
     def on_scalar(self, event: Any) -> None:
         location = self.location(event.start_mark)
         self.count(1, location)
         value, tag = self.scalar_value(event, location)
-        node = Node(value, location, {}, 1, tag)
+        node = Node(value, location, {}, 1, tag, tag is not None)
         if event.anchor is not None:
             self.anchors[event.anchor] = node
         plain_merge = event.tag is None and event.implicit[0] and event.value == "<<"
@@ -316,6 +325,7 @@ class _Composer:
             return
         frame = self.stack[-1]
         frame.size += node.size
+        frame.tagged = frame.tagged or node.tagged
         if not frame.is_mapping:
             frame.items.append(node)
             return

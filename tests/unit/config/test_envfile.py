@@ -243,3 +243,11 @@ def test_env_file_entry_problems_are_reported(tmp_path: Path) -> None:
         "stack.yml:9:17: services.web.env_file[2].format: unknown env_file format 'json' "
         "(known: raw)",
     ]
+
+
+def test_wrongly_shaped_environment_is_left_for_validation(tmp_path: Path) -> None:
+    raw = load(
+        tmp_path,
+        {"stack.yml": "services:\n  web:\n    environment: A=1\n    env_file: {path: 3}\n"},
+    )
+    assert raw.data["services"]["web"] == {"environment": "A=1", "env_file": {"path": 3}}

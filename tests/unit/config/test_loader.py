@@ -110,7 +110,7 @@ def test_there_are_at_least_fifteen_broken_files() -> None:
 # -- fuzzing: arbitrary YAML in, only StackFileError out ----------------------------
 
 _SETTINGS = settings(
-    max_examples=300,
+    max_examples=200,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
@@ -187,3 +187,37 @@ def test_random_structures_dumped_to_yaml_raise_only_stack_file_errors(
 @given(st.dictionaries(st.sampled_from(["web", "db"]), _structures(), max_size=2))
 def test_random_services_raise_only_stack_file_errors(services: dict[str, Any]) -> None:
     _load_text(yaml.safe_dump({"services": services}))
+
+
+_SERVICE_KEYS = st.sampled_from(
+    ["image", "environment", "env_file", "ports", "volumes", "depends_on", "networks",
+     "command", "build", "labels", "logging", "extra_hosts", "healthcheck", "ulimits"]
+)  # fmt: skip
+
+
+def _service() -> st.SearchStrategy[dict[str, Any]]:
+    return st.dictionaries(_SERVICE_KEYS, _structures(), max_size=4)
+
+
+@settings(_SETTINGS, max_examples=60)
+@given(
+    st.dictionaries(st.sampled_from(["web", "db"]), _service(), max_size=2),
+    st.dictionaries(st.sampled_from(["web", "db"]), _service(), max_size=2),
+    st.sampled_from(["", "!reset ", "!override "]),
+)
+def test_random_files_merged_raise_only_stack_file_errors(
+    first: dict[str, Any], second: dict[str, Any], tag: str
+) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        root = Path(directory)
+        (root / "a.yml").write_text(yaml.safe_dump({"services": first}))
+        second_text = yaml.safe_dump({"services": second})
+        if tag and "\n    " in second_text:
+            # Tag the first value of a service key to exercise !reset / !override.
+            head, _, rest = second_text.partition(": ")
+            second_text = f"{head}: {tag}{rest}" if not rest.startswith("\n") else second_text
+        (root / "b.yml").write_text(second_text)
+        try:
+            load_raw(LoadOptions(files=(root / "a.yml", root / "b.yml"), cwd=root, environ={}))
+        except StackFileError as error:
+            assert error.diagnostics
