@@ -306,6 +306,9 @@ class Builder:
             return _StageState([], {}, [])
         image = self._image(base, reference)
         document = image.config
+        if (document.get("config") or {}).get("OnBuild"):
+            raise self.fail(base, f"base image {reference} has ONBUILD triggers, which "
+                                  "stackr does not run (build from an image without them)")
         return _StageState(list(image.layers), copy.deepcopy(dict(document.get("config") or {})),
                            copy.deepcopy(list(document.get("history") or [])),
                            document.get("author"))

@@ -378,3 +378,9 @@ def test_a_run_that_cannot_start_names_the_line(context: Path, backend: FakeBack
     backend.scripts["go"] = broken
     with pytest.raises(BuildError, match="Dockerfile:2: RUN could not start: exec /bin/sh"):
         build(context, backend, "FROM busybox\nRUN go\n")
+
+
+def test_base_image_with_onbuild_triggers_is_refused(context: Path, backend: FakeBackend) -> None:
+    backend.add_image("trigger", {"x": "y"}, {"OnBuild": ["RUN make"]})
+    with pytest.raises(BuildError, match="Dockerfile:1: base image trigger has ONBUILD"):
+        build(context, backend, "FROM trigger\n")
