@@ -19,8 +19,10 @@ import os
 import platform
 import posixpath
 import re
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -65,7 +67,12 @@ from stackr.build.dockerfile import (
 )
 from stackr.build.errors import BuildError, RunFailedError
 from stackr.build.ignore import load_ignore
-from stackr.build.substitution import SubstitutionError, expand_word, expand_words
+from stackr.build.substitution import (
+    SubstitutionError,
+    expand_variables,
+    expand_word,
+    expand_words,
+)
 from stackr.errors import StackrError
 
 DEFAULT_SHELL = ("/bin/sh", "-c")
@@ -516,8 +523,34 @@ class Builder:
                 raise self.fail(instruction, f"{keyword} {source}: adding from a URL or git "
                                              "repository is not supported by stackr; "
                                              "download it in a RUN step instead")
+        with ExitStack() as cleanup:
+            return self._copy_sources(state, instruction, cleanup, sources, dest, chown,
+                                      chmod, mode, env)
+
+    def _inline_tree(self, instruction: Copy, cleanup: ExitStack,
+                     env: Mapping[str, str]) -> tuple[SourceTree, list[Selected]]:
+        """Heredoc files (``COPY <<EOF /dest``) written to a private temporary tree."""
+        directory = Path(cleanup.enter_context(tempfile.TemporaryDirectory(
+            prefix="stackr-heredoc-")))
+        for name, body, expand in instruction.heredocs:
+            if expand:
+                try:
+                    body = expand_variables(body, env, escape=self.dockerfile.escape)
+                except SubstitutionError as error:
+                    raise self.fail(instruction, str(error)) from None
+            path = directory / name
+            path.write_text(body)
+            os.chmod(path, 0o644)
+            os.utime(path, (0, 0))  # a fixed time: the same text gives the same layer
+        tree = SourceTree(directory)
+        return tree, [s for name, _, _ in instruction.heredocs for s in tree.select(name)]
+
+    def _copy_sources(self, state: _StageState, instruction: Copy, cleanup: ExitStack,
+                      sources: list[str], dest: str, chown: str | None, chmod: str | None,
+                      mode: int | None, env: Mapping[str, str]) -> bool:
+        keyword = "ADD" if instruction.is_add else "COPY"
         from_layers: list[str] | None = None
-        selections: list[Selected] = []
+        groups: list[tuple[SourceTree, list[Selected]]] = []
         step: dict[str, Any] = {"copy": sources, "dest": dest, "workdir": state.workdir(),
                                 "chown": chown, "chmod": chmod, "add": instruction.is_add}
         if instruction.from_stage is not None:
@@ -531,13 +564,17 @@ class Builder:
             step["from"] = from_layers
         else:
             try:
-                for source in sources:
-                    selections.extend(self.tree.select(source))
+                if sources:
+                    groups.append((self.tree, [s for source in sources
+                                               for s in self.tree.select(source)]))
+                if instruction.heredocs:
+                    groups.append(self._inline_tree(instruction, cleanup, env))
             except SourceError as error:
                 raise self.fail(instruction, f"{keyword} failed: {error}") from None
-            step["content"] = self.tree.content_hash(selections)
-        several = len(sources) > 1 or any(has_wildcard(s) for s in sources)
-        if len(sources) > 1 and not dest.endswith("/"):
+            step["content"] = [tree.content_hash(picked) for tree, picked in groups]
+        count = len(sources) + len(instruction.heredocs)
+        several = count > 1 or any(has_wildcard(s) for s in sources)
+        if count > 1 and not dest.endswith("/"):
             raise self.fail(instruction, f"when copying several sources, the destination "
                                          f"{dest!r} must be a directory and end with /")
         key, layer, hit = self._lookup(state, step)
@@ -551,17 +588,14 @@ class Builder:
                 if chown:
                     request = CopyRequest(dest, state.workdir(), resolve_user(session.root, chown),
                                           mode, request.unpack_archives)
-                if from_layers is None:
-                    copy_sources(self.tree, selections, session.root, request,
-                                 several=several and len(selections) > 1)
-                else:
-                    with self.backend.rootfs(from_layers) as source_session:
-                        tree = SourceTree(source_session.root, scoped=True)
-                        picked: list[Selected] = []
-                        for source in sources:
-                            picked.extend(tree.select(source))
-                        copy_sources(tree, picked, session.root, request,
-                                     several=len(picked) > 1 and several)
+                if from_layers is not None:
+                    source_session = cleanup.enter_context(self.backend.rootfs(from_layers))
+                    tree = SourceTree(source_session.root, scoped=True)
+                    groups = [(tree, [s for source in sources for s in tree.select(source)])]
+                total = sum(len(picked) for _, picked in groups)
+                for tree, picked in groups:
+                    copy_sources(tree, picked, session.root, request,
+                                 several=several and total > 1)
                 layer = session.commit()
         except SourceError as error:
             raise self.fail(instruction, f"{keyword} failed: {error}") from None

@@ -14,7 +14,7 @@ Lexical rules follow Docker's (buildkit ``frontend/dockerfile/parser``):
   comment lines and blank lines inside a continuation are skipped;
 * keywords are case-insensitive; flags ``--name=value`` come right after the keyword;
 * RUN, CMD, ENTRYPOINT, SHELL, COPY, ADD and VOLUME accept a JSON array (exec form);
-* heredocs (``RUN <<EOF``) are read for RUN.
+* heredocs are read for RUN (a script) and COPY/ADD (inline files).
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ class Copy(Instruction):
     chown: str | None = None
     chmod: str | None = None
     is_add: bool = False
+    # Inline files (``COPY <<EOF /dest``): (file name, body, expand variables in body)
+    heredocs: tuple[tuple[str, str, bool], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -374,9 +376,6 @@ class _Parser:
             raise self.error(number, f'unknown instruction "{head}"')
         if keyword != "RUN" and not rest:
             raise self.error(number, f"{keyword} requires at least one argument")
-        if line.heredocs and keyword != "RUN":
-            raise self.error(number, f"heredocs in {keyword} are not supported by stackr "
-                                     "(only in RUN)")
         flags, rest = self.flags(number, keyword, rest)
         result: Instruction = builder(number, text, flags, rest, line.heredocs)
         return result
@@ -437,26 +436,45 @@ class _Parser:
         return Shell(n, text, command)
 
     def _copy_or_add(self, n: int, text: str, flags: dict[str, str], rest: str,
-                     is_add: bool) -> Copy:
+                     is_add: bool, heredocs: tuple[tuple[str, str], ...]) -> Copy:
         keyword = "ADD" if is_add else "COPY"
         args, exec_form = self.json_or_shell(n, rest)
         words = list(args) if exec_form else self.words(n, rest)
-        if len(words) < 2:
+        inline: list[tuple[str, str, bool]] = []
+        if heredocs:
+            if exec_form:
+                raise self.error(n, f"heredocs are only supported in the shell form of "
+                                    f"{keyword}")
+            bodies = list(heredocs)
+            kept: list[str] = []
+            for word in words[:-1]:
+                match = _HEREDOC.fullmatch(word)
+                if match and bodies:
+                    _, body = bodies.pop(0)
+                    # A quoted delimiter keeps the body literal, as in a shell.
+                    inline.append((match.group(3), body, not match.group(2)))
+                else:
+                    kept.append(word)
+            words = [*kept, words[-1]]
+            text = text + "\n" + "".join(body for _, body in heredocs)
+        if len(words) + len(inline) < 2 or not words:
             raise self.error(n, f"{keyword} requires at least two arguments: "
                                 "a source and a destination")
         from_stage = flags.get("from")
         if from_stage is not None and not from_stage:
             raise self.error(n, f"{keyword} --from needs a stage name or an image")
+        if inline and from_stage is not None:
+            raise self.error(n, f"{keyword} --from cannot be used with heredocs")
         return Copy(n, text, tuple(words[:-1]), words[-1], from_stage, flags.get("chown"),
-                    flags.get("chmod"), is_add)
+                    flags.get("chmod"), is_add, tuple(inline))
 
     def _parse_copy(self, n: int, text: str, flags: dict[str, str], rest: str,
-                    _h: object) -> Copy:
-        return self._copy_or_add(n, text, flags, rest, is_add=False)
+                    heredocs: tuple[tuple[str, str], ...]) -> Copy:
+        return self._copy_or_add(n, text, flags, rest, False, heredocs)
 
     def _parse_add(self, n: int, text: str, flags: dict[str, str], rest: str,
-                   _h: object) -> Copy:
-        return self._copy_or_add(n, text, flags, rest, is_add=True)
+                   heredocs: tuple[tuple[str, str], ...]) -> Copy:
+        return self._copy_or_add(n, text, flags, rest, True, heredocs)
 
     def _parse_env(self, n: int, text: str, flags: dict[str, str], rest: str,
                    _h: object) -> Env:

@@ -189,10 +189,9 @@ def reclaim_stale_sessions() -> list[str]:
         pid_text, _, session_id = directory.name.partition("-")
         if not pid_text.isdigit() or Path(f"/proc/{pid_text}").exists():
             continue
+        from stackr.network import attach
         from stackr.runtime import container
         from stackr.runtime.errors import ContainerNotFoundError
-
-        from stackr.network import attach
 
         with suppress(ContainerNotFoundError):
             container.delete(f"stkbuild-{session_id}", force=True)

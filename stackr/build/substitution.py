@@ -200,3 +200,19 @@ def split_words(text: str, *, escape: str = "\\") -> list[str]:
     if current:
         words.append("".join(current))
     return words
+
+
+def expand_variables(text: str, env: Mapping[str, str], *, escape: str = "\\") -> str:
+    """Expand ``$VAR`` / ``${VAR...}`` only, keeping quotes and other characters as they
+    are (the body of a ``COPY <<EOF`` file); ``<escape>$`` is a literal ``$``."""
+    scanner = _Scanner(text, env, escape)
+    parts: list[str] = []
+    while scanner.pos < len(text):
+        char = scanner.next()
+        if char == escape and scanner.peek() == "$":
+            parts.append(scanner.next())
+        elif char == "$":
+            parts.append(scanner._dollar())
+        else:
+            parts.append(char)
+    return "".join(parts)

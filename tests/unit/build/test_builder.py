@@ -384,3 +384,20 @@ def test_base_image_with_onbuild_triggers_is_refused(context: Path, backend: Fak
     backend.add_image("trigger", {"x": "y"}, {"OnBuild": ["RUN make"]})
     with pytest.raises(BuildError, match="Dockerfile:1: base image trigger has ONBUILD"):
         build(context, backend, "FROM trigger\n")
+
+
+def test_copy_heredocs_make_inline_files(context: Path, backend: FakeBackend,
+                                         tmp_path: Path) -> None:
+    write(context / "plain.txt", "plain")
+    dockerfile = ("FROM busybox\nENV NAME=web\n"
+                  "COPY --chmod=600 <<conf <<'raw' plain.txt /etc/app/\n"
+                  "name=$NAME \"quoted\"\nconf\nliteral=$NAME\nraw\n")
+    result = build(context, backend, dockerfile)
+    merged = backend.files(result.layers, tmp_path / "merged")
+    assert (merged / "etc/app/conf").read_text() == 'name=web "quoted"\n'
+    assert (merged / "etc/app/raw").read_text() == "literal=$NAME\n"
+    assert (merged / "etc/app/plain.txt").read_text() == "plain"
+    assert (merged / "etc/app/conf").stat().st_mode & 0o777 == 0o600
+    assert build(context, backend, dockerfile).cached_steps == 1
+    changed = dockerfile.replace("ENV NAME=web", "ENV NAME=api")
+    assert build(context, backend, changed).cached_steps == 0

@@ -131,7 +131,10 @@ def test_heredoc_run() -> None:
     run = only("RUN cat > /f <<-END\n\tindented\n\tEND\n")
     assert run.command == ("cat > /f <<-END\nindented\nEND",)
     assert "not terminated" in error("FROM a\nRUN <<EOF\nno end\n")
-    assert "heredocs in COPY are not supported" in error("FROM a\nCOPY <<EOF /x\nhi\nEOF\n")
+    copy = only("COPY <<EOF <<'RAW' /etc/\n$HOME\nEOF\n$HOME\nRAW\n")
+    assert isinstance(copy, Copy) and copy.sources == () and copy.dest == "/etc/"
+    assert copy.heredocs == (("EOF", "$HOME\n", True), ("RAW", "$HOME\n", False))
+    assert "cannot be used with heredocs" in error("FROM a\nCOPY --from=x <<EOF /x\nEOF\n")
 
 
 def test_errors_name_the_line() -> None:

@@ -49,3 +49,9 @@ def test_split_words_keeps_quotes_and_variables() -> None:
     assert split_words('a="x y" b=$c d\\ e') == ['a="x y"', "b=$c", "d\\ e"]
     with pytest.raises(SubstitutionError):
         split_words('a="open')
+
+
+def test_expand_variables_keeps_quotes() -> None:
+    from stackr.build.substitution import expand_variables
+
+    assert expand_variables("a='$A' \"${NOPE:-d}\" \\$A", ENV) == "a='x' \"d\" $A"
