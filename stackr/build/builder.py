@@ -33,6 +33,7 @@ from stackr.build.context import (
     Selected,
     SourceError,
     SourceTree,
+    file_digests_for,
     has_wildcard,
     resolve_in_root,
 )
@@ -198,7 +199,9 @@ class Builder:
         self.used_args: set[str] = set()
         self.dockerfile = self._load_dockerfile()
         self.tree = SourceTree(options.context.resolve(),
-                               load_ignore(options.context, self._dockerfile_path()))
+                               load_ignore(options.context, self._dockerfile_path()),
+                               digests=file_digests_for(options.context,
+                                                        self.cache.directory))
         self.states: dict[int, _StageState] = {}
         self.global_args: dict[str, str] = {}
 
@@ -252,6 +255,12 @@ class Builder:
     # ---- the build -----------------------------------------------------------------
 
     def build(self) -> BuildResult:
+        try:
+            return self._build()
+        finally:
+            self.tree.digests.save()
+
+    def _build(self) -> BuildResult:
         self.warnings.extend(self.dockerfile.warnings)
         self._global_args()
         target = (self.dockerfile.stage(self.options.target) if self.options.target

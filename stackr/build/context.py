@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import json
 import os
 import posixpath
 import stat
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from stackr.build.ignore import IgnoreMatcher
 
@@ -63,6 +66,60 @@ def resolve_in_root(root: Path, relative: str, *, follow_last: bool = True) -> P
     return root.joinpath(*resolved)
 
 
+class FileDigests:
+    """Content digests of context files, reused while a file's inode, size, mtime and
+    ctime are unchanged (any write changes the ctime), so a no-change rebuild reads no
+    file. ``load``/``save`` keep them across processes: one JSON file per context under
+    the build cache, holding the files the last build of that context hashed."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self.known: dict[str, list[Any]] = {}
+        self.seen: dict[str, list[Any]] = {}
+        if path is not None:
+            try:
+                data = json.loads(path.read_text())
+            except (OSError, ValueError):
+                data = {}
+            if isinstance(data, dict):
+                self.known = {k: v for k, v in data.items()
+                              if isinstance(v, list) and len(v) == 5}
+
+    def digest(self, path: Path, info: os.stat_result) -> str:
+        key = str(path)
+        stamp = [info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
+        entry = self.seen.get(key) or self.known.get(key)
+        if entry is not None and entry[:4] == stamp:
+            value = str(entry[4])
+        else:
+            hasher = hashlib.sha256()
+            with path.open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    hasher.update(block)
+            value = hasher.hexdigest()
+        self.seen[key] = [*stamp, value]
+        return value
+
+    def save(self) -> None:
+        if self.path is None or self.seen == self.known:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(handle, "w") as stream:
+                json.dump(self.seen, stream, separators=(",", ":"))
+            os.replace(temporary, self.path)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+        self.known = dict(self.seen)
+
+
+def file_digests_for(context_dir: Path, cache_directory: Path) -> FileDigests:
+    name = hashlib.sha256(str(context_dir.resolve()).encode()).hexdigest()[:32]
+    return FileDigests(cache_directory / "files" / f"{name}.json")
+
+
 @dataclass(frozen=True)
 class Selected:
     """One matched source: its path relative to the root and on the host."""
@@ -82,6 +139,7 @@ class SourceTree:
     root: Path
     matcher: IgnoreMatcher = field(default_factory=IgnoreMatcher)
     scoped: bool = False  # a stage's rootfs rather than the build context
+    digests: FileDigests = field(default_factory=FileDigests)
 
     def _ignored(self, relative: str) -> bool:
         return self.matcher.ignored(relative) if self.matcher.patterns else False
@@ -170,28 +228,8 @@ class SourceTree:
                 kind = stat.S_IFMT(info.st_mode)
                 digest.update(f"{relative}\0{kind:o}\0{stat.S_IMODE(info.st_mode):o}\0".encode())
                 if stat.S_ISREG(info.st_mode):
-                    digest.update(file_digest(path, info).encode())
+                    digest.update(self.digests.digest(path, info).encode())
                 elif stat.S_ISLNK(info.st_mode):
                     digest.update(os.readlink(path).encode())
                 digest.update(b"\n")
         return "sha256:" + digest.hexdigest()
-
-
-# Content digests of files already hashed in this process, keyed by what changes when the
-# file does: a no-change rebuild in a long-lived engine reads no file twice.
-_FILE_DIGESTS: dict[tuple[str, int, int, int, int], str] = {}
-
-
-def file_digest(path: Path, info: os.stat_result | None = None) -> str:
-    info = info or path.lstat()
-    key = (str(path), info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
-    cached = _FILE_DIGESTS.get(key)
-    if cached is not None:
-        return cached
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    value = digest.hexdigest()
-    _FILE_DIGESTS[key] = value
-    return value

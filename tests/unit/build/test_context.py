@@ -98,3 +98,33 @@ def test_scoped_tree_selects_through_symlinks_inside_root(tmp_path: Path) -> Non
     [selected] = source.select("/lib/libx.so")
     assert selected.path == root / "usr/lib/libx.so"
     assert names(source, "/lib/*.so") == ["lib/libx.so"]
+
+
+def test_file_digests_are_reused_across_processes_until_a_file_changes(tmp_path: Path) -> None:
+    from stackr.build.context import FileDigests
+
+    source = tree(tmp_path / "ctx", {"a": "1", "b": "2"})
+    store = tmp_path / "digests.json"
+    source.digests = FileDigests(store)
+    first = source.content_hash(source.select("."))
+    source.digests.save()
+    assert store.is_file()
+
+    reread: list[str] = []
+    later = FileDigests(store)
+    original = later.digest
+
+    def counting(path: Path, info: os.stat_result) -> str:
+        entry = later.known.get(str(path))
+        if entry is None or entry[:4] != [info.st_ino, info.st_size, info.st_mtime_ns,
+                                           info.st_ctime_ns]:
+            reread.append(path.name)
+        return original(path, info)
+
+    later.digest = counting  # type: ignore[method-assign]
+    source.digests = later
+    assert source.content_hash(source.select(".")) == first
+    assert reread == []
+    (tmp_path / "ctx/a").write_text("changed")
+    assert source.content_hash(source.select(".")) != first
+    assert reread == ["a"]
