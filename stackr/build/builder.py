@@ -75,6 +75,7 @@ from stackr.build.substitution import (
     expand_words,
 )
 from stackr.errors import StackrError
+from stackr.naming import built_image_name
 
 DEFAULT_SHELL = ("/bin/sh", "-c")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -622,7 +623,7 @@ def build_image(options: BuildOptions, backend: BuildBackend, *,
 def image_name(project: str, service: str, image: str | None) -> str:
     """The name a Compose service's built image gets: ``image:`` if given, else
     ``<project>-<service>`` (as docker compose names it)."""
-    return image if image else f"{project}-{service}"
+    return image if image else built_image_name(project, service)
 
 
 def options_from_compose(build: Mapping[str, Any] | str, *, project_dir: Path,
