@@ -49,43 +49,35 @@ def project_for_records(args: argparse.Namespace) -> tuple[str, LoadedStack | No
     return name, None
 
 
-def resolve_images(client: EngineClient, graph: StackGraph, pull: bool = True
-                   ) -> dict[str, str | None]:
-    """Image reference → id, pulling what is missing (through the engine)."""
-    from urllib.parse import quote, urlencode
+def resolve_images(graph: StackGraph, pull: bool = True) -> dict[str, str | None]:
+    """Image reference → id, pulling what is missing. The store is the one the local
+    engine uses (as ``stackr images``/``pull`` use it); a remote ``-H`` engine is not
+    asked yet."""
+    from stackr.errors import ApplyError, StackrError
+    from stackr.images.store import ImageStore
 
-    from stackr.client import EngineNotFoundError
-    from stackr.errors import ApplyError
-
+    store = ImageStore()
     ids: dict[str, str | None] = {}
     for resource in graph.resources():
         if resource.kind != "image":
             continue
         reference = resource.name
-        path = "/images/" + quote(reference, safe="/:@") + "/json"
         try:
-            ids[reference] = client.request("GET", path)["Id"]
-            continue
-        except EngineNotFoundError:
-            if not pull:
-                ids[reference] = None
-                continue
-        print(f"Image {reference}  Pulling", file=sys.stderr)
-        try:
-            for event in client.stream_json(
-                "POST", "/images/create?" + urlencode({"fromImage": reference})
-            ):
-                if event.get("error"):
-                    raise ApplyError(f"image {reference}: {event['error']}")
-            ids[reference] = client.request("GET", path)["Id"]
-        except ApplyError:
-            raise
-        except Exception as error:
-            raise ApplyError(
-                f"image {reference}: not in the store and the pull failed: {error} "
-                "(load it with `stackr load` or import one with `stackr image import`)"
-            ) from None
-        print(f"Image {reference}  Pulled", file=sys.stderr)
+            record = store.resolve(reference)
+        except StackrError as error:
+            raise ApplyError(f"image {reference}: {error}") from None
+        if record is None and pull:
+            print(f"Image {reference}  Pulling", file=sys.stderr, flush=True)
+            try:
+                record = store.pull(reference)
+            except StackrError as error:
+                raise ApplyError(
+                    f"image {reference}: not in the store and the pull failed: {error} "
+                    "(load it with `stackr load`, import one with `stackr image import`, "
+                    "or build it with `stackr build`)"
+                ) from None
+            print(f"Image {reference}  Pulled", file=sys.stderr, flush=True)
+        ids[reference] = record.id if record is not None else None
     return ids
 
 

@@ -29,6 +29,7 @@ def run_action(args: argparse.Namespace, action: str) -> int:
         observation = observe(client, project)
         plan = lifecycle(observation.resources, action, tuple(args.services))
         requests = Requests(handles=dict(observation.handles),
+                            display_names=observation.display_names(),
                             stop_timeout=getattr(args, "timeout", None))
         Executor(client, requests, ProgressPrinter()).run(plan)
     return 0

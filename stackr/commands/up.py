@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     client = client_for(args)
     started_at = time.time()
     with project_lock(stack.name, on_wait=lambda text: print(text, file=sys.stderr)):
-        image_ids = resolve_images(client, graph, pull=args.pull != "never" and not args.dry_run)
+        image_ids = resolve_images(graph, pull=args.pull != "never" and not args.dry_run)
         desired = desired_stack(stack, graph, image_ids)
         _check_external(client, desired.external, desired.engine_names)
         observation = observe(client, stack.name)

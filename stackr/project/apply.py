@@ -65,6 +65,7 @@ class Requests:
     network_bodies: Mapping[ResourceId, JsonObject] = field(default_factory=dict)
     volume_bodies: Mapping[ResourceId, JsonObject] = field(default_factory=dict)
     handles: Mapping[ResourceId, str] = field(default_factory=dict)  # what exists now
+    display_names: Mapping[ResourceId, str] = field(default_factory=dict)  # for progress
     waits: Mapping[ResourceId, tuple[DependencyWait, ...]] = field(default_factory=dict)
     wait_names: Mapping[ResourceId, str] = field(default_factory=dict)  # dependency → name
     stop_timeout: int | None = None  # seconds for every stop together (one grace period)
@@ -173,6 +174,8 @@ class Executor:
         for bodies in (self.requests.network_bodies, self.requests.volume_bodies):
             if resource in bodies:
                 return str(bodies[resource]["Name"])
+        if resource in self.requests.display_names:
+            return self.requests.display_names[resource]
         return self.requests.handles.get(resource, str(resource))
 
     def _report(self, resource: ResourceId, what: str, state: _Run, detail: str = "") -> None:

@@ -107,7 +107,7 @@ def desired_stack(
                 f"service {resource.name}: container_name {service.container_name!r} "
                 "cannot be given to more than one replica"
             )
-        reference = image_reference(resource.name, service)
+        reference = image_reference(project, resource.name, service)
         config = service_config(service, image_ids.get(reference) if reference else None)
         resources[resource] = DesiredResource(resource, config, config_hash(config))
         engine_names[resource] = names.container_name(

@@ -37,6 +37,13 @@ class Observation:
     handles: Mapping[ResourceId, str]  # the engine's id (containers) or name
     containers: Mapping[ResourceId, JsonObject]  # the engine's summaries, for ps
 
+    def display_names(self) -> dict[ResourceId, str]:
+        """Container names (the handles of containers are ids), network/volume names."""
+        shown = dict(self.handles)
+        for resource, summary in self.containers.items():
+            shown[resource] = str(summary["Names"][0]).lstrip("/")
+        return shown
+
     def service_containers(self, services: tuple[str, ...] = ()) -> list[ResourceId]:
         return sorted(r for r in self.containers if not services or r.name in services)
 

@@ -30,8 +30,9 @@ def up_requests(stack: Stack, desired: DesiredStack, observation: Observation) -
             volumes[resource] = translate.volume_body(stack, resource, desired)
     wait_names = {r: n for r, n in desired.engine_names.items() if r.kind == "service"}
     return Requests(containers, networks, volumes, dict(observation.handles),
-                    dict(desired.waits), wait_names)
+                    observation.display_names(), dict(desired.waits), wait_names)
 
 
 def down_requests(observation: Observation, stop_timeout: int | None) -> Requests:
-    return Requests(handles=dict(observation.handles), stop_timeout=stop_timeout)
+    return Requests(handles=dict(observation.handles),
+                    display_names=observation.display_names(), stop_timeout=stop_timeout)

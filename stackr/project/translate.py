@@ -215,11 +215,11 @@ def container_body(stack: Stack, resource: ResourceId, desired: DesiredStack) ->
         raise NotImplementedYetError(
             f"service {service_name}: {', '.join(refused)} not supported by stackr yet"
         )
-    if not service.image:
-        raise NotImplementedYetError(
-            f"service {service_name}: build is not supported by `stackr up` yet; "
-            "give an image (build it elsewhere and `stackr load` it)"
-        )
+    from stackr.graph import image_reference
+
+    image = image_reference(desired.project, service_name, service)
+    if image is None:
+        raise UsageError(f"service {service_name}: no image and no build")
     wanted = desired.resources[resource]
     labels = {**service.labels,
               **(service.deploy.labels if service.deploy else {}),
@@ -240,7 +240,7 @@ def container_body(stack: Stack, resource: ResourceId, desired: DesiredStack) ->
     if bindings:
         host_config["PortBindings"] = bindings
     body: JsonObject = {
-        "Image": service.image,
+        "Image": image,
         **process_config(service),
         "Env": environment(service),
         "Labels": labels,
