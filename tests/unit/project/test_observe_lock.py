@@ -57,9 +57,12 @@ def test_down_plan_from_records_alone() -> None:
 
 def test_a_second_lock_holder_waits_then_fails(stackr_dirs: tuple[Path, Path]) -> None:
     messages: list[str] = []
-    with project_lock("p"), pytest.raises(ProjectLockedError) as caught:
-        with project_lock("p", wait_seconds=0.2, on_wait=messages.append):
-            pass
+    with (
+        project_lock("p"),
+        pytest.raises(ProjectLockedError) as caught,
+        project_lock("p", wait_seconds=0.2, on_wait=messages.append),
+    ):
+        pass
     assert caught.value.exit_code == 4
     assert messages and "waiting for another stackr command on project p" in messages[0]
     with project_lock("other", wait_seconds=0):  # other projects are not blocked
