@@ -100,6 +100,9 @@ class UpOptions:
     remove_orphans: bool = False
     services: tuple[str, ...] = ()  # only these (with their dependencies); empty = all
     no_deps: bool = False  # with services: not the services they depend on
+    # (dependency, dependant) service names of ``depends_on: {restart: true}``: the
+    # dependant is restarted when its dependency is recreated.
+    restart_dependants: frozenset[tuple[str, str]] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -285,6 +288,21 @@ def reconcile(
             elif resource.kind == "service" and not current.running and not options.no_start:
                 builder.add(OpType.START_CONTAINER, resource, "not running", wave)
                 did_something = True
+            elif resource.kind == "service" and not options.no_start:
+                restarted_by = [
+                    needed
+                    for needed, _ in graph.needs_of(resource)
+                    if needed in recreate
+                    and (needed.name, resource.name) in options.restart_dependants
+                ]
+                if restarted_by:
+                    builder.add(
+                        OpType.RESTART_CONTAINER,
+                        resource,
+                        f"{restarted_by[0]} recreated (depends_on restart)",
+                        wave,
+                    )
+                    did_something = True
         wave += 1 if did_something else 0
     return builder.build()
 

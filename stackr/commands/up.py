@@ -79,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
             force_recreate=args.force_recreate, no_recreate=args.no_recreate,
             no_start=args.no_start, remove_orphans=args.remove_orphans,
             services=tuple(args.services), no_deps=args.no_deps,
+            restart_dependants=desired.restart_dependants,
         )
         plan = reconcile(graph, desired.resources, observation.resources, options)
         if args.dry_run:

@@ -217,6 +217,7 @@ class Executor:
         elif op is OpType.REMOVE_CONTAINER:
             self.engine.container_remove(self.requests.handles[resource], force=True)
         elif op is OpType.RESTART_CONTAINER:
+            self._wait_dependencies(resource, state)
             self.engine.container_restart(self._container(resource, state),
                                           self._stop_timeout(state))
         else:

@@ -37,6 +37,7 @@ class DesiredStack:
     needs: Mapping[ResourceId, tuple[ResourceId, ...]]  # recorded with each resource
     waits: Mapping[ResourceId, tuple[DependencyWait, ...]]  # service replicas only
     external: frozenset[ResourceId]  # external networks/volumes: must exist, never made
+    restart_dependants: frozenset[tuple[str, str]] = frozenset()  # depends_on restart: true
 
 
 def with_scale(stack: Stack, scales: Mapping[str, int]) -> Stack:
@@ -125,4 +126,11 @@ def desired_stack(
             required = service.depends_on[needed.name].required
             service_waits.append(DependencyWait(needed, condition, required))
         waits[resource] = tuple(sorted(service_waits))
-    return DesiredStack(project, resources, engine_names, needs, waits, frozenset(external))
+    restart_dependants = frozenset(
+        (dependency_name, service_name)
+        for service_name, service in stack.services.items()
+        for dependency_name, dependency in service.depends_on.items()
+        if dependency.restart
+    )
+    return DesiredStack(project, resources, engine_names, needs, waits, frozenset(external),
+                        restart_dependants)
