@@ -252,3 +252,17 @@ def test_parallel_creates_and_log_followers(engine: EngineProcess, rootfs: Path)
     for container_id, follower in zip(ids[:5], followers, strict=True):
         assert len(list(follower)) == 1, container_id
     assert client.ping()
+
+
+def test_an_oom_kill_is_recorded(engine: EngineProcess, rootfs: Path) -> None:
+    client = engine.client()
+    limit = 16 * 1024 * 1024
+    container_id = client.container_create(busybox(
+        rootfs, "x=$(head -c 200000000 /dev/zero | tr '\\0' x); echo survived",
+        HostConfig={"Memory": limit, "MemorySwap": limit},
+    ))
+    client.container_start(container_id)
+    client.container_wait(container_id)
+    state = client.container_inspect(container_id)["State"]
+    assert state["OOMKilled"] is True, state
+    assert state["ExitCode"] == 137
