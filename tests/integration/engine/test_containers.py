@@ -266,3 +266,47 @@ def test_an_oom_kill_is_recorded(engine: EngineProcess, rootfs: Path) -> None:
     state = client.container_inspect(container_id)["State"]
     assert state["OOMKilled"] is True, state
     assert state["ExitCode"] == 137
+
+
+def _demux(data: bytes) -> bytes:
+    """Docker's raw-stream frames: [stream, 0, 0, 0, size (4 bytes, big endian)] + data."""
+    import struct
+
+    output = b""
+    while data:
+        _, size = struct.unpack(">BxxxL", data[:8])
+        output += data[8 : 8 + size]
+        data = data[8 + size :]
+    return output
+
+
+def _read_all(session: Any) -> bytes:
+    data = b""
+    while chunk := session.recv():
+        data += chunk
+    return data
+
+
+def test_exec_attach_with_stdin_with_and_without_tty(engine: EngineProcess,
+                                                     rootfs: Path) -> None:
+    client = engine.client()
+    container_id = client.container_create(busybox(rootfs, "sleep 100"))
+    client.container_start(container_id)
+    plain = client.exec_create(container_id, {"Cmd": ["sh", "-c", "cat; exit 5"],
+                                              "AttachStdin": True})
+    session = client.exec_attach(plain)
+    session.send(b"through stdin\n")
+    session.close_input()
+    assert _demux(_read_all(session)) == b"through stdin\n"
+    session.close()
+    wait_for(lambda: client.exec_inspect(plain)["ExitCode"] == 5)
+    tty = client.exec_create(container_id, {"Cmd": ["sh"], "AttachStdin": True, "Tty": True})
+    session = client.exec_attach(tty)
+    session.send(b"echo $((6*7)); exit 3\n")
+    output = _read_all(session)
+    session.close()
+    assert b"42\r\n" in output
+    wait_for(lambda: client.exec_inspect(tty)["ExitCode"] == 3)
+    with pytest.raises(EngineConflictError):
+        client.exec_attach(tty)  # already ran
+    client.container_remove(container_id, force=True)
