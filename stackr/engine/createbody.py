@@ -142,6 +142,16 @@ def check_create_body(body: JsonObject) -> JsonObject:
     if port_specs(host_config) and not network_names(host_config,
                                                     body.get("NetworkingConfig")):
         raise bad_request("HostConfig.PortBindings: publishing ports needs a network")
+    log_config = host_config.get("LogConfig") or {}
+    if not isinstance(log_config, dict) or set(log_config) - {"Type", "Config"}:
+        raise bad_request("HostConfig.LogConfig must be {\"Type\": ..., \"Config\": {...}}")
+    if (log_config.get("Type") or "json-file") not in ("json-file", "local"):
+        raise bad_request(f"HostConfig.LogConfig.Type {log_config['Type']!r}: only json-file "
+                          "is supported")
+    unknown = set(_string_map(log_config.get("Config"), "HostConfig.LogConfig.Config")) - {
+        "max-size", "max-file"}
+    if unknown:
+        raise bad_request(f"HostConfig.LogConfig.Config: unsupported {', '.join(sorted(unknown))}")
     try:
         RestartPolicy.from_docker(host_config.get("RestartPolicy"))
     except PolicyError as error:

@@ -75,6 +75,8 @@ def test_a_network_name_and_a_netns_path() -> None:
     {"NetworkingConfig": {"EndpointsConfig": {"net": {"Links": []}}}},
     {"StopSignal": "SIGNOPE"},
     {"OpenStdin": True},
+    {"HostConfig": {"LogConfig": {"Type": "syslog"}}},
+    {"HostConfig": {"LogConfig": {"Config": {"compress": "true"}}}},
 ])
 def test_refused(body: dict[str, object]) -> None:
     with pytest.raises(ApiError) as caught:
