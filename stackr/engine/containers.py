@@ -32,7 +32,12 @@ from pathlib import Path
 from typing import Any
 
 from stackr.engine import logs
-from stackr.engine.createbody import check_create_body, signal_number, to_runtime_spec
+from stackr.engine.createbody import (
+    check_create_body,
+    parse_size,
+    signal_number,
+    to_runtime_spec,
+)
 from stackr.engine.events import EventBus
 from stackr.engine.networks import NetworkManager, network_names
 from stackr.engine.records import RecordStore, is_valid_name
@@ -329,7 +334,8 @@ class ContainerManager:
         if supervised.writer is None:
             supervised.writer = logs.LogWriter(
                 logs.log_file(container_id),
-                max_bytes=_size(log_config.get("max-size"), logs.DEFAULT_MAX_BYTES),
+                max_bytes=parse_size(log_config["max-size"]) if log_config.get("max-size")
+                else logs.DEFAULT_MAX_BYTES,
                 max_files=int(log_config.get("max-file") or logs.DEFAULT_MAX_FILES),
             )
         spec = self._wire_networks(supervised, spec)
@@ -789,16 +795,6 @@ class ContainerManager:
 
 def _no_image_store() -> Any:
     raise ApiError(500, "the engine has no image store")
-
-
-def _size(text: Any, default: int) -> int:
-    if not text:
-        return default
-    units = {"k": 1024, "m": 1024**2, "g": 1024**3}
-    value = str(text).lower().rstrip("b")
-    if value[-1] in units:
-        return int(float(value[:-1]) * units[value[-1]])
-    return int(value)
 
 
 def _status_text(state: JsonObject) -> str:

@@ -152,6 +152,14 @@ def check_create_body(body: JsonObject) -> JsonObject:
         "max-size", "max-file"}
     if unknown:
         raise bad_request(f"HostConfig.LogConfig.Config: unsupported {', '.join(sorted(unknown))}")
+    options = log_config.get("Config") or {}
+    try:
+        if options.get("max-size"):
+            parse_size(options["max-size"])
+        if options.get("max-file") and int(options["max-file"]) < 1:
+            raise ValueError
+    except ValueError:
+        raise bad_request(f"HostConfig.LogConfig.Config: bad size or count {options}") from None
     try:
         RestartPolicy.from_docker(host_config.get("RestartPolicy"))
     except PolicyError as error:
@@ -191,12 +199,17 @@ def check_healthcheck(health: Any) -> None:
             raise bad_request(f"config.Healthcheck.{key} must not be negative")
 
 
-def _size_option(text: str) -> int:
+def parse_size(text: str) -> int:
+    """``10m``, ``512k``, ``1g``, ``1024`` (Docker's units are powers of 1024)."""
     units = {"k": 1024, "m": 1024**2, "g": 1024**3}
     text = text.strip().lower().rstrip("b")
     if text and text[-1] in units:
-        return int(float(text[:-1]) * units[text[-1]])
-    return int(text)
+        size = int(float(text[:-1]) * units[text[-1]])
+    else:
+        size = int(text)
+    if size <= 0:
+        raise ValueError(f"size {text!r} must be positive")
+    return size
 
 
 def to_runtime_spec(
@@ -237,7 +250,7 @@ def to_runtime_spec(
         size = None
         for option in options.split(","):
             if option.startswith("size="):
-                size = _size_option(option[5:])
+                size = parse_size(option[5:])
         mounts.append(runtime_spec.MountSpec(target=target, kind="tmpfs", tmpfs_size=size))
     network_mode = host.get("NetworkMode") or "none"
     # A network name becomes "join the sandbox" at start, once the sandbox exists.

@@ -77,6 +77,8 @@ def test_a_network_name_and_a_netns_path() -> None:
     {"OpenStdin": True},
     {"HostConfig": {"LogConfig": {"Type": "syslog"}}},
     {"HostConfig": {"LogConfig": {"Config": {"compress": "true"}}}},
+    {"HostConfig": {"LogConfig": {"Config": {"max-size": "lots"}}}},
+    {"HostConfig": {"LogConfig": {"Config": {"max-file": "0"}}}},
 ])
 def test_refused(body: dict[str, object]) -> None:
     with pytest.raises(ApiError) as caught:
