@@ -203,10 +203,8 @@ def parse_size(text: str) -> int:
     """``10m``, ``512k``, ``1g``, ``1024`` (Docker's units are powers of 1024)."""
     units = {"k": 1024, "m": 1024**2, "g": 1024**3}
     text = text.strip().lower().rstrip("b")
-    if text and text[-1] in units:
-        size = int(float(text[:-1]) * units[text[-1]])
-    else:
-        size = int(text)
+    multiplier = units.get(text[-1:], 1)
+    size = int(float(text[:-1]) * multiplier) if multiplier > 1 else int(text)
     if size <= 0:
         raise ValueError(f"size {text!r} must be positive")
     return size
