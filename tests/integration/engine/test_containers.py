@@ -310,3 +310,22 @@ def test_exec_attach_with_stdin_with_and_without_tty(engine: EngineProcess,
     with pytest.raises(EngineConflictError):
         client.exec_attach(tty)  # already ran
     client.container_remove(container_id, force=True)
+
+
+def test_logs_rotate_at_the_size_cap(engine: EngineProcess, rootfs: Path) -> None:
+    client = engine.client()
+    container_id = client.container_create(busybox(
+        rootfs, "i=0; while [ $i -lt 200 ]; do echo line $i; i=$((i+1)); done",
+        HostConfig={"LogConfig": {"Type": "json-file",
+                                  "Config": {"max-size": "4k", "max-file": "2"}}},
+    ))
+    client.container_start(container_id)
+    client.container_wait(container_id)
+    log_path = Path(client.container_inspect(container_id)["LogPath"])
+    files = sorted(p.name for p in log_path.parent.iterdir())
+    assert files == ["container.log", "container.log.1"]
+    assert all(p.stat().st_size <= 4096 for p in log_path.parent.iterdir())
+    lines = [e["log"] for e in client.container_logs(container_id)]
+    assert lines[-1] == "line 199\n" and "line 0\n" not in lines
+    numbers = [int(line.split()[1]) for line in lines]
+    assert numbers == list(range(numbers[0], 200))
