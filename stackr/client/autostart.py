@@ -18,6 +18,7 @@ from stackr.client.errors import EngineUnavailableError
 from stackr.paths import run_root
 
 START_TIMEOUT_SECONDS = 15.0
+LOG_KEEP_BYTES = 10 * 1024 * 1024  # engine.log is moved to engine.log.1 beyond this
 
 
 def ping_socket(socket_path: str) -> bool:
@@ -58,6 +59,11 @@ def start_engine(socket_path: str, timeout: float = START_TIMEOUT_SECONDS) -> No
             "STACKR_HOST to an engine you can reach)"
         ) from None
     log_name = str(directory / "engine.log")
+    try:
+        if os.path.getsize(log_name) > LOG_KEEP_BYTES:
+            os.replace(log_name, log_name + ".1")
+    except FileNotFoundError:
+        pass
     with open(log_name, "ab") as log, open(os.devnull, "rb") as devnull:
         process = subprocess.Popen(
             [sys.executable, "-m", "stackr", "engine"],

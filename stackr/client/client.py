@@ -15,7 +15,13 @@ from urllib.parse import quote, urlencode
 
 from stackr.client.errors import EngineUnavailableError, error_for
 from stackr.client.hosts import EngineHost, SshHost, UnixHost, parse_host
-from stackr.client.transport import Connection, ProtocolError, Response, open_connection
+from stackr.client.transport import (
+    Connection,
+    Hijacked,
+    ProtocolError,
+    Response,
+    open_connection,
+)
 
 JsonObject = dict[str, Any]
 Filters = Mapping[str, list[str]]
@@ -323,6 +329,20 @@ class EngineClient:
 
     def exec_start(self, exec_id: str) -> Iterator[JsonObject]:
         return self.stream_json("POST", _path("/exec/{}/start", exec_id), {"Detach": False})
+
+    def exec_attach(self, exec_id: str) -> Hijacked:
+        """Start the exec with its stdin attached: send input with ``send``, end it
+        with ``close_input``, read output with ``recv`` (raw bytes with a TTY, else
+        Docker's 8-byte-header frames) until b""."""
+        connection = open_connection(self.host, None)
+        response, session = connection.hijack(
+            "POST", _path("/exec/{}/start", exec_id), json.dumps({"Detach": False}).encode()
+        )
+        if response.status != 101:
+            message = _message(response.read(), response.status)
+            connection.close()
+            raise error_for(response.status, message)
+        return session
 
     def exec_inspect(self, exec_id: str) -> JsonObject:
         result: JsonObject = self.request("GET", _path("/exec/{}/json", exec_id))

@@ -107,6 +107,34 @@ class Response:
         return self._done and not self._pending
 
 
+class Hijacked:
+    """A connection the engine upgraded to a raw two-way stream (exec attach)."""
+
+    def __init__(self, connection: Connection, reader: BinaryIO) -> None:
+        self._connection = connection
+        self._reader = reader
+
+    def send(self, data: bytes) -> None:
+        assert self._connection.sock is not None
+        self._connection.sock.sendall(data)
+
+    def close_input(self) -> None:
+        """EOF on the process's stdin (the output keeps coming)."""
+        assert self._connection.sock is not None
+        self._connection.sock.shutdown(socket.SHUT_WR)
+
+    def recv(self) -> bytes:
+        """Some output; b"" once the process has ended."""
+        return self._reader.read1(65536)  # type: ignore[attr-defined,no-any-return]
+
+    def fileno(self) -> int:
+        assert self._connection.sock is not None
+        return self._connection.sock.fileno()
+
+    def close(self) -> None:
+        self._connection.close()
+
+
 class Connection:
     """One keep-alive HTTP/1.1 connection (opened on first use)."""
 
@@ -141,6 +169,14 @@ class Connection:
                 while data := body.read(1 << 20):
                     self.sock.sendall(data)
         return Response(self._reader, method)
+
+    def hijack(self, method: str, path: str, body: bytes) -> tuple[Response, Hijacked]:
+        """Send a request asking for an upgrade; the caller checks for status 101."""
+        response = self.request(method, path, body, {
+            "Content-Type": "application/json", "Connection": "Upgrade", "Upgrade": "tcp",
+        })
+        assert self._reader is not None
+        return response, Hijacked(self, self._reader)
 
     def close(self) -> None:
         if self._reader is not None:

@@ -156,6 +156,8 @@ def exec_start(engine: Engine, request: Request) -> Response:
     body = request.json()
     if body.get("Detach"):
         raise bad_request("exec start: Detach is not supported yet")
+    if request.headers.get("upgrade", "").lower() == "tcp":
+        return Response(upgrade=engine.execs.attach(request.params["id"]))
     return Response(stream=json_lines(engine.execs.start(request.params["id"])))
 
 

@@ -32,7 +32,12 @@ from pathlib import Path
 from typing import Any
 
 from stackr.engine import logs
-from stackr.engine.createbody import check_create_body, signal_number, to_runtime_spec
+from stackr.engine.createbody import (
+    check_create_body,
+    parse_size,
+    signal_number,
+    to_runtime_spec,
+)
 from stackr.engine.events import EventBus
 from stackr.engine.networks import NetworkManager, network_names
 from stackr.engine.records import RecordStore, is_valid_name
@@ -325,13 +330,8 @@ class ContainerManager:
         container_id = supervised.container_id
         config = {**supervised.record["Config"], "HostConfig": supervised.record["HostConfig"]}
         spec = self._spec(container_id, config)
-        log_config = (supervised.record["HostConfig"].get("LogConfig") or {}).get("Config") or {}
         if supervised.writer is None:
-            supervised.writer = logs.LogWriter(
-                logs.log_file(container_id),
-                max_bytes=_size(log_config.get("max-size"), logs.DEFAULT_MAX_BYTES),
-                max_files=int(log_config.get("max-file") or logs.DEFAULT_MAX_FILES),
-            )
+            supervised.writer = _log_writer(supervised)
         spec = self._wire_networks(supervised, spec)
         fifos = logs.make_fifos(container_id)
         ends = logs.open_container_ends(fifos)
@@ -764,7 +764,7 @@ class ContainerManager:
 
     def _readopt(self, supervised: Supervised, state: Any) -> None:
         container_id = supervised.container_id
-        supervised.writer = logs.LogWriter(logs.log_file(container_id))
+        supervised.writer = _log_writer(supervised)
         pump = None
         try:
             pump = logs.LogPump(container_id, supervised.writer)
@@ -791,14 +791,14 @@ def _no_image_store() -> Any:
     raise ApiError(500, "the engine has no image store")
 
 
-def _size(text: Any, default: int) -> int:
-    if not text:
-        return default
-    units = {"k": 1024, "m": 1024**2, "g": 1024**3}
-    value = str(text).lower().rstrip("b")
-    if value[-1] in units:
-        return int(float(value[:-1]) * units[value[-1]])
-    return int(value)
+def _log_writer(supervised: Supervised) -> logs.LogWriter:
+    options = (supervised.record["HostConfig"].get("LogConfig") or {}).get("Config") or {}
+    return logs.LogWriter(
+        logs.log_file(supervised.container_id),
+        max_bytes=parse_size(options["max-size"]) if options.get("max-size")
+        else logs.DEFAULT_MAX_BYTES,
+        max_files=int(options.get("max-file") or logs.DEFAULT_MAX_FILES),
+    )
 
 
 def _status_text(state: JsonObject) -> str:

@@ -142,6 +142,24 @@ def check_create_body(body: JsonObject) -> JsonObject:
     if port_specs(host_config) and not network_names(host_config,
                                                     body.get("NetworkingConfig")):
         raise bad_request("HostConfig.PortBindings: publishing ports needs a network")
+    log_config = host_config.get("LogConfig") or {}
+    if not isinstance(log_config, dict) or set(log_config) - {"Type", "Config"}:
+        raise bad_request("HostConfig.LogConfig must be {\"Type\": ..., \"Config\": {...}}")
+    if (log_config.get("Type") or "json-file") not in ("json-file", "local"):
+        raise bad_request(f"HostConfig.LogConfig.Type {log_config['Type']!r}: only json-file "
+                          "is supported")
+    unknown = set(_string_map(log_config.get("Config"), "HostConfig.LogConfig.Config")) - {
+        "max-size", "max-file"}
+    if unknown:
+        raise bad_request(f"HostConfig.LogConfig.Config: unsupported {', '.join(sorted(unknown))}")
+    options = log_config.get("Config") or {}
+    try:
+        if options.get("max-size"):
+            parse_size(options["max-size"])
+        if options.get("max-file") and int(options["max-file"]) < 1:
+            raise ValueError
+    except ValueError:
+        raise bad_request(f"HostConfig.LogConfig.Config: bad size or count {options}") from None
     try:
         RestartPolicy.from_docker(host_config.get("RestartPolicy"))
     except PolicyError as error:
@@ -181,12 +199,15 @@ def check_healthcheck(health: Any) -> None:
             raise bad_request(f"config.Healthcheck.{key} must not be negative")
 
 
-def _size_option(text: str) -> int:
+def parse_size(text: str) -> int:
+    """``10m``, ``512k``, ``1g``, ``1024`` (Docker's units are powers of 1024)."""
     units = {"k": 1024, "m": 1024**2, "g": 1024**3}
     text = text.strip().lower().rstrip("b")
-    if text and text[-1] in units:
-        return int(float(text[:-1]) * units[text[-1]])
-    return int(text)
+    multiplier = units.get(text[-1:], 1)
+    size = int(float(text[:-1]) * multiplier) if multiplier > 1 else int(text)
+    if size <= 0:
+        raise ValueError(f"size {text!r} must be positive")
+    return size
 
 
 def to_runtime_spec(
@@ -227,7 +248,7 @@ def to_runtime_spec(
         size = None
         for option in options.split(","):
             if option.startswith("size="):
-                size = _size_option(option[5:])
+                size = parse_size(option[5:])
         mounts.append(runtime_spec.MountSpec(target=target, kind="tmpfs", tmpfs_size=size))
     network_mode = host.get("NetworkMode") or "none"
     # A network name becomes "join the sandbox" at start, once the sandbox exists.

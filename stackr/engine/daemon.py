@@ -81,6 +81,23 @@ def process_start_time(pid: int) -> int | None:
     return int(stat[stat.rindex(")") + 2 :].split()[19])
 
 
+def notify_service_manager(state: str) -> None:
+    """``sd_notify``: tell systemd (``Type=notify``) that the engine answers now."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return
+    if address.startswith("@"):  # an abstract socket
+        address = "\0" + address[1:]
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+        try:
+            notify.connect(address)
+            notify.sendall(state.encode())
+        except OSError:
+            pass  # not fatal: the engine serves either way
+
+
 def _write_pid_file() -> None:
     temp = pid_path().with_suffix(".pid.tmp")
     temp.write_text(f"{os.getpid()} {process_start_time(os.getpid())}\n")
@@ -109,6 +126,7 @@ def serve(*, verbose: bool = False) -> int:
 
     def request_shutdown(signum: int, frame: FrameType | None) -> None:
         # serve_forever runs in this (main) thread: shut it down from another one.
+        notify_service_manager("STOPPING=1")
         engine.stopping.set()
         threading.Thread(target=server.shutdown, daemon=True).start()
 
@@ -118,6 +136,7 @@ def serve(*, verbose: bool = False) -> int:
     try:
         engine.start()
         _write_pid_file()
+        notify_service_manager(f"READY=1\nMAINPID={os.getpid()}")
         # One line for the service manager's journal (or engine.log when auto-started).
         print(f"stackr engine: serving on {path} (pid {os.getpid()})", file=sys.stderr,
               flush=True)

@@ -9,12 +9,16 @@ supported yet). Kept in memory only, as Docker does.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import secrets
+import socket
+import struct
+import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 from stackr.engine import nsexec
 from stackr.engine.containers import ContainerManager
@@ -61,8 +65,6 @@ class ExecManager:
         unknown = set(body) - EXEC_KEYS
         if unknown:
             raise bad_request(f"unknown field(s) in exec config: {', '.join(sorted(unknown))}")
-        if body.get("AttachStdin"):
-            raise bad_request("exec: attaching stdin is not supported yet")
         if not isinstance(body.get("Tty", False), bool):
             raise bad_request("exec: Tty must be a boolean")
         if body.get("WorkingDir"):
@@ -91,27 +93,49 @@ class ExecManager:
             raise not_found(f"no such exec instance: {exec_id}")
         return instance
 
-    def start(self, exec_id: str) -> Iterator[JsonObject | None]:
-        instance = self.get(exec_id)
+    def _spawn(self, instance: ExecInstance, with_stdin: bool
+               ) -> tuple[subprocess.Popen[bytes], int, int | None]:
+        """Start the process: (process, output fd, stdin fd or None). With a TTY the pty
+        master is both the output and the input."""
         with self._lock:
             if instance.running or instance.exit_code is not None:
-                raise conflict(f"exec {exec_id} has already been started")
+                raise conflict(f"exec {instance.exec_id} has already been started")
             instance.running = True
         supervised = self.containers.running(instance.container_id)
         # A pty for Tty (its master reads like a pipe; EIO instead of EOF at the end).
         read_end, write_end = os.openpty() if instance.tty else os.pipe()
+        stdin_read, stdin_write = os.pipe() if with_stdin and not instance.tty else (None, None)
         try:
-            process = nsexec.spawn(instance.container_id, supervised.state["Pid"],
-                                   instance.args, instance.env, instance.user, stdout=write_end,
-                                   tty=instance.tty)
+            process = nsexec.spawn(
+                instance.container_id, supervised.state["Pid"], instance.args, instance.env,
+                instance.user, stdout=write_end, tty=instance.tty,
+                stdin=stdin_read if stdin_read is not None else subprocess.DEVNULL,
+            )
         except (OSError, nsexec.ExecError) as error:
-            os.close(read_end)
+            for descriptor in (read_end, stdin_write):
+                if descriptor is not None:
+                    os.close(descriptor)
             instance.running = False
             instance.exit_code = 126
             raise conflict(f"exec: {error}") from None
         finally:
             os.close(write_end)
+            if stdin_read is not None:
+                os.close(stdin_read)
         instance.pid = process.pid
+        input_fd = read_end if instance.tty and with_stdin else stdin_write
+        return process, read_end, input_fd
+
+    def _finish(self, instance: ExecInstance, process: subprocess.Popen[bytes]) -> None:
+        if process.poll() is None:
+            process.kill()
+        instance.exit_code = process.wait()
+        instance.running = False
+
+    def start(self, exec_id: str) -> Iterator[JsonObject | None]:
+        """Output as JSON lines ``{"stream", "data"}``, then ``{"ExitCode"}``."""
+        instance = self.get(exec_id)
+        process, read_end, _ = self._spawn(instance, with_stdin=False)
 
         def output() -> Iterator[JsonObject | None]:
             try:
@@ -121,14 +145,50 @@ class ExecManager:
                     if text.encode() != data:
                         entry["data_base64"] = base64.b64encode(data).decode()
                     yield entry
-                instance.exit_code = process.wait()
-                instance.running = False
+                process.wait()
+                self._finish(instance, process)
                 yield {"ExitCode": instance.exit_code}
             finally:
                 os.close(read_end)
-                if process.poll() is None:
-                    process.kill()
-                    process.wait()
-                instance.running = False
+                self._finish(instance, process)
 
         return output()
+
+    def attach(self, exec_id: str) -> Callable[[socket.socket, BinaryIO], None]:
+        """Docker's hijacked exec: after the 101, the socket carries stdin one way and
+        the output the other (raw with a TTY; else Docker's 8-byte frame headers, all
+        output as stdout since stderr is merged). The process is started now, so
+        errors are still answered as HTTP errors."""
+        instance = self.get(exec_id)
+        process, read_end, input_fd = self._spawn(instance, with_stdin=True)
+
+        def pump_input(reader: BinaryIO) -> None:
+            try:
+                while data := reader.read1(65536):  # type: ignore[attr-defined]
+                    os.write(input_fd, data)  # type: ignore[arg-type]
+            except OSError:
+                pass
+            finally:
+                if not instance.tty and input_fd is not None:
+                    with contextlib.suppress(OSError):
+                        os.close(input_fd)  # EOF for the process's stdin
+
+        def session(connection: socket.socket, reader: BinaryIO) -> None:
+            threading.Thread(target=pump_input, args=(reader,), daemon=True,
+                             name=f"exec-in-{exec_id[:12]}").start()
+            try:
+                while data := _read(read_end):
+                    if instance.tty:
+                        connection.sendall(data)
+                    else:
+                        connection.sendall(struct.pack(">BxxxL", 1, len(data)) + data)
+                process.wait()
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass  # the client went away: the process is killed below
+            finally:
+                os.close(read_end)
+                self._finish(instance, process)
+
+        return session

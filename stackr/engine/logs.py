@@ -28,7 +28,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from stackr.paths import run_root, state_root
 
@@ -135,15 +135,23 @@ class LogWriter:
         if not lines:
             return
         now = rfc3339(self.clock())
-        text = b"".join(
+        encoded = [
             json.dumps({"log": line.decode(errors="replace"), "stream": stream, "time": now},
                        ensure_ascii=False).encode() + b"\n"
             for line in lines
-        )
+        ]
         with self.changed:
-            if self._file.tell() + len(text) > self.max_bytes and self._file.tell() > 0:
-                self._rotate()
-            self._file.write(text)
+            batch: list[bytes] = []
+            size = self._file.tell()
+            for entry in encoded:  # cut between entries, so each file stays under the cap
+                if size + len(entry) > self.max_bytes and size > 0:
+                    self._file.write(b"".join(batch))
+                    batch = []
+                    self._rotate()
+                    size = 0
+                batch.append(entry)
+                size += len(entry)
+            self._file.write(b"".join(batch))
             self._file.flush()
             self.generation += 1
             self.changed.notify_all()
@@ -271,41 +279,77 @@ def read_entries(path: Path, query: LogQuery) -> tuple[list[JsonObject], int, in
     return entries, offset, inode
 
 
+def _file_after(path: Path, current: BinaryIO | None) -> BinaryIO | None:
+    """The log file that follows ``current`` (oldest first), or None when ``current``
+    is the newest. If ``current`` rotated away entirely, the oldest file left."""
+    files = _files_oldest_first(path)
+    inodes = []
+    for file_path in files:
+        try:
+            inodes.append(os.stat(file_path).st_ino)
+        except FileNotFoundError:
+            inodes.append(-1)
+    position = -1
+    if current is not None:
+        inode = os.fstat(current.fileno()).st_ino
+        if inode in inodes:
+            position = inodes.index(inode)
+    for file_path in files[position + 1 :]:
+        try:
+            return open(file_path, "rb")
+        except FileNotFoundError:
+            continue
+    return None
+
+
 def follow_entries(
     path: Path, query: LogQuery, writer: LogWriter | None, still_running: Any,
     stopping: threading.Event, tick: float = 0.5,
 ) -> Iterator[JsonObject | None]:
     """The stored entries, then new ones as they are written, until the container
-    stops (``still_running()`` false and nothing left to read). ``None`` is a tick."""
+    stops (``still_running()`` false and nothing left to read). ``None`` is a tick.
+
+    The current file stays open: after a rotation the rest of it is still read (it is
+    ``container.log.1`` by then) before the follower moves on to the new file."""
     entries, offset, inode = read_entries(path, query)
-    yield from entries
+    current: BinaryIO | None = None
+    try:  # opened before the stored entries are handed out: no rotation slips between
+        current = open(path, "rb")  # noqa: SIM115 - closed in finally
+        if os.fstat(current.fileno()).st_ino != inode:
+            offset = 0  # rotated between the read above and this open
+        current.seek(offset)
+    except FileNotFoundError:
+        current = None
     generation = -1
-    while not stopping.is_set():
-        if writer is not None:
-            with writer.changed:
-                if writer.generation == generation:
-                    writer.changed.wait(tick)
-                generation = writer.generation
-        running = still_running()
-        try:
-            log = open(path, "rb")  # noqa: SIM115
-        except FileNotFoundError:
-            log = None
-        if log is not None:
-            with log:
-                current_inode = os.fstat(log.fileno()).st_ino
-                if current_inode != inode:  # rotated: the new file is read from its start
-                    inode, offset = current_inode, 0
-                log.seek(offset)
-                data = log.read()
-                end = data.rfind(b"\n") + 1
-                offset += end
-                for line in data[:end].splitlines():
-                    entry = _parse(line)
-                    if entry is not None and query.wants(entry):
-                        yield entry
-        if not running:
-            return
-        yield None
-        if writer is None:
-            stopping.wait(tick)
+    pending = b""
+    try:
+        yield from entries
+        while not stopping.is_set():
+            if writer is not None:
+                with writer.changed:
+                    if writer.generation == generation:
+                        writer.changed.wait(tick)
+                    generation = writer.generation
+            running = still_running()
+            while True:
+                if current is not None:
+                    pending += current.read()
+                    *lines, pending = pending.split(b"\n")
+                    for line in lines:
+                        entry = _parse(line)
+                        if entry is not None and query.wants(entry):
+                            yield entry
+                following = _file_after(path, current)
+                if following is None:
+                    break
+                if current is not None:  # rotated: the old file was read to its end
+                    current.close()
+                current, pending = following, b""
+            if not running:
+                return
+            yield None
+            if writer is None:
+                stopping.wait(tick)
+    finally:
+        if current is not None:
+            current.close()

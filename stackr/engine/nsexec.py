@@ -50,7 +50,8 @@ class ExecResult:
 
 
 def spawn(container_id: str, pid: int, args: list[str], env: list[str], user: str = "",
-          stdout: int = subprocess.PIPE, tty: bool = False) -> subprocess.Popen[bytes]:
+          stdout: int = subprocess.PIPE, tty: bool = False,
+          stdin: int = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
     """Start ``args`` in the container. With ``tty``, ``stdout`` is a pty slave that
     becomes stdin/stdout/stderr and the controlling terminal (a new session)."""
     environment = dict(item.split("=", 1) for item in env if "=" in item)
@@ -63,7 +64,7 @@ def spawn(container_id: str, pid: int, args: list[str], env: list[str], user: st
             stderr=stdout, env=environment, close_fds=True,
         )
     return subprocess.Popen(
-        command_line(pid, args, user), stdin=subprocess.DEVNULL, stdout=stdout,
+        command_line(pid, args, user), stdin=stdin, stdout=stdout,
         stderr=subprocess.STDOUT, env=environment, start_new_session=True, close_fds=True,
     )
 

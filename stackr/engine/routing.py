@@ -57,6 +57,7 @@ class Request:
     body: bytes = b""
     params: dict[str, str] = field(default_factory=dict)
     body_stream: Any = None  # for raw_body routes: a binary file limited to the body
+    headers: dict[str, str] = field(default_factory=dict)  # names in lower case
 
     def json(self) -> JsonObject:
         """The body as a JSON object; an empty body is ``{}``."""
@@ -124,6 +125,9 @@ class Response:
     raw: bytes | None = None
     stream: Iterable[bytes] | None = None
     content_type: str = "application/json"
+    # Docker's hijacked connection: after "101 UPGRADED" the handler owns the socket
+    # (called with the connected socket and the buffered reader of its input).
+    upgrade: Callable[[Any, Any], None] | None = None
 
     def payload(self) -> bytes:
         if self.raw is not None:

@@ -202,6 +202,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             if routing_error is not None:
                 raise routing_error
             assert route is not None and request is not None
+            request = replace(request, headers={k.lower(): v for k, v in self.headers.items()})
             response = route.handler(engine, request)
         except ApiError as error:
             response = Response(error.status, {"message": error.message})
@@ -217,6 +218,17 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _send(self, response: Response) -> None:
+        if response.upgrade is not None:
+            self.send_response(101, "UPGRADED")
+            self.send_header("Content-Type", "application/vnd.docker.raw-stream")
+            self.send_header("Connection", "Upgrade")
+            self.send_header("Upgrade", "tcp")
+            self.end_headers()
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.settimeout(None)  # an interactive session may idle for long
+            response.upgrade(self.connection, self.rfile)
+            return
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Api-Version", "1.43")

@@ -252,3 +252,80 @@ def test_parallel_creates_and_log_followers(engine: EngineProcess, rootfs: Path)
     for container_id, follower in zip(ids[:5], followers, strict=True):
         assert len(list(follower)) == 1, container_id
     assert client.ping()
+
+
+def test_an_oom_kill_is_recorded(engine: EngineProcess, rootfs: Path) -> None:
+    client = engine.client()
+    limit = 16 * 1024 * 1024
+    container_id = client.container_create(busybox(
+        rootfs, "x=$(head -c 200000000 /dev/zero | tr '\\0' x); echo survived",
+        HostConfig={"Memory": limit, "MemorySwap": limit},
+    ))
+    client.container_start(container_id)
+    client.container_wait(container_id)
+    state = client.container_inspect(container_id)["State"]
+    assert state["OOMKilled"] is True, state
+    assert state["ExitCode"] == 137
+
+
+def _demux(data: bytes) -> bytes:
+    """Docker's raw-stream frames: [stream, 0, 0, 0, size (4 bytes, big endian)] + data."""
+    import struct
+
+    output = b""
+    while data:
+        _, size = struct.unpack(">BxxxL", data[:8])
+        output += data[8 : 8 + size]
+        data = data[8 + size :]
+    return output
+
+
+def _read_all(session: Any) -> bytes:
+    data = b""
+    while chunk := session.recv():
+        data += chunk
+    return data
+
+
+def test_exec_attach_with_stdin_with_and_without_tty(engine: EngineProcess,
+                                                     rootfs: Path) -> None:
+    client = engine.client()
+    container_id = client.container_create(busybox(rootfs, "sleep 100"))
+    client.container_start(container_id)
+    plain = client.exec_create(container_id, {"Cmd": ["sh", "-c", "cat; exit 5"],
+                                              "AttachStdin": True})
+    session = client.exec_attach(plain)
+    session.send(b"through stdin\n")
+    session.close_input()
+    assert _demux(_read_all(session)) == b"through stdin\n"
+    session.close()
+    wait_for(lambda: client.exec_inspect(plain)["ExitCode"] == 5)
+    tty = client.exec_create(container_id, {"Cmd": ["sh"], "AttachStdin": True, "Tty": True})
+    session = client.exec_attach(tty)
+    session.send(b"echo $((6*7)); exit 3\n")
+    output = _read_all(session)
+    session.close()
+    assert b"42\r\n" in output
+    wait_for(lambda: client.exec_inspect(tty)["ExitCode"] == 3)
+    with pytest.raises(EngineConflictError):
+        client.exec_attach(tty)  # already ran
+    client.container_remove(container_id, force=True)
+
+
+def test_logs_rotate_at_the_size_cap(engine: EngineProcess, rootfs: Path) -> None:
+    client = engine.client()
+    container_id = client.container_create(busybox(
+        rootfs, "i=0; while [ $i -lt 200 ]; do echo line $i; i=$((i+1)); done",
+        HostConfig={"LogConfig": {"Type": "json-file",
+                                  "Config": {"max-size": "4k", "max-file": "2"}}},
+    ))
+    client.container_start(container_id)
+    client.container_wait(container_id)
+    log_path = Path(client.container_inspect(container_id)["LogPath"])
+    files = sorted(p.name for p in log_path.parent.iterdir())
+    assert files == ["container.log", "container.log.1"]
+    assert all(p.stat().st_size <= 4096 for p in log_path.parent.iterdir())
+    lines = [e["log"] for e in client.container_logs(container_id)]
+    assert lines[-1] == "line 199\n" and "line 0\n" not in lines
+    numbers = [int(line.split()[1]) for line in lines]
+    assert numbers == list(range(numbers[0], 200))
