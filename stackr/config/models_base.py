@@ -97,6 +97,12 @@ def fail(message: str, subpath: SubPath = ()) -> NoReturn:
     raise invalid(message, subpath)
 
 
+def under(prefix: SubPath, error: PydanticCustomError) -> PydanticCustomError:
+    """``error``'s problems, moved below ``prefix`` (a model validator checking one key)."""
+    assert error.context is not None
+    return problems_error([((*prefix, *sub), msg) for sub, msg in error.context["problems"]])
+
+
 def show(value: Any) -> str:
     """A value as a message quotes it: strings in double quotes, YAML spelling otherwise."""
     if isinstance(value, str):

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from stackr.config.models_base import (
     ByteSizeIn,
@@ -30,6 +31,7 @@ from stackr.config.models_base import (
     string_list,
     text_list,
     text_mapping,
+    under,
 )
 from stackr.config.units import parse_byte_size, parse_duration
 
@@ -111,7 +113,13 @@ class PortMapping(Model):
             published = data["published"]
             if published is None or published == "":
                 return {k: v for k, v in data.items() if k != "published"}
-            first, last = parse_port_range(scalar_text(published, ("published",)))
+            try:
+                if isinstance(published, int) and not isinstance(published, bool):
+                    first = last = parse_port_number(published, "host port")
+                else:
+                    first, last = parse_port_range(scalar_text(published))
+            except PydanticCustomError as error:
+                raise under(("published",), error) from None
             return {**data, "published": first, "published_end": last if last != first else None}
         return data
 
@@ -790,15 +798,23 @@ class Deploy(Model):
         return text_mapping(value)
 
 
+HOST_GATEWAY = "host-gateway"  # Docker's stand-in for the host's address on the network
+
+
+def check_host_ip(text: str, what: str) -> str:
+    return text if text == HOST_GATEWAY else check_ip(text, what)
+
+
 def parse_extra_hosts(value: Any) -> dict[str, tuple[str, ...]]:
-    """``["db:10.0.0.2", "db=10.0.0.3"]`` or ``{db: [10.0.0.2]}`` → ``{"db": (ips…)}``."""
+    """``["db:10.0.0.2", "db=10.0.0.3"]`` or ``{db: [10.0.0.2]}`` → ``{"db": (ips…)}``;
+    ``host-gateway`` is kept as is (the engine puts the host's address there)."""
     hosts: dict[str, tuple[str, ...]] = {}
     if value is None:
         return hosts
     if isinstance(value, Mapping):
         for name, ips in value.items():
             for ip in string_list(ips):
-                check_ip(ip.strip("[]"), f"an IP address (extra_hosts {name})")
+                check_host_ip(ip.strip("[]"), f"an IP address (extra_hosts {name})")
             hosts[str(name)] = hosts.get(str(name), ()) + tuple(
                 ip.strip("[]") for ip in string_list(ips)
             )
@@ -812,7 +828,7 @@ def parse_extra_hosts(value: Any) -> dict[str, tuple[str, ...]]:
         if not found or not name:
             fail(f"{show(text)} is not a host entry (HOSTNAME:IP or HOSTNAME=IP)")
         ip = ip.strip("[]")
-        check_ip(ip, f"an IP address (in {show(text)})")
+        check_host_ip(ip, f"an IP address (in {show(text)})")
         return name, ip
 
     for name, ip in each_item(value, parse):

@@ -247,16 +247,8 @@ class Stack(Model):
     @field_validator("services", mode="before")
     @classmethod
     def _services(cls, value: Any) -> Any:
-        entries = named_entries(value, null_is_empty=False)
-        if isinstance(entries, Mapping):
-            nulls = [
-                ((key,), 'is empty (needs "image" or "build")')
-                for key, v in entries.items()
-                if v is None
-            ]
-            if nulls:
-                raise problems_error(nulls)
-        return entries
+        # `web:` with nothing under it: the service's own check says what is missing.
+        return named_entries(value, null_is_empty=True)
 
     @field_validator("networks", "volumes", "secrets", "configs", mode="before")
     @classmethod

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import copy
+import re
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from stackr.config.checks import check_stack
 from stackr.config.compose_keys import SPEC_KEYS
-from stackr.config.models import HOST_PLATFORM
+from stackr.config.models import HOST_PLATFORM, Stack
+from stackr.config.profiles import select_profiles
 from stackr.config.source_map import SourceMap
 from stackr.config.validate import _SUPPORTED, LEVELS, validate_stack
 from stackr.errors import Location, StackFileError
@@ -21,7 +26,10 @@ LEVEL_SAMPLES: dict[str, tuple[dict[str, Any], tuple[str | int, ...]]] = {
     "top": ({"services": {}}, ()),
     "service": ({"services": {"web": dict(BASE_SERVICE)}}, ("services", "web")),
     "build": ({"services": {"web": {"build": {"context": "."}}}}, ("services", "web", "build")),
-    "deploy": ({"services": {"web": {**BASE_SERVICE, "deploy": {}}}}, ("services", "web", "deploy")),
+    "deploy": (
+        {"services": {"web": {**BASE_SERVICE, "deploy": {}}}},
+        ("services", "web", "deploy"),
+    ),
     "resources": (
         {"services": {"web": {**BASE_SERVICE, "deploy": {"resources": {}}}}},
         ("services", "web", "deploy", "resources"),
@@ -82,9 +90,7 @@ def with_key(level: str, key: str, value: Any) -> tuple[dict[str, Any], str]:
     for part in path:
         target = target[part]
     target[key] = value
-    return data, ".".join(
-        f"[{p}]" if isinstance(p, int) else p for p in path
-    ).replace(".[", "[")
+    return data, ".".join(f"[{p}]" if isinstance(p, int) else p for p in path).replace(".[", "[")
 
 
 @pytest.mark.parametrize(("level", "key"), unsupported_cases())
@@ -98,8 +104,17 @@ def test_every_unsupported_spec_key_is_named(level: str, key: str) -> None:
 def test_the_spec_keys_stackr_does_not_support_yet() -> None:
     # A change of this list is a decision: the README's "not supported" list follows it.
     assert sorted(SPEC_KEYS["top"] - _SUPPORTED["top"]) == ["include", "models"]
-    assert {"extends", "blkio_config", "gpus", "cgroup_parent", "storage_opt", "userns_mode",
-            "models", "provider", "external_links"} <= SPEC_KEYS["service"] - _SUPPORTED["service"]
+    assert {
+        "extends",
+        "blkio_config",
+        "gpus",
+        "cgroup_parent",
+        "storage_opt",
+        "userns_mode",
+        "models",
+        "provider",
+        "external_links",
+    } <= SPEC_KEYS["service"] - _SUPPORTED["service"]
 
 
 def test_every_supported_key_is_a_model_field() -> None:
@@ -113,7 +128,10 @@ def test_every_supported_key_is_a_model_field() -> None:
     [
         ({"imgae": "x"}, 'services.web: unknown key "imgae" (did you mean "image"?)'),
         ({"port": ["80"]}, 'services.web: unknown key "port" (did you mean "ports"?)'),
-        ({"enviroment": {}}, 'services.web: unknown key "enviroment" (did you mean "environment"?)'),
+        (
+            {"enviroment": {}},
+            'services.web: unknown key "enviroment" (did you mean "environment"?)',
+        ),
         ({"frobnicate": 1}, 'services.web: unknown key "frobnicate"'),
         (
             {"healthcheck": {"test": "true", "intervall": "5s"}},
@@ -165,7 +183,10 @@ def test_unknown_top_level_key() -> None:
             'services.web.ports[0]: "8000-8002:80-81": the host and container port ranges '
             "differ in length",
         ),
-        ({"ports": ["80/sctp"]}, 'services.web.ports[0].protocol: protocol "sctp" is not supported by stackr yet'),
+        (
+            {"ports": ["80/sctp"]},
+            'services.web.ports[0].protocol: protocol "sctp" is not supported by stackr yet',
+        ),
         ({"mem_limit": "12x"}, 'services.web.mem_limit: "12x" is not a byte size (e.g. 512m, 1g)'),
         (
             {"restart": "sometimes"},
@@ -186,11 +207,18 @@ def test_unknown_top_level_key() -> None:
             'services.web.healthcheck.test: ["RUN", "x"] is not a healthcheck test (a string, or '
             "a list starting with CMD, CMD-SHELL or NONE)",
         ),
-        ({"volumes": ["a:b:c:d"]}, 'services.web.volumes[0]: "a:b:c:d" is not a volume ([SOURCE:]TARGET[:MODE])'),
-        ({"volumes": ["./x:relative"]}, 'services.web.volumes[0]: "./x:relative" is not a volume ([SOURCE:]TARGET[:MODE])'),
+        (
+            {"volumes": ["a:b:c:d"]},
+            'services.web.volumes[0]: "a:b:c:d" is not a volume ([SOURCE:]TARGET[:MODE])',
+        ),
+        (
+            {"volumes": ["./x:relative"]},
+            'services.web.volumes[0]: "./x:relative" is not a volume ([SOURCE:]TARGET[:MODE])',
+        ),
         (
             {"volumes": ["./x:/x:rx"]},
-            'services.web.volumes[0]: "./x:/x:rx": unknown volume mode "rx" (ro, rw, z, Z, nocopy, …)',
+            'services.web.volumes[0]: "./x:/x:rx": unknown volume mode "rx" (ro, rw, z, Z, '
+            'nocopy, …)',
         ),
         (
             {"volumes": [{"type": "npipe", "source": "x", "target": "/x"}]},
@@ -204,33 +232,96 @@ def test_unknown_top_level_key() -> None:
         ({"cpu_shares": "lots"}, 'services.web.cpu_shares: "lots" is not an integer'),
         ({"cpus": "fast"}, 'services.web.cpus: "fast" is not a number'),
         ({"oom_score_adj": 5000}, "services.web.oom_score_adj: 5000 must be at most 1000"),
-        ({"container_name": "bad name"}, 'services.web.container_name: "bad name" is not a container name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)'),
-        ({"environment": "A=1"}, 'services.web.environment: "A=1" is not a mapping or a list of KEY=VALUE'),
-        ({"environment": {"A": [1]}}, "services.web.environment.A: [1] is not a string, number or boolean"),
+        (
+            {"container_name": "bad name"},
+            'services.web.container_name: "bad name" is not a container name '
+            '([a-zA-Z0-9][a-zA-Z0-9_.-]*)',
+        ),
+        (
+            {"environment": "A=1"},
+            'services.web.environment: "A=1" is not a mapping or a list of KEY=VALUE',
+        ),
+        (
+            {"environment": {"A": [1]}},
+            "services.web.environment.A: [1] is not a string, number or boolean",
+        ),
         ({"labels": ["=x"]}, 'services.web.labels[0]: "=x" is not KEY=VALUE'),
-        ({"command": 'echo "unterminated'}, 'services.web.command: "echo \\"unterminated" cannot be split into words: No closing quotation'),
+        (
+            {"command": 'echo "unterminated'},
+            'services.web.command: "echo \\"unterminated" cannot be split into words: No closing '
+            'quotation',
+        ),
         (
             {"depends_on": {"db": {"condition": "service_ready"}}},
             'services.web.depends_on.db.condition: "service_ready" is not one of service_started, '
             "service_healthy, service_completed_successfully",
         ),
-        ({"platform": "linux/s390x"}, f'services.web.platform: "linux/s390x" is not this host\'s platform ({HOST_PLATFORM})'),
-        ({"network_mode": "bridge"}, 'services.web.network_mode: network_mode "bridge" is not supported by stackr yet'),
-        ({"network_mode": "weird"}, 'services.web.network_mode: "weird" is not a network mode (host, none, service:NAME)'),
-        ({"runtime": "nvidia"}, 'services.web.runtime: runtime "nvidia" is not supported by stackr (it runs containers itself)'),
-        ({"pull_policy": "daily"}, 'services.web.pull_policy: pull_policy "daily" is not supported by stackr yet'),
+        (
+            {"platform": "linux/s390x"},
+            f'services.web.platform: "linux/s390x" is not this host\'s platform ({HOST_PLATFORM})',
+        ),
+        (
+            {"network_mode": "bridge"},
+            'services.web.network_mode: network_mode "bridge" is not supported by stackr yet',
+        ),
+        (
+            {"network_mode": "weird"},
+            'services.web.network_mode: "weird" is not a network mode (host, none, service:NAME)',
+        ),
+        (
+            {"runtime": "nvidia"},
+            'services.web.runtime: runtime "nvidia" is not supported by stackr (it runs '
+            'containers itself)',
+        ),
+        (
+            {"pull_policy": "daily"},
+            'services.web.pull_policy: pull_policy "daily" is not supported by stackr yet',
+        ),
         ({"working_dir": "app"}, 'services.web.working_dir: "app" is not an absolute path'),
-        ({"ulimits": {"nofile": {"soft": 10, "hard": 5}}}, "services.web.ulimits.nofile: soft limit 10 is above the hard limit 5"),
-        ({"extra_hosts": ["nohost"]}, 'services.web.extra_hosts[0]: "nohost" is not a host entry (HOSTNAME:IP or HOSTNAME=IP)'),
-        ({"logging": {"options": {"max-file": "0"}}}, 'services.web.logging.options.max-file: "0" is not a number of files (1 or more)'),
-        ({"logging": {"options": {"max-size": "big"}}}, 'services.web.logging.options: "big" is not a byte size (e.g. 512m, 1g)'),
-        ({"devices": ["/dev/x:/dev/y:rwx"]}, 'services.web.devices[0].permissions: "rwx" is not a set of device permissions (r, w, m)'),
-        ({"volumes_from": ["container:abc"]}, 'services.web.volumes_from[0]: "container:abc": "container:" sources are not supported by stackr yet'),
-        ({"deploy": {"mode": "global"}}, 'services.web.deploy.mode: deploy mode "global" is not supported by stackr yet'),
+        (
+            {"ulimits": {"nofile": {"soft": 10, "hard": 5}}},
+            "services.web.ulimits.nofile: soft limit 10 is above the hard limit 5",
+        ),
+        (
+            {"extra_hosts": ["nohost"]},
+            'services.web.extra_hosts[0]: "nohost" is not a host entry (HOSTNAME:IP or '
+            'HOSTNAME=IP)',
+        ),
+        (
+            {"logging": {"options": {"max-file": "0"}}},
+            'services.web.logging.options.max-file: "0" is not a number of files (1 or more)',
+        ),
+        (
+            {"logging": {"options": {"max-size": "big"}}},
+            'services.web.logging.options: "big" is not a byte size (e.g. 512m, 1g)',
+        ),
+        (
+            {"devices": ["/dev/x:/dev/y:rwx"]},
+            'services.web.devices[0].permissions: "rwx" is not a set of device permissions (r, '
+            'w, m)',
+        ),
+        (
+            {"volumes_from": ["container:abc"]},
+            'services.web.volumes_from[0]: "container:abc": "container:" sources are not '
+            'supported by stackr yet',
+        ),
+        (
+            {"deploy": {"mode": "global"}},
+            'services.web.deploy.mode: deploy mode "global" is not supported by stackr yet',
+        ),
         ({"deploy": {"replicas": -1}}, "services.web.deploy.replicas: -1 must be at least 0"),
-        ({"develop": {"watch": [{"path": ".", "action": "sync"}]}}, 'services.web.develop.watch[0]: watch action "sync" needs a "target"'),
-        ({"networks": {"default": {"ipv4_address": "300.1.1.1"}}}, 'services.web.networks.default.ipv4_address: "300.1.1.1" is not an IPv4 address'),
-        ({"network_mode": "host", "networks": ["default"]}, 'services.web.network_mode: "network_mode" and "networks" cannot be combined'),
+        (
+            {"develop": {"watch": [{"path": ".", "action": "sync"}]}},
+            'services.web.develop.watch[0]: watch action "sync" needs a "target"',
+        ),
+        (
+            {"networks": {"default": {"ipv4_address": "300.1.1.1"}}},
+            'services.web.networks.default.ipv4_address: "300.1.1.1" is not an IPv4 address',
+        ),
+        (
+            {"network_mode": "host", "networks": ["default"]},
+            'services.web.network_mode: "network_mode" and "networks" cannot be combined',
+        ),
     ],
 )
 def test_value_messages(service: dict[str, Any], message: str) -> None:
@@ -242,7 +333,7 @@ def test_a_service_needs_image_or_build() -> None:
         'services.web: needs "image" or "build"'
     ]
     assert problems_of({"services": {"web": None}}) == [
-        'services.web: is empty (needs "image" or "build")'
+        'services.web: needs "image" or "build"'
     ]
 
 
@@ -250,7 +341,10 @@ def test_top_level_messages() -> None:
     problems = problems_of(
         {
             "services": {"bad name": {"image": "x"}},
-            "networks": {"n": {"driver": "overlay"}, "m": {"ipam": {"config": [{"subnet": "10.0.0.1/8"}]}}},
+            "networks": {
+                "n": {"driver": "overlay"},
+                "m": {"ipam": {"config": [{"subnet": "10.0.0.1/8"}]}},
+            },
             "volumes": {"v": {"driver": "nfs"}, "e": {"external": True, "driver": "local"}},
             "secrets": {"s": {}},
             "configs": {"c": {"file": "a", "content": "b"}},
@@ -258,7 +352,8 @@ def test_top_level_messages() -> None:
     )
     assert problems == [
         'configs.c: needs exactly one of "file", "environment", "content", "external"',
-        'networks.m.ipam.config[0].subnet: "10.0.0.1/8" is not a subnet in CIDR notation (e.g. 172.28.0.0/16)',
+        'networks.m.ipam.config[0].subnet: "10.0.0.1/8" is not a subnet in CIDR notation (e.g. '
+        '172.28.0.0/16)',
         'networks.n.driver: network driver "overlay" is not supported by stackr yet (bridge only)',
         'secrets.s: needs exactly one of "file", "environment", "external"',
         'services.bad name: "bad name" is not a valid name ([a-zA-Z0-9._-]+)',
@@ -276,7 +371,12 @@ def test_all_problems_are_reported_at_once() -> None:
     problems = problems_of(
         {
             "services": {
-                "a": {"image": "x", "ports": ["bad", "80:80:80"], "mem_limit": "1q", "extends": "b"},
+                "a": {
+                    "image": "x",
+                    "ports": ["bad", "80:80:80"],
+                    "mem_limit": "1q",
+                    "extends": "b",
+                },
                 "b": {"image": "x", "restart": "never", "imgae": "y"},
             },
             "include": ["other.yml"],
@@ -333,3 +433,60 @@ def test_loader_warnings_are_passed_on() -> None:
     note = Diagnostic(None, "services.web.image", 'variable "TAG" is not set')
     raw = replace(raw_stack({"services": {"web": {"image": "x"}}}), warnings=(note,))
     assert validate_stack(raw)[1] == (note,)
+
+
+# -- whole stack files: tests/data/stacks/{good,bad} ---------------------------------------
+
+STACKS = Path(__file__).resolve().parents[2] / "data" / "stacks"
+BAD_FILES = sorted((STACKS / "bad").glob("*.yml"))
+GOOD_FILES = sorted((STACKS / "good").glob("*/compose.yaml"))
+POSITION = re.compile(r"^[^:\s]+:\d+:\d+: ")
+
+
+def loader_available() -> bool:
+    try:
+        import stackr.config.loader  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def load_checked(path: Path, environ: dict[str, str] | None = None) -> tuple[Stack, list[str]]:
+    """All phases after loading, as ``stackr config`` runs them; warnings rendered."""
+    if loader_available():
+        from stackr.config.loader import LoadOptions, load_raw
+
+        raw = load_raw(
+            LoadOptions(files=(path,), cwd=path.parent, environ=environ or {}, profiles=())
+        )
+    else:  # until the loader is on main: no positions, YAML 1.1 scalars
+        raw = replace(raw_stack(path.read_text()), project_dir=path.parent)
+    stack, warnings = validate_stack(raw)
+    stack = select_profiles(stack, raw.profiles, raw.source_map)
+    check_stack(stack, raw.source_map)
+    return stack, [w.render() for w in warnings]
+
+
+@pytest.mark.parametrize("path", BAD_FILES, ids=[p.stem for p in BAD_FILES])
+def test_bad_stack_file(path: Path) -> None:
+    expected = path.with_suffix(".expected").read_text().splitlines()
+    with pytest.raises(StackFileError) as caught:
+        load_checked(path)
+    rendered = [d.render() for d in caught.value.diagnostics]
+    if not loader_available():
+        expected = sorted(POSITION.sub("", line) for line in expected)
+        rendered = sorted(POSITION.sub("", line) for line in rendered)
+    assert rendered == expected
+
+
+def test_there_are_enough_bad_files() -> None:
+    assert len(BAD_FILES) >= 15
+    for path in BAD_FILES:
+        assert path.with_suffix(".expected").exists(), path
+
+
+@pytest.mark.parametrize("path", GOOD_FILES, ids=[p.parent.name for p in GOOD_FILES])
+def test_good_stack_file(path: Path) -> None:
+    stack, warnings = load_checked(path, {"TAG": "1.25"})
+    assert stack.services
+    assert not [w for w in warnings if "version" not in w]
