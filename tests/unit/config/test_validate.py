@@ -218,7 +218,7 @@ def test_unknown_top_level_key() -> None:
         (
             {"volumes": ["./x:/x:rx"]},
             'services.web.volumes[0]: "./x:/x:rx": unknown volume mode "rx" (ro, rw, z, Z, '
-            'nocopy, …)',
+            "nocopy, …)",
         ),
         (
             {"volumes": [{"type": "npipe", "source": "x", "target": "/x"}]},
@@ -235,7 +235,7 @@ def test_unknown_top_level_key() -> None:
         (
             {"container_name": "bad name"},
             'services.web.container_name: "bad name" is not a container name '
-            '([a-zA-Z0-9][a-zA-Z0-9_.-]*)',
+            "([a-zA-Z0-9][a-zA-Z0-9_.-]*)",
         ),
         (
             {"environment": "A=1"},
@@ -249,7 +249,7 @@ def test_unknown_top_level_key() -> None:
         (
             {"command": 'echo "unterminated'},
             'services.web.command: "echo \\"unterminated" cannot be split into words: No closing '
-            'quotation',
+            "quotation",
         ),
         (
             {"depends_on": {"db": {"condition": "service_ready"}}},
@@ -271,7 +271,7 @@ def test_unknown_top_level_key() -> None:
         (
             {"runtime": "nvidia"},
             'services.web.runtime: runtime "nvidia" is not supported by stackr (it runs '
-            'containers itself)',
+            "containers itself)",
         ),
         (
             {"pull_policy": "daily"},
@@ -285,7 +285,7 @@ def test_unknown_top_level_key() -> None:
         (
             {"extra_hosts": ["nohost"]},
             'services.web.extra_hosts[0]: "nohost" is not a host entry (HOSTNAME:IP or '
-            'HOSTNAME=IP)',
+            "HOSTNAME=IP)",
         ),
         (
             {"logging": {"options": {"max-file": "0"}}},
@@ -298,12 +298,12 @@ def test_unknown_top_level_key() -> None:
         (
             {"devices": ["/dev/x:/dev/y:rwx"]},
             'services.web.devices[0].permissions: "rwx" is not a set of device permissions (r, '
-            'w, m)',
+            "w, m)",
         ),
         (
             {"volumes_from": ["container:abc"]},
             'services.web.volumes_from[0]: "container:abc": "container:" sources are not '
-            'supported by stackr yet',
+            "supported by stackr yet",
         ),
         (
             {"deploy": {"mode": "global"}},
@@ -332,9 +332,7 @@ def test_a_service_needs_image_or_build() -> None:
     assert problems_of({"services": {"web": {"command": "x"}}}) == [
         'services.web: needs "image" or "build"'
     ]
-    assert problems_of({"services": {"web": None}}) == [
-        'services.web: needs "image" or "build"'
-    ]
+    assert problems_of({"services": {"web": None}}) == ['services.web: needs "image" or "build"']
 
 
 def test_top_level_messages() -> None:
@@ -353,7 +351,7 @@ def test_top_level_messages() -> None:
     assert problems == [
         'configs.c: needs exactly one of "file", "environment", "content", "external"',
         'networks.m.ipam.config[0].subnet: "10.0.0.1/8" is not a subnet in CIDR notation (e.g. '
-        '172.28.0.0/16)',
+        "172.28.0.0/16)",
         'networks.n.driver: network driver "overlay" is not supported by stackr yet (bridge only)',
         'secrets.s: needs exactly one of "file", "environment", "external"',
         'services.bad name: "bad name" is not a valid name ([a-zA-Z0-9._-]+)',
