@@ -7,7 +7,6 @@ them. Short syntax is rewritten to long syntax in ``mode="before"`` validators s
 the stored model is always canonical.
 """
 
-from __future__ import annotations
 
 import json
 import os

@@ -4,11 +4,10 @@ Each model's ``mode="before"`` validators accept every syntax Compose accepts an
 the long form. Messages name the value and the expected syntax.
 """
 
-from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -551,7 +550,7 @@ class Ulimit(Model):
         return data
 
     @model_validator(mode="after")
-    def _order(self) -> Ulimit:
+    def _order(self) -> Self:
         if self.soft > self.hard and self.hard != -1:
             fail(f"soft limit {self.soft} is above the hard limit {self.hard}")
         return self

@@ -1,9 +1,8 @@
 """The ``Service`` model: one entry of ``services:``, canonical (long syntax only)."""
 
-from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -379,7 +378,7 @@ class Service(Model):
     # -- the whole service ----------------------------------------------------------------
 
     @model_validator(mode="after")
-    def _consistent(self) -> Service:
+    def _consistent(self) -> Self:
         if self.image is None and self.build is None:
             fail('needs "image" or "build"')
         if self.network_mode is not None and self.networks:

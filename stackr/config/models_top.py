@@ -1,11 +1,10 @@
 """Top-level models: networks, volumes, secrets, configs, and the ``Stack`` itself."""
 
-from __future__ import annotations
 
 import ipaddress
 import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -70,7 +69,7 @@ class IpamPool(Model):
         return None if value is None else check_ip(value)
 
     @model_validator(mode="after")
-    def _inside(self) -> IpamPool:
+    def _inside(self) -> Self:
         if self.subnet is None:
             return self
         subnet = ipaddress.ip_network(self.subnet)
