@@ -7,7 +7,6 @@ them. Short syntax is rewritten to long syntax in ``mode="before"`` validators s
 the stored model is always canonical.
 """
 
-
 import json
 import os
 import platform
@@ -138,6 +137,9 @@ _TYPE_MESSAGES = {
 }
 
 
+_TYPE_FAMILIES = {"int": "an integer", "float": "a number", "bool": "true or false"}
+
+
 def describe_errors(error: ValidationError, prefix: SubPath = ()) -> list[Problem]:
     """Each pydantic error as ``(path, human message)``."""
     problems: list[Problem] = []
@@ -152,8 +154,9 @@ def describe_errors(error: ValidationError, prefix: SubPath = ()) -> list[Proble
             problems.append((loc[:-1], f'"{loc[-1]}" is required'))
         elif kind == "extra_forbidden":
             problems.append((loc[:-1], f'unknown key "{loc[-1]}"'))
-        elif kind in _TYPE_MESSAGES:
-            problems.append((loc, f"{show(value)} is not {_TYPE_MESSAGES[kind]}"))
+        elif kind in _TYPE_MESSAGES or kind.split("_")[0] in _TYPE_FAMILIES:
+            expected = _TYPE_MESSAGES.get(kind) or _TYPE_FAMILIES[kind.split("_")[0]]
+            problems.append((loc, f"{show(value)} is not {expected}"))
         elif kind in ("literal_error", "enum"):
             expected = str(context.get("expected", "")).replace("'", "").replace(" or ", ", ")
             problems.append((loc, f"{show(value)} is not one of {expected}"))

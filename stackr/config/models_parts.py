@@ -4,7 +4,6 @@ Each model's ``mode="before"`` validators accept every syntax Compose accepts an
 the long form. Messages name the value and the expected syntax.
 """
 
-
 import ipaddress
 from collections.abc import Mapping
 from typing import Any, Literal, Self
@@ -20,10 +19,12 @@ from stackr.config.models_base import (
     Model,
     ScalarIn,
     StringOrListIn,
+    SubPath,
     command_list,
     each_item,
     fail,
     key_value_mapping,
+    problems_error,
     resolve_path,
     scalar_text,
     show,
@@ -811,12 +812,19 @@ def parse_extra_hosts(value: Any) -> dict[str, tuple[str, ...]]:
     if value is None:
         return hosts
     if isinstance(value, Mapping):
+        problems: list[tuple[SubPath, str]] = []
         for name, ips in value.items():
-            for ip in string_list(ips):
-                check_host_ip(ip.strip("[]"), f"an IP address (extra_hosts {name})")
-            hosts[str(name)] = hosts.get(str(name), ()) + tuple(
-                ip.strip("[]") for ip in string_list(ips)
-            )
+            try:
+                addresses = tuple(ip.strip("[]") for ip in string_list(ips))
+                for ip in addresses:
+                    check_host_ip(ip, "an IP address")
+            except PydanticCustomError as error:
+                assert error.context is not None
+                problems.extend(((str(name), *sub), m) for sub, m in error.context["problems"])
+                continue
+            hosts[str(name)] = hosts.get(str(name), ()) + addresses
+        if problems:
+            raise problems_error(problems)
         return hosts
 
     def parse(item: Any, index: int) -> tuple[str, str]:

@@ -1,6 +1,5 @@
 """The ``Service`` model: one entry of ``services:``, canonical (long syntax only)."""
 
-
 import re
 from typing import Any, Literal, Self
 

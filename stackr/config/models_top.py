@@ -1,6 +1,5 @@
 """Top-level models: networks, volumes, secrets, configs, and the ``Stack`` itself."""
 
-
 import ipaddress
 import re
 from collections.abc import Mapping

@@ -69,3 +69,29 @@ def test_selection_keeps_the_rest_of_the_stack() -> None:
 
 def test_all_profiles() -> None:
     assert all_profiles(stack_of(STACK)) == ("debug", "monitoring", "test")
+
+
+def test_links_and_shared_namespaces_need_enabled_services() -> None:
+    stack = stack_of(
+        {
+            "services": {
+                "web": {
+                    "image": "x",
+                    "links": ["db"],
+                    "volumes_from": ["store"],
+                    "network_mode": "service:vpn",
+                },
+                "db": {"image": "x", "profiles": ["data"]},
+                "store": {"image": "x", "profiles": ["data"]},
+                "vpn": {"image": "x", "profiles": ["net"]},
+            }
+        }
+    )
+    with pytest.raises(StackFileError) as caught:
+        select_profiles(stack, [])
+    assert [d.path for d in caught.value.diagnostics] == [
+        "services.web.links[0]",
+        "services.web.network_mode",
+        "services.web.volumes_from[0]",
+    ]
+    assert set(select_profiles(stack, ["data", "net"]).services) == {"web", "db", "store", "vpn"}

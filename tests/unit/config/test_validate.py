@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from stackr.config.checks import check_stack
 from stackr.config.compose_keys import SPEC_KEYS
@@ -488,3 +490,60 @@ def test_good_stack_file(path: Path) -> None:
     stack, warnings = load_checked(path, {"TAG": "1.25"})
     assert stack.services
     assert not [w for w in warnings if "version" not in w]
+
+
+# -- robustness: any loaded data gives a Stack or a StackFileError, nothing else ---------
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**40), max_value=2**40),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from(["", "80:80", "./a:/b:ro", "1m30s", "512m", "no", "host", "service:web", "x"]),
+    st.text(max_size=12),
+)
+plain_data = st.recursive(
+    scalars,
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.dictionaries(st.text(max_size=8), children, max_size=4),
+    ),
+    max_leaves=20,
+)
+service_keys = sorted(SPEC_KEYS["service"]) + ["x-a", "imgae"]
+services = st.dictionaries(
+    st.sampled_from(["web", "db", "bad name"]),
+    st.one_of(
+        st.none(),
+        st.dictionaries(st.sampled_from(service_keys), plain_data, max_size=6),
+    ),
+    max_size=3,
+)
+stacks = st.fixed_dictionaries(
+    {"services": services},
+    optional={
+        "networks": st.dictionaries(st.sampled_from(["default", "n"]), plain_data, max_size=2),
+        "volumes": st.dictionaries(st.sampled_from(["data", "v"]), plain_data, max_size=2),
+        "secrets": plain_data,
+        "version": plain_data,
+        "x-ext": plain_data,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(stacks)
+def test_arbitrary_data_gives_a_stack_or_diagnostics(data: dict[str, Any]) -> None:
+    try:
+        stack, _ = validate_stack(raw_stack(data))
+    except StackFileError as error:
+        assert error.diagnostics
+        for diagnostic in error.diagnostics:
+            assert diagnostic.message and "pydantic" not in diagnostic.message.lower()
+            assert "Input should be" not in diagnostic.message
+        return
+    stack = select_profiles(stack, ["*"])
+    try:
+        check_stack(stack, SourceMap())
+    except StackFileError as error:
+        assert error.diagnostics
