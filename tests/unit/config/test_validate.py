@@ -510,7 +510,7 @@ plain_data = st.recursive(
     ),
     max_leaves=20,
 )
-service_keys = sorted(SPEC_KEYS["service"]) + ["x-a", "imgae"]
+service_keys = [*sorted(SPEC_KEYS["service"]), "x-a", "imgae"]
 services = st.dictionaries(
     st.sampled_from(["web", "db", "bad name"]),
     st.one_of(
