@@ -44,6 +44,9 @@ def time_command(
 ) -> Timing:
     """Wall-clock time of the whole process, from spawn to exit; output discarded."""
     environment = dict(os.environ if env is None else env)
+    # Users' Pythons cache bytecode; a development shell that turns it off would
+    # measure compilation instead of stackr.
+    environment.pop("PYTHONDONTWRITEBYTECODE", None)
     samples: list[float] = []
     for attempt in range(warmup + runs):
         started = time.perf_counter()

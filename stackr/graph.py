@@ -60,8 +60,7 @@ def _service_needs(service_name: str, service: Service) -> list[Need]:
             )
         )
     for link in service.links:
-        linked_service = link.split(":", 1)[0]
-        needs.append(Need(ResourceId("service", linked_service), "links", (*base, "links")))
+        needs.append(Need(ResourceId("service", link.service), "links", (*base, "links")))
     network_mode = service.network_mode or ""
     if network_mode.startswith("service:"):
         needs.append(
@@ -72,11 +71,13 @@ def _service_needs(service_name: str, service: Service) -> list[Need]:
             )
         )
     for volume_source in service.volumes_from:
-        source_name = volume_source.split(":", 1)[0]
-        if not source_name.startswith("container:"):
-            needs.append(
-                Need(ResourceId("service", source_name), "volumes_from", (*base, "volumes_from"))
+        needs.append(
+            Need(
+                ResourceId("service", volume_source.service),
+                "volumes_from",
+                (*base, "volumes_from"),
             )
+        )
     for network_name in sorted(service.networks or {}):
         needs.append(
             Need(ResourceId("network", network_name), "network", (*base, "networks", network_name))

@@ -19,24 +19,48 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("yaml", "json"), default="yaml")
 
 
-def _sorted_mapping(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _sorted_mapping(value[key]) for key in sorted(value)}
-    if isinstance(value, list):
-        return [_sorted_mapping(item) for item in value]
-    return value
-
-
 TOP_LEVEL_ORDER = ("name", "services", "networks", "volumes", "secrets", "configs")
+
+
+def plain(value: Any) -> Any:
+    """A model as the data a stack file would hold, mappings sorted, ``x-*`` keys put
+    back at their level. Fields of a service, network, volume … left at their default
+    are left out (``docker compose config`` prints only what is set); inside them, empty
+    values are left out as Go's ``omitempty`` does in Compose's output."""
+    from pydantic import BaseModel
+
+    from stackr.config.models_base import Model
+    from stackr.config.models_service import Service
+    from stackr.config.models_top import Config, Network, Secret, Stack, Volume
+
+    if isinstance(value, Model):
+        hide_defaults = isinstance(value, Stack | Service | Network | Volume | Secret | Config)
+        data: dict[str, Any] = {}
+        for name, field in type(value).model_fields.items():
+            item = getattr(value, name)
+            if name == "extensions" or item is None:
+                continue
+            if hide_defaults and item == field.get_default(call_default_factory=True):
+                continue
+            if not hide_defaults and item in ((), {}, [], "", 0, False):
+                continue
+            data[name] = plain(item)
+        data.update(value.extensions)
+        return {key: data[key] for key in sorted(data)}
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", exclude_none=True)
+    if isinstance(value, dict):
+        return {str(key): plain(value[key]) for key in sorted(value)}
+    if isinstance(value, list | tuple):
+        return [plain(item) for item in value]
+    return value
 
 
 def normalised_document(stack: Any) -> dict[str, Any]:
     """The stack as plain data in a stable order: known top-level keys first."""
-    data = stack.model_dump(mode="json", by_alias=True, exclude_none=True)
-    ordered = {key: _sorted_mapping(data[key]) for key in TOP_LEVEL_ORDER if data.get(key)}
-    for key in sorted(data):
-        if key not in ordered and data[key]:
-            ordered[key] = _sorted_mapping(data[key])
+    data = plain(stack)
+    ordered = {key: data[key] for key in TOP_LEVEL_ORDER if key in data}
+    ordered.update({key: data[key] for key in sorted(data) if key not in ordered})
     return ordered
 
 
@@ -46,18 +70,17 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_project(args)
     stack = loaded.stack
     build_graph(stack, loaded.raw.source_map)  # cycles are errors of the file too
-    listings = {
-        "services": lambda: sorted(stack.services),
-        "volumes": lambda: sorted(stack.volumes),
-        "networks": lambda: sorted(stack.networks),
-        "profiles": lambda: list(loaded.all_profiles),
-        "images": lambda: sorted(
-            {ref for name, svc in stack.services.items() if (ref := image_reference(name, svc))}
-        ),
+    images = {image_reference(name, service) for name, service in stack.services.items()}
+    listings: dict[str, list[str]] = {
+        "services": sorted(stack.services),
+        "volumes": sorted(stack.volumes),
+        "networks": sorted(stack.networks),
+        "profiles": list(loaded.all_profiles),
+        "images": sorted(image for image in images if image),
     }
-    for option, listing in listings.items():
+    for option, names in listings.items():
         if getattr(args, option):
-            for name in listing():
+            for name in names:
                 print(name)
             return 0
     if args.quiet:
