@@ -414,8 +414,12 @@ class Healthcheck(Model):
                 f"{show(value)} is not a healthcheck test (a string, or a list starting with "
                 "CMD, CMD-SHELL or NONE)"
             )
-        if words[0] == "CMD-SHELL" and len(words) != 2:
-            fail("CMD-SHELL takes exactly one command string")
+        if words[0] == "CMD-SHELL":
+            if len(words) < 2:
+                fail("CMD-SHELL needs a command")
+            return ("CMD-SHELL", " ".join(words[1:]))  # joined as the engine joins them
+        if words[0] == "CMD" and len(words) < 2:
+            fail("CMD needs a command")
         return words
 
     @field_validator(

@@ -159,6 +159,7 @@ def test_depends_on_mapping() -> None:
         ("curl -f http://localhost", ("CMD-SHELL", "curl -f http://localhost")),
         (["CMD", "pg_isready", "-U", "x"], ("CMD", "pg_isready", "-U", "x")),
         (["CMD-SHELL", "exit 0"], ("CMD-SHELL", "exit 0")),
+        (["CMD-SHELL", "curl", "-f", "x"], ("CMD-SHELL", "curl -f x")),
         (["NONE"], ("NONE",)),
     ],
 )
