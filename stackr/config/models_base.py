@@ -25,6 +25,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from stackr.config.units import parse_byte_size, parse_duration
+
 SubPath = tuple[str | int, ...]
 Problem = tuple[SubPath, str]
 
@@ -332,6 +334,37 @@ def ensure_unique(items: Iterable[str]) -> None:
         if item in seen:
             fail(f"{show(item)} is listed twice")
         seen.add(item)
+
+
+# -- small parts ----------------------------------------------------------------------------
+
+
+def byte_size(value: Any) -> int:
+    try:
+        return parse_byte_size(value)
+    except ValueError:
+        fail(f"{show(value)} is not a byte size (e.g. 512m, 1g)")
+
+
+def duration(value: Any) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError:
+        fail(f"{show(value)} is not a duration (e.g. 30s, 1m30s, 500ms)")
+
+
+def file_mode(value: Any) -> int | None:
+    """``0440`` (octal text) or a number: Compose reads mode strings as octal."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value, 8)
+        except ValueError:
+            pass
+    fail(f"{show(value)} is not a file mode (e.g. 0440)")
 
 
 # -- what the JSON schema shows as accepted input (short syntax included) -------------------

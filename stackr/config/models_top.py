@@ -17,7 +17,9 @@ from stackr.config.models_base import (
     show,
     text_mapping,
 )
-from stackr.config.models_parts import check_ip
+from stackr.config.models_net import (
+    check_ip,
+)
 from stackr.config.models_service import Service
 
 RESOURCE_NAME = re.compile(r"^[a-zA-Z0-9._-]+$")

@@ -24,28 +24,32 @@ from pydantic import ValidationError
 
 from stackr.config.compose_keys import NO_EXTENSIONS, SPEC_KEYS
 from stackr.config.models_base import EXTENSION_PREFIX, Model, describe_errors
+from stackr.config.models_mounts import (
+    BindOptions,
+    Device,
+    EnvFile,
+    ServiceSecret,
+    ServiceVolume,
+    TmpfsOptions,
+    VolumeOptions,
+)
+from stackr.config.models_net import (
+    PortMapping,
+    ServiceNetwork,
+)
 from stackr.config.models_parts import (
     LOCAL_LOG_DRIVERS,
-    BindOptions,
     Build,
     DependsOn,
     Deploy,
     DeployRestartPolicy,
     Develop,
-    Device,
-    EnvFile,
     Healthcheck,
     Logging,
-    PortMapping,
     ResourceLimits,
     ResourceReservations,
     Resources,
-    ServiceNetwork,
-    ServiceSecret,
-    ServiceVolume,
-    TmpfsOptions,
     Ulimit,
-    VolumeOptions,
     WatchRule,
 )
 from stackr.config.models_service import Service
