@@ -13,19 +13,20 @@ import platform
 import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
     ValidationError,
     ValidationInfo,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from stackr.config.units import parse_byte_size, parse_duration
+from stackr.config.units import format_duration, parse_byte_size, parse_duration
 
 SubPath = tuple[str | int, ...]
 Problem = tuple[SubPath, str]
@@ -62,21 +63,27 @@ class Model(BaseModel):
         return data
 
 
-def dump(value: Any) -> Any:
-    """A model as plain JSON-able data spelled like a stack file: ``x-*`` keys back at
-    their level (``model_dump`` leaves them out), tuples as lists."""
-    if isinstance(value, Model):
-        data = {name: dump(getattr(value, name)) for name in type(value).model_fields}
-        del data["extensions"]
+def dump(model: BaseModel) -> dict[str, Any]:
+    """A model as plain JSON-able data spelled like a stack file: ``model_dump`` (which
+    leaves ``extensions`` out) with the ``x-*`` keys put back at their level."""
+    data: dict[str, Any] = model.model_dump(mode="json")
+    _put_extensions(model, data)
+    return data
+
+
+def _put_extensions(value: Any, data: Any) -> None:
+    if isinstance(value, Model) and isinstance(data, dict):
         data.update(value.extensions)
-        return data
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if isinstance(value, dict):
-        return {key: dump(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [dump(item) for item in value]
-    return value
+        for name in type(value).model_fields:
+            if name in data:
+                _put_extensions(getattr(value, name), data[name])
+    elif isinstance(value, dict) and isinstance(data, dict):
+        for key, item in value.items():
+            if key in data:
+                _put_extensions(item, data[key])
+    elif isinstance(value, list | tuple) and isinstance(data, list):
+        for item, item_data in zip(value, data, strict=False):
+            _put_extensions(item, item_data)
 
 
 # -- errors ---------------------------------------------------------------------------------
@@ -365,6 +372,10 @@ def file_mode(value: Any) -> int | None:
         except ValueError:
             pass
     fail(f"{show(value)} is not a file mode (e.g. 0440)")
+
+
+# Seconds in Python, Compose text ("1m30s") when dumped: `stackr config` reads like the file.
+Seconds = Annotated[float, PlainSerializer(format_duration, return_type=str)]
 
 
 # -- what the JSON schema shows as accepted input (short syntax included) -------------------

@@ -8,7 +8,7 @@ the long form. Messages name the value and the expected syntax.
 from collections.abc import Mapping
 from typing import Any, Literal, Self
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_serializer, model_validator
 
 from stackr.config.models_base import (
     ByteSizeIn,
@@ -16,6 +16,7 @@ from stackr.config.models_base import (
     ListOrDictIn,
     Model,
     ScalarIn,
+    Seconds,
     StringOrListIn,
     byte_size,
     duration,
@@ -58,11 +59,11 @@ class Healthcheck(Model):
     """``test`` is ``("CMD", …)``, ``("CMD-SHELL", command)`` or ``("NONE",)`` (disabled)."""
 
     test: tuple[str, ...] | None = None  # None: the image's healthcheck
-    interval: float | None = None  # seconds
-    timeout: float | None = None
+    interval: Seconds | None = None  # seconds
+    timeout: Seconds | None = None
     retries: int | None = Field(default=None, ge=0)
-    start_period: float | None = None
-    start_interval: float | None = None
+    start_period: Seconds | None = None
+    start_interval: Seconds | None = None
     disable: bool = False
 
     @field_validator("test", mode="before", json_schema_input_type=StringOrListIn | None)
@@ -114,10 +115,21 @@ RESTART_SYNTAX = "no, always, on-failure[:N], unless-stopped"
 
 
 class Restart(Model):
-    """``restart:``: ``on-failure:3`` is ``Restart(condition="on-failure", max_retries=3)``."""
+    """``restart:``: ``on-failure:3`` is ``Restart(condition="on-failure", max_retries=3)``;
+    dumped as the Compose text again."""
 
     condition: Literal["no", "always", "on-failure", "unless-stopped"] = "no"
     max_retries: int | None = None
+
+    @model_serializer(mode="plain")
+    def _as_text(self) -> str:
+        return self.text
+
+    @property
+    def text(self) -> str:
+        if self.max_retries is None:
+            return self.condition
+        return f"{self.condition}:{self.max_retries}"
 
 
 def parse_restart(value: Any) -> Any:
@@ -296,9 +308,9 @@ class Resources(Model):
 
 class DeployRestartPolicy(Model):
     condition: Literal["none", "on-failure", "any"] = "any"
-    delay: float | None = None  # seconds
+    delay: Seconds | None = None  # seconds
     max_attempts: int | None = None
-    window: float | None = None
+    window: Seconds | None = None
 
     @field_validator("delay", "window", mode="before", json_schema_input_type=DurationIn | None)
     @classmethod

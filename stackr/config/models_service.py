@@ -12,6 +12,7 @@ from stackr.config.models_base import (
     ListIn,
     ListOrDictIn,
     Model,
+    Seconds,
     StringOrListIn,
     byte_size,
     command_list,
@@ -83,7 +84,7 @@ class Service(Model):
     stdin_open: bool = False
     tty: bool = False
     stop_signal: str | None = None
-    stop_grace_period: float | None = None  # seconds
+    stop_grace_period: Seconds | None = None  # seconds
     restart: Restart = Restart()
     healthcheck: Healthcheck | None = None
     depends_on: dict[str, DependsOn] = Field(default_factory=dict)

@@ -572,3 +572,22 @@ def test_version_and_name() -> None:
     assert isinstance(stack, Stack)
     assert stack.name == "demo"  # the loader's project name
     assert stack.version == "3.8"
+
+
+def test_dump_reads_like_a_stack_file() -> None:
+    service = service_of(
+        {
+            "restart": "on-failure:3",
+            "healthcheck": {"test": "true", "interval": "1m30s", "timeout": "0.5s"},
+            "stop_grace_period": 10,
+            "x-team": "web",
+        }
+    )
+    data = dump(service)
+    assert data["restart"] == "on-failure:3"
+    assert data["healthcheck"]["interval"] == "1m30s"
+    assert data["healthcheck"]["timeout"] == "500ms"
+    assert data["stop_grace_period"] == "10s"
+    assert data["x-team"] == "web"
+    assert service.restart.max_retries == 3 and service.stop_grace_period == 10.0
+    assert dump(service_of({}))["restart"] == "no"
