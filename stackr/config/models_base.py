@@ -252,14 +252,15 @@ def key_value_mapping(
     result: dict[str, str | None] = {}
     if isinstance(value, Mapping):
         problems: list[Problem] = []
-        for key, item in value.items():
+        for raw_key, item in value.items():
+            key = scalar_text(raw_key) if isinstance(raw_key, bool | int | float) else str(raw_key)
             if item is None:
-                result[str(key)] = missing
+                result[key] = missing
                 continue
             try:
-                result[str(key)] = scalar_text(item)
+                result[key] = scalar_text(item)
             except PydanticCustomError:
-                problems.append(((str(key),), f"{show(item)} is not a string, number or boolean"))
+                problems.append(((key,), f"{show(item)} is not a string, number or boolean"))
         if problems:
             raise problems_error(problems)
         return result
