@@ -67,6 +67,22 @@ LEVEL_SAMPLES: dict[str, tuple[dict[str, Any], tuple[str | int, ...]]] = {
         },
         ("services", "web", "volumes", 0, "bind"),
     ),
+    "volume_options": (
+        {
+            "services": {
+                "web": {
+                    **BASE_SERVICE,
+                    "volumes": [{"type": "volume", "source": "v", "target": "/v", "volume": {}}],
+                }
+            },
+            "volumes": {"v": {}},
+        },
+        ("services", "web", "volumes", 0, "volume"),
+    ),
+    "env_file": (
+        {"services": {"web": {**BASE_SERVICE, "env_file": [{"path": "a.env"}]}}},
+        ("services", "web", "env_file", 0),
+    ),
     "service_network": (
         {"services": {"web": {**BASE_SERVICE, "networks": {"default": {}}}}},
         ("services", "web", "networks", "default"),
@@ -101,6 +117,12 @@ def test_every_unsupported_spec_key_is_named(level: str, key: str) -> None:
     assert f'{where + ": " if where else ""}"{key}" is not supported by stackr yet' in problems_of(
         data
     )
+
+
+def test_every_level_with_unsupported_keys_is_sampled() -> None:
+    for level in SPEC_KEYS:
+        if SPEC_KEYS[level] - _SUPPORTED[level]:
+            assert level in LEVEL_SAMPLES, level
 
 
 def test_the_spec_keys_stackr_does_not_support_yet() -> None:
