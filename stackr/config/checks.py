@@ -182,6 +182,58 @@ def check_network_mode(stack: Stack, source_map: SourceMap) -> Iterator[Diagnost
             )
 
 
+def check_static_addresses(stack: Stack, source_map: SourceMap) -> Iterator[Diagnostic]:
+    """An ``ipv4_address`` needs a network with a declared subnet holding it, and only one
+    container can have it (as Docker requires)."""
+    owners: dict[tuple[str, str], str] = {}
+    for service_name, service in sorted(stack.services.items()):
+        for network_name, attachment in sorted(service.networks.items()):
+            address = attachment.ipv4_address
+            network = stack.networks.get(network_name)
+            if address is None or network is None or network.external:
+                continue
+            path = ("services", service_name, "networks", network_name, "ipv4_address")
+            subnets = [
+                ipaddress.ip_network(pool.subnet)
+                for pool in (network.ipam.config if network.ipam else ())
+                if pool.subnet is not None
+            ]
+            if not subnets:
+                yield problem(
+                    source_map,
+                    path,
+                    f'a static address needs a subnet declared for network "{network_name}" '
+                    "(ipam.config[].subnet)",
+                )
+            elif not any(ipaddress.ip_address(address) in subnet for subnet in subnets):
+                within = ", ".join(str(subnet) for subnet in subnets)
+                yield problem(source_map, path, f"{address} is outside the subnet ({within})")
+            elif (network_name, address) in owners:
+                other = owners[(network_name, address)]
+                yield problem(source_map, path, f'{address} is already given to service "{other}"')
+            elif service.replicas > 1:
+                yield problem(
+                    source_map, path, f"one address cannot be given to {service.replicas} replicas"
+                )
+            owners.setdefault((network_name, address), service_name)
+
+
+def check_mount_targets(stack: Stack, source_map: SourceMap) -> Iterator[Diagnostic]:
+    """Two mounts of one service on the same container path (Docker: "duplicate mount point")."""
+    for service_name, service in sorted(stack.services.items()):
+        seen: dict[str, int] = {}
+        for index, volume in enumerate(service.volumes):
+            target = volume.target.rstrip("/") or "/"
+            if target in seen:
+                yield problem(
+                    source_map,
+                    ("services", service_name, "volumes", index),
+                    f"{target} is already mounted by volumes[{seen[target]}]",
+                )
+            else:
+                seen[target] = index
+
+
 CHECKS: tuple[Check, ...] = (
     check_networks,
     check_volumes,
@@ -190,6 +242,8 @@ CHECKS: tuple[Check, ...] = (
     check_container_names,
     check_published_ports,
     check_network_mode,
+    check_static_addresses,
+    check_mount_targets,
 )
 
 

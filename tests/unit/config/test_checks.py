@@ -168,3 +168,45 @@ def test_check_diagnostics_are_located() -> None:
     assert [d.render() for d in caught.value.diagnostics] == [
         's.yml:5:9: services.web.networks.back: network "back" is not defined'
     ]
+
+
+def test_static_addresses() -> None:
+    assert check_problems(
+        {
+            "services": {
+                "a": {"image": "x", "networks": {"front": {"ipv4_address": "172.28.0.5"}}},
+                "b": {"image": "x", "networks": {"front": {"ipv4_address": "172.28.0.5"}}},
+                "c": {"image": "x", "networks": {"front": {"ipv4_address": "10.0.0.5"}}},
+                "d": {"image": "x", "networks": {"plain": {"ipv4_address": "10.0.0.5"}}},
+                "e": {"image": "x", "networks": {"front": {"ipv4_address": "172.28.0.6"}}},
+            },
+            "networks": {
+                "front": {"ipam": {"config": [{"subnet": "172.28.0.0/16"}]}},
+                "plain": {},
+            },
+        }
+    ) == [
+        'services.b.networks.front.ipv4_address: 172.28.0.5 is already given to service "a"',
+        "services.c.networks.front.ipv4_address: 10.0.0.5 is outside the subnet (172.28.0.0/16)",
+        "services.d.networks.plain.ipv4_address: a static address needs a subnet declared for "
+        'network "plain" (ipam.config[].subnet)',
+    ]
+
+
+def test_duplicate_mount_targets() -> None:
+    assert check_problems(
+        {
+            "services": {
+                "web": {
+                    "image": "x",
+                    "volumes": [
+                        "data:/data",
+                        "./local:/data/",
+                        "/tmp",
+                        {"type": "tmpfs", "target": "/run"},
+                    ],
+                }
+            },
+            "volumes": {"data": {}},
+        }
+    ) == ["services.web.volumes[1]: /data is already mounted by volumes[0]"]
