@@ -48,6 +48,9 @@ def external_conflicts(data: Any, allowed: tuple[str, ...]) -> None:
                 fail(f'"{key}" cannot be combined with "external: true"', (key,))
 
 
+ExternalIn = bool | str | dict[str, str]  # `external: {name: x}`: the old spelling
+
+
 class IpamPool(Model):
     subnet: str | None = None
     gateway: str | None = None
@@ -107,6 +110,11 @@ class Network(Model):
     ipam: Ipam | None = None
     labels: dict[str, str] = Field(default_factory=dict)
 
+    @field_validator("external", mode="before", json_schema_input_type=ExternalIn)
+    @classmethod
+    def _external_flag(cls, value: Any) -> Any:
+        return value  # the mapping form is turned into `name:` by the model validator
+
     @model_validator(mode="before")
     @classmethod
     def _external(cls, data: Any) -> Any:
@@ -142,6 +150,11 @@ class Volume(Model):
     driver_opts: dict[str, str] = Field(default_factory=dict)
     external: bool = False
     labels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("external", mode="before", json_schema_input_type=ExternalIn)
+    @classmethod
+    def _external_flag(cls, value: Any) -> Any:
+        return value  # the mapping form is turned into `name:` by the model validator
 
     @model_validator(mode="before")
     @classmethod
@@ -185,6 +198,11 @@ class Secret(Model):
     external: bool = False
     labels: dict[str, str] = Field(default_factory=dict)
 
+    @field_validator("external", mode="before", json_schema_input_type=ExternalIn)
+    @classmethod
+    def _external_flag(cls, value: Any) -> Any:
+        return value  # the mapping form is turned into `name:` by the model validator
+
     @model_validator(mode="before")
     @classmethod
     def _source(cls, data: Any, info: ValidationInfo) -> Any:
@@ -203,6 +221,11 @@ class Config(Model):
     content: str | None = None
     external: bool = False
     labels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("external", mode="before", json_schema_input_type=ExternalIn)
+    @classmethod
+    def _external_flag(cls, value: Any) -> Any:
+        return value  # the mapping form is turned into `name:` by the model validator
 
     @model_validator(mode="before")
     @classmethod
