@@ -50,7 +50,14 @@ def test_schema_spells_keys_like_a_stack_file() -> None:
 def test_schema_accepts_short_syntax() -> None:
     service = stack_schema()["$defs"]["Service"]["properties"]
     port_items = service["ports"]["anyOf"][0]["items"]["anyOf"]
-    assert {"type": "integer"} in port_items and {"type": "string"} in port_items
+    assert {"type": ["integer", "string"]} in port_items and {"type": "string"} in port_items
     command_types = json.dumps(service["command"])
     assert '"string"' in command_types and '"array"' in command_types
     assert "unsupported" not in service and "extends" not in service
+
+
+def test_interpolated_text_is_allowed_where_numbers_go() -> None:
+    service = stack_schema()["$defs"]["Service"]["properties"]
+    assert service["privileged"]["type"] == ["boolean", "string"]
+    limits = stack_schema()["$defs"]["ResourceLimits"]["properties"]
+    assert {"type": ["integer", "string"]} in limits["pids"]["anyOf"]
