@@ -15,6 +15,7 @@ from stackr.config.models_base import (
     file_mode,
     resolve_path,
     show,
+    string_list,
 )
 
 # -- volumes --------------------------------------------------------------------------------
@@ -248,3 +249,38 @@ class VolumesFrom(Model):
                 fail(f"{show(data)} is not a volumes_from entry (SERVICE[:ro|rw])")
             return {"service": parts[0], "read_only": parts[1:] == ["ro"]}
         return data
+
+
+TMPFS_SYNTAX = "PATH[:size=SIZE,mode=MODE,…]"
+_TMPFS_FLAGS = frozenset({"ro", "rw", "exec", "noexec", "suid", "nosuid", "dev", "nodev"})
+
+
+def parse_tmpfs(text: str) -> ServiceVolume:
+    """``tmpfs: ["/run:size=64m,mode=1777"]`` → a ``tmpfs`` mount."""
+    target, _, options = text.partition(":")
+    if not target.startswith("/"):
+        fail(f"{show(text)} is not a tmpfs mount ({TMPFS_SYNTAX})")
+    tmpfs: dict[str, Any] = {}
+    read_only = False
+    for option in filter(None, options.split(",")):
+        name, _, value = option.partition("=")
+        if name == "size":
+            tmpfs["size"] = byte_size(value)
+        elif name == "mode":
+            tmpfs["mode"] = file_mode(value)
+        elif name in ("uid", "gid") and value.isdigit():
+            continue  # owner of the mount point: left to the runtime's defaults for now
+        elif option in _TMPFS_FLAGS:
+            read_only = read_only or option == "ro"
+        else:
+            fail(f"{show(text)}: unknown tmpfs option {show(option)} (size, mode, ro, noexec, …)")
+    return ServiceVolume(
+        type="tmpfs", target=target, read_only=read_only, tmpfs=TmpfsOptions(**tmpfs)
+    )
+
+
+def parse_tmpfs_list(value: Any) -> tuple[str, ...]:
+    """The service's ``tmpfs`` entries, each checked (kept as written)."""
+    entries = string_list(value)
+    each_item(list(entries), lambda item, index: parse_tmpfs(item))
+    return entries

@@ -33,6 +33,8 @@ from stackr.config.models_mounts import (
     VolumesFrom,
     parse_env_files,
     parse_service_secrets,
+    parse_tmpfs,
+    parse_tmpfs_list,
     parse_volumes,
 )
 from stackr.config.models_net import (
@@ -195,11 +197,16 @@ class Service(Model):
         return text_list(value)
 
     @field_validator(
-        "dns", "dns_search", "tmpfs", mode="before", json_schema_input_type=StringOrListIn | None
+        "dns", "dns_search", mode="before", json_schema_input_type=StringOrListIn | None
     )
     @classmethod
     def _string_list(cls, value: Any) -> Any:
         return string_list(value)
+
+    @field_validator("tmpfs", mode="before", json_schema_input_type=StringOrListIn | None)
+    @classmethod
+    def _tmpfs(cls, value: Any) -> Any:
+        return parse_tmpfs_list(value)
 
     @field_validator("cap_add", "cap_drop", mode="before", json_schema_input_type=ListIn | None)
     @classmethod
@@ -417,6 +424,11 @@ class Service(Model):
         if self.pids_limit is not None:
             return self.pids_limit
         return self.deploy.resources.limits.pids if self.deploy else None
+
+    @property
+    def tmpfs_mounts(self) -> tuple[ServiceVolume, ...]:
+        """``tmpfs:`` entries as ``tmpfs`` mounts (like ``volumes`` of type tmpfs)."""
+        return tuple(parse_tmpfs(entry) for entry in self.tmpfs)
 
     @property
     def network_mode_service(self) -> str | None:

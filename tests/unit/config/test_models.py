@@ -13,6 +13,7 @@ from stackr.config.models import (
     Restart,
     ServiceNetwork,
     Stack,
+    TmpfsOptions,
     dump,
 )
 from tests.unit.config.model_helpers import service_of, stack_of
@@ -591,3 +592,15 @@ def test_dump_reads_like_a_stack_file() -> None:
     assert data["x-team"] == "web"
     assert service.restart.max_retries == 3 and service.stop_grace_period == 10.0
     assert dump(service_of({}))["restart"] == "no"
+
+
+def test_tmpfs_entries_as_mounts() -> None:
+    service = service_of({"tmpfs": ["/run:size=64m,mode=1777,noexec", "/tmp"]})
+    assert service.tmpfs == ("/run:size=64m,mode=1777,noexec", "/tmp")
+    run, tmp = service.tmpfs_mounts
+    assert (run.type, run.target, run.tmpfs) == (
+        "tmpfs",
+        "/run",
+        TmpfsOptions(size=64 * 1024**2, mode=0o1777),
+    )
+    assert (tmp.target, tmp.tmpfs) == ("/tmp", TmpfsOptions())

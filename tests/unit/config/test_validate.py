@@ -301,6 +301,19 @@ def test_unknown_top_level_key() -> None:
             {"pull_policy": "daily"},
             'services.web.pull_policy: pull_policy "daily" is not supported by stackr yet',
         ),
+        (
+            {"tmpfs": ["/run:size=lots"]},
+            'services.web.tmpfs[0]: "lots" is not a byte size (e.g. 512m, 1g)',
+        ),
+        (
+            {"tmpfs": "/run:uid=0,exec,bogus"},
+            'services.web.tmpfs[0]: "/run:uid=0,exec,bogus": unknown tmpfs option "bogus" '
+            "(size, mode, ro, noexec, …)",
+        ),
+        (
+            {"tmpfs": ["run"]},
+            'services.web.tmpfs[0]: "run" is not a tmpfs mount (PATH[:size=SIZE,mode=MODE,…])',
+        ),
         ({"working_dir": "app"}, 'services.web.working_dir: "app" is not an absolute path'),
         (
             {"ulimits": {"nofile": {"soft": 10, "hard": 5}}},
