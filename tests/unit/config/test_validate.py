@@ -566,7 +566,7 @@ stacks = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(stacks)
 def test_arbitrary_data_gives_a_stack_or_diagnostics(data: dict[str, Any]) -> None:
     try:
