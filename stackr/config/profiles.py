@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from stackr.config.checks import reference_location
 from stackr.config.models_service import Service
 from stackr.config.models_top import Stack
 from stackr.config.source_map import SourceMap
@@ -35,11 +36,11 @@ def select_profiles(
     enabled = {name: s for name, s in stack.services.items() if is_enabled(s, active)}
     diagnostics: list[Diagnostic] = []
 
-    def disabled(path: tuple[str | int, ...], dependency: str) -> None:
+    def disabled(path: tuple[str | int, ...], dependency: str, order: Sequence[str] = ()) -> None:
         needed = ", ".join(stack.services[dependency].profiles)
         diagnostics.append(
             Diagnostic(
-                source_map.value(path) if source_map else None,
+                reference_location(source_map, path, order) if source_map else None,
                 render_key_path(path),
                 f'service "{dependency}" is not enabled by the active profiles',
                 f"enable one of its profiles: {needed}",
@@ -56,7 +57,8 @@ def select_profiles(
             if dependency in enabled or dependency not in stack.services:
                 depends_on[dependency] = condition  # unknown names: check_stack reports them
             elif condition.required:
-                disabled(("services", name, "depends_on", dependency), dependency)
+                path = ("services", name, "depends_on", dependency)
+                disabled(path, dependency, list(service.depends_on))
         if len(depends_on) != len(service.depends_on):
             service = service.model_copy(update={"depends_on": depends_on})
         services[name] = service

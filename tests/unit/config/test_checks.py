@@ -210,3 +210,21 @@ def test_duplicate_mount_targets() -> None:
             "volumes": {"data": {}},
         }
     ) == ["services.web.volumes[1]: /data is already mounted by volumes[0]"]
+
+
+def test_names_written_as_a_list_are_located_at_their_item() -> None:
+    source_map = SourceMap()
+    source_map.set_value(("services", "web", "networks"), Location("s.yml", 4, 15))
+    source_map.set_value(("services", "web", "networks", 0), Location("s.yml", 4, 16))
+    source_map.set_value(("services", "web", "networks", 1), Location("s.yml", 4, 22))
+    stack = stack_of(
+        {
+            "services": {"web": {"image": "x", "networks": ["front", "back"]}},
+            "networks": {"front": {}},
+        }
+    )
+    with pytest.raises(StackFileError) as caught:
+        check_stack(stack, source_map)
+    assert [d.render() for d in caught.value.diagnostics] == [
+        's.yml:4:22: services.web.networks.back: network "back" is not defined'
+    ]
