@@ -63,11 +63,11 @@ def normalised_document(stack: Any) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stackr.graph import build_graph, image_reference
+    from stackr.graph import check_references, image_reference
 
     loaded = load_project(args)
     stack = loaded.stack
-    build_graph(stack, loaded.raw.source_map)  # cycles are errors of the file too
+    check_references(stack, loaded.raw.source_map)  # cycles are errors of the file too
     images = {
         image_reference(stack.name, name, service) for name, service in stack.services.items()
     }

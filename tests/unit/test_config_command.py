@@ -102,3 +102,19 @@ def test_no_stack_file_is_a_clear_error(
     assert cli.main(["config"]) == 3
     err = capsys.readouterr().err
     assert "compose.yaml" in err and "Traceback" not in err
+
+
+def test_config_does_not_import_the_graph_library(webapp: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from stackr import cli\n"
+        "assert cli.main(['config', '-q']) == 0\n"
+        "print('networkx' in sys.modules, 'pyroute2' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=webapp
+    )
+    assert result.stdout.split() == ["False", "False"]
