@@ -156,6 +156,8 @@ class Build(Model):
     args: dict[str, str | None] = Field(default_factory=dict)
     target: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
+    no_cache: bool = False  # build every step, whatever the cache holds
+    pull: bool = False  # look for a newer base image even when one is in the store
 
     @model_validator(mode="before")
     @classmethod
