@@ -18,6 +18,7 @@ only reads and checks the structure; ``stackr.images.store`` unpacks and commits
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import tarfile
@@ -77,12 +78,38 @@ def _clean(name: str) -> str:
     return "/".join(parts)
 
 
+class _FileSection(io.RawIOBase):
+    """``size`` bytes of a file from ``offset``: an archive member read without tarfile's
+    buffering (an uncompressed archive's layers are read at disk speed)."""
+
+    def __init__(self, path: Path, offset: int, size: int) -> None:
+        self._file = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self._file.seek(offset)
+        self._remaining = size
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0 or size > self._remaining:
+            size = self._remaining
+        data = self._file.read(size)
+        self._remaining -= len(data)
+        return data
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
 class TarArchiveSource:
     """Members of a (random-access) tar file, following in-archive symlinks safely."""
 
-    def __init__(self, archive: tarfile.TarFile, label: str) -> None:
+    def __init__(self, archive: tarfile.TarFile, label: str, path: Path | None = None) -> None:
+        """``path``: the archive's file when it is an uncompressed tar (direct reads)."""
         self._archive = archive
         self._label = label
+        self._path = path
         self._members: dict[str, tarfile.TarInfo] = {}
         for member in archive.getmembers():
             self._members[_clean(member.name)] = member
@@ -112,6 +139,8 @@ class TarArchiveSource:
         member = self._resolve(name)
         if member is None or not member.isreg():
             raise ArchiveError(f"{self._label}: {name!r} is missing from the archive")
+        if self._path is not None and member.sparse is None:
+            return _FileSection(self._path, member.offset_data, member.size)  # type: ignore[return-value]
         stream = self._archive.extractfile(member)
         if stream is None:  # pragma: no cover - regular members always have data
             raise ArchiveError(f"{self._label}: {name!r} has no data")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import enum
 import gzip
 import hashlib
+import io
 import os
 import shutil
 import stat
@@ -110,8 +111,20 @@ class _HashingReader:
         self.size = 0
 
     def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes, fewer only at the end (tarfile expects full reads)."""
+        data = self._read_once(size)
+        while 0 < len(data) < size:
+            more = self._read_once(size - len(data))
+            if not more:
+                break
+            data += more
+        self.hash.update(data)
+        self.size += len(data)
+        return data
+
+    def _read_once(self, size: int) -> bytes:
         try:
-            data = self._source.read(size)
+            data: bytes = self._source.read(size)
         except (EOFError, zlib.error, gzip.BadGzipFile) as error:
             raise ArchiveError(
                 f"{self._what}: corrupt or truncated compressed data ({error})"
@@ -120,13 +133,27 @@ class _HashingReader:
             if type(error).__module__.startswith("zstandard"):
                 raise ArchiveError(f"{self._what}: corrupt zstd data ({error})") from error
             raise
-        self.hash.update(data)
-        self.size += len(data)
         return data
 
     def drain(self) -> None:
         while self.read(CHUNK):
             pass
+
+    # tarfile's random-access mode needs tell/seek; reading members in order it only
+    # ever seeks forward, which is done by reading (and hashing) the skipped bytes.
+    def tell(self) -> int:
+        return self.size
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        if whence == os.SEEK_CUR:
+            offset += self.size
+        elif whence != os.SEEK_SET:
+            raise io.UnsupportedOperation("a layer stream can only seek forward")
+        if offset < self.size:
+            raise ArchiveError(f"{self._what}: the tar stream would need to be read backwards")
+        while self.size < offset and self.read(min(offset - self.size, CHUNK)):
+            pass
+        return self.size
 
 
 class _Prefixed:
@@ -146,9 +173,8 @@ class _Prefixed:
         return self._rest.read(size)
 
 
-def _decompressed(raw: IO[bytes], what: str) -> IO[bytes]:
-    head = raw.read(4)
-    stream: IO[bytes] = _Prefixed(head, raw)  # type: ignore[assignment]
+def _decompressor(head: bytes, stream: IO[bytes], what: str) -> IO[bytes] | None:
+    """A decompressing reader of ``stream`` if ``head`` (its first bytes) is gzip or zstd."""
     if head.startswith(GZIP_MAGIC):
         return gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[return-value]
     if head.startswith(ZSTD_MAGIC):
@@ -160,7 +186,7 @@ def _decompressed(raw: IO[bytes], what: str) -> IO[bytes]:
             ) from error
         reader: IO[bytes] = zstandard.ZstdDecompressor().stream_reader(stream)
         return reader
-    return stream
+    return None
 
 
 def _lower_entry(lowers: Sequence[Path], rel: str) -> os.stat_result | None:
@@ -319,7 +345,9 @@ class _Extractor:
         os.utime(path, ns=(mtime_ns, mtime_ns), follow_symlinks=False)
 
     # -- members -----------------------------------------------------------------------
-    def member(self, archive: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+    def member(
+        self, archive: tarfile.TarFile, member: tarfile.TarInfo, stream: _HashingReader
+    ) -> None:
         rel = normalise_name(member.name)
         kind, target = classify(rel)
         if kind is EntryKind.IGNORED:
@@ -357,7 +385,7 @@ class _Extractor:
             return
         self._clear(rel, keep_dir=False)
         if member.isreg():
-            self._write_file(archive, member, path)
+            self._write_file(archive, member, path, stream)
             return
         if member.issym():
             os.symlink(member.linkname, path)
@@ -371,8 +399,16 @@ class _Extractor:
             raise ArchiveError(f"{self.what}: entry {member.name!r} has an unsupported type")
         self._apply_metadata(path, member)
 
-    def _write_file(self, archive: tarfile.TarFile, member: tarfile.TarInfo, path: Path) -> None:
-        source = archive.extractfile(member)
+    def _write_file(
+        self, archive: tarfile.TarFile, member: tarfile.TarInfo, path: Path, stream: _HashingReader
+    ) -> None:
+        source: IO[bytes] | _HashingReader | None
+        remaining = member.size
+        if member.sparse is None:  # the data follows the header: read it from the stream
+            stream.seek(member.offset_data)
+            source = stream
+        else:
+            source = archive.extractfile(member)
         if source is None:  # pragma: no cover - isreg() members always have data
             raise ArchiveError(f"{self.what}: entry {member.name!r} has no data")
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -381,7 +417,8 @@ class _Extractor:
         with os.fdopen(fd, "wb", buffering=0) as out:
             while True:
                 try:
-                    chunk = source.read(CHUNK)
+                    chunk = source.read(min(CHUNK, remaining)) if remaining else b""
+                    remaining -= len(chunk)
                 except tarfile.ReadError as error:
                     raise ArchiveError(
                         f"{self.what}: entry {member.name!r} is truncated"
@@ -423,13 +460,18 @@ def extract_layer(
     read, to refuse writes through their symlinks. On any error ``dest`` is left partly
     filled: the caller extracts into a temporary directory and removes it.
     """
-    blob_reader = _HashingReader(raw, what)
-    tar_reader = _HashingReader(_decompressed(blob_reader, what), what)  # type: ignore[arg-type]
+    head = raw.read(4)
+    blob_reader = _HashingReader(_Prefixed(head, raw), what)  # type: ignore[arg-type]
+    decompressed = _decompressor(head, blob_reader, what)  # type: ignore[arg-type]
+    # an uncompressed layer's digest is its diff_id: hash those bytes once
+    tar_reader = blob_reader if decompressed is None else _HashingReader(decompressed, what)
     extractor = _Extractor(dest, lowers, what)
     try:
-        with tarfile.open(fileobj=tar_reader, mode="r|", bufsize=CHUNK) as archive:  # type: ignore[call-overload]
+        # "r:" over a forward-only reader, not the "r|" stream mode: file data is then read
+        # straight from the (decompressed) stream without tarfile's buffer copies
+        with tarfile.open(fileobj=tar_reader, mode="r:") as archive:  # type: ignore[call-overload]
             for member in archive:
-                extractor.member(archive, member)
+                extractor.member(archive, member, tar_reader)
     except tarfile.TarError as error:
         raise ArchiveError(f"{what}: not a valid tar stream ({error})") from error
     tar_reader.drain()

@@ -326,7 +326,8 @@ class ImageStore:
             with open_tar(archive_path) as tar:
                 label = str(source) if isinstance(source, Path) else "archive from stdin"
                 try:
-                    tar_source = TarArchiveSource(tar, label)
+                    direct = archive_path if _is_plain_tar(archive_path) else None
+                    tar_source = TarArchiveSource(tar, label, direct)
                 except (OSError, EOFError) as error:
                     raise ArchiveError(
                         f"{label}: truncated or corrupt archive ({error})"
@@ -803,3 +804,10 @@ def _download_in_progress(path: Path) -> bool:
     except FileNotFoundError:
         return False
     return False
+
+
+def _is_plain_tar(path: Path) -> bool:
+    """An uncompressed tar (its members can be read in place), not gzip/bzip2/xz."""
+    with open(path, "rb") as archive:
+        head = archive.read(6)
+    return not head.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x28\xb5\x2f\xfd"))
