@@ -618,6 +618,9 @@ class ImageStore:
                     if diff_id not in staged.dirs:
                         blob = futures[digest].result()
                         downloads.append(blob)
+                        if self.has_layer(diff_id):  # another pull committed it meanwhile
+                            lowers.insert(0, self.layer_dir(diff_id))
+                            continue
                         if progress:
                             progress(ProgressEvent(Phase.EXTRACTING, digest))
                         target = self._layer_temp_dir()
