@@ -1,0 +1,189 @@
+"""cgroup v1: one directory per controller, ``<root>/<controller>/stackr/<id>``.
+
+Quirks handled here: a new cpuset cgroup starts with empty ``cpuset.cpus`` and
+``cpuset.mems`` and refuses tasks until they are copied from the parent; the
+memory+swap limit must be written after the memory limit (it may never be below it);
+``memory.oom_control`` counts OOM kills (``oom_kill``) since kernel 4.13.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from stackr import naming
+from stackr.cgroups.base import (
+    CgroupStats,
+    read_file,
+    read_int,
+    read_keyed,
+    read_pids,
+    remove_dir,
+    write_file,
+)
+from stackr.errors import HostError
+from stackr.runtime.spec import Resources
+
+CONTROLLERS = ("memory", "cpu", "cpuacct", "cpuset", "pids", "freezer", "devices", "blkio")
+CFS_PERIOD_US = 100_000
+UNLIMITED_FLOOR = 1 << 62  # v1 reports "no limit" as a page-rounded LONG_MAX
+
+# Docker's default device allow-list (moby oci/devices_linux.go + defaults).
+DEFAULT_DEVICE_RULES = (
+    "c *:* m",
+    "b *:* m",
+    "c 1:3 rwm",  # null
+    "c 1:5 rwm",  # zero
+    "c 1:7 rwm",  # full
+    "c 1:8 rwm",  # random
+    "c 1:9 rwm",  # urandom
+    "c 5:0 rwm",  # tty
+    "c 5:1 rwm",  # console
+    "c 5:2 rwm",  # ptmx
+    "c 136:* rwm",  # pts
+    "c 10:200 rwm",  # tun
+)
+
+
+class V1Manager:
+    driver = "v1"
+
+    def __init__(self, container_id: str, root: Path) -> None:
+        self.container_id = container_id
+        self.root = root
+
+    def _controllers(self) -> list[str]:
+        return [name for name in CONTROLLERS if (self.root / name / "cgroup.procs").exists()]
+
+    def path(self, controller: str) -> Path:
+        return self.root / controller / naming.CGROUP_PARENT / self.container_id
+
+    def _distinct_paths(self) -> list[Path]:
+        """One path per hierarchy: "cpu" and "cpuacct" may be the same mount."""
+        seen: set[str] = set()
+        result = []
+        for controller in self._controllers():
+            real = os.path.realpath(self.root / controller)
+            if real not in seen:
+                seen.add(real)
+                result.append(self.path(controller))
+        return result
+
+    def describe(self) -> dict[str, Any]:
+        return {"driver": self.driver, "container_id": self.container_id, "root": str(self.root)}
+
+    def exists(self) -> bool:
+        return any(path.is_dir() for path in self._distinct_paths())
+
+    def create(self) -> None:
+        for path in self._distinct_paths():
+            for directory in (path.parent, path):
+                try:
+                    directory.mkdir(exist_ok=True)
+                except OSError as error:
+                    raise HostError.from_os_error("create cgroup", str(directory), error) from error
+                if path.parts[-3] == "cpuset":
+                    self._inherit_cpuset(directory)
+
+    def _inherit_cpuset(self, directory: Path) -> None:
+        for name in ("cpuset.cpus", "cpuset.mems"):
+            if not (read_file(directory / name) or "").strip():
+                write_file(directory / name, (read_file(directory.parent / name) or "").strip())
+
+    def add_pid(self, pid: int) -> None:
+        for path in self._distinct_paths():
+            write_file(path / "cgroup.procs", str(pid))
+
+    def apply(self, resources: Resources, *, devices_allow_all: bool = False) -> None:
+        memory = self.path("memory")
+        if memory.is_dir():
+            if resources.memory is not None:
+                write_file(memory / "memory.limit_in_bytes", str(resources.memory))
+                swap = resources.memory_swap
+                if swap is None:
+                    swap = 2 * resources.memory  # Docker: swap as large as memory
+                if (memory / "memory.memsw.limit_in_bytes").exists():
+                    write_file(memory / "memory.memsw.limit_in_bytes", str(swap))
+            if resources.memory_reservation is not None:
+                write_file(memory / "memory.soft_limit_in_bytes", str(resources.memory_reservation))
+        cpu = self.path("cpu")
+        if cpu.is_dir():
+            if resources.cpus is not None:
+                write_file(cpu / "cpu.cfs_period_us", str(CFS_PERIOD_US))
+                write_file(cpu / "cpu.cfs_quota_us", str(int(resources.cpus * CFS_PERIOD_US)))
+            if resources.cpu_shares is not None:
+                write_file(cpu / "cpu.shares", str(resources.cpu_shares))
+        cpuset = self.path("cpuset")
+        if cpuset.is_dir() and resources.cpuset_cpus is not None:
+            write_file(cpuset / "cpuset.cpus", resources.cpuset_cpus)
+        pids = self.path("pids")
+        if pids.is_dir() and resources.pids_limit is not None:
+            limit = resources.pids_limit
+            write_file(pids / "pids.max", str(limit) if limit > 0 else "max")
+        devices = self.path("devices")
+        if devices.is_dir() and not devices_allow_all:
+            write_file(devices / "devices.deny", "a")
+            for rule in DEFAULT_DEVICE_RULES:
+                write_file(devices / "devices.allow", rule)
+
+    def stats(self) -> CgroupStats:
+        memory = self.path("memory")
+        limit = read_int(memory / "memory.limit_in_bytes")
+        throttling = read_keyed(self.path("cpu") / "cpu.stat")
+        pids_limit = read_int(self.path("pids") / "pids.max")
+        return CgroupStats(
+            memory_usage=read_int(memory / "memory.usage_in_bytes"),
+            memory_max_usage=read_int(memory / "memory.max_usage_in_bytes"),
+            memory_limit=limit if limit is not None and limit < UNLIMITED_FLOOR else None,
+            cpu_usage_ns=read_int(self.path("cpuacct") / "cpuacct.usage"),
+            cpu_throttled_periods=throttling.get("nr_throttled"),
+            pids_current=read_int(self.path("pids") / "pids.current"),
+            pids_limit=pids_limit,
+            oom_kills=self.oom_kill_count(),
+        )
+
+    def oom_kill_count(self) -> int:
+        return read_keyed(self.path("memory") / "memory.oom_control").get("oom_kill", 0)
+
+    def pids(self) -> list[int]:
+        found: set[int] = set()
+        for path in self._distinct_paths():
+            found.update(read_pids(path / "cgroup.procs"))
+        return sorted(found)
+
+    def kill_all(self) -> None:
+        """Freeze, SIGKILL every task, thaw: a forking process cannot slip out between."""
+        freezer = self.path("freezer")
+        frozen = freezer.is_dir() and (freezer / "freezer.state").exists()
+        for _ in range(100):
+            pids = self.pids()
+            if not pids:
+                return
+            if frozen:
+                self._set_freezer(freezer, "FROZEN")
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            if frozen:
+                write_file(freezer / "freezer.state", "THAWED")
+            if not self.pids():
+                return
+            time.sleep(0.002)  # killed tasks leave the cgroup asynchronously
+        raise HostError("kill processes of cgroup", str(self.path("pids")), detail="still busy")
+
+    def _set_freezer(self, freezer: Path, wanted: str) -> None:
+        write_file(freezer / "freezer.state", wanted)
+        for _ in range(500):
+            if (read_file(freezer / "freezer.state") or "").strip() == wanted:
+                return
+            time.sleep(0.001)  # FREEZING → FROZEN has no event in v1
+
+    def remove(self) -> None:
+        if self.exists():
+            self.kill_all()
+        for path in self._distinct_paths():
+            remove_dir(path)

@@ -1,0 +1,256 @@
+"""The frozen description of a container that the runtime consumes (runc's configs.Config).
+
+The engine translates its model into a ``ContainerSpec``; the runtime never sees
+pydantic models or compose syntax. Everything here is plain data: sizes in bytes,
+paths absolute, users as Docker writes them (``"name"``, ``"uid"``, ``"uid:gid"``,
+``"name:group"``) and resolved *inside* the container from the image's /etc/passwd and
+/etc/group. ``to_json``/``from_json`` carry a spec to the re-executed init process.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+from stackr.errors import UsageError
+
+# Docker's default masked and read-only paths (moby oci/defaults.go).
+DEFAULT_MASKED_PATHS: tuple[str, ...] = (
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+)
+DEFAULT_READONLY_PATHS: tuple[str, ...] = (
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+)
+
+# Docker's default capability set (moby oci/caps/defaults.go).
+DEFAULT_CAPABILITIES: tuple[str, ...] = (
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+)
+
+DEFAULT_SHM_SIZE = 64 * 1024 * 1024  # Docker's default /dev/shm
+DEFAULT_PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+# runc's validateID: the id becomes a path component and a cgroup name.
+_CONTAINER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$")
+
+MountKind = Literal["bind", "volume", "tmpfs"]
+NetworkMode = Literal["none", "host", "join"]
+SeccompMode = Literal["default", "unconfined"]
+
+
+def validate_container_id(container_id: str) -> str:
+    """Refuse ids that could escape the state directory or be an odd cgroup name."""
+    if not _CONTAINER_ID.match(container_id) or container_id in (".", ".."):
+        raise UsageError(
+            f"invalid container id {container_id!r}: use 1-128 of [A-Za-z0-9_.+-], "
+            "starting with a letter or digit"
+        )
+    return container_id
+
+
+@dataclass(frozen=True)
+class MountSpec:
+    """One mount in the container, made after the root and before pivot_root.
+
+    ``bind`` and ``volume`` mount the host directory or file ``source`` (a volume is a
+    directory the engine owns; both are bind mounts to the kernel), recursively and with
+    private propagation. ``tmpfs`` mounts a fresh tmpfs (``tmpfs_size`` bytes,
+    ``tmpfs_mode`` octal permissions). The target is created if it is missing.
+    """
+
+    target: str
+    kind: MountKind = "bind"
+    source: str = ""
+    read_only: bool = False
+    options: tuple[str, ...] = ()  # extra flags: "nosuid", "nodev", "noexec"
+    tmpfs_size: int | None = None
+    tmpfs_mode: int | None = None
+
+
+@dataclass(frozen=True)
+class Resources:
+    """cgroup limits; ``None`` means "no limit" (the kernel default)."""
+
+    memory: int | None = None  # bytes (mem_limit)
+    memory_swap: int | None = None  # bytes of memory+swap as Docker; -1 unlimited
+    memory_reservation: int | None = None  # bytes (soft limit)
+    cpus: float | None = None  # CPUs worth of time per period (cpus: 1.5)
+    cpu_shares: int | None = None  # relative weight, Docker's 2..262144 (default 1024)
+    cpuset_cpus: str | None = None  # "0-1"
+    pids_limit: int | None = None  # max tasks; <= 0 unlimited as Docker
+
+
+@dataclass(frozen=True)
+class Ulimit:
+    name: str  # Docker's names: "nofile", "nproc", "core", "memlock", "stack", ...
+    soft: int
+    hard: int
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """Which network namespace the container lives in.
+
+    ``none``: a new namespace with only loopback (up). ``host``: the host's namespace.
+    ``join``: the namespace bound at ``netns_path`` (prepared by the network code).
+    """
+
+    mode: NetworkMode = "none"
+    netns_path: str | None = None
+
+
+@dataclass(frozen=True)
+class RootfsSpec:
+    """The root filesystem: image layers under a per-container writable layer, or a dir.
+
+    ``layer_dirs`` are unpacked image layers, **base first** (manifest order); they become
+    the overlay ``lowerdir`` (top first) and are never written. The upper and work dirs
+    belong to the container (``container.rw_layer_dir``); they survive stop and re-create
+    and go with ``delete``. ``rootfs_dir`` instead uses a plain directory as the root,
+    written in place (as runc does with a bundle's ``root.path``).
+    """
+
+    layer_dirs: tuple[str, ...] = ()
+    rootfs_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """Everything the runtime needs to build one container."""
+
+    container_id: str
+    rootfs: RootfsSpec
+    args: tuple[str, ...]
+    env: tuple[str, ...] = (DEFAULT_PATH_ENV,)  # "KEY=value"
+    cwd: str = "/"
+    user: str = ""  # "" = root; "name", "uid", "uid:gid", "name:group"
+    group_add: tuple[str, ...] = ()  # supplementary groups, names or numbers
+    umask: int = 0o022
+    hostname: str = ""
+    domainname: str = ""
+    mounts: tuple[MountSpec, ...] = ()
+    read_only: bool = False
+    shm_size: int = DEFAULT_SHM_SIZE
+    network: NetworkSpec = NetworkSpec()
+    resources: Resources = Resources()
+    cap_add: tuple[str, ...] = ()  # "NET_ADMIN" or "CAP_NET_ADMIN"; "ALL"
+    cap_drop: tuple[str, ...] = ()
+    privileged: bool = False
+    no_new_privileges: bool = False
+    seccomp: SeccompMode = "default"
+    sysctls: Mapping[str, str] = field(default_factory=dict)
+    ulimits: tuple[Ulimit, ...] = ()
+    oom_score_adj: int | None = None
+    init: bool = False  # a reaping, signal-forwarding PID 1 in front of args
+    tty: bool = False  # stdin/out/err are the given terminal, made controlling
+    stop_signal: str = "SIGTERM"  # recorded for the engine; the runtime never stops by itself
+    masked_paths: tuple[str, ...] = DEFAULT_MASKED_PATHS
+    readonly_paths: tuple[str, ...] = DEFAULT_READONLY_PATHS
+    hosts_file: str | None = None  # host file bind-mounted at /etc/hosts
+    hostname_file: str | None = None  # ... at /etc/hostname
+    resolv_conf_file: str | None = None  # ... at /etc/resolv.conf
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        validate_container_id(self.container_id)
+        if not self.args:
+            raise UsageError(f"container {self.container_id}: no command to run")
+        if bool(self.rootfs.layer_dirs) == bool(self.rootfs.rootfs_dir):
+            raise UsageError(
+                f"container {self.container_id}: give either image layers or a rootfs dir"
+            )
+        if self.network.mode == "join" and not self.network.netns_path:
+            raise UsageError(f"container {self.container_id}: network join needs a netns path")
+        if not self.cwd.startswith("/"):
+            raise UsageError(f"container {self.container_id}: working dir {self.cwd!r} is relative")
+        for mount in self.mounts:
+            if not mount.target.startswith("/"):
+                raise UsageError(
+                    f"container {self.container_id}: mount target {mount.target!r} is relative"
+                )
+            if mount.kind != "tmpfs" and not mount.source:
+                raise UsageError(
+                    f"container {self.container_id}: {mount.kind} mount at {mount.target} "
+                    "has no source"
+                )
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ContainerSpec:
+        return spec_from_dict(json.loads(text))
+
+
+def _tuple(value: Any) -> tuple[Any, ...]:
+    return tuple(value)
+
+
+def spec_from_dict(data: dict[str, Any]) -> ContainerSpec:
+    """Rebuild a spec from ``asdict`` output (lists back to tuples, nested dataclasses)."""
+    values = dict(data)
+    values["rootfs"] = RootfsSpec(
+        layer_dirs=_tuple(data["rootfs"]["layer_dirs"]), rootfs_dir=data["rootfs"]["rootfs_dir"]
+    )
+    values["network"] = NetworkSpec(**data["network"])
+    values["resources"] = Resources(**data["resources"])
+    values["mounts"] = tuple(
+        MountSpec(**{**m, "options": _tuple(m["options"])}) for m in data["mounts"]
+    )
+    values["ulimits"] = tuple(Ulimit(**u) for u in data["ulimits"])
+    for name in (f.name for f in fields(ContainerSpec)):
+        if isinstance(values.get(name), list):
+            values[name] = tuple(values[name])
+    return ContainerSpec(**values)
+
+
+@dataclass(frozen=True)
+class ContainerStdio:
+    """The host file descriptors that become the container's fds 0, 1 and 2.
+
+    They are handed to the container process as they are (runc's pass-through mode): a
+    pipe's write end, a log file opened with O_APPEND, or a pty slave (``tty: true``;
+    the same fd three times). ``None`` is /dev/null. The caller keeps its copies and
+    closes them when it wants to.
+    """
+
+    stdin: int | None = None
+    stdout: int | None = None
+    stderr: int | None = None
+
+
+def rw_layer_paths(base: Path) -> tuple[Path, Path]:
+    """The overlay upper and work dirs inside a container's writable-layer dir."""
+    return base / "upper", base / "work"
