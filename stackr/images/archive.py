@@ -22,13 +22,14 @@ import io
 import json
 import os
 import tarfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
 
 from stackr.images.errors import ArchiveError, DigestMismatchError
 from stackr.images.platform import select_platform
+from stackr.images.reference import is_sha256_digest
 
 MEDIA_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 MEDIA_DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -68,7 +69,8 @@ class ArchivedImage:
     @property
     def diff_ids(self) -> tuple[str, ...]:
         rootfs = self.config.get("rootfs") or {}
-        return tuple(rootfs.get("diff_ids") or ())
+        diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, Mapping) else None
+        return tuple(diff_ids) if isinstance(diff_ids, list) else ()
 
 
 def _clean(name: str) -> str:
@@ -192,14 +194,17 @@ def sha256_digest(data: bytes) -> str:
 
 
 def blob_name(digest: str) -> str:
-    algorithm, _, hex_part = digest.partition(":")
-    if (
-        algorithm != "sha256"
-        or len(hex_part) != 64
-        or not all(c in "0123456789abcdef" for c in hex_part)
-    ):
+    if not is_sha256_digest(digest):
         raise ArchiveError(f"unsupported or malformed digest {digest!r}")
-    return f"blobs/sha256/{hex_part}"
+    return f"blobs/sha256/{digest.removeprefix('sha256:')}"
+
+
+def check_diff_ids(diff_ids: Sequence[object], what: str) -> tuple[str, ...]:
+    """The config's ``rootfs.diff_ids``, each a sha256 digest (they name layer dirs)."""
+    for diff_id in diff_ids:
+        if not is_sha256_digest(diff_id):
+            raise ArchiveError(f"{what}: the image config has a malformed diff_id {diff_id!r}")
+    return tuple(str(d) for d in diff_ids)
 
 
 def _read_blob(source: ArchiveSource, descriptor: Mapping[str, Any], what: str) -> bytes:
@@ -345,6 +350,7 @@ def read_archive(source: ArchiveSource) -> list[ArchivedImage]:
             f"{source.describe()}: not an image archive (no manifest.json or index.json at its top)"
         )
     for image in images:
+        check_diff_ids(image.diff_ids, source.describe())
         if len(image.diff_ids) != len(image.layers):
             raise ArchiveError(
                 f"{source.describe()}: image {image.config_digest} has {len(image.layers)} layers "

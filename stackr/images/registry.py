@@ -42,7 +42,7 @@ from stackr.images.errors import (
 )
 from stackr.images.platform import select_platform
 from stackr.images.progress import Phase, ProgressCallback, ProgressEvent
-from stackr.images.reference import DEFAULT_DOMAIN, Reference
+from stackr.images.reference import DEFAULT_DOMAIN, Reference, is_sha256_digest
 from stackr.images.settings import RegistrySettings
 
 DOCKER_HUB_ENDPOINT = "registry-1.docker.io"
@@ -80,9 +80,9 @@ def _sha256(data: bytes) -> str:
 
 def _checked_digest(descriptor: Mapping[str, Any], what: str) -> str:
     digest = descriptor.get("digest")
-    if not isinstance(digest, str) or not digest.startswith("sha256:") or len(digest) != 71:
-        raise RegistryError(f"{what}: unsupported or missing digest {digest!r}")
-    return digest
+    if not is_sha256_digest(digest):
+        raise RegistryError(f"{what}: unsupported or malformed digest {digest!r}")
+    return str(digest)
 
 
 def _error_text(body: bytes) -> str:

@@ -36,7 +36,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, BinaryIO
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 
 from stackr.errors import HostError, StateError
 from stackr.images.archive import (
@@ -44,6 +44,7 @@ from stackr.images.archive import (
     ArchiveSource,
     DirectoryArchiveSource,
     TarArchiveSource,
+    check_diff_ids,
     open_tar,
     read_archive,
     sha256_digest,
@@ -312,7 +313,8 @@ class ImageStore:
         All layers are unpacked into temporary directories and verified first; the store
         changes only once everything checked out, so a bad archive leaves it unchanged.
         """
-        spooled: Path | None = None
+        spooled: list[Path] = []
+        label = str(source) if isinstance(source, Path) else "archive from stdin"
         try:
             if isinstance(source, Path):
                 if source.is_dir():
@@ -321,26 +323,38 @@ class ImageStore:
                     raise ArchiveError(f"{source}: no such file")
                 archive_path = source
             else:
-                spooled = self._spool(source)
-                archive_path = spooled
-            with open_tar(archive_path) as tar:
-                label = str(source) if isinstance(source, Path) else "archive from stdin"
+                archive_path = self._spool(source)
+                spooled.append(archive_path)
+            opener = _decompressor_for(archive_path)
+            if opener is not None:
+                # a compressed archive cannot be read in place, and tarfile's random access
+                # on it would decompress again for each member: decompress it once
                 try:
-                    direct = archive_path if _is_plain_tar(archive_path) else None
-                    tar_source = TarArchiveSource(tar, label, direct)
+                    with opener(archive_path) as stream:
+                        archive_path = self._spool(stream)  # removes itself if it fails
+                except (OSError, EOFError, ValueError) as error:
+                    raise ArchiveError(f"{label}: corrupt compressed archive ({error})") from error
+                spooled.append(archive_path)
+            with open_tar(archive_path) as tar:
+                try:
+                    tar_source = TarArchiveSource(tar, label, archive_path)
                 except (OSError, EOFError) as error:
                     raise ArchiveError(
                         f"{label}: truncated or corrupt archive ({error})"
                     ) from error
                 return self._load_from(tar_source, progress)
         finally:
-            if spooled is not None:
-                self._discard(spooled)
+            for path in spooled:
+                self._discard(path)
 
     def _spool(self, stream: BinaryIO | IO[bytes]) -> Path:
         fd, name = tempfile.mkstemp(dir=self.root / "tmp", prefix=f"{os.getpid()}.spool.")
-        with os.fdopen(fd, "wb") as out:
-            shutil.copyfileobj(stream, out, 1 << 20)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                shutil.copyfileobj(stream, out, 1 << 20)
+        except BaseException:
+            self._discard(Path(name))
+            raise
         return Path(name)
 
     def _load_from(
@@ -540,8 +554,17 @@ class ImageStore:
             if self.has_blob(resolved.config_digest)
             else client.read_blob(parsed.path, resolved.config_descriptor, "image config")
         )
-        config_document = json.loads(config_bytes)
-        diff_ids = tuple((config_document.get("rootfs") or {}).get("diff_ids") or ())
+        try:
+            config_document = json.loads(config_bytes)
+        except ValueError as error:
+            raise ImageError(f"{parsed}: the image config is not JSON: {error}") from error
+        if not isinstance(config_document, dict):
+            raise ImageError(f"{parsed}: the image config is not a JSON object")
+        rootfs = config_document.get("rootfs")
+        raw_diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+        diff_ids = check_diff_ids(
+            raw_diff_ids if isinstance(raw_diff_ids, list) else [], str(parsed)
+        )
         if len(diff_ids) != len(resolved.layers):
             raise ImageError(
                 f"{parsed}: the manifest has {len(resolved.layers)} layers but the config lists "
@@ -809,8 +832,28 @@ def _download_in_progress(path: Path) -> bool:
     return False
 
 
-def _is_plain_tar(path: Path) -> bool:
-    """An uncompressed tar (its members can be read in place), not gzip/bzip2/xz."""
+def _decompressor_for(path: Path) -> Callable[[Path], IO[bytes]] | None:
+    """How to decompress an archive file (gzip, bzip2, xz, zstd), None if it is a plain tar."""
     with open(path, "rb") as archive:
         head = archive.read(6)
-    return not head.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x28\xb5\x2f\xfd"))
+    if head.startswith(b"\x1f\x8b"):
+        import gzip
+
+        return lambda p: cast(IO[bytes], gzip.open(p, "rb"))
+    if head.startswith(b"BZh"):
+        import bz2
+
+        return lambda p: cast(IO[bytes], bz2.open(p, "rb"))
+    if head.startswith(b"\xfd7zXZ"):
+        import lzma
+
+        return lambda p: cast(IO[bytes], lzma.open(p, "rb"))
+    if head.startswith(b"\x28\xb5\x2f\xfd"):
+        try:
+            import zstandard  # type: ignore[import-not-found,unused-ignore]
+        except ImportError as error:
+            raise ArchiveError(
+                f"{path} is zstd-compressed; install the 'zstandard' Python package"
+            ) from error
+        return lambda p: cast(IO[bytes], zstandard.open(p, "rb"))
+    return None

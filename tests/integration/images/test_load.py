@@ -68,6 +68,22 @@ def test_load_each_format(kind: str, tmp_path: Path, store: ImageStore) -> None:
     _check_busybox_layers(store, "busybox")
 
 
+@pytest.mark.parametrize("compression", ["gz", "bz2", "xz"])
+def test_load_a_compressed_archive_file(
+    compression: str, tmp_path: Path, store: ImageStore
+) -> None:
+    import bz2
+    import lzma
+
+    archive = _write("docker-legacy", tmp_path)
+    compress = {"gz": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress}[compression]
+    packed = tmp_path / f"image.tar.{compression}"
+    packed.write_bytes(compress(archive.read_bytes()))
+    store.load_archive(packed)
+    _check_busybox_layers(store, "busybox")
+    assert os.listdir(store.root / "tmp") == []
+
+
 def test_load_from_a_stream_and_gzip_compressed_archive(tmp_path: Path, store: ImageStore) -> None:
     archive = _write("docker-legacy", tmp_path)
     compressed = gzip.compress(archive.read_bytes(), compresslevel=1)
