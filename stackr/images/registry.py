@@ -104,12 +104,17 @@ class RegistryClient:
         *,
         plain_http_allowed: bool = False,
         credentials: Credentials | None = None,
+        tls: ssl.SSLContext | None = None,
         timeout: float = TIMEOUT,
     ) -> None:
+        """``tls`` is the context for the registry's own host (its CA, client certificate,
+        or no verification for an insecure registry); other hosts it redirects to (blob
+        storage) always get the default, verifying context."""
         self.domain = domain
         self.endpoint = DOCKER_HUB_ENDPOINT if domain == DEFAULT_DOMAIN else domain
         self._plain_http_allowed = plain_http_allowed
         self._credentials = credentials
+        self._tls = tls or ssl.create_default_context()
         self._timeout = timeout
         self._scheme: str | None = None
         self._challenge: Challenge | None = None
@@ -123,14 +128,14 @@ class RegistryClient:
             domain,
             plain_http_allowed=settings.allows_plain_http(domain),
             credentials=credentials_for(domain),
+            tls=settings.tls_context(domain),
         )
 
     # -- transport ---------------------------------------------------------------------
     def _connection(self, scheme: str, netloc: str) -> http.client.HTTPConnection:
         if scheme == "https":
-            return http.client.HTTPSConnection(
-                netloc, timeout=self._timeout, context=ssl.create_default_context()
-            )
+            context = self._tls if netloc == self.endpoint else ssl.create_default_context()
+            return http.client.HTTPSConnection(netloc, timeout=self._timeout, context=context)
         return http.client.HTTPConnection(netloc, timeout=self._timeout)
 
     def _send(
@@ -146,10 +151,7 @@ class RegistryClient:
             try:
                 connection.request(method, target or "/", headers=current_headers)
                 response = connection.getresponse()
-            except ssl.SSLError:
-                connection.close()
-                raise
-            except (OSError, http.client.HTTPException) as error:
+            except (OSError, http.client.HTTPException) as error:  # ssl.SSLError too
                 connection.close()
                 raise RegistryError(
                     f"{self.domain}: cannot reach {parts.netloc}: {error}"
@@ -175,7 +177,7 @@ class RegistryClient:
         for scheme in schemes:
             try:
                 response, connection = self._send("GET", f"{scheme}://{self.endpoint}/v2/", {})
-            except (ssl.SSLError, RegistryError) as error:
+            except RegistryError as error:  # TLS refused or no answer: try the next scheme
                 last_error = error
                 continue
             try:

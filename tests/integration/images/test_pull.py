@@ -12,12 +12,21 @@ from pathlib import Path
 import pytest
 
 from stackr.images import ImageStore, Phase, ProgressEvent
-from stackr.images.errors import AuthenticationError, DigestMismatchError, ImageNotFoundError
+from stackr.images.errors import (
+    AuthenticationError,
+    DigestMismatchError,
+    ImageNotFoundError,
+    RegistryError,
+)
 from stackr.images.platform import host_platform
+from stackr.images.reference import parse_reference
+from stackr.images.registry import RegistryClient
+from stackr.images.settings import certs_dir
 from tests.fixtures import images as fx
 from tests.fixtures.registry import (
     RegistryServer,
     TokenIssuer,
+    make_tls_certificate,
     push_image,
     push_manifest,
     running_registry,
@@ -222,3 +231,28 @@ def test_bearer_token_flow(tmp_path: Path, store: ImageStore, no_docker_credenti
         assert request["service"] == TokenIssuer.service
         assert request["authorization"].startswith("Basic ")
         assert len(issuer.requests) == 1  # one token serves the manifest and every blob
+
+
+def test_https_registry_with_a_private_ca(tmp_path: Path, store: ImageStore) -> None:
+    cert, key = make_tls_certificate(tmp_path / "tls")
+    with running_registry(tmp_path / "tls-registry", tls=(cert, key)) as registry:
+        image = fx.busybox_image()
+        push_image(registry, "secure/busybox", "1", image)
+        reference = parse_reference(f"{registry.host}/secure/busybox:1")
+        # a registry that is not insecure: its certificate must verify
+        strict = RegistryClient(registry.host, plain_http_allowed=False)
+        with pytest.raises(RegistryError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify"):
+            strict.resolve_image(reference)
+        ca_dir = certs_dir(registry.host)
+        ca_dir.mkdir(parents=True)
+        (ca_dir / "ca.crt").write_bytes(cert.read_bytes())
+        from stackr.images.settings import RegistrySettings
+
+        trusted = RegistryClient(
+            registry.host,
+            plain_http_allowed=False,
+            tls=RegistrySettings().tls_context(registry.host),
+        )
+        assert trusted.resolve_image(reference).config_digest == image.config_digest
+        # the store's pull speaks HTTPS to it (loopback: HTTPS first, as Docker)
+        assert store.pull(str(reference)).id == image.image_id
