@@ -4,6 +4,8 @@ Run as root from the repository root::
 
     python bench/bench_images.py [--size-mb 100] [--workdir /tmp/stackr-bench]
 
+The table is also written to bench/results/images.txt.
+
 The image has two layers of files (half random, half text, 16 kB to 1 MB). ``load`` reads
 a ``docker save`` archive with uncompressed layers (as Docker 25 writes); ``pull`` fetches
 gzip layers from a local docker-registry. The baselines are ``tar -x`` (and ``tar -xz``)
@@ -92,10 +94,12 @@ def main() -> None:
                 workdir, options.size_mb << 20, registry
             )
             rows = _measure(workdir, reference, layer_files, gz_files, archive)
-        print(summary)
-        print(f"{'what':34} {'seconds':>8} {'peak RSS MB':>12}")
-        for what, seconds, rss in rows:
-            print(f"{what:34} {seconds:8.2f} {rss / 1024:12.1f}")
+        lines = [summary, f"{'what':34} {'seconds':>8} {'peak RSS MB':>12}"]
+        lines += [f"{what:34} {seconds:8.2f} {rss / 1024:12.1f}" for what, seconds, rss in rows]
+        print("\n".join(lines))
+        results = Path(__file__).resolve().parent / "results"
+        results.mkdir(exist_ok=True)
+        (results / "images.txt").write_text("\n".join(lines) + "\n")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

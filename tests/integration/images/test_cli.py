@@ -104,3 +104,22 @@ def test_concurrent_loads_share_the_base_layer(tmp_path: Path) -> None:
     ]
     assert len(os.listdir(store.root / "layers" / "sha256")) == 2 + 3
     assert os.listdir(store.root / "tmp") == []
+
+
+def test_pull_verb_prints_progress_and_the_reference(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.fixtures.registry import push_image, running_registry
+
+    with running_registry(tmp_path / "registry") as registry:
+        image = fx.busybox_image()
+        digest = push_image(registry, "cli/busybox", "1", image)
+        reference = f"{registry.host}/cli/busybox:1"
+        assert main(["pull", reference]) == 0
+        captured = capsys.readouterr()
+        assert captured.out == f"{reference}\n"
+        for layer in image.layer_digests:
+            assert f"{layer[7:19]}: Pull complete" in captured.err
+        assert f"Digest: {digest}" in captured.err
+        assert main(["pull", "-q", reference]) == 0
+        assert capsys.readouterr().err == ""
