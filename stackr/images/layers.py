@@ -96,7 +96,7 @@ def is_whiteout(mode: int, rdev: int) -> bool:
 @dataclass(frozen=True)
 class LayerResult:
     diff_id: str  # sha256 of the uncompressed tar
-    digest: str  # sha256 of the bytes read (compressed blob)
+    digest: str  # sha256 of the bytes read (compressed blob); "" when not asked to verify it
     blob_size: int
     unpacked_size: int  # sum of regular file sizes
 
@@ -109,6 +109,7 @@ class _HashingReader:
         self._source = source
         self._what = what
         self.hash = hashlib.sha256()
+        self.hashing = True  # off when nobody checks this digest (a blob verified before)
         self.size = 0
 
     def read(self, size: int = -1) -> bytes:
@@ -119,7 +120,8 @@ class _HashingReader:
             if not more:
                 break
             data += more
-        self.hash.update(data)
+        if self.hashing:
+            self.hash.update(data)
         self.size += len(data)
         return data
 
@@ -468,6 +470,8 @@ def extract_layer(
     decompressed = _decompressor(head, blob_reader, what)  # type: ignore[arg-type]
     # an uncompressed layer's digest is its diff_id: hash those bytes once
     tar_reader = blob_reader if decompressed is None else _HashingReader(decompressed, what)
+    if decompressed is not None and expected_digest is None:
+        blob_reader.hashing = False  # its digest was verified when it was downloaded
     extractor = _Extractor(dest, lowers, what)
     try:
         # "r:" over a forward-only reader, not the "r|" stream mode: file data is then read
@@ -481,7 +485,7 @@ def extract_layer(
     blob_reader.drain()
     extractor.finish()
     diff_id = "sha256:" + tar_reader.hash.hexdigest()
-    digest = "sha256:" + blob_reader.hash.hexdigest()
+    digest = "sha256:" + blob_reader.hash.hexdigest() if blob_reader.hashing else ""
     if expected_size is not None and blob_reader.size != expected_size:
         raise DigestMismatchError(
             f"{what}: size is {blob_reader.size} bytes, the manifest says {expected_size}"
