@@ -103,17 +103,25 @@ def test_pull_by_digest_with_docker_media_types(
     assert record.repo_digests == (f"{registry.host}/stackr/dockerish@{digest}",)
 
 
+@pytest.mark.parametrize("docker_media_types", [False, True], ids=["oci-index", "docker-list"])
 def test_manifest_list_resolves_to_the_host_platform(
-    registry: RegistryServer, store: ImageStore
+    docker_media_types: bool, registry: RegistryServer, store: ImageStore
 ) -> None:
     _, architecture, _ = host_platform()
     other = "arm64" if architecture != "arm64" else "amd64"
-    ours = fx.busybox_image(architecture=architecture)
-    theirs = fx.build_image([fx.layer_tar([E("wrong-platform", data=b"x")])], architecture=other)
+    ours = fx.busybox_image(architecture=architecture, docker_media_types=docker_media_types)
+    theirs = fx.build_image(
+        [fx.layer_tar([E("wrong-platform", data=b"x")])],
+        architecture=other,
+        docker_media_types=docker_media_types,
+    )
     for built in (ours, theirs):
         push_image(registry, "stackr/multi", None, built)
-    index = fx.image_index({f"linux/{other}/v8": theirs, f"linux/{architecture}": ours})
-    push_manifest(registry, "stackr/multi", "latest", index, fx.MEDIA_OCI_INDEX)
+    index = fx.image_index(
+        {f"linux/{other}/v8": theirs, f"linux/{architecture}": ours}, docker_media_types
+    )
+    media_type = fx.MEDIA_DOCKER_LIST if docker_media_types else fx.MEDIA_OCI_INDEX
+    push_manifest(registry, "stackr/multi", "latest", index, media_type)
     record = store.pull(f"{registry.host}/stackr/multi")
     assert record.id == ours.image_id
     assert record.architecture == architecture
