@@ -187,3 +187,20 @@ def test_a_broken_archive_leaves_the_store_unchanged(tmp_path: Path, store: Imag
         store.load_archive(fx.write_docker_save_legacy(tmp_path / "bad.tar", [(bad, ["bad:1"])]))
     assert fx.directory_snapshot(store.root) == before
     assert not (tmp_path / "escape").exists()
+
+
+def test_a_repeated_layer_is_one_lowerdir(tmp_path: Path, store: ImageStore) -> None:
+    base, top = fx.busybox_layers()
+    image = fx.build_image([base, top, base], compression="none")
+    store.load_archive(fx.write_docker_save_legacy(tmp_path / "r.tar", [(image, ["rep:1"])]))
+    record = store.require("rep:1")
+    assert len(record.diff_ids) == 3
+    dirs = store.layer_dirs(record)
+    assert [d.name for d in dirs] == [fx.sha256(base)[7:], fx.sha256(top)[7:]]
+    merged = tmp_path / "merged"
+    merged.mkdir()
+    mount("overlay", str(merged), "overlay", 0, "lowerdir=" + ":".join(map(str, dirs)))
+    try:
+        assert (merged / "etc" / "removed").read_text() == "hidden by the upper layer\n"
+    finally:
+        umount2(str(merged), 0)
