@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from stackr.images.errors import ArchiveError, DigestMismatchError
+from stackr.images.errors import ArchiveError, DigestMismatchError, ImageError
 from stackr.images.platform import select_platform
 from stackr.images.reference import is_sha256_digest
 
@@ -199,6 +199,13 @@ def blob_name(digest: str) -> str:
     return f"blobs/sha256/{digest.removeprefix('sha256:')}"
 
 
+def check_os(config: Mapping[str, Any], what: str) -> None:
+    """Only Linux images run here (Docker refuses a Windows image on Linux the same way)."""
+    image_os = config.get("os") or "linux"
+    if image_os != "linux":
+        raise ImageError(f"{what}: the image is for {image_os}, not linux")
+
+
 def check_diff_ids(diff_ids: Sequence[object], what: str) -> tuple[str, ...]:
     """The config's ``rootfs.diff_ids``, each a sha256 digest (they name layer dirs)."""
     for diff_id in diff_ids:
@@ -236,7 +243,11 @@ def _from_docker_manifest(source: ArchiveSource) -> list[ArchivedImage]:
     # Docker 25+ also writes index.json: it gives each layer's descriptor (size, media type)
     descriptors: dict[str, Mapping[str, Any]] = {}
     if source.exists("index.json"):
-        for image in _from_oci_layout(source, require_platform=False):
+        try:
+            indexed = _from_oci_layout(source, require_platform=False)
+        except ImageError:  # e.g. no entry for this platform: manifest.json still names it
+            indexed = []
+        for image in indexed:
             for layer in image.layers:
                 if layer.digest:
                     descriptors[blob_name(layer.digest)] = {
@@ -351,6 +362,7 @@ def read_archive(source: ArchiveSource) -> list[ArchivedImage]:
         )
     for image in images:
         check_diff_ids(image.diff_ids, source.describe())
+        check_os(image.config, source.describe())
         if len(image.diff_ids) != len(image.layers):
             raise ArchiveError(
                 f"{source.describe()}: image {image.config_digest} has {len(image.layers)} layers "

@@ -45,6 +45,7 @@ from stackr.images.archive import (
     DirectoryArchiveSource,
     TarArchiveSource,
     check_diff_ids,
+    check_os,
     open_tar,
     read_archive,
     sha256_digest,
@@ -563,6 +564,7 @@ class ImageStore:
             raise ImageError(f"{parsed}: the image config is not JSON: {error}") from error
         if not isinstance(config_document, dict):
             raise ImageError(f"{parsed}: the image config is not a JSON object")
+        check_os(config_document, str(parsed))
         rootfs = config_document.get("rootfs")
         raw_diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
         diff_ids = check_diff_ids(

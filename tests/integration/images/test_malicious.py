@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from stackr.images import ImageStore
-from stackr.images.errors import ArchiveError, DigestMismatchError, UnsafeLayerError
+from stackr.images.errors import ArchiveError, DigestMismatchError, ImageError, UnsafeLayerError
 from stackr.images.layers import OPAQUE_XATTR
 from tests.fixtures import images as fx
 
@@ -184,3 +184,13 @@ def test_malformed_diff_ids_never_name_a_path(
     with pytest.raises(ArchiveError, match="malformed diff_id"):
         store.load_archive(archive)
     assert fx.directory_snapshot(store.root) == before
+
+
+def test_an_image_for_another_os_is_refused(tmp_path: Path, store: ImageStore) -> None:
+    image = fx.build_image([fx.layer_tar([E("f", data=b"x")])], compression="none")
+    config = json.loads(image.config_bytes)
+    config["os"] = "windows"
+    other = dataclasses.replace(image, config_bytes=json.dumps(config).encode())
+    archive = fx.write_docker_save_legacy(tmp_path / "w.tar", [(other, ["win:1"])])
+    with pytest.raises(ImageError, match="for windows, not linux"):
+        store.load_archive(archive)
