@@ -467,6 +467,48 @@ class ImageStore:
             self._write_index("digests.json", digests)
         return image_id
 
+    def add_layer(
+        self,
+        stream: BinaryIO | IO[bytes],
+        parent_diff_ids: Sequence[str] = (),
+        *,
+        expected_diff_id: str | None = None,
+    ) -> str:
+        """Unpack one layer tar (plain, gzip or zstd) on top of ``parent_diff_ids`` (bottom
+        first, already in the store); return its diff_id. For builders: a layer no image
+        uses yet is removed by ``prune``, so add the image soon after its layers."""
+        if expected_diff_id is not None and self.has_layer(
+            check_diff_ids([expected_diff_id], "layer")[0]
+        ):
+            return expected_diff_id
+        lowers = [self.layer_dir(d) for d in reversed(check_diff_ids(parent_diff_ids, "parents"))]
+        staged = _Staged()
+        target = self._layer_temp_dir()
+        try:
+            result = extract_layer(
+                stream, target, lowers, what="layer", expected_diff_id=expected_diff_id
+            )
+            staged.dirs[result.diff_id] = target
+            staged.sizes[result.diff_id] = result.unpacked_size
+            with self._locked():
+                self._commit_layers(staged)
+        finally:
+            self._discard(target)
+        return result.diff_id
+
+    def add_image(self, config: Mapping[str, Any], names: Sequence[str] = ()) -> ImageRecord:
+        """Record an image whose layers (``config["rootfs"]["diff_ids"]``) are all in the
+        store, under ``names``; its id is the digest of the canonical JSON of ``config``."""
+        config_bytes = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
+        image = ArchivedImage(config_bytes, sha256_digest(config_bytes), dict(config), (), ())
+        check_os(image.config, "image")
+        for diff_id in check_diff_ids(image.diff_ids, "image"):
+            if not self.has_layer(diff_id):
+                raise ImageError(f"image config names layer {diff_id}, which is not in the store")
+        with self._locked():
+            image_id = self._commit_image(image, list(names), None)
+        return self.get(image_id)
+
     def import_rootfs(
         self,
         source: Path,

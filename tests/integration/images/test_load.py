@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from stackr.images import ImageStore
-from stackr.images.errors import ArchiveError, ImageInUseError
+from stackr.images.errors import ArchiveError, ImageError, ImageInUseError
 from stackr.images.layers import OPAQUE_XATTR
 from stackr.syscalls import mount, umount2
 from tests.fixtures import images as fx
@@ -204,3 +204,26 @@ def test_a_repeated_layer_is_one_lowerdir(tmp_path: Path, store: ImageStore) -> 
         assert (merged / "etc" / "removed").read_text() == "hidden by the upper layer\n"
     finally:
         umount2(str(merged), 0)
+
+
+def test_builders_add_layers_then_an_image(tmp_path: Path, store: ImageStore) -> None:
+    base, top = fx.busybox_layers()
+    base_id = store.add_layer(io.BytesIO(gzip.compress(base)))
+    assert base_id == fx.sha256(base)
+    top_id = store.add_layer(io.BytesIO(top), [base_id], expected_diff_id=fx.sha256(top))
+    assert store.add_layer(io.BytesIO(b"unused"), expected_diff_id=top_id) == top_id  # present
+    config = {
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"Cmd": ["/bin/sh"]},
+        "rootfs": {"type": "layers", "diff_ids": [base_id, top_id]},
+    }
+    record = store.add_image(config, ["built:1"])
+    assert store.require("built:1") == record
+    assert len(store.layer_dirs(record)) == 2
+    with pytest.raises(ArchiveError, match="lower layer"):
+        escape = fx.layer_tar([fx.TarEntry("bin/sh/x", data=b"no")])  # bin/sh is a symlink
+        store.add_layer(io.BytesIO(escape), [base_id, top_id])
+    missing = {**config, "rootfs": {"type": "layers", "diff_ids": ["sha256:" + "9" * 64]}}
+    with pytest.raises(ImageError, match="not in the store"):
+        store.add_image(missing, ["broken:1"])
