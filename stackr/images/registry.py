@@ -387,8 +387,12 @@ class RegistryClient:
         descriptor: Mapping[str, Any],
         directory: Path,
         progress: ProgressCallback | None = None,
+        stop: threading.Event | None = None,
     ) -> Path:
         """Download a layer blob to ``directory/<hex>``, resuming a partial download.
+
+        Setting ``stop`` (the pull failed elsewhere, or Ctrl-C) ends the download at the
+        next chunk; what arrived stays in the partial file for the next pull.
 
         Returns the complete, verified file. On a digest or size mismatch the partial
         file is deleted (it cannot be resumed) and DigestMismatchError raised.
@@ -416,7 +420,7 @@ class RegistryClient:
                 hasher, offset = hashlib.sha256(), 0
             if offset < size or size == 0:
                 hasher, offset = self._fetch_into(
-                    repository_path, digest, size, out, hasher, offset, progress
+                    repository_path, digest, size, out, hasher, offset, progress, stop
                 )
             if progress:
                 progress(ProgressEvent(Phase.VERIFYING, digest, offset, size))
@@ -441,6 +445,7 @@ class RegistryClient:
         hasher: Any,
         offset: int,
         progress: ProgressCallback | None,
+        stop: threading.Event | None = None,
     ) -> tuple[Any, int]:
         headers = {"Range": f"bytes={offset}-"} if offset else {}
         response, connection = self._get(
@@ -464,6 +469,8 @@ class RegistryClient:
             if progress:
                 progress(ProgressEvent(Phase.DOWNLOADING, digest, offset, size))
             while True:
+                if stop is not None and stop.is_set():
+                    raise RegistryError(f"layer {digest}: download stopped")
                 try:
                     chunk = response.read(min(CHUNK, size + 1 - offset))
                 except (OSError, http.client.HTTPException) as error:

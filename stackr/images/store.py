@@ -666,6 +666,7 @@ class ImageStore:
                 if self.has_layer(diff_id):
                     progress(ProgressEvent(Phase.EXISTS, str(descriptor.get("digest"))))
         futures: dict[str, Future[Path]] = {}
+        stop = threading.Event()
         with ThreadPoolExecutor(
             max_workers=LAYER_DOWNLOAD_THREADS, thread_name_prefix="layer"
         ) as pool:
@@ -673,7 +674,12 @@ class ImageStore:
                 digest = str(descriptor.get("digest"))
                 if digest not in futures:
                     futures[digest] = pool.submit(
-                        client.download_blob, parsed.path, descriptor, self.download_dir(), progress
+                        client.download_blob,
+                        parsed.path,
+                        descriptor,
+                        self.download_dir(),
+                        progress,
+                        stop,
                     )
             try:
                 # unpack in order as downloads finish: a layer needs the ones below it
@@ -706,6 +712,7 @@ class ImageStore:
                             progress(ProgressEvent(Phase.DONE, digest))
                     lowers.insert(0, staged.dirs[diff_id])
             except BaseException:
+                stop.set()  # running downloads end at their next chunk, queued ones never start
                 for future in futures.values():
                     future.cancel()
                 raise
