@@ -165,6 +165,7 @@ def _measure(
     )
     if docker_up:
         record("docker load", _run(["docker", "load", "-q", "-i", str(archive)]))
+        record("docker pull (local registry)", _run(["docker", "pull", "-q", reference]))
     return [
         (what, min(t for t, _ in figures), max(r for _, r in figures))
         for what, figures in results.items()
