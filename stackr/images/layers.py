@@ -12,6 +12,11 @@ Every tar member is checked here rather than trusting ``tarfile.extractall``:
 * device nodes only as root; ``trusted.overlay.*`` xattrs from the archive are dropped
   (they would let an image forge overlay metadata).
 
+A layer is unpacked once (keyed by its diff_id) and checked against the lower layers of
+the image that first brings it. It is never resolved through them on the host, so a
+layer reused on other lowers cannot escape either; the check only refuses layers whose
+paths would have gone through a lower symlink in a container's view.
+
 Whiteouts become OverlayFS's forms: ``dir/.wh.NAME`` → a character device 0:0 at
 ``dir/NAME``; ``dir/.wh..wh..opq`` → the ``trusted.overlay.opaque=y`` xattr on ``dir``.
 Owner, mode (with setuid bits), xattrs and mtimes are kept. The diff_id (sha256 of the
