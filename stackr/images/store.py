@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 
-from stackr.errors import HostError, StateError
+from stackr.errors import HostError, PreconditionError, StateError
 from stackr.images.archive import (
     ArchivedImage,
     ArchiveSource,
@@ -122,9 +122,19 @@ class ImageStore:
         self.root = root or state_root() / "images"
         self._in_use = in_use or (lambda: set())
         self._thread_lock = threading.Lock()
-        for sub in ("blobs/sha256", "layers/sha256", "records", "tmp", "downloads"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
-        os.chmod(self.root / "layers", 0o700)
+        try:
+            for sub in ("blobs/sha256", "layers/sha256", "records", "tmp", "downloads"):
+                (self.root / sub).mkdir(parents=True, exist_ok=True)
+            os.chmod(self.root / "layers", 0o700)
+        except PermissionError as error:
+            raise PreconditionError(
+                f"cannot use the image store {self.root}: permission denied (run as root, "
+                "or set STACKR_ROOT to a directory you own)"
+            ) from error
+        except OSError as error:
+            raise HostError.from_os_error(
+                "create the image store", str(self.root), error
+            ) from error
 
     # -- paths -------------------------------------------------------------------------
     def layer_dir(self, diff_id: str) -> Path:

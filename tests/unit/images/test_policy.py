@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from stackr.errors import UsageError
@@ -52,3 +54,17 @@ def test_no_pull_policies_fail_when_missing(policy: str) -> None:
 def test_unknown_policy() -> None:
     with pytest.raises(UsageError, match="'sometimes' is not supported"):
         ensure_image(FakeStore(True), "busybox", "sometimes")
+
+
+def test_store_in_a_place_it_cannot_write(tmp_path: Path) -> None:
+    import os
+
+    from stackr.errors import PreconditionError
+    from stackr.images.store import ImageStore
+
+    if os.geteuid() == 0:
+        pytest.skip("root can write anywhere")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    with pytest.raises(PreconditionError, match="permission denied"):
+        ImageStore(locked / "images")
