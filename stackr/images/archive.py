@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import tarfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -376,7 +375,3 @@ def open_tar(path: Path) -> tarfile.TarFile:
         return tarfile.open(path, mode="r:*")
     except (tarfile.TarError, OSError, EOFError) as error:
         raise ArchiveError(f"{path}: not a readable tar archive ({error})") from error
-
-
-def is_directory(path: Path) -> bool:
-    return os.path.isdir(path)
