@@ -44,6 +44,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"nothing to do: project {project} has no resources", file=sys.stderr)
         else:
             Executor(client, down_requests(observation, args.timeout), ProgressPrinter()).run(plan)
+        from stackr.project.secrets import remove_files
+
+        remove_files(project)
         if args.rmi:
             _remove_images(client, observation, args.rmi)
     return 0

@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from stackr.errors import UsageError
     from stackr.graph import build_graph
     from stackr.plan import UpOptions, reconcile
+    from stackr.project import secrets
     from stackr.project.apply import Executor
     from stackr.project.desired import desired_stack, parse_scale, with_scale
     from stackr.project.lock import project_lock
@@ -86,10 +87,19 @@ def run(args: argparse.Namespace) -> int:
             print(plan.render())
             return 0
         print_warnings(plan.warnings)
+        # Secrets and configs are (re)written on every up: a reboot empties run_root().
+        secret_files = {
+            name: secrets.plan_files(stack, name, service, loaded.raw.environment,
+                                     secrets.project_directory(stack.name))
+            for name, service in stack.services.items()
+            if service.secrets or service.configs
+        }
+        for files in secret_files.values():
+            secrets.write_files(files)
         if plan.is_empty():
             print(f"nothing to do: project {stack.name} matches the stack file", file=sys.stderr)
         else:
-            requests = up_requests(stack, desired, observation)
+            requests = up_requests(stack, desired, observation, secret_files)
             if args.timeout is not None:
                 requests = _with_stop_timeout(requests, args.timeout)
             Executor(client, requests, ProgressPrinter()).run(plan)

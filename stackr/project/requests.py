@@ -4,6 +4,7 @@ body and wait decided here, so the executor only carries them out. Pure.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from stackr.graph import ResourceId
@@ -11,19 +12,24 @@ from stackr.project import translate
 from stackr.project.apply import JsonObject, Requests
 from stackr.project.desired import DesiredStack
 from stackr.project.observe import Observation
+from stackr.project.secrets import SecretFile
 
 if TYPE_CHECKING:
     from stackr.config.models import Stack
 
 
-def up_requests(stack: Stack, desired: DesiredStack, observation: Observation) -> Requests:
+def up_requests(stack: Stack, desired: DesiredStack, observation: Observation,
+                secret_files: Mapping[str, list[SecretFile]] | None = None) -> Requests:
+    """``secret_files``: service name → its secrets and configs (``secrets.plan_files``)."""
     containers: dict[ResourceId, tuple[str, JsonObject]] = {}
     networks: dict[ResourceId, JsonObject] = {}
     volumes: dict[ResourceId, JsonObject] = {}
     for resource in desired.resources:
         if resource.kind == "service":
             containers[resource] = (desired.engine_names[resource],
-                                    translate.container_body(stack, resource, desired))
+                                    translate.container_body(
+                                        stack, resource, desired,
+                                        (secret_files or {}).get(resource.name)))
         elif resource.kind == "network":
             networks[resource] = translate.network_body(stack, resource, desired)
         elif resource.kind == "volume":

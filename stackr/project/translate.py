@@ -16,6 +16,7 @@ from stackr.errors import NotImplementedYetError, UsageError
 from stackr.graph import ResourceId
 from stackr.project import names
 from stackr.project.desired import DesiredStack
+from stackr.project.secrets import SecretFile
 
 if TYPE_CHECKING:
     from stackr.config.models import Service, Stack
@@ -27,7 +28,7 @@ NANOSECONDS = 1_000_000_000
 def unsupported_keys(service: Service) -> list[str]:
     """Keys the engine cannot honour yet: refused, never silently ignored."""
     keys = []
-    for key in ("secrets", "configs", "devices", "volumes_from", "dns", "dns_search",
+    for key in ("devices", "volumes_from", "dns", "dns_search",
                 "dns_opt", "extra_hosts"):
         if getattr(service, key):
             keys.append(key)
@@ -206,8 +207,15 @@ def restart_policy(service: Service) -> JsonObject:
             "MaximumRetryCount": service.restart.max_retries or 0}
 
 
-def container_body(stack: Stack, resource: ResourceId, desired: DesiredStack) -> JsonObject:
-    """The create body of replica ``resource`` (``service:NAME:N``)."""
+def secret_mounts(files: list[SecretFile]) -> list[JsonObject]:
+    return [{"Type": "bind", "Source": secret.mount_source, "Target": secret.target,
+             "ReadOnly": True} for secret in files]
+
+
+def container_body(stack: Stack, resource: ResourceId, desired: DesiredStack,
+                   secret_files: list[SecretFile] | None = None) -> JsonObject:
+    """The create body of replica ``resource`` (``service:NAME:N``); ``secret_files``:
+    its secrets and configs (``secrets.plan_files``)."""
     service_name = resource.name
     service = stack.services[service_name]
     refused = unsupported_keys(service)
@@ -230,6 +238,9 @@ def container_body(stack: Stack, resource: ResourceId, desired: DesiredStack) ->
     if bindings and network_host.get("NetworkMode") in ("host", "none"):
         raise UsageError(f"service {service_name}: ports need a network "
                          f"(network_mode is {network_host['NetworkMode']})")
+    if (service.secrets or service.configs) and secret_files is None:
+        raise NotImplementedYetError(f"service {service_name}: secrets and configs need "
+                                     "their files planned (secrets.plan_files)")
     host_config: JsonObject = {
         **mounts(service, desired),
         **resources(service),
@@ -239,6 +250,8 @@ def container_body(stack: Stack, resource: ResourceId, desired: DesiredStack) ->
     }
     if bindings:
         host_config["PortBindings"] = bindings
+    if secret_files:
+        host_config["Mounts"] = [*host_config.get("Mounts", []), *secret_mounts(secret_files)]
     body: JsonObject = {
         "Image": image,
         **process_config(service),

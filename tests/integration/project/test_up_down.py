@@ -230,3 +230,40 @@ services:
     assert project.ps()[f"{project.name}-app-1"]["State"] == "running"
     project.stackr("down")
     assert_nothing_left(project)
+
+
+def test_secrets_and_configs_are_mounted_read_only(project: Project) -> None:
+    (project.directory / "token.txt").write_text("file-secret\n")
+    project.write("""
+services:
+  app:
+    image: busybox:latest
+    init: true
+    command: sleep 3600
+    secrets:
+      - token
+      - source: password
+        target: db-password
+        uid: "1000"
+        mode: 0400
+    configs:
+      - source: settings
+        target: /etc/app.conf
+secrets:
+  token: {file: ./token.txt}
+  password: {environment: DB_PASSWORD}
+configs:
+  settings: {content: "level=debug"}
+""")
+    project.stackr("up", "-d", env={"DB_PASSWORD": "s3cret"})
+    script = ("cat /run/secrets/token /run/secrets/db-password /etc/app.conf; echo; "
+              "stat -c '%u %a' /run/secrets/db-password; "
+              "{ echo x > /run/secrets/token; } 2>/dev/null || echo read-only")
+    result = project.stackr("exec", "app", "sh", "-c", script)
+    assert result.stdout.splitlines() == ["file-secret", "s3cretlevel=debug", "1000 400",
+                                          "read-only"]
+    project.stackr("down")
+    assert_nothing_left(project)
+    from stackr.project.secrets import project_directory
+
+    assert not (project_directory(project.name) / "secrets").exists()
