@@ -53,7 +53,7 @@ def test_ctrl_c_stops_the_attached_stack(project: Project) -> None:
         if "serving" in line:
             break
     process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=30)
+    _, err = process.communicate(timeout=30)
     assert process.returncode == 130, err
     assert "Gracefully stopping" in err
     rows = project.ps()
