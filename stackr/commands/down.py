@@ -12,6 +12,9 @@ if TYPE_CHECKING:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from stackr.commands.project_session import add_progress_option
+
+    add_progress_option(parser)
     parser.add_argument("-v", "--volumes", action="store_true",
                         help="also remove the project's named volumes")
     parser.add_argument("--remove-orphans", action="store_true",
@@ -25,7 +28,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stackr.commands.project_session import ProgressPrinter, client_for, project_for_records
+    from stackr.commands.project_session import client_for, progress_sink, project_for_records
     from stackr.plan import DownOptions, teardown
     from stackr.project.apply import Executor
     from stackr.project.lock import project_lock
@@ -43,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
         if plan.is_empty():
             print(f"nothing to do: project {project} has no resources", file=sys.stderr)
         else:
-            Executor(client, down_requests(observation, args.timeout), ProgressPrinter()).run(plan)
+            requests = down_requests(observation, args.timeout)
+            Executor(client, requests, progress_sink(args.progress)).run(plan)
         from stackr.project.secrets import remove_files
 
         remove_files(project)

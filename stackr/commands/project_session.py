@@ -81,22 +81,69 @@ def resolve_images(graph: StackGraph, pull: bool = True) -> dict[str, str | None
     return ids
 
 
-class ProgressPrinter:
-    """One plain line per step (Compose's ``--progress plain``), on stderr."""
+PROGRESS_MODES = ("auto", "tty", "plain", "json", "quiet")
 
-    def __init__(self, quiet: bool = False) -> None:
-        self.quiet = quiet
+
+def add_progress_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--progress", choices=PROGRESS_MODES, default="auto",
+                        help="progress display: tty (one line per resource, redrawn), "
+                             "plain (one line per event), json, quiet; auto: tty on a "
+                             "terminal, else plain")
+
+
+def progress_sink(mode: str = "auto") -> ProgressPrinter:
+    if mode == "auto":
+        mode = "tty" if sys.stderr.isatty() else "plain"
+    return ProgressPrinter(mode)
+
+
+def _kind(event: Progress) -> str:
+    return {"service": "Container", "network": "Network", "volume": "Volume"}.get(
+        event.resource.kind, event.resource.kind)
+
+
+class ProgressPrinter:
+    """Compose's progress on stderr: ``plain`` one line per finished step, ``tty`` one
+    line per resource redrawn in place, ``json`` one object per event, ``quiet`` none."""
+
+    def __init__(self, mode: str = "plain") -> None:
+        self.mode = mode
         self._lock = threading.Lock()
+        self._lines: dict[str, str] = {}  # resource → its current line (tty)
+        self._drawn = 0
 
     def __call__(self, event: Progress) -> None:
-        if self.quiet or event.state in ("Creating", "Starting", "Stopping", "Removing"):
-            return
-        kind = {"service": "Container", "network": "Network", "volume": "Volume"}.get(
-            event.resource.kind, event.resource.kind)
-        detail = f"  {event.detail}" if event.detail else ""
         with self._lock:
-            print(f"{kind} {event.name}  {event.state}{detail}  {event.elapsed:.1f}s",
-                  file=sys.stderr, flush=True)
+            if self.mode == "json":
+                import json
+
+                print(json.dumps({"resource": str(event.resource), "name": event.name,
+                                  "state": event.state, "detail": event.detail,
+                                  "elapsed": round(event.elapsed, 3)}),
+                      file=sys.stderr, flush=True)
+            elif self.mode == "tty":
+                self._redraw(event)
+            elif self.mode == "plain" and event.state not in (
+                "Creating", "Starting", "Stopping", "Removing", "Restarting"
+            ):
+                detail = f"  {event.detail}" if event.detail else ""
+                print(f"{_kind(event)} {event.name}  {event.state}{detail}  "
+                      f"{event.elapsed:.1f}s", file=sys.stderr, flush=True)
+
+    def _redraw(self, event: Progress) -> None:
+        colour = {"Error": "31", "Warning": "33", "Waiting": "33"}.get(event.state, "32")
+        mark = "\u2714" if event.state.endswith("ed") and event.state != "Error" else (
+            "\u2718" if event.state == "Error" else "\u2026")
+        detail = f" {event.detail}" if event.detail else ""
+        self._lines[str(event.resource)] = (
+            f" \033[{colour}m{mark}\033[0m {_kind(event)} {event.name:<30} "
+            f"{event.state}{detail}  {event.elapsed:.1f}s"
+        )
+        text = "\033[F" * self._drawn + "".join(
+            f"\033[2K{line}\n" for line in self._lines.values())
+        sys.stderr.write(text)
+        sys.stderr.flush()
+        self._drawn = len(self._lines)
 
 
 def print_warnings(warnings: Any) -> None:

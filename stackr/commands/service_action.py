@@ -8,7 +8,10 @@ import sys
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from stackr.commands.project_session import add_progress_option
+
     parser.add_argument("services", nargs="*", metavar="SERVICE")
+    add_progress_option(parser)
 
 
 def configure_with_timeout(parser: argparse.ArgumentParser) -> None:
@@ -17,7 +20,7 @@ def configure_with_timeout(parser: argparse.ArgumentParser) -> None:
 
 
 def run_action(args: argparse.Namespace, action: str) -> int:
-    from stackr.commands.project_session import ProgressPrinter, client_for, project_for_records
+    from stackr.commands.project_session import client_for, progress_sink, project_for_records
     from stackr.plan import lifecycle
     from stackr.project.apply import Executor, Requests
     from stackr.project.lock import project_lock
@@ -31,5 +34,5 @@ def run_action(args: argparse.Namespace, action: str) -> int:
         requests = Requests(handles=dict(observation.handles),
                             display_names=observation.display_names(),
                             stop_timeout=getattr(args, "timeout", None))
-        Executor(client, requests, ProgressPrinter()).run(plan)
+        Executor(client, requests, progress_sink(args.progress)).run(plan)
     return 0

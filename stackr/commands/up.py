@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from stackr.commands.project_session import add_progress_option
+
+    add_progress_option(parser)
     parser.add_argument("services", nargs="*", metavar="SERVICE", help="only these (and what "
                         "they need)")
     parser.add_argument("-d", "--detach", action="store_true", help="return once started")
@@ -40,9 +43,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from stackr.commands.project_options import load_project
     from stackr.commands.project_session import (
-        ProgressPrinter,
         client_for,
         print_warnings,
+        progress_sink,
         resolve_images,
     )
     from stackr.errors import UsageError
@@ -102,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
             requests = up_requests(stack, desired, observation, secret_files)
             if args.timeout is not None:
                 requests = _with_stop_timeout(requests, args.timeout)
-            Executor(client, requests, ProgressPrinter()).run(plan)
+            Executor(client, requests, progress_sink(args.progress)).run(plan)
     selected = tuple(args.services)
     if args.wait and not args.no_start:
         _wait_ready(client, observe(client, stack.name), selected, args.wait_timeout)
