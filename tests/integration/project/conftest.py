@@ -36,7 +36,7 @@ class Project:
     def file(self) -> Path:
         return self.directory / "compose.yaml"
 
-    def write(self, text: str) -> None:
+    def write(self, text: str) -> None:  # the test's own stack, named after the project
         self.file.write_text(f"name: {self.name}\n" + text)
 
     def stackr(self, *args: str, check: bool = True, timeout: float = 120,
@@ -52,7 +52,7 @@ class Project:
         return result
 
     def ps(self) -> dict[str, dict[str, Any]]:
-        rows = json.loads(self.stackr("ps", "-a", "--format", "json").stdout)
+        rows = json.loads(self.stackr("-p", self.name, "ps", "-a", "--format", "json").stdout)
         return {row["Name"]: row for row in rows}
 
     def pids(self) -> dict[str, int]:
