@@ -77,6 +77,7 @@ def project(stackr_dirs: tuple[Path, Path], tmp_path: Path) -> Iterator[Project]
     try:
         yield made
     finally:
+        engine = made.engine  # a test may have replaced it (engine crash tests)
         if engine.process.poll() is None:
             made.stackr("-p", made.name, "down", "-v", "-t", "1", check=False)
             remove_all_containers(engine)

@@ -131,3 +131,23 @@ networks:
     assert "nothing to do" in project.stackr("up", "-d").stderr
     project.stackr("down", "-t", "1")
     assert_nothing_left(project)
+
+
+def test_engine_killed_under_a_running_stack(project: Project) -> None:
+    """SIGKILL the engine: the containers live on, a new engine re-adopts them, ``up``
+    finds nothing to do and ``down`` still removes everything."""
+    from tests.integration.engine.conftest import spawn_engine
+
+    project.write("""
+services:
+  a: {image: busybox:latest, init: true, command: sleep 3600}
+  b: {image: busybox:latest, init: true, command: sleep 3600, depends_on: [a]}
+""")
+    project.stackr("up", "-d")
+    pids = project.pids()
+    project.engine.kill()
+    project.engine = spawn_engine(project.engine.socket_path.parent)
+    assert "nothing to do" in project.stackr("up", "-d").stderr
+    assert project.pids() == pids
+    project.stackr("down", "-t", "1")
+    assert_nothing_left(project)
