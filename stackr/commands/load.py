@@ -12,7 +12,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "-i",
         "--input",
         metavar="FILE",
-        help="archive (tar, tar.gz) or OCI layout directory; default: standard input",
+        help="archive (tar, tar.gz, …) or OCI layout directory; '-' or none: standard input",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
 
@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     from stackr.images.inspect import familiar
     from stackr.images.store import ImageStore
 
-    if args.input:
+    if args.input and args.input != "-":
         source = Path(args.input)
         records = ImageStore().load_archive(source)
     else:

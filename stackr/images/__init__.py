@@ -10,6 +10,11 @@ The public surface the engine uses::
     store.resolve("busybox")                   # name[:tag], name@digest, id or id prefix
     store.layer_dirs(record)                   # OverlayFS lowerdirs, top layer first
     store.remove("busybox", force=False); store.prune(); store.list()
+    store.import_rootfs(Path("root"), "base:local", cmd=["/bin/sh"])   # docker import
+
+    from stackr.images.policy import ensure_image           # Compose pull_policy
+    record = ensure_image(store, "busybox", "missing")
+    process = effective_process(record.config, command=..., entrypoint=..., environment=...)
 
 Submodules are imported lazily by their users; importing this package stays cheap.
 """

@@ -18,16 +18,17 @@ only reads and checks the structure; ``stackr.images.store`` unpacks and commits
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
 import tarfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from stackr.images.errors import ArchiveError, DigestMismatchError
+from stackr.images.errors import ArchiveError, DigestMismatchError, ImageError
 from stackr.images.platform import select_platform
+from stackr.images.reference import is_sha256_digest
 
 MEDIA_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 MEDIA_DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -67,7 +68,8 @@ class ArchivedImage:
     @property
     def diff_ids(self) -> tuple[str, ...]:
         rootfs = self.config.get("rootfs") or {}
-        return tuple(rootfs.get("diff_ids") or ())
+        diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, Mapping) else None
+        return tuple(diff_ids) if isinstance(diff_ids, list) else ()
 
 
 def _clean(name: str) -> str:
@@ -77,12 +79,38 @@ def _clean(name: str) -> str:
     return "/".join(parts)
 
 
+class _FileSection(io.RawIOBase):
+    """``size`` bytes of a file from ``offset``: an archive member read without tarfile's
+    buffering (an uncompressed archive's layers are read at disk speed)."""
+
+    def __init__(self, path: Path, offset: int, size: int) -> None:
+        self._file = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self._file.seek(offset)
+        self._remaining = size
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0 or size > self._remaining:
+            size = self._remaining
+        data = self._file.read(size)
+        self._remaining -= len(data)
+        return data
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
 class TarArchiveSource:
     """Members of a (random-access) tar file, following in-archive symlinks safely."""
 
-    def __init__(self, archive: tarfile.TarFile, label: str) -> None:
+    def __init__(self, archive: tarfile.TarFile, label: str, path: Path | None = None) -> None:
+        """``path``: the archive's file when it is an uncompressed tar (direct reads)."""
         self._archive = archive
         self._label = label
+        self._path = path
         self._members: dict[str, tarfile.TarInfo] = {}
         for member in archive.getmembers():
             self._members[_clean(member.name)] = member
@@ -112,6 +140,8 @@ class TarArchiveSource:
         member = self._resolve(name)
         if member is None or not member.isreg():
             raise ArchiveError(f"{self._label}: {name!r} is missing from the archive")
+        if self._path is not None and member.sparse is None:
+            return _FileSection(self._path, member.offset_data, member.size)  # type: ignore[return-value]
         stream = self._archive.extractfile(member)
         if stream is None:  # pragma: no cover - regular members always have data
             raise ArchiveError(f"{self._label}: {name!r} has no data")
@@ -163,14 +193,24 @@ def sha256_digest(data: bytes) -> str:
 
 
 def blob_name(digest: str) -> str:
-    algorithm, _, hex_part = digest.partition(":")
-    if (
-        algorithm != "sha256"
-        or len(hex_part) != 64
-        or not all(c in "0123456789abcdef" for c in hex_part)
-    ):
+    if not is_sha256_digest(digest):
         raise ArchiveError(f"unsupported or malformed digest {digest!r}")
-    return f"blobs/sha256/{hex_part}"
+    return f"blobs/sha256/{digest.removeprefix('sha256:')}"
+
+
+def check_os(config: Mapping[str, Any], what: str) -> None:
+    """Only Linux images run here (Docker refuses a Windows image on Linux the same way)."""
+    image_os = config.get("os") or "linux"
+    if image_os != "linux":
+        raise ImageError(f"{what}: the image is for {image_os}, not linux")
+
+
+def check_diff_ids(diff_ids: Sequence[object], what: str) -> tuple[str, ...]:
+    """The config's ``rootfs.diff_ids``, each a sha256 digest (they name layer dirs)."""
+    for diff_id in diff_ids:
+        if not is_sha256_digest(diff_id):
+            raise ArchiveError(f"{what}: the image config has a malformed diff_id {diff_id!r}")
+    return tuple(str(d) for d in diff_ids)
 
 
 def _read_blob(source: ArchiveSource, descriptor: Mapping[str, Any], what: str) -> bytes:
@@ -202,7 +242,11 @@ def _from_docker_manifest(source: ArchiveSource) -> list[ArchivedImage]:
     # Docker 25+ also writes index.json: it gives each layer's descriptor (size, media type)
     descriptors: dict[str, Mapping[str, Any]] = {}
     if source.exists("index.json"):
-        for image in _from_oci_layout(source, require_platform=False):
+        try:
+            indexed = _from_oci_layout(source, require_platform=False)
+        except ImageError:  # e.g. no entry for this platform: manifest.json still names it
+            indexed = []
+        for image in indexed:
             for layer in image.layers:
                 if layer.digest:
                     descriptors[blob_name(layer.digest)] = {
@@ -316,6 +360,8 @@ def read_archive(source: ArchiveSource) -> list[ArchivedImage]:
             f"{source.describe()}: not an image archive (no manifest.json or index.json at its top)"
         )
     for image in images:
+        check_diff_ids(image.diff_ids, source.describe())
+        check_os(image.config, source.describe())
         if len(image.diff_ids) != len(image.layers):
             raise ArchiveError(
                 f"{source.describe()}: image {image.config_digest} has {len(image.layers)} layers "
@@ -329,7 +375,3 @@ def open_tar(path: Path) -> tarfile.TarFile:
         return tarfile.open(path, mode="r:*")
     except (tarfile.TarError, OSError, EOFError) as error:
         raise ArchiveError(f"{path}: not a readable tar archive ({error})") from error
-
-
-def is_directory(path: Path) -> bool:
-    return os.path.isdir(path)

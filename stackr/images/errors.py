@@ -6,7 +6,7 @@ exit codes without knowing about images.
 
 from __future__ import annotations
 
-from stackr.errors import PreconditionError, StackrError, UsageError
+from stackr.errors import StackrError, UsageError
 
 
 class ImageError(StackrError):
@@ -51,7 +51,3 @@ class RegistryError(ImageError):
 
 class AuthenticationError(RegistryError):
     """The registry wants credentials stackr does not have, or refused them."""
-
-
-class StoreLockedError(PreconditionError):
-    """Another process holds the image store lock for too long."""

@@ -12,6 +12,11 @@ Every tar member is checked here rather than trusting ``tarfile.extractall``:
 * device nodes only as root; ``trusted.overlay.*`` xattrs from the archive are dropped
   (they would let an image forge overlay metadata).
 
+A layer is unpacked once (keyed by its diff_id) and checked against the lower layers of
+the image that first brings it. It is never resolved through them on the host, so a
+layer reused on other lowers cannot escape either; the check only refuses layers whose
+paths would have gone through a lower symlink in a container's view.
+
 Whiteouts become OverlayFS's forms: ``dir/.wh.NAME`` → a character device 0:0 at
 ``dir/NAME``; ``dir/.wh..wh..opq`` → the ``trusted.overlay.opaque=y`` xattr on ``dir``.
 Owner, mode (with setuid bits), xattrs and mtimes are kept. The diff_id (sha256 of the
@@ -22,8 +27,10 @@ verified in the same pass.
 from __future__ import annotations
 
 import enum
+import errno
 import gzip
 import hashlib
+import io
 import os
 import shutil
 import stat
@@ -94,7 +101,7 @@ def is_whiteout(mode: int, rdev: int) -> bool:
 @dataclass(frozen=True)
 class LayerResult:
     diff_id: str  # sha256 of the uncompressed tar
-    digest: str  # sha256 of the bytes read (compressed blob)
+    digest: str  # sha256 of the bytes read (compressed blob); "" when not asked to verify it
     blob_size: int
     unpacked_size: int  # sum of regular file sizes
 
@@ -107,11 +114,25 @@ class _HashingReader:
         self._source = source
         self._what = what
         self.hash = hashlib.sha256()
+        self.hashing = True  # off when nobody checks this digest (a blob verified before)
         self.size = 0
 
     def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes, fewer only at the end (tarfile expects full reads)."""
+        data = self._read_once(size)
+        while 0 < len(data) < size:
+            more = self._read_once(size - len(data))
+            if not more:
+                break
+            data += more
+        if self.hashing:
+            self.hash.update(data)
+        self.size += len(data)
+        return data
+
+    def _read_once(self, size: int) -> bytes:
         try:
-            data = self._source.read(size)
+            data: bytes = self._source.read(size)
         except (EOFError, zlib.error, gzip.BadGzipFile) as error:
             raise ArchiveError(
                 f"{self._what}: corrupt or truncated compressed data ({error})"
@@ -120,13 +141,27 @@ class _HashingReader:
             if type(error).__module__.startswith("zstandard"):
                 raise ArchiveError(f"{self._what}: corrupt zstd data ({error})") from error
             raise
-        self.hash.update(data)
-        self.size += len(data)
         return data
 
     def drain(self) -> None:
         while self.read(CHUNK):
             pass
+
+    # tarfile's random-access mode needs tell/seek; reading members in order it only
+    # ever seeks forward, which is done by reading (and hashing) the skipped bytes.
+    def tell(self) -> int:
+        return self.size
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        if whence == os.SEEK_CUR:
+            offset += self.size
+        elif whence != os.SEEK_SET:
+            raise io.UnsupportedOperation("a layer stream can only seek forward")
+        if offset < self.size:
+            raise ArchiveError(f"{self._what}: the tar stream would need to be read backwards")
+        while self.size < offset and self.read(min(offset - self.size, CHUNK)):
+            pass
+        return self.size
 
 
 class _Prefixed:
@@ -146,9 +181,8 @@ class _Prefixed:
         return self._rest.read(size)
 
 
-def _decompressed(raw: IO[bytes], what: str) -> IO[bytes]:
-    head = raw.read(4)
-    stream: IO[bytes] = _Prefixed(head, raw)  # type: ignore[assignment]
+def _decompressor(head: bytes, stream: IO[bytes], what: str) -> IO[bytes] | None:
+    """A decompressing reader of ``stream`` if ``head`` (its first bytes) is gzip or zstd."""
     if head.startswith(GZIP_MAGIC):
         return gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[return-value]
     if head.startswith(ZSTD_MAGIC):
@@ -160,7 +194,7 @@ def _decompressed(raw: IO[bytes], what: str) -> IO[bytes]:
             ) from error
         reader: IO[bytes] = zstandard.ZstdDecompressor().stream_reader(stream)
         return reader
-    return stream
+    return None
 
 
 def _lower_entry(lowers: Sequence[Path], rel: str) -> os.stat_result | None:
@@ -309,7 +343,9 @@ class _Extractor:
             try:
                 os.setxattr(path, name, value, follow_symlinks=False)
             except OSError as error:
-                if not (is_link and name.startswith("user.")):
+                # as Docker: a file system without (this kind of) xattrs loses them, and
+                # user.* xattrs cannot be set on symlinks at all
+                if error.errno not in (errno.ENOTSUP, errno.EPERM):
                     raise HostError.from_os_error(
                         f"set xattr {name} on", str(path), error
                     ) from error
@@ -319,7 +355,9 @@ class _Extractor:
         os.utime(path, ns=(mtime_ns, mtime_ns), follow_symlinks=False)
 
     # -- members -----------------------------------------------------------------------
-    def member(self, archive: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+    def member(
+        self, archive: tarfile.TarFile, member: tarfile.TarInfo, stream: _HashingReader
+    ) -> None:
         rel = normalise_name(member.name)
         kind, target = classify(rel)
         if kind is EntryKind.IGNORED:
@@ -357,7 +395,7 @@ class _Extractor:
             return
         self._clear(rel, keep_dir=False)
         if member.isreg():
-            self._write_file(archive, member, path)
+            self._write_file(archive, member, path, stream)
             return
         if member.issym():
             os.symlink(member.linkname, path)
@@ -371,8 +409,16 @@ class _Extractor:
             raise ArchiveError(f"{self.what}: entry {member.name!r} has an unsupported type")
         self._apply_metadata(path, member)
 
-    def _write_file(self, archive: tarfile.TarFile, member: tarfile.TarInfo, path: Path) -> None:
-        source = archive.extractfile(member)
+    def _write_file(
+        self, archive: tarfile.TarFile, member: tarfile.TarInfo, path: Path, stream: _HashingReader
+    ) -> None:
+        source: IO[bytes] | _HashingReader | None
+        remaining = member.size
+        if member.sparse is None:  # the data follows the header: read it from the stream
+            stream.seek(member.offset_data)
+            source = stream
+        else:
+            source = archive.extractfile(member)
         if source is None:  # pragma: no cover - isreg() members always have data
             raise ArchiveError(f"{self.what}: entry {member.name!r} has no data")
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -381,7 +427,8 @@ class _Extractor:
         with os.fdopen(fd, "wb", buffering=0) as out:
             while True:
                 try:
-                    chunk = source.read(CHUNK)
+                    chunk = source.read(min(CHUNK, remaining)) if remaining else b""
+                    remaining -= len(chunk)
                 except tarfile.ReadError as error:
                     raise ArchiveError(
                         f"{self.what}: entry {member.name!r} is truncated"
@@ -423,20 +470,27 @@ def extract_layer(
     read, to refuse writes through their symlinks. On any error ``dest`` is left partly
     filled: the caller extracts into a temporary directory and removes it.
     """
-    blob_reader = _HashingReader(raw, what)
-    tar_reader = _HashingReader(_decompressed(blob_reader, what), what)  # type: ignore[arg-type]
+    head = raw.read(4)
+    blob_reader = _HashingReader(_Prefixed(head, raw), what)  # type: ignore[arg-type]
+    decompressed = _decompressor(head, blob_reader, what)  # type: ignore[arg-type]
+    # an uncompressed layer's digest is its diff_id: hash those bytes once
+    tar_reader = blob_reader if decompressed is None else _HashingReader(decompressed, what)
+    if decompressed is not None and expected_digest is None:
+        blob_reader.hashing = False  # its digest was verified when it was downloaded
     extractor = _Extractor(dest, lowers, what)
     try:
-        with tarfile.open(fileobj=tar_reader, mode="r|", bufsize=CHUNK) as archive:  # type: ignore[call-overload]
+        # "r:" over a forward-only reader, not the "r|" stream mode: file data is then read
+        # straight from the (decompressed) stream without tarfile's buffer copies
+        with tarfile.open(fileobj=tar_reader, mode="r:") as archive:  # type: ignore[call-overload]
             for member in archive:
-                extractor.member(archive, member)
+                extractor.member(archive, member, tar_reader)
     except tarfile.TarError as error:
         raise ArchiveError(f"{what}: not a valid tar stream ({error})") from error
     tar_reader.drain()
     blob_reader.drain()
     extractor.finish()
     diff_id = "sha256:" + tar_reader.hash.hexdigest()
-    digest = "sha256:" + blob_reader.hash.hexdigest()
+    digest = "sha256:" + blob_reader.hash.hexdigest() if blob_reader.hashing else ""
     if expected_size is not None and blob_reader.size != expected_size:
         raise DigestMismatchError(
             f"{what}: size is {blob_reader.size} bytes, the manifest says {expected_size}"

@@ -142,6 +142,12 @@ def parse_reference(text: str) -> Reference:
     return Reference(domain, path, tag, digest)
 
 
+def is_sha256_digest(value: object) -> bool:
+    """``sha256:`` and 64 lowercase hex digits: the only digests stackr accepts. Digests
+    name files in the store, so anything else (``sha256:../..``) must never get that far."""
+    return isinstance(value, str) and _DIGEST.fullmatch(value) is not None
+
+
 def is_id_prefix(text: str) -> bool:
     """An image id or a prefix of one (``sha256:`` optional), as ``docker rmi 3f5`` accepts."""
     hex_part = text.removeprefix("sha256:")

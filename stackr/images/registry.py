@@ -42,7 +42,7 @@ from stackr.images.errors import (
 )
 from stackr.images.platform import select_platform
 from stackr.images.progress import Phase, ProgressCallback, ProgressEvent
-from stackr.images.reference import DEFAULT_DOMAIN, Reference
+from stackr.images.reference import DEFAULT_DOMAIN, Reference, is_sha256_digest
 from stackr.images.settings import RegistrySettings
 
 DOCKER_HUB_ENDPOINT = "registry-1.docker.io"
@@ -80,9 +80,9 @@ def _sha256(data: bytes) -> str:
 
 def _checked_digest(descriptor: Mapping[str, Any], what: str) -> str:
     digest = descriptor.get("digest")
-    if not isinstance(digest, str) or not digest.startswith("sha256:") or len(digest) != 71:
-        raise RegistryError(f"{what}: unsupported or missing digest {digest!r}")
-    return digest
+    if not is_sha256_digest(digest):
+        raise RegistryError(f"{what}: unsupported or malformed digest {digest!r}")
+    return str(digest)
 
 
 def _error_text(body: bytes) -> str:
@@ -104,12 +104,17 @@ class RegistryClient:
         *,
         plain_http_allowed: bool = False,
         credentials: Credentials | None = None,
+        tls: ssl.SSLContext | None = None,
         timeout: float = TIMEOUT,
     ) -> None:
+        """``tls`` is the context for the registry's own host (its CA, client certificate,
+        or no verification for an insecure registry); other hosts it redirects to (blob
+        storage) always get the default, verifying context."""
         self.domain = domain
         self.endpoint = DOCKER_HUB_ENDPOINT if domain == DEFAULT_DOMAIN else domain
         self._plain_http_allowed = plain_http_allowed
         self._credentials = credentials
+        self._tls = tls or ssl.create_default_context()
         self._timeout = timeout
         self._scheme: str | None = None
         self._challenge: Challenge | None = None
@@ -123,14 +128,14 @@ class RegistryClient:
             domain,
             plain_http_allowed=settings.allows_plain_http(domain),
             credentials=credentials_for(domain),
+            tls=settings.tls_context(domain),
         )
 
     # -- transport ---------------------------------------------------------------------
     def _connection(self, scheme: str, netloc: str) -> http.client.HTTPConnection:
         if scheme == "https":
-            return http.client.HTTPSConnection(
-                netloc, timeout=self._timeout, context=ssl.create_default_context()
-            )
+            context = self._tls if netloc == self.endpoint else ssl.create_default_context()
+            return http.client.HTTPSConnection(netloc, timeout=self._timeout, context=context)
         return http.client.HTTPConnection(netloc, timeout=self._timeout)
 
     def _send(
@@ -146,10 +151,7 @@ class RegistryClient:
             try:
                 connection.request(method, target or "/", headers=current_headers)
                 response = connection.getresponse()
-            except ssl.SSLError:
-                connection.close()
-                raise
-            except (OSError, http.client.HTTPException) as error:
+            except (OSError, http.client.HTTPException) as error:  # ssl.SSLError too
                 connection.close()
                 raise RegistryError(
                     f"{self.domain}: cannot reach {parts.netloc}: {error}"
@@ -175,7 +177,7 @@ class RegistryClient:
         for scheme in schemes:
             try:
                 response, connection = self._send("GET", f"{scheme}://{self.endpoint}/v2/", {})
-            except (ssl.SSLError, RegistryError) as error:
+            except RegistryError as error:  # TLS refused or no answer: try the next scheme
                 last_error = error
                 continue
             try:
@@ -385,8 +387,12 @@ class RegistryClient:
         descriptor: Mapping[str, Any],
         directory: Path,
         progress: ProgressCallback | None = None,
+        stop: threading.Event | None = None,
     ) -> Path:
         """Download a layer blob to ``directory/<hex>``, resuming a partial download.
+
+        Setting ``stop`` (the pull failed elsewhere, or Ctrl-C) ends the download at the
+        next chunk; what arrived stays in the partial file for the next pull.
 
         Returns the complete, verified file. On a digest or size mismatch the partial
         file is deleted (it cannot be resumed) and DigestMismatchError raised.
@@ -414,7 +420,7 @@ class RegistryClient:
                 hasher, offset = hashlib.sha256(), 0
             if offset < size or size == 0:
                 hasher, offset = self._fetch_into(
-                    repository_path, digest, size, out, hasher, offset, progress
+                    repository_path, digest, size, out, hasher, offset, progress, stop
                 )
             if progress:
                 progress(ProgressEvent(Phase.VERIFYING, digest, offset, size))
@@ -439,6 +445,7 @@ class RegistryClient:
         hasher: Any,
         offset: int,
         progress: ProgressCallback | None,
+        stop: threading.Event | None = None,
     ) -> tuple[Any, int]:
         headers = {"Range": f"bytes={offset}-"} if offset else {}
         response, connection = self._get(
@@ -462,6 +469,8 @@ class RegistryClient:
             if progress:
                 progress(ProgressEvent(Phase.DOWNLOADING, digest, offset, size))
             while True:
+                if stop is not None and stop.is_set():
+                    raise RegistryError(f"layer {digest}: download stopped")
                 try:
                     chunk = response.read(min(CHUNK, size + 1 - offset))
                 except (OSError, http.client.HTTPException) as error:

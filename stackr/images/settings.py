@@ -5,14 +5,19 @@ Only one key is read so far, as in Docker's ``daemon.json``::
     {"insecure-registries": ["registry.lan:5000", "10.0.0.0/8"]}
 
 A registry listed there (by ``host[:port]``, or by an address inside a listed CIDR) may
-be reached over plain HTTP; loopback registries (``localhost``, ``127.0.0.0/8``,
-``::1``) always may, as Docker allows.
+be reached over plain HTTP, and over HTTPS without certificate verification; loopback
+registries (``localhost``, ``127.0.0.0/8``, ``::1``) always may, as Docker allows.
+
+Certificates for a registry with a private CA go where Docker's ``certs.d`` puts them:
+``$STACKR_ROOT/certs.d/<host[:port]>/*.crt`` (trusted CAs) and ``client.cert`` +
+``client.key`` (a client certificate).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +65,27 @@ class RegistrySettings:
                 except ValueError:
                     continue
         return False
+
+    def tls_context(self, host: str) -> ssl.SSLContext:
+        """The TLS settings for ``host``: system CAs plus its ``certs.d`` directory."""
+        context = ssl.create_default_context()
+        directory = certs_dir(host)
+        try:
+            for ca_file in sorted(directory.glob("*.crt")):
+                context.load_verify_locations(cafile=str(ca_file))
+            client_cert, client_key = directory / "client.cert", directory / "client.key"
+            if client_cert.is_file() and client_key.is_file():
+                context.load_cert_chain(str(client_cert), str(client_key))
+        except (OSError, ssl.SSLError) as error:
+            raise StateError(f"bad certificate in {directory}: {error}") from error
+        if self.allows_plain_http(host):
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+
+def certs_dir(host: str) -> Path:
+    return state_root() / "certs.d" / host
 
 
 def _hostname(host: str) -> str:

@@ -36,14 +36,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, BinaryIO
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 
-from stackr.errors import HostError, StateError
+from stackr.errors import HostError, PreconditionError, StateError
 from stackr.images.archive import (
     ArchivedImage,
     ArchiveSource,
     DirectoryArchiveSource,
     TarArchiveSource,
+    check_diff_ids,
+    check_os,
     open_tar,
     read_archive,
     sha256_digest,
@@ -120,9 +122,19 @@ class ImageStore:
         self.root = root or state_root() / "images"
         self._in_use = in_use or (lambda: set())
         self._thread_lock = threading.Lock()
-        for sub in ("blobs/sha256", "layers/sha256", "records", "tmp", "downloads"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
-        os.chmod(self.root / "layers", 0o700)
+        try:
+            for sub in ("blobs/sha256", "layers/sha256", "records", "tmp", "downloads"):
+                (self.root / sub).mkdir(parents=True, exist_ok=True)
+            os.chmod(self.root / "layers", 0o700)
+        except PermissionError as error:
+            raise PreconditionError(
+                f"cannot use the image store {self.root}: permission denied (run as root, "
+                "or set STACKR_ROOT to a directory you own)"
+            ) from error
+        except OSError as error:
+            raise HostError.from_os_error(
+                "create the image store", str(self.root), error
+            ) from error
 
     # -- paths -------------------------------------------------------------------------
     def layer_dir(self, diff_id: str) -> Path:
@@ -297,7 +309,10 @@ class ImageStore:
 
     def layer_dirs(self, image: ImageRecord) -> builtins.list[Path]:
         """The image's unpacked layers, top layer first: OverlayFS's ``lowerdir`` order."""
-        dirs = [self.layer_dir(d) for d in reversed(image.diff_ids)]
+        # A layer repeated in one image (identical RUN steps) is listed once, at its top
+        # position: overlayfs refuses a lowerdir twice, and the lower copy could not show
+        # anything the upper one does not.
+        dirs = list(dict.fromkeys(self.layer_dir(d) for d in reversed(image.diff_ids)))
         for path in dirs:
             if not path.is_dir():
                 raise StateError(f"image {image.short_id}: layer directory {path} is missing")
@@ -312,7 +327,8 @@ class ImageStore:
         All layers are unpacked into temporary directories and verified first; the store
         changes only once everything checked out, so a bad archive leaves it unchanged.
         """
-        spooled: Path | None = None
+        spooled: list[Path] = []
+        label = str(source) if isinstance(source, Path) else "archive from stdin"
         try:
             if isinstance(source, Path):
                 if source.is_dir():
@@ -321,25 +337,38 @@ class ImageStore:
                     raise ArchiveError(f"{source}: no such file")
                 archive_path = source
             else:
-                spooled = self._spool(source)
-                archive_path = spooled
-            with open_tar(archive_path) as tar:
-                label = str(source) if isinstance(source, Path) else "archive from stdin"
+                archive_path = self._spool(source)
+                spooled.append(archive_path)
+            opener = _decompressor_for(archive_path)
+            if opener is not None:
+                # a compressed archive cannot be read in place, and tarfile's random access
+                # on it would decompress again for each member: decompress it once
                 try:
-                    tar_source = TarArchiveSource(tar, label)
+                    with opener(archive_path) as stream:
+                        archive_path = self._spool(stream)  # removes itself if it fails
+                except (OSError, EOFError, ValueError) as error:
+                    raise ArchiveError(f"{label}: corrupt compressed archive ({error})") from error
+                spooled.append(archive_path)
+            with open_tar(archive_path) as tar:
+                try:
+                    tar_source = TarArchiveSource(tar, label, archive_path)
                 except (OSError, EOFError) as error:
                     raise ArchiveError(
                         f"{label}: truncated or corrupt archive ({error})"
                     ) from error
                 return self._load_from(tar_source, progress)
         finally:
-            if spooled is not None:
-                self._discard(spooled)
+            for path in spooled:
+                self._discard(path)
 
     def _spool(self, stream: BinaryIO | IO[bytes]) -> Path:
         fd, name = tempfile.mkstemp(dir=self.root / "tmp", prefix=f"{os.getpid()}.spool.")
-        with os.fdopen(fd, "wb") as out:
-            shutil.copyfileobj(stream, out, 1 << 20)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                shutil.copyfileobj(stream, out, 1 << 20)
+        except BaseException:
+            self._discard(Path(name))
+            raise
         return Path(name)
 
     def _load_from(
@@ -448,6 +477,48 @@ class ImageStore:
             self._write_index("digests.json", digests)
         return image_id
 
+    def add_layer(
+        self,
+        stream: BinaryIO | IO[bytes],
+        parent_diff_ids: Sequence[str] = (),
+        *,
+        expected_diff_id: str | None = None,
+    ) -> str:
+        """Unpack one layer tar (plain, gzip or zstd) on top of ``parent_diff_ids`` (bottom
+        first, already in the store); return its diff_id. For builders: a layer no image
+        uses yet is removed by ``prune``, so add the image soon after its layers."""
+        if expected_diff_id is not None and self.has_layer(
+            check_diff_ids([expected_diff_id], "layer")[0]
+        ):
+            return expected_diff_id
+        lowers = [self.layer_dir(d) for d in reversed(check_diff_ids(parent_diff_ids, "parents"))]
+        staged = _Staged()
+        target = self._layer_temp_dir()
+        try:
+            result = extract_layer(
+                stream, target, lowers, what="layer", expected_diff_id=expected_diff_id
+            )
+            staged.dirs[result.diff_id] = target
+            staged.sizes[result.diff_id] = result.unpacked_size
+            with self._locked():
+                self._commit_layers(staged)
+        finally:
+            self._discard(target)
+        return result.diff_id
+
+    def add_image(self, config: Mapping[str, Any], names: Sequence[str] = ()) -> ImageRecord:
+        """Record an image whose layers (``config["rootfs"]["diff_ids"]``) are all in the
+        store, under ``names``; its id is the digest of the canonical JSON of ``config``."""
+        config_bytes = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
+        image = ArchivedImage(config_bytes, sha256_digest(config_bytes), dict(config), (), ())
+        check_os(image.config, "image")
+        for diff_id in check_diff_ids(image.diff_ids, "image"):
+            if not self.has_layer(diff_id):
+                raise ImageError(f"image config names layer {diff_id}, which is not in the store")
+        with self._locked():
+            image_id = self._commit_image(image, list(names), None)
+        return self.get(image_id)
+
     def import_rootfs(
         self,
         source: Path,
@@ -539,8 +610,18 @@ class ImageStore:
             if self.has_blob(resolved.config_digest)
             else client.read_blob(parsed.path, resolved.config_descriptor, "image config")
         )
-        config_document = json.loads(config_bytes)
-        diff_ids = tuple((config_document.get("rootfs") or {}).get("diff_ids") or ())
+        try:
+            config_document = json.loads(config_bytes)
+        except ValueError as error:
+            raise ImageError(f"{parsed}: the image config is not JSON: {error}") from error
+        if not isinstance(config_document, dict):
+            raise ImageError(f"{parsed}: the image config is not a JSON object")
+        check_os(config_document, str(parsed))
+        rootfs = config_document.get("rootfs")
+        raw_diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+        diff_ids = check_diff_ids(
+            raw_diff_ids if isinstance(raw_diff_ids, list) else [], str(parsed)
+        )
         if len(diff_ids) != len(resolved.layers):
             raise ImageError(
                 f"{parsed}: the manifest has {len(resolved.layers)} layers but the config lists "
@@ -565,9 +646,7 @@ class ImageStore:
             with self._locked():
                 self._commit_layers(staged)
                 image_id = self._commit_image(
-                    _with_diff_ids(image, diff_ids),
-                    names,
-                    f"{parsed.repository}@{resolved.manifest_digest}",
+                    image, names, f"{parsed.repository}@{resolved.manifest_digest}"
                 )
             for path in downloads:  # the verified blobs are unpacked: no need to keep them
                 with contextlib.suppress(FileNotFoundError):
@@ -597,6 +676,7 @@ class ImageStore:
                 if self.has_layer(diff_id):
                     progress(ProgressEvent(Phase.EXISTS, str(descriptor.get("digest"))))
         futures: dict[str, Future[Path]] = {}
+        stop = threading.Event()
         with ThreadPoolExecutor(
             max_workers=LAYER_DOWNLOAD_THREADS, thread_name_prefix="layer"
         ) as pool:
@@ -604,7 +684,12 @@ class ImageStore:
                 digest = str(descriptor.get("digest"))
                 if digest not in futures:
                     futures[digest] = pool.submit(
-                        client.download_blob, parsed.path, descriptor, self.download_dir(), progress
+                        client.download_blob,
+                        parsed.path,
+                        descriptor,
+                        self.download_dir(),
+                        progress,
+                        stop,
                     )
             try:
                 # unpack in order as downloads finish: a layer needs the ones below it
@@ -617,6 +702,9 @@ class ImageStore:
                     if diff_id not in staged.dirs:
                         blob = futures[digest].result()
                         downloads.append(blob)
+                        if self.has_layer(diff_id):  # another pull committed it meanwhile
+                            lowers.insert(0, self.layer_dir(diff_id))
+                            continue
                         if progress:
                             progress(ProgressEvent(Phase.EXTRACTING, digest))
                         target = self._layer_temp_dir()
@@ -634,6 +722,7 @@ class ImageStore:
                             progress(ProgressEvent(Phase.DONE, digest))
                     lowers.insert(0, staged.dirs[diff_id])
             except BaseException:
+                stop.set()  # running downloads end at their next chunk, queued ones never start
                 for future in futures.values():
                     future.cancel()
                 raise
@@ -754,13 +843,6 @@ class ImageStore:
         return removed
 
 
-def _with_diff_ids(image: ArchivedImage, diff_ids: Sequence[str]) -> ArchivedImage:
-    # ArchivedImage reads diff_ids from its config; this only asserts they agree
-    if image.diff_ids != tuple(diff_ids):
-        raise ImageError("image config changed while pulling")
-    return image
-
-
 def _familiar(name: str) -> str:
     try:
         return parse_reference(name).familiar()
@@ -803,3 +885,30 @@ def _download_in_progress(path: Path) -> bool:
     except FileNotFoundError:
         return False
     return False
+
+
+def _decompressor_for(path: Path) -> Callable[[Path], IO[bytes]] | None:
+    """How to decompress an archive file (gzip, bzip2, xz, zstd), None if it is a plain tar."""
+    with open(path, "rb") as archive:
+        head = archive.read(6)
+    if head.startswith(b"\x1f\x8b"):
+        import gzip
+
+        return lambda p: cast(IO[bytes], gzip.open(p, "rb"))
+    if head.startswith(b"BZh"):
+        import bz2
+
+        return lambda p: cast(IO[bytes], bz2.open(p, "rb"))
+    if head.startswith(b"\xfd7zXZ"):
+        import lzma
+
+        return lambda p: cast(IO[bytes], lzma.open(p, "rb"))
+    if head.startswith(b"\x28\xb5\x2f\xfd"):
+        try:
+            import zstandard  # type: ignore[import-not-found,unused-ignore]
+        except ImportError as error:
+            raise ArchiveError(
+                f"{path} is zstd-compressed; install the 'zstandard' Python package"
+            ) from error
+        return lambda p: cast(IO[bytes], zstandard.open(p, "rb"))
+    return None

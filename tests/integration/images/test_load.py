@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from stackr.images import ImageStore
-from stackr.images.errors import ArchiveError, ImageInUseError
+from stackr.images.errors import ArchiveError, ImageError, ImageInUseError
 from stackr.images.layers import OPAQUE_XATTR
 from stackr.syscalls import mount, umount2
 from tests.fixtures import images as fx
@@ -66,6 +66,22 @@ def test_load_each_format(kind: str, tmp_path: Path, store: ImageStore) -> None:
     records = store.load_archive(archive)
     assert len(records) == 1
     _check_busybox_layers(store, "busybox")
+
+
+@pytest.mark.parametrize("compression", ["gz", "bz2", "xz"])
+def test_load_a_compressed_archive_file(
+    compression: str, tmp_path: Path, store: ImageStore
+) -> None:
+    import bz2
+    import lzma
+
+    archive = _write("docker-legacy", tmp_path)
+    compress = {"gz": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress}[compression]
+    packed = tmp_path / f"image.tar.{compression}"
+    packed.write_bytes(compress(archive.read_bytes()))
+    store.load_archive(packed)
+    _check_busybox_layers(store, "busybox")
+    assert os.listdir(store.root / "tmp") == []
 
 
 def test_load_from_a_stream_and_gzip_compressed_archive(tmp_path: Path, store: ImageStore) -> None:
@@ -171,3 +187,43 @@ def test_a_broken_archive_leaves_the_store_unchanged(tmp_path: Path, store: Imag
         store.load_archive(fx.write_docker_save_legacy(tmp_path / "bad.tar", [(bad, ["bad:1"])]))
     assert fx.directory_snapshot(store.root) == before
     assert not (tmp_path / "escape").exists()
+
+
+def test_a_repeated_layer_is_one_lowerdir(tmp_path: Path, store: ImageStore) -> None:
+    base, top = fx.busybox_layers()
+    image = fx.build_image([base, top, base], compression="none")
+    store.load_archive(fx.write_docker_save_legacy(tmp_path / "r.tar", [(image, ["rep:1"])]))
+    record = store.require("rep:1")
+    assert len(record.diff_ids) == 3
+    dirs = store.layer_dirs(record)
+    assert [d.name for d in dirs] == [fx.sha256(base)[7:], fx.sha256(top)[7:]]
+    merged = tmp_path / "merged"
+    merged.mkdir()
+    mount("overlay", str(merged), "overlay", 0, "lowerdir=" + ":".join(map(str, dirs)))
+    try:
+        assert (merged / "etc" / "removed").read_text() == "hidden by the upper layer\n"
+    finally:
+        umount2(str(merged), 0)
+
+
+def test_builders_add_layers_then_an_image(tmp_path: Path, store: ImageStore) -> None:
+    base, top = fx.busybox_layers()
+    base_id = store.add_layer(io.BytesIO(gzip.compress(base)))
+    assert base_id == fx.sha256(base)
+    top_id = store.add_layer(io.BytesIO(top), [base_id], expected_diff_id=fx.sha256(top))
+    assert store.add_layer(io.BytesIO(b"unused"), expected_diff_id=top_id) == top_id  # present
+    config = {
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"Cmd": ["/bin/sh"]},
+        "rootfs": {"type": "layers", "diff_ids": [base_id, top_id]},
+    }
+    record = store.add_image(config, ["built:1"])
+    assert store.require("built:1") == record
+    assert len(store.layer_dirs(record)) == 2
+    with pytest.raises(ArchiveError, match="lower layer"):
+        escape = fx.layer_tar([fx.TarEntry("bin/sh/x", data=b"no")])  # bin/sh is a symlink
+        store.add_layer(io.BytesIO(escape), [base_id, top_id])
+    missing = {**config, "rootfs": {"type": "layers", "diff_ids": ["sha256:" + "9" * 64]}}
+    with pytest.raises(ImageError, match="not in the store"):
+        store.add_image(missing, ["broken:1"])

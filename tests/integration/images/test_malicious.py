@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from stackr.images import ImageStore
-from stackr.images.errors import ArchiveError, DigestMismatchError, UnsafeLayerError
+from stackr.images.errors import ArchiveError, DigestMismatchError, ImageError, UnsafeLayerError
 from stackr.images.layers import OPAQUE_XATTR
 from tests.fixtures import images as fx
 
@@ -168,3 +169,28 @@ def _garbage(tmp_path: Path) -> Path:
     path = tmp_path / "garbage.tar"
     path.write_bytes(b"\x00garbage" * 10)
     return path
+
+
+@pytest.mark.parametrize("diff_id", ["sha256:" + "../" * 21 + "x", "sha256:" + "A" * 64, "md5:abc"])
+def test_malformed_diff_ids_never_name_a_path(
+    diff_id: str, tmp_path: Path, store: ImageStore
+) -> None:
+    before = fx.directory_snapshot(store.root)
+    image = fx.build_image([fx.layer_tar([E("f", data=b"x")])], compression="none")
+    config = json.loads(image.config_bytes)
+    config["rootfs"]["diff_ids"] = [diff_id]
+    bad = dataclasses.replace(image, config_bytes=json.dumps(config).encode())
+    archive = fx.write_docker_save_legacy(tmp_path / "d.tar", [(bad, ["d:1"])])
+    with pytest.raises(ArchiveError, match="malformed diff_id"):
+        store.load_archive(archive)
+    assert fx.directory_snapshot(store.root) == before
+
+
+def test_an_image_for_another_os_is_refused(tmp_path: Path, store: ImageStore) -> None:
+    image = fx.build_image([fx.layer_tar([E("f", data=b"x")])], compression="none")
+    config = json.loads(image.config_bytes)
+    config["os"] = "windows"
+    other = dataclasses.replace(image, config_bytes=json.dumps(config).encode())
+    archive = fx.write_docker_save_legacy(tmp_path / "w.tar", [(other, ["win:1"])])
+    with pytest.raises(ImageError, match="for windows, not linux"):
+        store.load_archive(archive)

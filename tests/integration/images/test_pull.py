@@ -12,12 +12,21 @@ from pathlib import Path
 import pytest
 
 from stackr.images import ImageStore, Phase, ProgressEvent
-from stackr.images.errors import AuthenticationError, DigestMismatchError, ImageNotFoundError
+from stackr.images.errors import (
+    AuthenticationError,
+    DigestMismatchError,
+    ImageNotFoundError,
+    RegistryError,
+)
 from stackr.images.platform import host_platform
+from stackr.images.reference import parse_reference
+from stackr.images.registry import RegistryClient
+from stackr.images.settings import certs_dir
 from tests.fixtures import images as fx
 from tests.fixtures.registry import (
     RegistryServer,
     TokenIssuer,
+    make_tls_certificate,
     push_image,
     push_manifest,
     running_registry,
@@ -94,17 +103,25 @@ def test_pull_by_digest_with_docker_media_types(
     assert record.repo_digests == (f"{registry.host}/stackr/dockerish@{digest}",)
 
 
+@pytest.mark.parametrize("docker_media_types", [False, True], ids=["oci-index", "docker-list"])
 def test_manifest_list_resolves_to_the_host_platform(
-    registry: RegistryServer, store: ImageStore
+    docker_media_types: bool, registry: RegistryServer, store: ImageStore
 ) -> None:
     _, architecture, _ = host_platform()
     other = "arm64" if architecture != "arm64" else "amd64"
-    ours = fx.busybox_image(architecture=architecture)
-    theirs = fx.build_image([fx.layer_tar([E("wrong-platform", data=b"x")])], architecture=other)
+    ours = fx.busybox_image(architecture=architecture, docker_media_types=docker_media_types)
+    theirs = fx.build_image(
+        [fx.layer_tar([E("wrong-platform", data=b"x")])],
+        architecture=other,
+        docker_media_types=docker_media_types,
+    )
     for built in (ours, theirs):
         push_image(registry, "stackr/multi", None, built)
-    index = fx.image_index({f"linux/{other}/v8": theirs, f"linux/{architecture}": ours})
-    push_manifest(registry, "stackr/multi", "latest", index, fx.MEDIA_OCI_INDEX)
+    index = fx.image_index(
+        {f"linux/{other}/v8": theirs, f"linux/{architecture}": ours}, docker_media_types
+    )
+    media_type = fx.MEDIA_DOCKER_LIST if docker_media_types else fx.MEDIA_OCI_INDEX
+    push_manifest(registry, "stackr/multi", "latest", index, media_type)
     record = store.pull(f"{registry.host}/stackr/multi")
     assert record.id == ours.image_id
     assert record.architecture == architecture
@@ -222,3 +239,28 @@ def test_bearer_token_flow(tmp_path: Path, store: ImageStore, no_docker_credenti
         assert request["service"] == TokenIssuer.service
         assert request["authorization"].startswith("Basic ")
         assert len(issuer.requests) == 1  # one token serves the manifest and every blob
+
+
+def test_https_registry_with_a_private_ca(tmp_path: Path, store: ImageStore) -> None:
+    cert, key = make_tls_certificate(tmp_path / "tls")
+    with running_registry(tmp_path / "tls-registry", tls=(cert, key)) as registry:
+        image = fx.busybox_image()
+        push_image(registry, "secure/busybox", "1", image)
+        reference = parse_reference(f"{registry.host}/secure/busybox:1")
+        # a registry that is not insecure: its certificate must verify
+        strict = RegistryClient(registry.host, plain_http_allowed=False)
+        with pytest.raises(RegistryError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify"):
+            strict.resolve_image(reference)
+        ca_dir = certs_dir(registry.host)
+        ca_dir.mkdir(parents=True)
+        (ca_dir / "ca.crt").write_bytes(cert.read_bytes())
+        from stackr.images.settings import RegistrySettings
+
+        trusted = RegistryClient(
+            registry.host,
+            plain_http_allowed=False,
+            tls=RegistrySettings().tls_context(registry.host),
+        )
+        assert trusted.resolve_image(reference).config_digest == image.config_digest
+        # the store's pull speaks HTTPS to it (loopback: HTTPS first, as Docker)
+        assert store.pull(str(reference)).id == image.image_id

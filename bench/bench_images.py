@@ -1,0 +1,176 @@
+"""Benchmark: ``stackr load`` and ``stackr pull`` of a ~100 MB image against ``tar -x``.
+
+Run as root from the repository root::
+
+    python bench/bench_images.py [--size-mb 100] [--workdir /tmp/stackr-bench]
+
+The table is also written to bench/results/images.txt.
+
+The image has two layers of files (half random, half text, 16 kB to 1 MB). ``load`` reads
+a ``docker save`` archive with uncompressed layers (as Docker 25 writes); ``pull`` fetches
+gzip layers from a local docker-registry. The baselines are ``tar -x`` (and ``tar -xz``)
+of the same layer tars into empty directories: the limit an unpacker can reach. Each run
+is a fresh process; wall time and peak RSS (ru_maxrss) are reported. Docker's own
+``docker load``/``docker pull`` are timed too when a docker CLI is present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.fixtures import images as fx
+from tests.fixtures.registry import RegistryServer, push_image, running_registry
+
+
+def _files(total: int, seed: int) -> list[fx.TarEntry]:
+    rng = random.Random(seed)
+    entries: list[fx.TarEntry] = []
+    words = [bytes(rng.choice(b"abcdefghijklmnopqrstuvwxyz") for _ in range(8)) for _ in range(500)]
+    written = 0
+    index = 0
+    while written < total:
+        size = rng.choice((16 << 10, 64 << 10, 256 << 10, 1 << 20))
+        if index % 2:
+            data = rng.randbytes(size)
+        else:
+            data = b" ".join(rng.choice(words) for _ in range(size // 9 + 1))[:size]
+        directory = f"d{index % 20:02d}"
+        if index < 20:
+            entries.append(fx.TarEntry(f"{directory}/", "dir", mode=0o755))
+        entries.append(fx.TarEntry(f"{directory}/f{index:05d}", data=data))
+        written += size
+        index += 1
+    return entries
+
+
+def _run(command: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
+    """Wall seconds and peak RSS (kB) of one command, measured by GNU time around it
+    (a child forked from this big process would report this process's RSS)."""
+    with tempfile.NamedTemporaryFile("r") as report:
+        start = time.perf_counter()
+        subprocess.run(
+            ["/usr/bin/time", "-o", report.name, "-f", "%M", *command],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            check=True,
+        )
+        elapsed = time.perf_counter() - start
+        return elapsed, int(report.read().split()[-1])
+
+
+def _tar_x(blobs: list[Path], workdir: Path, gzip: bool) -> tuple[float, int]:
+    total, peak = 0.0, 0
+    for index, blob in enumerate(blobs):
+        target = workdir / f"tar-{index}"
+        target.mkdir()
+        elapsed, rss = _run(["tar", "-xzf" if gzip else "-xf", str(blob), "-C", str(target)])
+        total += elapsed
+        peak = max(peak, rss)
+        shutil.rmtree(target)
+    return total, peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size-mb", type=int, default=100)
+    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--runs", type=int, default=3)
+    options = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="stackr-bench.", dir=options.workdir))
+    try:
+        with running_registry(workdir / "registry") as registry:
+            reference = f"{registry.host}/bench/image:1"
+            summary, layer_files, gz_files, archive = _prepare(
+                workdir, options.size_mb << 20, registry
+            )
+            rows = _measure(workdir, reference, layer_files, gz_files, archive, options.runs)
+        lines = [summary, f"{'what':34} {'seconds':>8} {'peak RSS MB':>12}"]
+        lines += [f"{what:34} {seconds:8.2f} {rss / 1024:12.1f}" for what, seconds, rss in rows]
+        print("\n".join(lines))
+        results = Path(__file__).resolve().parent / "results"
+        results.mkdir(exist_ok=True)
+        (results / "images.txt").write_text("\n".join(lines) + "\n")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _prepare(
+    workdir: Path, size: int, registry: RegistryServer
+) -> tuple[str, list[Path], list[Path], Path]:
+    """Write the archive and layer files and push the image; nothing big stays in memory
+    afterwards (a child forked from a big parent would report the parent's RSS)."""
+    layers = [fx.layer_tar(_files(size * 6 // 10, 1)), fx.layer_tar(_files(size * 4 // 10, 2))]
+    plain = fx.build_image(layers, compression="none")
+    gz = fx.build_image(layers, compression="gzip")
+    archive = fx.write_docker_save_oci(workdir / "image.tar", [(plain, ["bench:1"])])
+    push_image(registry, "bench/image", "1", gz)
+    layer_files, gz_files = [], []
+    for index, (layer, blob) in enumerate(zip(layers, gz.blobs, strict=True)):
+        (workdir / f"layer{index}.tar").write_bytes(layer)
+        (workdir / f"layer{index}.tar.gz").write_bytes(blob)
+        layer_files.append(workdir / f"layer{index}.tar")
+        gz_files.append(workdir / f"layer{index}.tar.gz")
+    summary = (
+        f"image: {len(layers)} layers, {sum(map(len, layers)) / 1e6:.1f} MB uncompressed, "
+        f"{sum(map(len, gz.blobs)) / 1e6:.1f} MB gzip"
+    )
+    return summary, layer_files, gz_files, archive
+
+
+def _measure(
+    workdir: Path,
+    reference: str,
+    layer_files: list[Path],
+    gz_files: list[Path],
+    archive: Path,
+    runs: int,
+) -> list[tuple[str, float, int]]:
+    """Each figure is the fastest of ``runs`` (the machine is shared), each run on an
+    empty store; the peak RSS is the largest seen."""
+    gc.collect()
+    stackr = [sys.executable, "-m", "stackr"]
+    base_env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    base_env["STACKR_RUN"] = str(workdir / "run")
+    results: dict[str, list[tuple[float, int]]] = {}
+
+    def record(what: str, figure: tuple[float, int]) -> None:
+        results.setdefault(what, []).append(figure)
+
+    for run in range(runs):
+        env = {**base_env, "STACKR_ROOT": str(workdir / f"root-load-{run}")}
+        record("tar -x (uncompressed layers)", _tar_x(layer_files, workdir, gzip=False))
+        record(
+            "stackr load -i (docker save)", _run([*stackr, "load", "-q", "-i", str(archive)], env)
+        )
+        record("tar -xz (gzip layers)", _tar_x(gz_files, workdir, gzip=True))
+        env["STACKR_ROOT"] = str(workdir / f"root-pull-{run}")
+        record("stackr pull (local registry)", _run([*stackr, "pull", "-q", reference], env))
+        record("stackr pull again (no-op)", _run([*stackr, "pull", "-q", reference], env))
+        for root in (workdir / f"root-load-{run}", workdir / f"root-pull-{run}"):
+            shutil.rmtree(root, ignore_errors=True)
+    docker_up = (
+        shutil.which("docker")
+        and subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0
+    )
+    if docker_up:
+        record("docker load", _run(["docker", "load", "-q", "-i", str(archive)]))
+        record("docker pull (local registry)", _run(["docker", "pull", "-q", reference]))
+    return [
+        (what, min(t for t, _ in figures), max(r for _, r in figures))
+        for what, figures in results.items()
+    ]
+
+
+if __name__ == "__main__":
+    main()
