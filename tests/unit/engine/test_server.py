@@ -224,3 +224,4 @@ def test_volume_prune_removes_only_unused_matching_volumes(server: RunningServer
     answer = client.request("POST", "/containers/prune")
     check("/containers/prune", "POST", 200, answer)
     assert answer["ContainersDeleted"] == []
+    assert client.containers_prune() == [] and client.volumes_prune() == ["keep"]
