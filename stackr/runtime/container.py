@@ -51,7 +51,7 @@ import signal as signals
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stackr import paths
 from stackr.cgroups import open_manager, open_manager_from
@@ -65,6 +65,9 @@ from stackr.runtime.errors import (
     ContainerStateError,
 )
 from stackr.runtime.spec import ContainerSpec, ContainerStdio, rw_layer_paths, validate_container_id
+
+if TYPE_CHECKING:
+    from stackr.runtime.forkserver import ForkServer
 
 STATE_VERSION = 1
 STATE_FILE = "state.json"
@@ -121,6 +124,19 @@ def state_dir(container_id: str) -> Path:
 def rw_layer_dir(container_id: str) -> Path:
     """The container's own overlay upper+work dirs: persistent, kept across re-create."""
     return paths.state_root() / "containers" / validate_container_id(container_id)
+
+
+_fork_server: ForkServer | None = None
+
+
+def use_fork_server(server: ForkServer | None) -> None:
+    """Make ``create`` fork container inits from ``server`` (None: re-exec each time).
+
+    The engine calls this once at start-up with ``ForkServer.start()``: a container
+    then costs a fork instead of an interpreter start (see ``stackr.runtime.forkserver``).
+    """
+    global _fork_server
+    _fork_server = server
 
 
 def create(
@@ -196,7 +212,7 @@ def _build(
         "work_dir": str(work_dir),
         "cgroup": cgroup.describe(),
     }
-    process.spawn_init(container_id, directory, init_config, stdio, timeout)
+    process.spawn_init(container_id, directory, init_config, stdio, timeout, _fork_server)
     record = _read_json(directory / STATE_FILE)
     if record is None or "pid" not in record:
         raise ContainerSetupError(container_id, "the init process did not record the container")

@@ -72,7 +72,13 @@ def main(argv: list[str]) -> int:
     config_fd, report_fd = int(argv[1]), int(argv[2])
     with os.fdopen(config_fd, "rb") as config_pipe:
         config = json.loads(config_pipe.read())
+    return fork_shim(state_dir, config, report_fd)
+
+
+def fork_shim(state_dir: Path, config: dict[str, Any], report_fd: int) -> int:
+    """Fork the shim and return 0 in the parent (used by ``main`` and the fork server)."""
     if os.fork() != 0:
+        os.close(report_fd)
         return 0  # the helper's work is done: the caller's create() stops waiting on us
     try:
         code = run_shim(state_dir, config, report_fd)

@@ -14,15 +14,17 @@ import json
 import os
 import select
 import signal as signals
-import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stackr.errors import HostError
 from stackr.runtime.errors import ContainerSetupError
 from stackr.runtime.spec import ContainerStdio
+
+if TYPE_CHECKING:
+    from stackr.runtime.forkserver import ForkServer
 
 # The helper must import stackr from the same place as this process, whatever its cwd.
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
@@ -99,14 +101,21 @@ def spawn_init(
     init_config: dict[str, Any],
     stdio: ContainerStdio,
     timeout: float,
+    fork_server: ForkServer | None = None,
 ) -> None:
-    """Run ``python -m stackr.runtime.init`` and wait for it to report the container built.
+    """Start the container's init helper and wait for it to report the container built.
 
-    The config goes over an inherited pipe; the report comes back over another one,
-    which the shim closes once it has recorded the pids in state.json. The helper's
-    fds 0-2 are the container's stdio. ``subprocess`` forks and execs in C, which is
-    safe in a multi-threaded caller.
+    With a ``fork_server``, the helper is forked from it; otherwise it is
+    ``python -m stackr.runtime.init``. The report comes back over a pipe, which the
+    shim closes once it has recorded the pids in state.json. The helper's fds 0-2 are
+    the container's stdio. ``subprocess`` forks and execs in C, which is safe in a
+    multi-threaded caller.
     """
+    if fork_server is not None:
+        _launch_from_server(container_id, init_config, stdio, timeout, fork_server)
+        return
+    import subprocess  # only the caller needs it, not the init helper that imports us
+
     config_read, config_write = os.pipe()
     report_read, report_write = os.pipe()
     null_fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
@@ -145,6 +154,36 @@ def spawn_init(
     finally:
         os.close(report_read)
         helper.wait()  # exits as soon as it has forked the shim
+    _check_report(container_id, report)
+
+
+def _launch_from_server(
+    container_id: str,
+    init_config: dict[str, Any],
+    stdio: ContainerStdio,
+    timeout: float,
+    fork_server: ForkServer,
+) -> None:
+    report_read, report_write = os.pipe()
+    null_fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+    stdio_fds = tuple(fd if fd is not None else null_fd
+                      for fd in (stdio.stdin, stdio.stdout, stdio.stderr))  # fmt: skip
+    try:
+        fork_server.launch(init_config, (stdio_fds[0], stdio_fds[1], stdio_fds[2]), report_write)
+    except OSError as error:
+        os.close(report_read)
+        raise HostError.from_os_error("reach the fork server for", container_id, error) from error
+    finally:
+        os.close(report_write)
+        os.close(null_fd)
+    try:
+        report = _read_report(report_read, timeout)
+    finally:
+        os.close(report_read)
+    _check_report(container_id, report)
+
+
+def _check_report(container_id: str, report: bytes) -> None:
     if not report:
         raise ContainerSetupError(container_id, "the init process exited without a report")
     message = json.loads(report)

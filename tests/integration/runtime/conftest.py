@@ -82,3 +82,17 @@ def run(make_spec: Callable[..., ContainerSpec], cleanup: list[str]) -> Callable
 
 
 __all__ = ["RunResult", "replace"]
+
+
+@pytest.fixture
+def fork_server(stackr_dirs: tuple[Path, Path]) -> Iterator[None]:
+    """Route this test's creates through a fork server, as the engine does."""
+    from stackr.runtime.forkserver import ForkServer
+
+    server = ForkServer.start(str(stackr_dirs[1]))
+    container.use_fork_server(server)
+    try:
+        yield
+    finally:
+        container.use_fork_server(None)
+        server.close()
