@@ -48,6 +48,7 @@ import os
 import select
 import shutil
 import signal as signals
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,10 +68,13 @@ from stackr.runtime.errors import (
 from stackr.runtime.spec import ContainerSpec, ContainerStdio, rw_layer_paths, validate_container_id
 
 if TYPE_CHECKING:
+    import subprocess
+
     from stackr.runtime.forkserver import ForkServer
 
 STATE_VERSION = 1
 STATE_FILE = "state.json"
+SPEC_FILE = "spec.json"  # the ContainerSpec, for exec_process
 EXIT_FILE = "exit.json"
 EXEC_FIFO = "exec.fifo"
 ROOTFS_MOUNTPOINT = "rootfs"
@@ -204,8 +208,10 @@ def _build(
     cgroup.create()
     cgroup.apply(spec.resources, devices_allow_all=spec.privileged)
 
+    spec_json = json.loads(spec.to_json())
+    _write_json(directory / SPEC_FILE, spec_json)
     init_config = {
-        "spec": json.loads(spec.to_json()),
+        "spec": spec_json,
         "state_dir": str(directory),
         "rootfs_mountpoint": str(directory / ROOTFS_MOUNTPOINT),
         "upper_dir": str(upper_dir),
@@ -473,3 +479,75 @@ __all__ = [
     "stats",
     "wait",
 ]
+
+
+def exec_process(
+    container_id: str,
+    args: list[str] | tuple[str, ...],
+    *,
+    env: tuple[str, ...] = (),
+    cwd: str | None = None,
+    user: str | None = None,
+    tty: bool = False,
+    stdin: int | None = None,
+    stdout: int | None = None,
+    stderr: int | None = None,
+) -> subprocess.Popen[bytes]:
+    """Run ``args`` inside a running container (``docker exec``; healthchecks).
+
+    The process gets the container's namespaces, cgroup, capabilities, seccomp filter
+    and user (``user`` and ``cwd`` override them; ``env`` adds to the container's).
+    ``stdin``/``stdout``/``stderr`` are as for ``subprocess.Popen`` (an fd,
+    ``subprocess.PIPE``, or None for /dev/null); with ``tty`` pass a pty slave as all
+    three. Returns the Popen of a small supervisor that exits with the process's
+    status (128+N when killed by signal N; 125 when it could not enter the container,
+    126/127 when the command cannot be run), forwards signals to it, and takes it
+    down if the supervisor is killed. The caller must ``wait()`` it.
+    """
+    import subprocess
+
+    current = state(container_id)
+    if current.status is not Status.RUNNING:
+        raise ContainerStateError(container_id, "exec in", current.status.value)
+    record = _read_json(state_dir(container_id) / STATE_FILE) or {}
+    spec_json = _read_json(state_dir(container_id) / SPEC_FILE)
+    if spec_json is None:
+        raise StateError(f"container {container_id}: no {SPEC_FILE} in its state dir")
+    config = {
+        "pid": record["pid"],
+        "pid_start": record["pid_start"],
+        "cgroup": record["cgroup"],
+        "spec": spec_json,
+        "args": list(args),
+        "env": list(env),
+        "cwd": cwd,
+        "user": user,
+        "tty": tty,
+    }
+    config_read, config_write = os.pipe()
+    devnull = subprocess.DEVNULL
+    try:
+        supervisor = subprocess.Popen(
+            [
+                sys.executable,
+                "-S",
+                "-m",
+                "stackr.runtime.enter",
+                str(config_read),
+                str(state_dir(container_id)),
+            ],
+            stdin=stdin if stdin is not None else devnull,
+            stdout=stdout if stdout is not None else devnull,
+            stderr=stderr if stderr is not None else devnull,
+            pass_fds=(config_read,),
+            env={"PYTHONPATH": process.PACKAGE_PARENT, "PYTHONDONTWRITEBYTECODE": "1"},
+            cwd="/",
+        )
+    except OSError as error:
+        os.close(config_write)
+        raise HostError.from_os_error("exec in", container_id, error) from error
+    finally:
+        os.close(config_read)
+    with os.fdopen(config_write, "wb") as config_pipe:
+        config_pipe.write(json.dumps(config).encode())
+    return supervisor

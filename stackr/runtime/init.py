@@ -55,9 +55,16 @@ _RLIMITS = {
     "as": resource.RLIMIT_AS,
 }
 # Sysctls a container may set: those the kernel namespaces (Docker's list).
-_NAMESPACED_SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
-                       "kernel.shmall", "kernel.shmmax", "kernel.shmmni",
-                       "kernel.shm_rmid_forced")  # fmt: skip
+_NAMESPACED_SYSCTLS = (
+    "kernel.msgmax",
+    "kernel.msgmnb",
+    "kernel.msgmni",
+    "kernel.sem",
+    "kernel.shmall",
+    "kernel.shmmax",
+    "kernel.shmmni",
+    "kernel.shm_rmid_forced",
+)
 _NAMESPACED_SYSCTL_PREFIXES = ("fs.mqueue.", "net.")
 _UNFORWARDABLE = {signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD}
 TIOCSCTTY = 0x540E
@@ -258,16 +265,24 @@ def build_container(
     # 3. the root filesystem, then everything mounted onto it, then pivot_root.
     root = config["rootfs_mountpoint"]
     rootfs.make_mounts_private()
-    rootfs.mount_root(root, spec.rootfs.layer_dirs, config["upper_dir"], config["work_dir"],
-                      spec.rootfs.rootfs_dir)  # fmt: skip
+    rootfs.mount_root(
+        root,
+        spec.rootfs.layer_dirs,
+        config["upper_dir"],
+        config["work_dir"],
+        spec.rootfs.rootfs_dir,
+    )
     rootfs.mount_standard(root, spec.shm_size, new_netns=spec.network.mode != "host")
     for mount in spec.mounts:
         rootfs.mount_user(root, mount)
-    rootfs.bind_etc_files(root, {
-        "/etc/hosts": spec.hosts_file,
-        "/etc/hostname": spec.hostname_file,
-        "/etc/resolv.conf": spec.resolv_conf_file,
-    })  # fmt: skip
+    rootfs.bind_etc_files(
+        root,
+        {
+            "/etc/hosts": spec.hosts_file,
+            "/etc/hostname": spec.hostname_file,
+            "/etc/resolv.conf": spec.resolv_conf_file,
+        },
+    )
     # Sysctls before /proc/sys becomes read-only (step 4).
     _apply_sysctls(spec, os.path.join(root, "proc"))
     rootfs.enter_root(root)
@@ -282,15 +297,7 @@ def build_container(
         rootfs.remount_root_readonly()
 
     # 5. who runs the command: read from the image's files, now that they are our /etc.
-    exec_user = users.resolve_user(
-        spec.user, spec.group_add, _read_text("/etc/passwd"), _read_text("/etc/group")
-    )
-    env = dict(item.partition("=")[::2] for item in spec.env)
-    env.setdefault("HOME", exec_user.home)
-    if spec.hostname:
-        env.setdefault("HOSTNAME", spec.hostname)
-    executable = _lookup_executable(spec.args[0], env.get("PATH", ""), spec.cwd)
-
+    executable, env, exec_user = prepare_process(spec)
     for ulimit in spec.ulimits:
         if ulimit.name not in _RLIMITS:
             raise SetupError(f"unknown ulimit {ulimit.name!r}")
@@ -304,11 +311,30 @@ def build_container(
     #    CAP_SYS_ADMIN (without no_new_privs it needs it); the bounding set while we
     #    hold CAP_SETPCAP. The user switch waits until after start (become_user): the
     #    exec fifo is reached through /proc/self/fd, which a non-root uid cannot open.
+    keep_mask = confine(spec)
+    return executable, env, exec_user, keep_mask
+
+
+def prepare_process(spec: ContainerSpec) -> tuple[str, dict[str, str], users.ExecUser]:
+    """The user (from the container's /etc), environment and executable of ``spec.args``."""
+    exec_user = users.resolve_user(
+        spec.user, spec.group_add, _read_text("/etc/passwd"), _read_text("/etc/group")
+    )
+    env = dict(item.partition("=")[::2] for item in spec.env)
+    env.setdefault("HOME", exec_user.home)
+    if spec.hostname:
+        env.setdefault("HOSTNAME", spec.hostname)
+    executable = _lookup_executable(spec.args[0], env.get("PATH", ""), spec.cwd)
+    return executable, env, exec_user
+
+
+def confine(spec: ContainerSpec) -> int:
+    """Seccomp and the bounding set; returns the capability mask to keep (see step 6)."""
     keep_mask = security.capability_mask(security.effective_capability_names(spec))
     if spec.seccomp == "default" and not spec.privileged:
         seccomp.install_default_filter(keep_mask)
     security.drop_bounding_set(keep_mask)
-    return executable, env, exec_user, keep_mask
+    return keep_mask
 
 
 def become_user(spec: ContainerSpec, exec_user: users.ExecUser, keep_mask: int) -> None:

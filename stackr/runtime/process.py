@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from stackr.runtime.forkserver import ForkServer
 
 # The helper must import stackr from the same place as this process, whatever its cwd.
-_PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
+PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 
 
 def start_time(pid: int) -> int | None:
@@ -134,7 +134,7 @@ def spawn_init(
             stdout=stdio.stdout if stdio.stdout is not None else null_fd,
             stderr=stdio.stderr if stdio.stderr is not None else null_fd,
             pass_fds=(config_read, report_write),
-            env={"PYTHONPATH": _PACKAGE_PARENT, "PYTHONDONTWRITEBYTECODE": "1"},
+            env={"PYTHONPATH": PACKAGE_PARENT, "PYTHONDONTWRITEBYTECODE": "1"},
             cwd="/",
         )
     except OSError as error:
@@ -166,8 +166,9 @@ def _launch_from_server(
 ) -> None:
     report_read, report_write = os.pipe()
     null_fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
-    stdio_fds = tuple(fd if fd is not None else null_fd
-                      for fd in (stdio.stdin, stdio.stdout, stdio.stderr))  # fmt: skip
+    stdio_fds = tuple(
+        fd if fd is not None else null_fd for fd in (stdio.stdin, stdio.stdout, stdio.stderr)
+    )
     try:
         fork_server.launch(init_config, (stdio_fds[0], stdio_fds[1], stdio_fds[2]), report_write)
     except OSError as error:

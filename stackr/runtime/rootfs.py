@@ -45,8 +45,11 @@ DEV_SYMLINKS = (
     ("core", "/proc/kcore"),
     ("ptmx", "pts/ptmx"),
 )
-_FLAG_OPTIONS = {"nosuid": syscalls.MS_NOSUID, "nodev": syscalls.MS_NODEV,
-                 "noexec": syscalls.MS_NOEXEC}  # fmt: skip
+_FLAG_OPTIONS = {
+    "nosuid": syscalls.MS_NOSUID,
+    "nodev": syscalls.MS_NODEV,
+    "noexec": syscalls.MS_NOEXEC,
+}
 
 
 class MountError(Exception):
@@ -142,8 +145,9 @@ def mount_standard(root: str, shm_size: int, new_netns: bool) -> None:
 
     dev = resolve_in_root(root, "/dev")
     _ensure_target(dev, True)
-    _mount("tmpfs", dev, "tmpfs", syscalls.MS_NOSUID | syscalls.MS_STRICTATIME,
-           "mode=755,size=65536k")  # fmt: skip
+    _mount(
+        "tmpfs", dev, "tmpfs", syscalls.MS_NOSUID | syscalls.MS_STRICTATIME, "mode=755,size=65536k"
+    )
     for name, major, minor in DEVICE_NODES:
         node = os.path.join(dev, name)
         os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(major, minor))
@@ -152,10 +156,16 @@ def mount_standard(root: str, shm_size: int, new_netns: bool) -> None:
         os.symlink(target, os.path.join(dev, name))
     for name in ("pts", "shm", "mqueue"):
         os.mkdir(os.path.join(dev, name), 0o755)
-    _mount("devpts", os.path.join(dev, "pts"), "devpts", syscalls.MS_NOSUID | syscalls.MS_NOEXEC,
-           "newinstance,ptmxmode=0666,mode=0620,gid=5")  # fmt: skip
-    _mount("shm", os.path.join(dev, "shm"), "tmpfs", nosuid_nodev_noexec,
-           f"mode=1777,size={shm_size}")  # fmt: skip
+    _mount(
+        "devpts",
+        os.path.join(dev, "pts"),
+        "devpts",
+        syscalls.MS_NOSUID | syscalls.MS_NOEXEC,
+        "newinstance,ptmxmode=0666,mode=0620,gid=5",
+    )
+    _mount(
+        "shm", os.path.join(dev, "shm"), "tmpfs", nosuid_nodev_noexec, f"mode=1777,size={shm_size}"
+    )
     _mount("mqueue", os.path.join(dev, "mqueue"), "mqueue", nosuid_nodev_noexec)
 
     sys_dir = resolve_in_root(root, "/sys")
@@ -188,8 +198,9 @@ def mount_user(root: str, mount: MountSpec) -> None:
         data.append(f"mode={mount.tmpfs_mode if mount.tmpfs_mode is not None else 0o1777:o}")
         if mount.read_only:
             flags |= syscalls.MS_RDONLY
-        _mount("tmpfs", target, "tmpfs", flags | syscalls.MS_NOSUID | syscalls.MS_NODEV,
-               ",".join(data))  # fmt: skip
+        _mount(
+            "tmpfs", target, "tmpfs", flags | syscalls.MS_NOSUID | syscalls.MS_NODEV, ",".join(data)
+        )
         return
     bind_mount(mount.source, target, mount.read_only, flags)
 
@@ -216,8 +227,11 @@ def _locked_flags(target: str) -> int:
     """nosuid/nodev/noexec already on the mount: a remount that drops them gets EPERM."""
     flags = 0
     stats = os.statvfs(target)
-    for bit, mount_flag in ((os.ST_NOSUID, syscalls.MS_NOSUID), (os.ST_NODEV, syscalls.MS_NODEV),
-                            (os.ST_NOEXEC, syscalls.MS_NOEXEC)):  # fmt: skip
+    for bit, mount_flag in (
+        (os.ST_NOSUID, syscalls.MS_NOSUID),
+        (os.ST_NODEV, syscalls.MS_NODEV),
+        (os.ST_NOEXEC, syscalls.MS_NOEXEC),
+    ):
         if stats.f_flag & bit:
             flags |= mount_flag
     return flags
@@ -270,16 +284,25 @@ def readonly_paths(paths: tuple[str, ...]) -> None:
             continue
         try:
             syscalls.mount(path, path, None, syscalls.MS_BIND | syscalls.MS_REC, None)
-            syscalls.mount("", path, None, syscalls.MS_BIND | syscalls.MS_REMOUNT
-                           | syscalls.MS_RDONLY | _locked_flags(path), None)  # fmt: skip
+            syscalls.mount(
+                "",
+                path,
+                None,
+                syscalls.MS_BIND | syscalls.MS_REMOUNT | syscalls.MS_RDONLY | _locked_flags(path),
+                None,
+            )
         except OSError as error:
             if error.errno != errno.ENOENT:
                 raise MountError(f"make {path} read-only: {error.strerror}") from error
 
 
 def remount_root_readonly() -> None:
-    _mount("", "/", None, syscalls.MS_BIND | syscalls.MS_REMOUNT | syscalls.MS_RDONLY
-           | _locked_flags("/"))  # fmt: skip
+    _mount(
+        "",
+        "/",
+        None,
+        syscalls.MS_BIND | syscalls.MS_REMOUNT | syscalls.MS_RDONLY | _locked_flags("/"),
+    )
 
 
 def make_workdir(cwd: str) -> None:
