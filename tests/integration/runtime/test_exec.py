@@ -38,8 +38,12 @@ def test_exec_sees_the_container(make_spec: MakeSpec, cleanup: list[str]) -> Non
     container_id = _running(make_spec, cleanup)
     entered = container.exec_process(
         container_id,
-        ["sh", "-c", "hostname; tr '\\0' ' ' < /proc/1/cmdline; echo; grep CapEff /proc/self/status;"
-         "grep Seccomp: /proc/self/status; echo $EXTRA; pwd"],
+        [
+            "sh",
+            "-c",
+            "hostname; tr '\\0' ' ' < /proc/1/cmdline; echo; grep CapEff /proc/self/status;"
+            "grep Seccomp: /proc/self/status; echo $EXTRA; pwd",
+        ],
         env=("EXTRA=yes",),
         cwd="/tmp",
         stdout=subprocess.PIPE,
