@@ -113,8 +113,6 @@ def build_parser() -> argparse.ArgumentParser:
         _add_project_options(sub, suppress=True)
         if module is not None:
             module.configure(sub)
-        else:
-            sub.add_argument("arguments", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
         sub.set_defaults(verb_spec=verb, verb_module=module)
     return parser
 
@@ -153,7 +151,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"stackr {__version__}")
         return 0
     parser = build_parser()
-    args = parser.parse_args(arguments)
+    # Unknown arguments are tolerated only for verbs that are not implemented yet, so
+    # that `stackr up -d` says "not implemented" rather than "unrecognized -d".
+    args, unknown = parser.parse_known_args(arguments)
+    if unknown and getattr(args, "verb_module", None) is not None:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.verb is None:
         parser.print_help()
         return 0

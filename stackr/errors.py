@@ -129,7 +129,9 @@ class HostError(StackrError):
     so that the message says exactly what failed and why.
     """
 
-    def __init__(self, action: str, target: str, errno: int | None = None, detail: str = "") -> None:
+    def __init__(
+        self, action: str, target: str, errno: int | None = None, detail: str = ""
+    ) -> None:
         self.action = action
         self.target = target
         self.errno = errno

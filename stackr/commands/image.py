@@ -1,0 +1,68 @@
+"""``stackr image inspect|ls|rm|prune|pull|load|tag``: manage images."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from types import ModuleType
+
+
+def _delegate(name: str) -> ModuleType:
+    import importlib
+
+    return importlib.import_module(f"stackr.commands.{name}")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    subcommands = parser.add_subparsers(dest="image_command", metavar="SUBCOMMAND", required=True)
+    inspect = subcommands.add_parser("inspect", help="show images as JSON")
+    inspect.add_argument("images", nargs="+", metavar="IMAGE")
+    prune = subcommands.add_parser("prune", help="remove untagged images and unused layers")
+    prune.add_argument(
+        "--force", action="store_true", help="do not ask (accepted; -f is the stack file)"
+    )
+    tag = subcommands.add_parser("tag", help="give an image another name")
+    tag.add_argument("source", metavar="SOURCE_IMAGE")
+    tag.add_argument("target", metavar="TARGET_IMAGE")
+    import_ = subcommands.add_parser(
+        "import", help="make a one-layer image from a root directory or tar (offline base images)"
+    )
+    import_.add_argument("source", metavar="ROOTFS", help="directory or tar of a root filesystem")
+    import_.add_argument("name", metavar="REPOSITORY:TAG")
+    import_.add_argument(
+        "--cmd", nargs=argparse.REMAINDER, default=None, help="the image's Cmd (rest of the line)"
+    )
+    for name, verb in (("ls", "images"), ("rm", "rmi"), ("pull", "pull"), ("load", "load")):
+        sub = subcommands.add_parser(name, help=f"same as `stackr {verb}`")
+        _delegate(verb).configure(sub)
+        sub.set_defaults(delegate=verb)
+
+
+def run(args: argparse.Namespace) -> int:
+    from stackr.images.inspect import inspect_document
+    from stackr.images.store import ImageStore
+
+    if getattr(args, "delegate", None):
+        exit_code: int = _delegate(args.delegate).run(args)
+        return exit_code
+    store = ImageStore()
+    if args.image_command == "inspect":
+        records = [store.require(image) for image in args.images]
+        documents = [
+            inspect_document(r, store.config_document(r), store.layer_dirs(r)) for r in records
+        ]
+        print(json.dumps(documents, indent=2))
+    elif args.image_command == "prune":
+        removed = store.prune()
+        if removed:
+            print("Deleted Images:")
+            print("\n".join(removed))
+        print(f"Total removed: {sum(1 for line in removed if line.startswith('Deleted'))}")
+    elif args.image_command == "import":
+        from pathlib import Path
+
+        record = store.import_rootfs(Path(args.source), args.name, cmd=args.cmd)
+        print(record.id)
+    elif args.image_command == "tag":
+        store.tag(args.source, args.target)
+    return 0

@@ -1,0 +1,86 @@
+"""The stack-file models, canonical: every short syntax is stored in its long form.
+
+Split for size: ``models_base`` (base class, error and coercion helpers),
+``models_parts`` (ports, volumes, healthcheck, …), ``models_service`` (``Service``),
+``models_top`` (networks, volumes, secrets, configs, ``Stack``).
+"""
+
+from __future__ import annotations
+
+from stackr.config.models_base import HOST_PLATFORM, Model, dump
+from stackr.config.models_parts import (
+    BindOptions,
+    Build,
+    DependsOn,
+    Deploy,
+    DeployRestartPolicy,
+    Develop,
+    Device,
+    EnvFile,
+    Healthcheck,
+    Logging,
+    PortMapping,
+    ResourceLimits,
+    ResourceReservations,
+    Resources,
+    Restart,
+    ServiceLink,
+    ServiceNetwork,
+    ServiceSecret,
+    ServiceVolume,
+    TmpfsOptions,
+    Ulimit,
+    VolumeOptions,
+    VolumesFrom,
+    WatchRule,
+)
+from stackr.config.models_service import Service
+from stackr.config.models_top import (
+    DEFAULT_NETWORK,
+    Config,
+    Ipam,
+    IpamPool,
+    Network,
+    Secret,
+    Stack,
+    Volume,
+)
+
+__all__ = [
+    "DEFAULT_NETWORK",
+    "HOST_PLATFORM",
+    "BindOptions",
+    "Build",
+    "Config",
+    "DependsOn",
+    "Deploy",
+    "DeployRestartPolicy",
+    "Develop",
+    "Device",
+    "EnvFile",
+    "Healthcheck",
+    "Ipam",
+    "IpamPool",
+    "Logging",
+    "Model",
+    "Network",
+    "PortMapping",
+    "ResourceLimits",
+    "ResourceReservations",
+    "Resources",
+    "Restart",
+    "Secret",
+    "Service",
+    "ServiceLink",
+    "ServiceNetwork",
+    "ServiceSecret",
+    "ServiceVolume",
+    "Stack",
+    "TmpfsOptions",
+    "Ulimit",
+    "Volume",
+    "VolumeOptions",
+    "VolumesFrom",
+    "WatchRule",
+    "dump",
+]

@@ -1,0 +1,437 @@
+"""The ``Service`` model: one entry of ``services:``, canonical (long syntax only)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from stackr.config.models_base import (
+    HOST_PLATFORM,
+    ByteSizeIn,
+    DurationIn,
+    ListIn,
+    ListOrDictIn,
+    Model,
+    StringOrListIn,
+    command_list,
+    fail,
+    key_value_mapping,
+    normalise_platform,
+    show,
+    string_list,
+    text_list,
+    text_mapping,
+)
+from stackr.config.models_parts import (
+    Build,
+    DependsOn,
+    Deploy,
+    Develop,
+    Device,
+    EnvFile,
+    Healthcheck,
+    Logging,
+    PortMapping,
+    Restart,
+    ServiceLink,
+    ServiceNetwork,
+    ServiceSecret,
+    ServiceVolume,
+    Ulimit,
+    VolumesFrom,
+    byte_size,
+    duration,
+    parse_depends_on,
+    parse_env_files,
+    parse_extra_hosts,
+    parse_ports,
+    parse_restart,
+    parse_service_networks,
+    parse_service_secrets,
+    parse_volumes,
+)
+
+CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+SERVICE_REFERENCE = "service:"
+
+
+def bytes_or_none(value: Any) -> int | None:
+    return None if value is None else byte_size(value)
+
+
+class Service(Model):
+    """One service. Lists are tuples, mappings dicts; sizes in bytes, durations in seconds;
+    host paths absolute. ``None`` means "not set" (the image's or the engine's default)."""
+
+    # what to run
+    image: str | None = None
+    build: Build | None = None
+    pull_policy: Literal["always", "never", "missing", "build"] | None = None
+    platform: str | None = None
+    command: tuple[str, ...] | None = None  # None: the image's CMD; () clears it
+    entrypoint: tuple[str, ...] | None = None
+    working_dir: str | None = None
+    user: str | None = None
+    group_add: tuple[str, ...] = ()
+    environment: dict[str, str | None] = Field(default_factory=dict)  # None: "KEY" without a value
+    env_file: tuple[EnvFile, ...] = ()
+    init: bool | None = None
+    stdin_open: bool = False
+    tty: bool = False
+    stop_signal: str | None = None
+    stop_grace_period: float | None = None  # seconds
+    restart: Restart = Restart()
+    healthcheck: Healthcheck | None = None
+    depends_on: dict[str, DependsOn] = Field(default_factory=dict)
+    profiles: tuple[str, ...] = ()
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    logging: Logging | None = None
+    runtime: str | None = None
+    develop: Develop | None = None
+
+    # identity and name resolution
+    container_name: str | None = None
+    hostname: str | None = None
+    domainname: str | None = None
+    extra_hosts: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    dns: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    dns_opt: tuple[str, ...] = ()
+
+    # network
+    networks: dict[str, ServiceNetwork] = Field(default_factory=dict)
+    network_mode: str | None = None  # "host", "none" or "service:NAME"
+    ports: tuple[PortMapping, ...] = ()
+    expose: tuple[str, ...] = ()
+    links: tuple[ServiceLink, ...] = ()
+
+    # storage
+    volumes: tuple[ServiceVolume, ...] = ()
+    volumes_from: tuple[VolumesFrom, ...] = ()
+    tmpfs: tuple[str, ...] = ()  # "PATH[:OPTIONS]"
+    secrets: tuple[ServiceSecret, ...] = ()
+    configs: tuple[ServiceSecret, ...] = ()
+    devices: tuple[Device, ...] = ()
+    read_only: bool = False
+    shm_size: int | None = None  # bytes
+
+    # privileges and isolation
+    privileged: bool = False
+    cap_add: tuple[str, ...] = ()  # upper case, without "CAP_"
+    cap_drop: tuple[str, ...] = ()
+    security_opt: tuple[str, ...] = ()
+    ipc: str | None = None
+    pid: str | None = None
+    sysctls: dict[str, str] = Field(default_factory=dict)
+    ulimits: dict[str, Ulimit] = Field(default_factory=dict)
+    oom_score_adj: int | None = Field(default=None, ge=-1000, le=1000)
+
+    # resources
+    mem_limit: int | None = None  # bytes
+    mem_reservation: int | None = None
+    memswap_limit: int | None = None  # bytes, -1: unlimited swap
+    cpus: float | None = Field(default=None, ge=0)
+    cpu_shares: int | None = Field(default=None, ge=0)
+    pids_limit: int | None = None  # -1: unlimited
+    deploy: Deploy | None = None
+    scale: int | None = Field(default=None, ge=0)  # replicas; deploy.replicas wins
+
+    # -- short → long ---------------------------------------------------------------------
+
+    @field_validator("build", mode="before", json_schema_input_type=str | Build | None)
+    @classmethod
+    def _build(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            return None
+        return Build.model_validate(value, context=info.context)
+
+    @field_validator(
+        "command", "entrypoint", mode="before", json_schema_input_type=StringOrListIn | None
+    )
+    @classmethod
+    def _command(cls, value: Any) -> Any:
+        return command_list(value)
+
+    @field_validator("environment", mode="before", json_schema_input_type=ListOrDictIn | None)
+    @classmethod
+    def _environment(cls, value: Any) -> Any:
+        return key_value_mapping(value, missing=None)
+
+    @field_validator(
+        "env_file", mode="before", json_schema_input_type=str | list[str | EnvFile] | None
+    )
+    @classmethod
+    def _env_file(cls, value: Any, info: ValidationInfo) -> Any:
+        return parse_env_files(value, info)
+
+    @field_validator(
+        "labels",
+        "annotations",
+        "sysctls",
+        mode="before",
+        json_schema_input_type=ListOrDictIn | None,
+    )
+    @classmethod
+    def _text_mapping(cls, value: Any) -> Any:
+        return text_mapping(value)
+
+    @field_validator(
+        "group_add",
+        "profiles",
+        "dns_opt",
+        "security_opt",
+        "expose",
+        mode="before",
+        json_schema_input_type=ListIn | None,
+    )
+    @classmethod
+    def _text_list(cls, value: Any) -> Any:
+        return text_list(value)
+
+    @field_validator(
+        "dns", "dns_search", "tmpfs", mode="before", json_schema_input_type=StringOrListIn | None
+    )
+    @classmethod
+    def _string_list(cls, value: Any) -> Any:
+        return string_list(value)
+
+    @field_validator("cap_add", "cap_drop", mode="before", json_schema_input_type=ListIn | None)
+    @classmethod
+    def _capabilities(cls, value: Any) -> Any:
+        names = text_list(value)
+        return tuple(name.upper().removeprefix("CAP_") for name in names)
+
+    @field_validator(
+        "ports", mode="before", json_schema_input_type=list[int | str | PortMapping] | None
+    )
+    @classmethod
+    def _ports(cls, value: Any) -> Any:
+        return () if value is None else parse_ports(value)
+
+    @field_validator(
+        "volumes", mode="before", json_schema_input_type=list[str | ServiceVolume] | None
+    )
+    @classmethod
+    def _volumes(cls, value: Any, info: ValidationInfo) -> Any:
+        return () if value is None else parse_volumes(value, info)
+
+    @field_validator(
+        "depends_on", mode="before", json_schema_input_type=list[str] | dict[str, DependsOn] | None
+    )
+    @classmethod
+    def _depends_on(cls, value: Any) -> Any:
+        return parse_depends_on(value)
+
+    @field_validator(
+        "networks",
+        mode="before",
+        json_schema_input_type=list[str] | dict[str, ServiceNetwork | None] | None,
+    )
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        return parse_service_networks(value)
+
+    @field_validator("restart", mode="before", json_schema_input_type=str | None)
+    @classmethod
+    def _restart(cls, value: Any) -> Any:
+        return Restart() if value is None else parse_restart(value)
+
+    @field_validator(
+        "secrets", "configs", mode="before", json_schema_input_type=list[str | ServiceSecret] | None
+    )
+    @classmethod
+    def _secrets(cls, value: Any) -> Any:
+        return () if value is None else parse_service_secrets(value)
+
+    @field_validator(
+        "extra_hosts",
+        mode="before",
+        json_schema_input_type=list[str] | dict[str, StringOrListIn] | None,
+    )
+    @classmethod
+    def _extra_hosts(cls, value: Any) -> Any:
+        return parse_extra_hosts(value)
+
+    @field_validator("links", mode="before", json_schema_input_type=list[str | ServiceLink] | None)
+    @classmethod
+    def _links(cls, value: Any) -> Any:
+        return () if value is None else value
+
+    @field_validator(
+        "volumes_from", mode="before", json_schema_input_type=list[str | VolumesFrom] | None
+    )
+    @classmethod
+    def _volumes_from(cls, value: Any) -> Any:
+        return () if value is None else value
+
+    @field_validator("devices", mode="before", json_schema_input_type=list[str | Device] | None)
+    @classmethod
+    def _devices(cls, value: Any) -> Any:
+        return () if value is None else value
+
+    @field_validator(
+        "ulimits", mode="before", json_schema_input_type=dict[str, int | Ulimit] | None
+    )
+    @classmethod
+    def _ulimits(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    @field_validator(
+        "mem_limit",
+        "mem_reservation",
+        "shm_size",
+        mode="before",
+        json_schema_input_type=ByteSizeIn | None,
+    )
+    @classmethod
+    def _bytes(cls, value: Any) -> Any:
+        return bytes_or_none(value)
+
+    @field_validator("memswap_limit", mode="before", json_schema_input_type=ByteSizeIn | None)
+    @classmethod
+    def _swap(cls, value: Any) -> Any:
+        if value in (-1, "-1"):
+            return -1
+        return bytes_or_none(value)
+
+    @field_validator("stop_grace_period", mode="before", json_schema_input_type=DurationIn | None)
+    @classmethod
+    def _grace(cls, value: Any) -> Any:
+        return None if value is None else duration(value)
+
+    @field_validator("pull_policy", mode="before")
+    @classmethod
+    def _pull_policy(cls, value: Any) -> Any:
+        if value == "if_not_present":
+            return "missing"
+        if isinstance(value, str) and (
+            value in ("daily", "weekly") or value.startswith("every_") or value == "refresh"
+        ):
+            fail(f'pull_policy "{value}" is not supported by stackr yet')
+        return value
+
+    @field_validator("platform")
+    @classmethod
+    def _platform(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if normalise_platform(value) != HOST_PLATFORM:
+            fail(f"{show(value)} is not this host's platform ({HOST_PLATFORM})")
+        return HOST_PLATFORM
+
+    @field_validator("runtime")
+    @classmethod
+    def _runtime(cls, value: str | None) -> str | None:
+        if value not in (None, "runc"):
+            fail(f"runtime {show(value)} is not supported by stackr (it runs containers itself)")
+        return value
+
+    @field_validator("network_mode")
+    @classmethod
+    def _network_mode(cls, value: str | None) -> str | None:
+        if value is None or value in ("host", "none"):
+            return value
+        if value.startswith(SERVICE_REFERENCE) and value[len(SERVICE_REFERENCE) :]:
+            return value
+        if value == "bridge" or value.startswith("container:"):
+            fail(f"network_mode {show(value)} is not supported by stackr yet")
+        fail(f"{show(value)} is not a network mode (host, none, service:NAME)")
+
+    @field_validator("ipc")
+    @classmethod
+    def _ipc(cls, value: str | None) -> str | None:
+        if value is None or value in ("private", "shareable", "host", "none"):
+            return value
+        if value.startswith(SERVICE_REFERENCE) and value[len(SERVICE_REFERENCE) :]:
+            return value
+        if value.startswith("container:"):
+            fail(f"ipc {show(value)} is not supported by stackr yet")
+        fail(f"{show(value)} is not an ipc mode (private, shareable, host, none, service:NAME)")
+
+    @field_validator("pid")
+    @classmethod
+    def _pid(cls, value: str | None) -> str | None:
+        if value is None or value == "host":
+            return value
+        if value.startswith(SERVICE_REFERENCE) and value[len(SERVICE_REFERENCE) :]:
+            return value
+        if value.startswith("container:"):
+            fail(f"pid {show(value)} is not supported by stackr yet")
+        fail(f"{show(value)} is not a pid mode (host, service:NAME)")
+
+    @field_validator("container_name")
+    @classmethod
+    def _container_name(cls, value: str | None) -> str | None:
+        if value is not None and not CONTAINER_NAME.match(value):
+            fail(f"{show(value)} is not a container name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)")
+        return value
+
+    @field_validator("working_dir")
+    @classmethod
+    def _working_dir(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
+            fail(f"{show(value)} is not an absolute path")
+        return value
+
+    # -- the whole service ----------------------------------------------------------------
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Service:
+        if self.image is None and self.build is None:
+            fail('needs "image" or "build"')
+        if self.network_mode is not None and self.networks:
+            fail('"network_mode" and "networks" cannot be combined', ("network_mode",))
+        return self
+
+    # -- what later stages ask ------------------------------------------------------------
+
+    @property
+    def replicas(self) -> int:
+        if self.deploy is not None and self.deploy.replicas is not None:
+            return self.deploy.replicas
+        if self.scale is not None:
+            return self.scale
+        return 1
+
+    @property
+    def memory_limit(self) -> int | None:
+        """``mem_limit``, or ``deploy.resources.limits.memory``."""
+        if self.mem_limit is not None:
+            return self.mem_limit
+        return self.deploy.resources.limits.memory if self.deploy else None
+
+    @property
+    def cpu_limit(self) -> float | None:
+        if self.cpus is not None:
+            return self.cpus
+        return self.deploy.resources.limits.cpus if self.deploy else None
+
+    @property
+    def pids_max(self) -> int | None:
+        if self.pids_limit is not None:
+            return self.pids_limit
+        return self.deploy.resources.limits.pids if self.deploy else None
+
+    @property
+    def network_mode_service(self) -> str | None:
+        """``network_mode: service:db`` → ``"db"``."""
+        if self.network_mode and self.network_mode.startswith(SERVICE_REFERENCE):
+            return self.network_mode[len(SERVICE_REFERENCE) :]
+        return None
+
+    @property
+    def effective_restart(self) -> Restart:
+        """``restart``, else ``deploy.restart_policy`` translated as Compose does."""
+        if self.restart.condition != "no" or self.deploy is None:
+            return self.restart
+        policy = self.deploy.restart_policy
+        if policy is None:
+            return self.restart
+        if policy.condition == "any":
+            return Restart(condition="always")
+        if policy.condition == "on-failure":
+            return Restart(condition="on-failure", max_retries=policy.max_attempts)
+        return Restart(condition="no")

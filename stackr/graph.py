@@ -1,0 +1,229 @@
+"""The stack's resources and what needs what: one ``networkx.DiGraph``.
+
+Nodes are resource ids: ``network:NAME``, ``volume:NAME``, ``image:REF`` and one
+``service:NAME:N`` per replica. An edge ``a → b`` means "b needs a": a must exist (be
+started) before b, and b must go before a is taken down. So a topological order is the
+start order, its reverse the teardown order, and each topological generation is a set
+of resources that can be made in parallel.
+
+Edges come from ``depends_on``, ``links``, network and volume use, the image,
+``network_mode: service:x`` and ``volumes_from``. Every edge remembers where it was
+declared so that a cycle is reported with the whole path and each edge's position.
+``networkx`` stays inside this module: callers get typed methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import networkx as nx
+
+from stackr.errors import Diagnostic, KeyPath, StackFileError, render_key_path
+
+if TYPE_CHECKING:
+    from stackr.config.models import Service, Stack
+    from stackr.config.source_map import SourceMap
+
+
+@dataclass(frozen=True, order=True)
+class ResourceId:
+    kind: str  # "network", "volume", "image", "service"
+    name: str
+    replica: int = 0  # 1.. for services, 0 for the rest
+
+    def __str__(self) -> str:
+        if self.kind == "service":
+            return f"service:{self.name}:{self.replica}"
+        return f"{self.kind}:{self.name}"
+
+
+@dataclass(frozen=True)
+class Need:
+    """One "needs" relation as declared in the stack file."""
+
+    target: ResourceId  # for services: replica 0 stands for "every replica"
+    reason: str  # "depends_on (service_healthy)", "network", "volume", …
+    path: KeyPath  # where it is declared
+
+
+def _service_needs(service_name: str, service: Service) -> list[Need]:
+    base: KeyPath = ("services", service_name)
+    needs: list[Need] = []
+    for dependency_name, dependency in sorted(service.depends_on.items()):
+        needs.append(
+            Need(
+                ResourceId("service", dependency_name),
+                f"depends_on ({dependency.condition})",
+                (*base, "depends_on", dependency_name),
+            )
+        )
+    for link in service.links:
+        needs.append(Need(ResourceId("service", link.service), "links", (*base, "links")))
+    network_mode = service.network_mode or ""
+    if network_mode.startswith("service:"):
+        needs.append(
+            Need(
+                ResourceId("service", network_mode.removeprefix("service:")),
+                "network_mode",
+                (*base, "network_mode"),
+            )
+        )
+    for volume_source in service.volumes_from:
+        needs.append(
+            Need(
+                ResourceId("service", volume_source.service),
+                "volumes_from",
+                (*base, "volumes_from"),
+            )
+        )
+    for network_name in sorted(service.networks or {}):
+        needs.append(
+            Need(ResourceId("network", network_name), "network", (*base, "networks", network_name))
+        )
+    for index, mount in enumerate(service.volumes):
+        if mount.type == "volume" and mount.source:
+            needs.append(
+                Need(ResourceId("volume", mount.source), "volume", (*base, "volumes", index))
+            )
+    image_ref = image_reference(service_name, service)
+    if image_ref:
+        needs.append(Need(ResourceId("image", image_ref), "image", (*base, "image")))
+    return needs
+
+
+def image_reference(service_name: str, service: Service) -> str | None:
+    """The image a service runs: its ``image:``, else the name its build produces."""
+    if service.image:
+        return service.image
+    if service.build is not None:
+        return f"{service_name}:latest"
+    return None
+
+
+def replica_count(service: Service) -> int:
+    if service.deploy is not None and service.deploy.replicas is not None:
+        return service.deploy.replicas
+    if service.scale is not None:
+        return service.scale
+    return 1
+
+
+class StackGraph:
+    """What needs what, in a stack; build with :func:`build_graph`."""
+
+    def __init__(self, graph: Any, source_map: SourceMap | None) -> None:
+        self._graph = graph
+        self._source_map = source_map
+
+    def resources(self) -> list[ResourceId]:
+        return sorted(self._graph.nodes)
+
+    def needs_of(self, resource: ResourceId) -> list[tuple[ResourceId, str]]:
+        """What ``resource`` needs, with the reason, sorted."""
+        return sorted(
+            (needed, self._graph.edges[needed, resource]["reason"])
+            for needed in self._graph.predecessors(resource)
+        )
+
+    def needed_by(self, resource: ResourceId) -> list[ResourceId]:
+        return sorted(self._graph.successors(resource))
+
+    def start_generations(self) -> list[list[ResourceId]]:
+        """Sets of resources that can be created in parallel, in creation order."""
+        return [sorted(generation) for generation in nx.topological_generations(self._graph)]
+
+    def teardown_generations(self) -> list[list[ResourceId]]:
+        return list(reversed(self.start_generations()))
+
+    def edges(self) -> Iterator[tuple[ResourceId, ResourceId, str]]:
+        for needed, needer in sorted(self._graph.edges):
+            yield needed, needer, self._graph.edges[needed, needer]["reason"]
+
+    def to_networkx(self) -> Any:
+        """A copy of the underlying graph, for callers that render or analyse it."""
+        return self._graph.copy()
+
+
+def _cycle_diagnostic(graph: Any, source_map: SourceMap | None) -> Diagnostic | None:
+    """The first cycle in a deterministic search, as one diagnostic naming every edge."""
+    service_nodes = sorted(node for node in graph.nodes if node.kind == "service")
+    for start in service_nodes:
+        try:
+            cycle = nx.find_cycle(graph, source=start)
+        except nx.NetworkXNoCycle:
+            continue
+        # find_cycle walks "needed → needer"; a user reads a cycle as "needer needs needed".
+        steps = list(reversed([(needer, needed) for needed, needer in cycle]))
+        names = [steps[0][0].name, *(needed.name for _, needed in steps)]
+        declared = []
+        first_location = None
+        for needer, needed in steps:
+            path = graph.edges[needed, needer]["path"]
+            location = source_map.value(path) if source_map else None
+            first_location = first_location or location
+            where = f" at {location}" if location else ""
+            declared.append(f"{needer.name} -> {needed.name} ({render_key_path(path)}{where})")
+        return Diagnostic(
+            first_location,
+            "services",
+            f"dependency cycle: {' -> '.join(names)}; declared by " + ", ".join(declared),
+        )
+    return None
+
+
+def build_graph(stack: Stack, source_map: SourceMap | None = None) -> StackGraph:
+    """The stack's graph; raises ``StackFileError`` for a cycle or an unknown reference."""
+    graph = nx.DiGraph()
+    replicas = {name: replica_count(service) for name, service in stack.services.items()}
+    for service_name in sorted(stack.services):
+        for index in range(1, replicas[service_name] + 1):
+            graph.add_node(ResourceId("service", service_name, index))
+    problems: list[Diagnostic] = []
+    for service_name in sorted(stack.services):
+        service = stack.services[service_name]
+        for need in _service_needs(service_name, service):
+            targets = [need.target]
+            if need.target.kind == "service":
+                if need.target.name not in replicas:
+                    location = source_map.value(need.path) if source_map else None
+                    problems.append(
+                        Diagnostic(
+                            location,
+                            render_key_path(need.path),
+                            f'{need.reason}: unknown service "{need.target.name}"',
+                        )
+                    )
+                    continue
+                targets = [
+                    ResourceId("service", need.target.name, index)
+                    for index in range(1, replicas[need.target.name] + 1)
+                ]
+            for index in range(1, replicas[service_name] + 1):
+                needer = ResourceId("service", service_name, index)
+                for target in targets:
+                    graph.add_edge(target, needer, reason=need.reason, path=need.path)
+    if problems:
+        raise StackFileError(problems)
+    cycle = _cycle_diagnostic(graph, source_map)
+    if cycle is not None:
+        raise StackFileError([cycle])
+    return StackGraph(graph, source_map)
+
+
+def graph_from_needs(needs: Mapping[ResourceId, Iterable[ResourceId]]) -> StackGraph:
+    """A graph from recorded dependencies (``down`` without a stack file)."""
+    graph = nx.DiGraph()
+    for resource in sorted(needs):
+        graph.add_node(resource)
+        for needed in sorted(needs[resource]):
+            graph.add_edge(needed, resource, reason="recorded", path=())
+    if not nx.is_directed_acyclic_graph(graph):
+        # Records never hold a cycle (up refuses them); if one was edited in, teardown
+        # still has to finish, so drop the edges that close cycles.
+        graph = nx.DiGraph(nx.dfs_tree(graph))
+        graph.add_nodes_from(needs)
+        for _, _, data in graph.edges(data=True):
+            data.update(reason="recorded", path=())
+    return StackGraph(graph, None)

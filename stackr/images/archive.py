@@ -1,0 +1,335 @@
+"""Reading image archives: ``docker save`` (both layouts) and OCI image layouts.
+
+Formats understood, by what the archive holds at its top:
+
+* ``manifest.json`` — ``docker save``. Docker before 25 writes the legacy layout
+  (``<config-hex>.json``, ``<layer-id>/layer.tar``); Docker 25+ writes an OCI layout
+  (``blobs/sha256/…``, ``index.json``, ``oci-layout``) whose ``manifest.json`` names the
+  blobs. Both are read through ``manifest.json``, which carries the tags.
+* ``index.json`` + ``oci-layout`` without ``manifest.json`` — an OCI image layout
+  (``skopeo copy oci-archive:``, ``buildah push``); tags come from the
+  ``org.opencontainers.image.ref.name`` / ``io.containerd.image.name`` annotations and an
+  index of several platforms is resolved to linux/<host arch>.
+
+Either may be a tar archive (optionally gzip-compressed) or a directory. This module
+only reads and checks the structure; ``stackr.images.store`` unpacks and commits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tarfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from stackr.images.errors import ArchiveError, DigestMismatchError
+from stackr.images.platform import select_platform
+
+MEDIA_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+MEDIA_DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+INDEX_TYPES = (MEDIA_OCI_INDEX, MEDIA_DOCKER_LIST)
+ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
+ANNOTATION_CONTAINERD_NAME = "io.containerd.image.name"
+MAX_METADATA = 16 << 20  # manifests and configs are small; refuse a "manifest" of gigabytes
+MAX_SYMLINK_HOPS = 8
+
+
+class ArchiveSource(Protocol):
+    def exists(self, name: str) -> bool: ...
+    def open(self, name: str) -> IO[bytes]: ...
+    def describe(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class LayerEntry:
+    """One layer as the archive names it; ``digest``/``size`` are known in OCI layouts."""
+
+    name: str
+    digest: str | None
+    size: int | None
+    opener: Callable[[], IO[bytes]]
+
+
+@dataclass(frozen=True)
+class ArchivedImage:
+    config_bytes: bytes
+    config_digest: str
+    config: Mapping[str, Any]
+    layers: tuple[LayerEntry, ...]
+    tags: tuple[str, ...]
+    manifest_bytes: bytes | None = None
+    manifest_digest: str | None = None
+
+    @property
+    def diff_ids(self) -> tuple[str, ...]:
+        rootfs = self.config.get("rootfs") or {}
+        return tuple(rootfs.get("diff_ids") or ())
+
+
+def _clean(name: str) -> str:
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if name.startswith("/") or ".." in parts:
+        raise ArchiveError(f"archive names {name!r}, which is outside the archive")
+    return "/".join(parts)
+
+
+class TarArchiveSource:
+    """Members of a (random-access) tar file, following in-archive symlinks safely."""
+
+    def __init__(self, archive: tarfile.TarFile, label: str) -> None:
+        self._archive = archive
+        self._label = label
+        self._members: dict[str, tarfile.TarInfo] = {}
+        for member in archive.getmembers():
+            self._members[_clean(member.name)] = member
+
+    def describe(self) -> str:
+        return self._label
+
+    def _resolve(self, name: str) -> tarfile.TarInfo | None:
+        current = _clean(name)
+        for _ in range(MAX_SYMLINK_HOPS):
+            member = self._members.get(current)
+            if member is None or not (member.issym() or member.islnk()):
+                return member
+            if member.islnk():
+                current = _clean(member.linkname)
+            else:
+                base = current.rpartition("/")[0]
+                target = member.linkname
+                current = _clean(target if target.startswith("/") else f"{base}/{target}")
+        raise ArchiveError(f"{self._label}: too many symlinks resolving {name!r}")
+
+    def exists(self, name: str) -> bool:
+        member = self._resolve(name)
+        return member is not None and member.isreg()
+
+    def open(self, name: str) -> IO[bytes]:
+        member = self._resolve(name)
+        if member is None or not member.isreg():
+            raise ArchiveError(f"{self._label}: {name!r} is missing from the archive")
+        stream = self._archive.extractfile(member)
+        if stream is None:  # pragma: no cover - regular members always have data
+            raise ArchiveError(f"{self._label}: {name!r} has no data")
+        return stream
+
+
+class DirectoryArchiveSource:
+    """Files of an OCI layout directory; a name resolving outside it is refused."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root.resolve()
+
+    def describe(self) -> str:
+        return str(self._root)
+
+    def _path(self, name: str) -> Path:
+        path = (self._root / _clean(name)).resolve()
+        if not path.is_relative_to(self._root):
+            raise ArchiveError(f"{self._root}: {name!r} resolves outside the directory")
+        return path
+
+    def exists(self, name: str) -> bool:
+        return self._path(name).is_file()
+
+    def open(self, name: str) -> IO[bytes]:
+        try:
+            return open(self._path(name), "rb")
+        except OSError as error:
+            raise ArchiveError(f"{self._root}: cannot read {name!r}: {error.strerror}") from error
+
+
+def _read_small(source: ArchiveSource, name: str) -> bytes:
+    with source.open(name) as stream:
+        data = stream.read(MAX_METADATA + 1)
+    if len(data) > MAX_METADATA:
+        raise ArchiveError(f"{source.describe()}: {name!r} is too large for metadata")
+    return data
+
+
+def _json(data: bytes, what: str) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError as error:
+        raise ArchiveError(f"{what} is not valid JSON: {error}") from error
+
+
+def sha256_digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def blob_name(digest: str) -> str:
+    algorithm, _, hex_part = digest.partition(":")
+    if (
+        algorithm != "sha256"
+        or len(hex_part) != 64
+        or not all(c in "0123456789abcdef" for c in hex_part)
+    ):
+        raise ArchiveError(f"unsupported or malformed digest {digest!r}")
+    return f"blobs/sha256/{hex_part}"
+
+
+def _read_blob(source: ArchiveSource, descriptor: Mapping[str, Any], what: str) -> bytes:
+    digest = descriptor.get("digest")
+    if not isinstance(digest, str):
+        raise ArchiveError(f"{source.describe()}: {what} descriptor has no digest")
+    data = _read_small(source, blob_name(digest))
+    if sha256_digest(data) != digest:
+        raise DigestMismatchError(
+            f"{source.describe()}: {what} {digest} does not match its content"
+        )
+    size = descriptor.get("size")
+    if isinstance(size, int) and size != len(data):
+        raise DigestMismatchError(
+            f"{source.describe()}: {what} {digest} is {len(data)} bytes, not {size}"
+        )
+    return data
+
+
+def _layer_opener(source: ArchiveSource, name: str) -> Callable[[], IO[bytes]]:
+    return lambda: source.open(name)
+
+
+def _from_docker_manifest(source: ArchiveSource) -> list[ArchivedImage]:
+    label = source.describe()
+    entries = _json(_read_small(source, "manifest.json"), f"{label}: manifest.json")
+    if not isinstance(entries, list):
+        raise ArchiveError(f"{label}: manifest.json is not a list")
+    # Docker 25+ also writes index.json: it gives each layer's descriptor (size, media type)
+    descriptors: dict[str, Mapping[str, Any]] = {}
+    if source.exists("index.json"):
+        for image in _from_oci_layout(source, require_platform=False):
+            for layer in image.layers:
+                if layer.digest:
+                    descriptors[blob_name(layer.digest)] = {
+                        "digest": layer.digest,
+                        "size": layer.size,
+                    }
+    images = []
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("Config"), str):
+            raise ArchiveError(f"{label}: manifest.json entry without a Config")
+        config_bytes = _read_small(source, entry["Config"])
+        config_digest = sha256_digest(config_bytes)
+        stem = Path(entry["Config"]).name.removesuffix(".json")
+        if len(stem) == 64 and config_digest != "sha256:" + stem:
+            raise DigestMismatchError(f"{label}: config {entry['Config']} does not match its name")
+        layers = []
+        for name in entry.get("Layers") or []:
+            if not isinstance(name, str):
+                raise ArchiveError(f"{label}: manifest.json has a layer that is not a path")
+            known = descriptors.get(_clean(name), {})
+            layers.append(
+                LayerEntry(
+                    name, known.get("digest"), known.get("size"), _layer_opener(source, name)
+                )
+            )
+        tags = entry.get("RepoTags") or []
+        images.append(
+            ArchivedImage(
+                config_bytes=config_bytes,
+                config_digest=config_digest,
+                config=_json(config_bytes, f"{label}: {entry['Config']}"),
+                layers=tuple(layers),
+                tags=tuple(str(t) for t in tags),
+            )
+        )
+    return images
+
+
+def _image_from_manifest(
+    source: ArchiveSource, manifest_descriptor: Mapping[str, Any], tags: tuple[str, ...]
+) -> ArchivedImage:
+    label = source.describe()
+    manifest_bytes = _read_blob(source, manifest_descriptor, "manifest")
+    manifest = _json(manifest_bytes, f"{label}: manifest")
+    config_descriptor = manifest.get("config") if isinstance(manifest, dict) else None
+    if not isinstance(config_descriptor, dict):
+        raise ArchiveError(f"{label}: manifest {manifest_descriptor.get('digest')} has no config")
+    config_bytes = _read_blob(source, config_descriptor, "image config")
+    layers = []
+    for descriptor in manifest.get("layers") or []:
+        name = blob_name(str(descriptor.get("digest")))
+        layers.append(
+            LayerEntry(
+                name, descriptor.get("digest"), descriptor.get("size"), _layer_opener(source, name)
+            )
+        )
+    return ArchivedImage(
+        config_bytes=config_bytes,
+        config_digest=str(config_descriptor["digest"]),
+        config=_json(config_bytes, f"{label}: image config"),
+        layers=tuple(layers),
+        tags=tags,
+        manifest_bytes=manifest_bytes,
+        manifest_digest=str(manifest_descriptor["digest"]),
+    )
+
+
+def _names_from_annotations(annotations: Mapping[str, Any]) -> tuple[str, ...]:
+    """The image name an index entry carries: containerd's full name, else the OCI ref
+    name when it is a full reference (a bare tag such as ``latest`` names no repository,
+    so the image loads untagged, as ``docker load`` does)."""
+    full = annotations.get(ANNOTATION_CONTAINERD_NAME)
+    if isinstance(full, str) and full:
+        return (full,)
+    ref_name = annotations.get(ANNOTATION_REF_NAME)
+    if isinstance(ref_name, str) and ("/" in ref_name or ":" in ref_name):
+        return (ref_name,)
+    return ()
+
+
+def _from_oci_layout(source: ArchiveSource, require_platform: bool = True) -> list[ArchivedImage]:
+    label = source.describe()
+    index = _json(_read_small(source, "index.json"), f"{label}: index.json")
+    if not isinstance(index, dict):
+        raise ArchiveError(f"{label}: index.json is not an object")
+    images = []
+    for descriptor in index.get("manifests") or []:
+        if not isinstance(descriptor, dict):
+            raise ArchiveError(f"{label}: index.json has a manifest that is not an object")
+        annotations = descriptor.get("annotations") or {}
+        tags = _names_from_annotations(annotations)
+        if descriptor.get("mediaType") in INDEX_TYPES:
+            nested = _json(_read_blob(source, descriptor, "index"), f"{label}: nested index")
+            chosen = select_platform(nested.get("manifests") or [], what=f"{label}: index")
+            images.append(_image_from_manifest(source, chosen, tags))
+        else:
+            images.append(_image_from_manifest(source, descriptor, tags))
+    if not images and require_platform:
+        raise ArchiveError(f"{label}: index.json lists no image")
+    return images
+
+
+def read_archive(source: ArchiveSource) -> list[ArchivedImage]:
+    """The images an archive holds, with configs read and verified; layers still unread."""
+    if source.exists("manifest.json"):
+        images = _from_docker_manifest(source)
+    elif source.exists("index.json"):
+        images = _from_oci_layout(source)
+    else:
+        raise ArchiveError(
+            f"{source.describe()}: not an image archive (no manifest.json or index.json at its top)"
+        )
+    for image in images:
+        if len(image.diff_ids) != len(image.layers):
+            raise ArchiveError(
+                f"{source.describe()}: image {image.config_digest} has {len(image.layers)} layers "
+                f"but its config lists {len(image.diff_ids)} diff_ids"
+            )
+    return images
+
+
+def open_tar(path: Path) -> tarfile.TarFile:
+    try:
+        return tarfile.open(path, mode="r:*")
+    except (tarfile.TarError, OSError, EOFError) as error:
+        raise ArchiveError(f"{path}: not a readable tar archive ({error})") from error
+
+
+def is_directory(path: Path) -> bool:
+    return os.path.isdir(path)

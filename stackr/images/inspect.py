@@ -1,0 +1,110 @@
+"""Text and JSON views of images for the CLI (``stackr images``, ``stackr image inspect``).
+
+Pure functions of records: they neither read the store nor print.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from stackr.images.errors import InvalidReferenceError
+from stackr.images.reference import parse_reference
+from stackr.images.store import ImageRecord
+
+
+def familiar(name: str) -> str:
+    try:
+        return parse_reference(name).familiar()
+    except InvalidReferenceError:
+        return name
+
+
+def human_size(size: int) -> str:
+    """Docker's decimal units: ``4.26MB``."""
+    value = float(size)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:.3g}{unit}"
+        value /= 1000
+    raise AssertionError("unreachable")
+
+
+def human_age(created: str, now: datetime | None = None) -> str:
+    try:
+        moment = datetime.fromisoformat(created.replace("Z", "+00:00"))
+    except ValueError:
+        return "N/A"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    seconds = int(((now or datetime.now(UTC)) - moment).total_seconds())
+    for unit, length in (
+        ("year", 365 * 86400),
+        ("month", 30 * 86400),
+        ("week", 7 * 86400),
+        ("day", 86400),
+        ("hour", 3600),
+        ("minute", 60),
+    ):
+        if seconds >= length:
+            count = seconds // length
+            return f"{count} {unit}{'s' * (count != 1)} ago"
+    return "Less than a minute ago"
+
+
+def table_rows(records: Sequence[ImageRecord], *, no_trunc: bool = False) -> list[list[str]]:
+    """One row per (repository, tag) like ``docker images``; untagged images as <none>."""
+    rows = [["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]]
+    for record in records:
+        image_id = record.id if no_trunc else record.short_id
+        names = [parse_reference(t) for t in record.repo_tags]
+        if not names:
+            repository = "<none>"
+            if record.repo_digests:
+                repository = parse_reference(record.repo_digests[0]).familiar_repository()
+            names_text = [(repository, "<none>")]
+        else:
+            names_text = [(n.familiar_repository(), n.tag or "<none>") for n in names]
+        for repository, tag in names_text:
+            rows.append(
+                [repository, tag, image_id, human_age(record.created), human_size(record.size)]
+            )
+    return rows
+
+
+def render_table(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "   ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    return "\n".join(lines)
+
+
+def summary(record: ImageRecord) -> dict[str, Any]:
+    return {
+        "Id": record.id,
+        "RepoTags": [familiar(t) for t in record.repo_tags],
+        "RepoDigests": [familiar(d) for d in record.repo_digests],
+        "Created": record.created,
+        "Size": record.size,
+    }
+
+
+def inspect_document(
+    record: ImageRecord, config_document: Mapping[str, Any], layer_dirs: Sequence[Path]
+) -> dict[str, Any]:
+    """Docker's ``image inspect`` shape, with OverlayFS lowerdirs under GraphDriver."""
+    return {
+        **summary(record),
+        "Architecture": record.architecture,
+        "Os": record.os,
+        "Config": config_document.get("config") or {},
+        "RootFS": {"Type": "layers", "Layers": list(record.diff_ids)},
+        "GraphDriver": {
+            "Name": "overlay",
+            "Data": {"LowerDir": ":".join(str(p) for p in layer_dirs)},
+        },
+    }

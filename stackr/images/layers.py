@@ -1,0 +1,451 @@
+"""Safe extraction of one image layer into its own directory, in OverlayFS form.
+
+Every tar member is checked here rather than trusting ``tarfile.extractall``:
+
+* names are relative and free of ``..`` after normalisation (absolute names refused);
+* no member is written through a symlink: each parent component must be a real
+  directory in this layer, and where this layer does not have it, the path must not be a
+  symlink in the lower layers (the merged view a container would see); files are opened
+  with ``O_NOFOLLOW | O_EXCL`` after any existing entry was removed;
+* hard links must name a file already extracted in this same layer, reached without
+  symlinks;
+* device nodes only as root; ``trusted.overlay.*`` xattrs from the archive are dropped
+  (they would let an image forge overlay metadata).
+
+Whiteouts become OverlayFS's forms: ``dir/.wh.NAME`` → a character device 0:0 at
+``dir/NAME``; ``dir/.wh..wh..opq`` → the ``trusted.overlay.opaque=y`` xattr on ``dir``.
+Owner, mode (with setuid bits), xattrs and mtimes are kept. The diff_id (sha256 of the
+uncompressed tar) and, when asked, the digest and size of the compressed blob are
+verified in the same pass.
+"""
+
+from __future__ import annotations
+
+import enum
+import gzip
+import hashlib
+import os
+import shutil
+import stat
+import tarfile
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, BinaryIO
+
+from stackr.errors import HostError
+from stackr.images.errors import ArchiveError, DigestMismatchError, UnsafeLayerError
+
+WHITEOUT_PREFIX = ".wh."
+OPAQUE_MARKER = ".wh..wh..opq"
+OPAQUE_XATTR = "trusted.overlay.opaque"
+PAX_XATTR_PREFIX = "SCHILY.xattr."
+FORBIDDEN_XATTR_PREFIX = "trusted.overlay."
+CHUNK = 1 << 20
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+class EntryKind(enum.Enum):
+    ENTRY = "entry"  # an ordinary file, directory, link or device
+    WHITEOUT = "whiteout"  # path names what a lower layer's entry to hide
+    OPAQUE = "opaque"  # path names the directory whose lower contents are hidden
+    IGNORED = "ignored"  # Docker's other .wh..wh. metadata (e.g. .wh..wh.plnk)
+
+
+def normalise_name(name: str) -> str:
+    """A tar member name as a clean relative path (``""`` is the layer root).
+
+    Raises UnsafeLayerError for absolute names and for any ``..`` component.
+    """
+    if name.startswith("/"):
+        raise UnsafeLayerError(f"layer entry {name!r} has an absolute name")
+    parts = []
+    for part in name.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            raise UnsafeLayerError(f"layer entry {name!r} leaves the layer (contains '..')")
+        parts.append(part)
+    return "/".join(parts)
+
+
+def classify(path: str) -> tuple[EntryKind, str]:
+    """Whiteout translation of a normalised member path: its kind and the path it acts on."""
+    parent, _, base = path.rpartition("/")
+    if base == OPAQUE_MARKER:
+        return EntryKind.OPAQUE, parent
+    if base.startswith(WHITEOUT_PREFIX + WHITEOUT_PREFIX):
+        return EntryKind.IGNORED, path
+    if base.startswith(WHITEOUT_PREFIX):
+        hidden = base[len(WHITEOUT_PREFIX) :]
+        if not hidden:
+            raise UnsafeLayerError(f"layer entry {path!r} is a whiteout of nothing")
+        return EntryKind.WHITEOUT, f"{parent}/{hidden}" if parent else hidden
+    return EntryKind.ENTRY, path
+
+
+def is_whiteout(mode: int, rdev: int) -> bool:
+    return stat.S_ISCHR(mode) and rdev == 0
+
+
+@dataclass(frozen=True)
+class LayerResult:
+    diff_id: str  # sha256 of the uncompressed tar
+    digest: str  # sha256 of the bytes read (compressed blob)
+    blob_size: int
+    unpacked_size: int  # sum of regular file sizes
+
+
+class _HashingReader:
+    """Reads through ``source``, hashing and counting every byte; read errors of a
+    decompressor become ArchiveError (a truncated or corrupt layer)."""
+
+    def __init__(self, source: IO[bytes], what: str) -> None:
+        self._source = source
+        self._what = what
+        self.hash = hashlib.sha256()
+        self.size = 0
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            data = self._source.read(size)
+        except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+            raise ArchiveError(
+                f"{self._what}: corrupt or truncated compressed data ({error})"
+            ) from error
+        except Exception as error:
+            if type(error).__module__.startswith("zstandard"):
+                raise ArchiveError(f"{self._what}: corrupt zstd data ({error})") from error
+            raise
+        self.hash.update(data)
+        self.size += len(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(CHUNK):
+            pass
+
+
+class _Prefixed:
+    """A stream with bytes already read from its start put back in front."""
+
+    def __init__(self, prefix: bytes, rest: IO[bytes]) -> None:
+        self._prefix = prefix
+        self._rest = rest
+
+    def read(self, size: int = -1) -> bytes:
+        if self._prefix:
+            if size < 0:
+                data, self._prefix = self._prefix + self._rest.read(), b""
+                return data
+            data, self._prefix = self._prefix[:size], self._prefix[size:]
+            return data
+        return self._rest.read(size)
+
+
+def _decompressed(raw: IO[bytes], what: str) -> IO[bytes]:
+    head = raw.read(4)
+    stream: IO[bytes] = _Prefixed(head, raw)  # type: ignore[assignment]
+    if head.startswith(GZIP_MAGIC):
+        return gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[return-value]
+    if head.startswith(ZSTD_MAGIC):
+        try:
+            import zstandard  # type: ignore[import-not-found,unused-ignore]
+        except ImportError as error:
+            raise ArchiveError(
+                f"{what} is zstd-compressed; install the 'zstandard' Python package to use it"
+            ) from error
+        reader: IO[bytes] = zstandard.ZstdDecompressor().stream_reader(stream)
+        return reader
+    return stream
+
+
+def _lower_entry(lowers: Sequence[Path], rel: str) -> os.stat_result | None:
+    """What the merged view of ``lowers`` (top first) has at ``rel``, or None if nothing."""
+    for lower in lowers:
+        try:
+            found = os.lstat(lower / rel)
+        except (FileNotFoundError, NotADirectoryError):
+            if _hidden_by_opaque(lower, rel):
+                return None
+            continue
+        if is_whiteout(found.st_mode, found.st_rdev):
+            return None
+        return found
+    return None
+
+
+def _hidden_by_opaque(layer: Path, rel: str) -> bool:
+    parent = rel.rpartition("/")[0]
+    while parent:
+        try:
+            if os.getxattr(layer / parent, OPAQUE_XATTR, follow_symlinks=False) == b"y":
+                return True
+        except OSError:
+            pass
+        parent = parent.rpartition("/")[0]
+    return False
+
+
+class _Extractor:
+    def __init__(self, dest: Path, lowers: Sequence[Path], what: str) -> None:
+        self.dest = dest
+        self.lowers = lowers
+        self.what = what
+        self.as_root = os.geteuid() == 0
+        self.known_dirs: set[str] = {""}
+        self.dir_metadata: dict[str, tarfile.TarInfo] = {}
+        self.unpacked_size = 0
+
+    # -- path checks -------------------------------------------------------------------
+    def _ensure_dir(self, rel: str, member_name: str) -> None:
+        """Make sure ``rel`` is a real directory of this layer, creating it if needed."""
+        if rel in self.known_dirs:
+            return
+        parent = rel.rpartition("/")[0]
+        self._ensure_dir(parent, member_name)
+        path = self.dest / rel
+        try:
+            found = os.lstat(path)
+        except FileNotFoundError:
+            lower = _lower_entry(self.lowers, rel)
+            if lower is not None and stat.S_ISLNK(lower.st_mode):
+                raise UnsafeLayerError(
+                    f"{self.what}: entry {member_name!r} would be written through the "
+                    f"symlink {rel!r} of a lower layer"
+                ) from None
+            if lower is not None and not stat.S_ISDIR(lower.st_mode):
+                raise ArchiveError(
+                    f"{self.what}: entry {member_name!r} needs {rel!r} to be a directory, "
+                    "but a lower layer has a file there"
+                ) from None
+            os.mkdir(path, 0o755)
+            self.known_dirs.add(rel)
+            return
+        if stat.S_ISLNK(found.st_mode):
+            raise UnsafeLayerError(
+                f"{self.what}: entry {member_name!r} would be written through the symlink "
+                f"{rel!r} made earlier in the same layer"
+            )
+        if not stat.S_ISDIR(found.st_mode):
+            raise ArchiveError(
+                f"{self.what}: entry {member_name!r} needs {rel!r} to be a directory, "
+                "but it is a file"
+            )
+        self.known_dirs.add(rel)
+
+    def _clear(self, rel: str, keep_dir: bool) -> bool:
+        """Remove what is at ``rel`` in this layer; True if a directory was kept."""
+        path = self.dest / rel
+        try:
+            found = os.lstat(path)
+        except FileNotFoundError:
+            return False
+        if stat.S_ISDIR(found.st_mode):
+            if keep_dir:
+                return True
+            shutil.rmtree(path)
+            self.known_dirs = {
+                d for d in self.known_dirs if d != rel and not d.startswith(rel + "/")
+            }
+            self.dir_metadata = {
+                d: m
+                for d, m in self.dir_metadata.items()
+                if d != rel and not d.startswith(rel + "/")
+            }
+        else:
+            os.unlink(path)
+        return False
+
+    def _existing_file(self, rel: str, member_name: str) -> Path:
+        """The path of a non-directory already extracted in this layer (hard-link source)."""
+        parent = rel.rpartition("/")[0]
+        if parent not in self.known_dirs:
+            # walk it without creating anything: every component must be a real directory
+            current = ""
+            for part in parent.split("/") if parent else []:
+                current = f"{current}/{part}" if current else part
+                try:
+                    found = os.lstat(self.dest / current)
+                except FileNotFoundError:
+                    found = None
+                if found is None or not stat.S_ISDIR(found.st_mode):
+                    raise UnsafeLayerError(
+                        f"{self.what}: hard link {member_name!r} points to {rel!r}, which is not "
+                        "a file of this layer"
+                    )
+        path = self.dest / rel
+        try:
+            found = os.lstat(path)
+        except FileNotFoundError:
+            raise UnsafeLayerError(
+                f"{self.what}: hard link {member_name!r} points to {rel!r}, which is not a file "
+                "of this layer"
+            ) from None
+        if stat.S_ISDIR(found.st_mode):
+            raise UnsafeLayerError(f"{self.what}: hard link {member_name!r} points to a directory")
+        return path
+
+    # -- metadata ----------------------------------------------------------------------
+    def _xattrs(self, member: tarfile.TarInfo) -> list[tuple[str, bytes]]:
+        found = []
+        for key, value in member.pax_headers.items():
+            if not key.startswith(PAX_XATTR_PREFIX):
+                continue
+            name = key[len(PAX_XATTR_PREFIX) :]
+            if name.startswith(FORBIDDEN_XATTR_PREFIX):
+                continue
+            found.append((name, value.encode("utf-8", "surrogateescape")))
+        return found
+
+    def _apply_metadata(self, path: Path, member: tarfile.TarInfo) -> None:
+        is_link = member.issym()
+        if self.as_root:
+            os.lchown(path, member.uid, member.gid)
+        for name, value in self._xattrs(member):
+            try:
+                os.setxattr(path, name, value, follow_symlinks=False)
+            except OSError as error:
+                if not (is_link and name.startswith("user.")):
+                    raise HostError.from_os_error(
+                        f"set xattr {name} on", str(path), error
+                    ) from error
+        if not is_link:
+            os.chmod(path, stat.S_IMODE(member.mode))
+        mtime_ns = int(member.mtime * 10**9)
+        os.utime(path, ns=(mtime_ns, mtime_ns), follow_symlinks=False)
+
+    # -- members -----------------------------------------------------------------------
+    def member(self, archive: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+        rel = normalise_name(member.name)
+        kind, target = classify(rel)
+        if kind is EntryKind.IGNORED:
+            return
+        if kind is EntryKind.OPAQUE:
+            self._ensure_dir(target, member.name)
+            self._need_root(member.name, "an opaque directory")
+            os.setxattr(self.dest / target if target else self.dest, OPAQUE_XATTR, b"y")
+            return
+        if kind is EntryKind.WHITEOUT:
+            self._ensure_dir(target.rpartition("/")[0], member.name)
+            self._need_root(member.name, "a whiteout")
+            self._clear(target, keep_dir=False)
+            os.mknod(self.dest / target, stat.S_IFCHR | 0o000, os.makedev(0, 0))
+            return
+        if not rel:
+            if member.isdir():
+                self.dir_metadata[""] = member
+                return
+            raise UnsafeLayerError(f"{self.what}: entry {member.name!r} replaces the layer root")
+        self._ensure_dir(rel.rpartition("/")[0], member.name)
+        path = self.dest / rel
+        if member.isdir():
+            if not self._clear(rel, keep_dir=True):
+                os.mkdir(path, 0o700)
+            self.known_dirs.add(rel)
+            self.dir_metadata[rel] = member
+            return
+        if member.islnk():
+            source = self._existing_file(normalise_name(member.linkname), member.name)
+            if source == path:
+                return
+            self._clear(rel, keep_dir=False)
+            os.link(source, path, follow_symlinks=False)
+            return
+        self._clear(rel, keep_dir=False)
+        if member.isreg():
+            self._write_file(archive, member, path)
+            return
+        if member.issym():
+            os.symlink(member.linkname, path)
+        elif member.isfifo():
+            os.mkfifo(path, 0o600)
+        elif member.ischr() or member.isblk():
+            self._need_root(member.name, "a device node")
+            kind_bits = stat.S_IFCHR if member.ischr() else stat.S_IFBLK
+            os.mknod(path, kind_bits | 0o600, os.makedev(member.devmajor, member.devminor))
+        else:
+            raise ArchiveError(f"{self.what}: entry {member.name!r} has an unsupported type")
+        self._apply_metadata(path, member)
+
+    def _write_file(self, archive: tarfile.TarFile, member: tarfile.TarInfo, path: Path) -> None:
+        source = archive.extractfile(member)
+        if source is None:  # pragma: no cover - isreg() members always have data
+            raise ArchiveError(f"{self.what}: entry {member.name!r} has no data")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(path, flags, 0o600)
+        written = 0
+        with os.fdopen(fd, "wb", buffering=0) as out:
+            while True:
+                try:
+                    chunk = source.read(CHUNK)
+                except tarfile.ReadError as error:
+                    raise ArchiveError(
+                        f"{self.what}: entry {member.name!r} is truncated"
+                    ) from error
+                if not chunk:
+                    break
+                out.write(chunk)
+                written += len(chunk)
+        if written != member.size:
+            raise ArchiveError(
+                f"{self.what}: entry {member.name!r} declares {member.size} bytes but has {written}"
+            )
+        self.unpacked_size += written
+        self._apply_metadata(path, member)
+
+    def _need_root(self, name: str, what: str) -> None:
+        if not self.as_root:
+            raise UnsafeLayerError(f"{self.what}: entry {name!r} is {what}, which needs root")
+
+    def finish(self) -> None:
+        # deepest first, so setting a parent's mtime comes after its children were written
+        for rel in sorted(self.dir_metadata, key=lambda d: d.count("/") + bool(d), reverse=True):
+            self._apply_metadata(self.dest / rel if rel else self.dest, self.dir_metadata[rel])
+
+
+def extract_layer(
+    raw: BinaryIO | IO[bytes],
+    dest: Path,
+    lowers: Sequence[Path] = (),
+    *,
+    what: str = "layer",
+    expected_diff_id: str | None = None,
+    expected_digest: str | None = None,
+    expected_size: int | None = None,
+) -> LayerResult:
+    """Unpack the (gzip, zstd or plain) tar ``raw`` into the empty directory ``dest``.
+
+    ``lowers`` are the unpacked directories of the layers below, top first: they are only
+    read, to refuse writes through their symlinks. On any error ``dest`` is left partly
+    filled: the caller extracts into a temporary directory and removes it.
+    """
+    blob_reader = _HashingReader(raw, what)
+    tar_reader = _HashingReader(_decompressed(blob_reader, what), what)  # type: ignore[arg-type]
+    extractor = _Extractor(dest, lowers, what)
+    try:
+        with tarfile.open(fileobj=tar_reader, mode="r|", bufsize=CHUNK) as archive:  # type: ignore[call-overload]
+            for member in archive:
+                extractor.member(archive, member)
+    except tarfile.TarError as error:
+        raise ArchiveError(f"{what}: not a valid tar stream ({error})") from error
+    tar_reader.drain()
+    blob_reader.drain()
+    extractor.finish()
+    diff_id = "sha256:" + tar_reader.hash.hexdigest()
+    digest = "sha256:" + blob_reader.hash.hexdigest()
+    if expected_size is not None and blob_reader.size != expected_size:
+        raise DigestMismatchError(
+            f"{what}: size is {blob_reader.size} bytes, the manifest says {expected_size}"
+        )
+    if expected_digest is not None and digest != expected_digest:
+        raise DigestMismatchError(f"{what}: content hashes to {digest}, expected {expected_digest}")
+    if expected_diff_id is not None and diff_id != expected_diff_id:
+        raise DigestMismatchError(
+            f"{what}: uncompressed content hashes to {diff_id}, the image config says "
+            f"{expected_diff_id}"
+        )
+    return LayerResult(diff_id, digest, blob_reader.size, extractor.unpacked_size)

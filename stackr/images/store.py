@@ -1,0 +1,805 @@
+"""The image store: content-addressed, one unpacked directory per layer, atomic commits.
+
+Layout under ``state_root()/images`` (the engine is the only writer in production; the
+lock makes concurrent CLI use safe)::
+
+    lock                        flock(2): held while the store's indexes change
+    blobs/sha256/<hex>          image configs and manifests, named by their digest
+    layers/sha256/<hex>/        one unpacked layer, named by its diff_id, shared by images
+    records/<hex>.json          one image: its layers (diff_ids), sizes, manifest digest
+    tags.json                   {"docker.io/library/busybox:latest": "sha256:<id>", ...}
+    digests.json                {"docker.io/library/busybox@sha256:<manifest>": "sha256:<id>"}
+    tmp/                        extractions and spooled archives in progress
+    downloads/<hex>.partial     interrupted registry downloads, resumed by the next pull
+
+Nothing under ``blobs``, ``layers``, ``records`` or the indexes is written in place: a
+layer is unpacked into ``tmp/`` and renamed into ``layers/`` only once it is complete and
+its diff_id verified; JSON files are written to a temp file and renamed. A bad archive or
+an interrupted pull therefore leaves the store as it was (a resumable partial download
+at most). Compressed layer blobs are not kept once unpacked (as Docker's overlay2 store).
+
+An image's id is the digest of its config (``sha256:…``), as in Docker.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
+
+from stackr.errors import HostError, StateError
+from stackr.images.archive import (
+    ArchivedImage,
+    ArchiveSource,
+    DirectoryArchiveSource,
+    TarArchiveSource,
+    open_tar,
+    read_archive,
+    sha256_digest,
+)
+from stackr.images.config import DEFAULT_PATH, ImageConfig
+from stackr.images.errors import (
+    AmbiguousReferenceError,
+    ArchiveError,
+    ImageError,
+    ImageInUseError,
+    ImageNotFoundError,
+    InvalidReferenceError,
+)
+from stackr.images.layers import extract_layer
+from stackr.images.progress import Phase, ProgressCallback, ProgressEvent
+from stackr.images.reference import Reference, is_id_prefix, parse_reference
+from stackr.paths import state_root
+
+if TYPE_CHECKING:
+    from stackr.images.registry import RegistryClient
+
+RECORD_VERSION = 1
+LAYER_DOWNLOAD_THREADS = 3
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One image of the store, with the names that currently point at it."""
+
+    id: str  # sha256 of the config: "sha256:<64 hex>"
+    diff_ids: tuple[str, ...]  # bottom layer first, as in the config's rootfs
+    config: ImageConfig
+    created: str  # the image's own creation time (RFC 3339), "" if unknown
+    architecture: str
+    os: str
+    size: int  # bytes of file content in all layers
+    repo_tags: tuple[str, ...] = ()  # full references: docker.io/library/busybox:latest
+    repo_digests: tuple[str, ...] = ()  # docker.io/library/busybox@sha256:<manifest digest>
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def short_id(self) -> str:
+        return self.id.removeprefix("sha256:")[:12]
+
+
+def _hex(digest: str) -> str:
+    return digest.removeprefix("sha256:")
+
+
+@dataclass
+class _Staged:
+    """Layers unpacked into tmp/ and verified, waiting for the commit."""
+
+    dirs: dict[str, Path] = field(default_factory=dict)  # diff_id → temp dir
+    sizes: dict[str, int] = field(default_factory=dict)  # diff_id → bytes of file content
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class ImageStore:
+    """The images of one host. Thread-safe and process-safe for its mutating methods."""
+
+    def __init__(
+        self,
+        root: Path | None = None,
+        *,
+        in_use: Callable[[], set[str]] | None = None,
+    ) -> None:
+        """``root`` defaults to ``state_root()/"images"``. ``in_use`` returns the ids of
+        images that containers use (the engine supplies it): such images are never removed
+        by ``remove`` (even forced: they are only untagged) nor by ``prune``."""
+        self.root = root or state_root() / "images"
+        self._in_use = in_use or (lambda: set())
+        self._thread_lock = threading.Lock()
+        for sub in ("blobs/sha256", "layers/sha256", "records", "tmp", "downloads"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        os.chmod(self.root / "layers", 0o700)
+
+    # -- paths -------------------------------------------------------------------------
+    def layer_dir(self, diff_id: str) -> Path:
+        return self.root / "layers" / "sha256" / _hex(diff_id)
+
+    def blob_path(self, digest: str) -> Path:
+        return self.root / "blobs" / "sha256" / _hex(digest)
+
+    def download_dir(self) -> Path:
+        return self.root / "downloads"
+
+    def has_layer(self, diff_id: str) -> bool:
+        return self.layer_dir(diff_id).is_dir()
+
+    def has_blob(self, digest: str) -> bool:
+        return self.blob_path(digest).is_file()
+
+    # -- locking and atomic writes -----------------------------------------------------
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        with self._thread_lock, open(self.root / "lock", "a+") as lock_file:
+            fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock_file.fileno(), fcntl.LOCK_UN)
+
+    def _write_atomic(self, path: Path, data: bytes) -> None:
+        fd, temp = tempfile.mkstemp(dir=self.root / "tmp", prefix=f"{os.getpid()}.{path.name}.")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.rename(temp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+            raise
+
+    def _read_index(self, name: str) -> dict[str, str]:
+        path = self.root / name
+        try:
+            document = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            return {}
+        except ValueError as error:
+            raise StateError(f"image store index {path} is corrupt: {error}") from error
+        if not isinstance(document, dict):
+            raise StateError(f"image store index {path} is not an object")
+        return {str(k): str(v) for k, v in document.items()}
+
+    def _write_index(self, name: str, index: Mapping[str, str]) -> None:
+        self._write_atomic(
+            self.root / name, json.dumps(dict(sorted(index.items())), indent=1).encode()
+        )
+
+    def _temp_dir(self, prefix: str) -> Path:
+        return Path(tempfile.mkdtemp(dir=self.root / "tmp", prefix=f"{os.getpid()}.{prefix}"))
+
+    def _layer_temp_dir(self) -> Path:
+        target = self._temp_dir("layer.")
+        os.chmod(target, 0o755)  # a layer's root is the container's / when no entry says otherwise
+        return target
+
+    def _discard(self, path: Path) -> None:
+        """Remove a directory tree that may hold read-only directories (as root, fine)."""
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=False)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+    # -- records -----------------------------------------------------------------------
+    def _record_path(self, image_id: str) -> Path:
+        return self.root / "records" / f"{_hex(image_id)}.json"
+
+    def _load_record(
+        self, image_id: str, tags: Mapping[str, str], digests: Mapping[str, str]
+    ) -> ImageRecord:
+        path = self._record_path(image_id)
+        try:
+            document = json.loads(path.read_bytes())
+            config_document = json.loads(self.blob_path(image_id).read_bytes())
+        except (OSError, ValueError) as error:
+            raise StateError(f"image record {path} is unreadable: {error}") from error
+        config = ImageConfig.from_json(config_document)
+        return ImageRecord(
+            id=image_id,
+            diff_ids=tuple(document["diff_ids"]),
+            config=config,
+            created=str(config_document.get("created") or ""),
+            architecture=str(config_document.get("architecture") or ""),
+            os=str(config_document.get("os") or ""),
+            size=int(document.get("size", 0)),
+            repo_tags=tuple(sorted(t for t, i in tags.items() if i == image_id)),
+            repo_digests=tuple(sorted(d for d, i in digests.items() if i == image_id)),
+            labels=config.labels,
+        )
+
+    def _image_ids(self) -> builtins.list[str]:
+        return sorted(
+            "sha256:" + p.name.removesuffix(".json")
+            for p in (self.root / "records").iterdir()
+            if p.name.endswith(".json")
+        )
+
+    # -- queries -----------------------------------------------------------------------
+    def list(self) -> builtins.list[ImageRecord]:
+        """Every image, newest first (by the image's created time), then by id."""
+        tags, digests = self._read_index("tags.json"), self._read_index("digests.json")
+        records = [self._load_record(i, tags, digests) for i in self._image_ids()]
+        records.sort(key=lambda r: r.id)
+        records.sort(key=lambda r: r.created, reverse=True)
+        return records
+
+    def get(self, image_id: str) -> ImageRecord:
+        if not self._record_path(image_id).is_file():
+            raise ImageNotFoundError(image_id)
+        return self._load_record(
+            image_id, self._read_index("tags.json"), self._read_index("digests.json")
+        )
+
+    def resolve(self, reference: str) -> ImageRecord | None:
+        """The image named by ``reference``: name[:tag], name@digest, or an id (prefix).
+
+        Returns None when nothing matches; raises for an ambiguous id prefix or a
+        reference that is neither a valid name nor an id.
+        """
+        image_id = self._resolve_id(reference)
+        return self.get(image_id) if image_id else None
+
+    def _resolve_id(self, reference: str) -> str | None:
+        tags, digests = self._read_index("tags.json"), self._read_index("digests.json")
+        parsed: Reference | None = None
+        try:
+            parsed = parse_reference(reference)
+        except InvalidReferenceError:
+            if not is_id_prefix(reference):
+                raise
+        if parsed is not None:
+            if parsed.digest:
+                found = digests.get(f"{parsed.repository}@{parsed.digest}")
+                if found:
+                    return found
+            elif str(parsed) in tags:
+                return tags[str(parsed)]
+        if is_id_prefix(reference):
+            prefix = reference.removeprefix("sha256:")
+            matches = [i for i in self._image_ids() if _hex(i).startswith(prefix)]
+            if len(matches) > 1:
+                raise AmbiguousReferenceError(
+                    f"image id prefix {reference!r} matches {len(matches)} images"
+                )
+            if matches:
+                return matches[0]
+        return None
+
+    def require(self, reference: str) -> ImageRecord:
+        record = self.resolve(reference)
+        if record is None:
+            raise ImageNotFoundError(reference)
+        return record
+
+    def config_document(self, image: ImageRecord) -> dict[str, Any]:
+        """The image's configuration JSON as stored (for ``image inspect``)."""
+        try:
+            document: dict[str, Any] = json.loads(self.blob_path(image.id).read_bytes())
+        except (OSError, ValueError) as error:
+            raise StateError(f"image {image.short_id}: config blob unreadable: {error}") from error
+        return document
+
+    def layer_dirs(self, image: ImageRecord) -> builtins.list[Path]:
+        """The image's unpacked layers, top layer first: OverlayFS's ``lowerdir`` order."""
+        dirs = [self.layer_dir(d) for d in reversed(image.diff_ids)]
+        for path in dirs:
+            if not path.is_dir():
+                raise StateError(f"image {image.short_id}: layer directory {path} is missing")
+        return dirs
+
+    # -- adding images -----------------------------------------------------------------
+    def load_archive(
+        self, source: Path | BinaryIO | IO[bytes], progress: ProgressCallback | None = None
+    ) -> builtins.list[ImageRecord]:
+        """Load every image of a ``docker save`` or OCI archive (file, directory or stream).
+
+        All layers are unpacked into temporary directories and verified first; the store
+        changes only once everything checked out, so a bad archive leaves it unchanged.
+        """
+        spooled: Path | None = None
+        try:
+            if isinstance(source, Path):
+                if source.is_dir():
+                    return self._load_from(DirectoryArchiveSource(source), progress)
+                if not source.exists():
+                    raise ArchiveError(f"{source}: no such file")
+                archive_path = source
+            else:
+                spooled = self._spool(source)
+                archive_path = spooled
+            with open_tar(archive_path) as tar:
+                label = str(source) if isinstance(source, Path) else "archive from stdin"
+                try:
+                    tar_source = TarArchiveSource(tar, label)
+                except (OSError, EOFError) as error:
+                    raise ArchiveError(
+                        f"{label}: truncated or corrupt archive ({error})"
+                    ) from error
+                return self._load_from(tar_source, progress)
+        finally:
+            if spooled is not None:
+                self._discard(spooled)
+
+    def _spool(self, stream: BinaryIO | IO[bytes]) -> Path:
+        fd, name = tempfile.mkstemp(dir=self.root / "tmp", prefix=f"{os.getpid()}.spool.")
+        with os.fdopen(fd, "wb") as out:
+            shutil.copyfileobj(stream, out, 1 << 20)
+        return Path(name)
+
+    def _load_from(
+        self, source: ArchiveSource, progress: ProgressCallback | None
+    ) -> builtins.list[ImageRecord]:
+        images = read_archive(source)
+        staged = _Staged()
+        try:
+            for image in images:
+                self._stage_archived_layers(image, staged, progress)
+            with self._locked():
+                self._commit_layers(staged)
+                ids = [self._commit_image(image, image.tags, None) for image in images]
+        finally:
+            for path in staged.dirs.values():
+                self._discard(path)
+        tags, digests = self._read_index("tags.json"), self._read_index("digests.json")
+        return [self._load_record(i, tags, digests) for i in ids]
+
+    def _stage_archived_layers(
+        self, image: ArchivedImage, staged: _Staged, progress: ProgressCallback | None
+    ) -> None:
+        lowers: builtins.list[Path] = []
+        for layer, diff_id in zip(image.layers, image.diff_ids, strict=True):
+            if self.has_layer(diff_id):
+                lowers.insert(0, self.layer_dir(diff_id))
+                if progress:
+                    progress(ProgressEvent(Phase.EXISTS, diff_id))
+                continue
+            if diff_id not in staged.dirs:
+                if progress:
+                    progress(ProgressEvent(Phase.EXTRACTING, diff_id))
+                target = self._layer_temp_dir()
+                staged.dirs[diff_id] = target
+                with layer.opener() as stream:
+                    result = extract_layer(
+                        stream,
+                        target,
+                        lowers,
+                        what=f"layer {layer.name}",
+                        expected_diff_id=diff_id,
+                        expected_digest=layer.digest,
+                        expected_size=layer.size,
+                    )
+                staged.sizes[diff_id] = result.unpacked_size
+                if progress:
+                    progress(ProgressEvent(Phase.LOADED, diff_id))
+            lowers.insert(0, staged.dirs[diff_id])
+
+    def _commit_layers(self, staged: _Staged) -> None:
+        """Rename verified temp layers into place (must hold the lock)."""
+        sizes = self._read_layer_sizes()
+        for diff_id, path in staged.dirs.items():
+            if not self.has_layer(diff_id):
+                os.rename(path, self.layer_dir(diff_id))
+                sizes[diff_id] = str(staged.sizes.get(diff_id, 0))
+        self._write_index("layers.json", sizes)
+
+    def _read_layer_sizes(self) -> dict[str, str]:
+        return self._read_index("layers.json")
+
+    def _commit_image(
+        self,
+        image: ArchivedImage,
+        names: Sequence[str],
+        repo_digest: str | None,
+    ) -> str:
+        """Write the config blob, record and names of an image whose layers are in place."""
+        image_id = image.config_digest
+        if sha256_digest(image.config_bytes) != image_id:
+            raise ArchiveError(f"image config does not hash to {image_id}")
+        if not self.has_blob(image_id):
+            self._write_atomic(self.blob_path(image_id), image.config_bytes)
+        if (
+            image.manifest_bytes is not None
+            and image.manifest_digest
+            and not self.has_blob(image.manifest_digest)
+        ):
+            self._write_atomic(self.blob_path(image.manifest_digest), image.manifest_bytes)
+        sizes = self._read_layer_sizes()
+        record = {
+            "version": RECORD_VERSION,
+            "id": image_id,
+            "diff_ids": list(image.diff_ids),
+            "size": sum(int(sizes.get(d, 0)) for d in image.diff_ids),
+            "manifest_digest": image.manifest_digest,
+            "added": _now(),
+        }
+        record_path = self._record_path(image_id)
+        if not record_path.exists():
+            self._write_atomic(record_path, json.dumps(record, indent=1).encode())
+        tags = self._read_index("tags.json")
+        for name in names:
+            try:
+                parsed = parse_reference(name)
+            except InvalidReferenceError as error:
+                raise ArchiveError(
+                    f"image {image_id[:19]} carries an invalid name: {error}"
+                ) from error
+            if parsed.tag:
+                tags[str(parsed.with_tag(parsed.tag))] = image_id
+        self._write_index("tags.json", tags)
+        if repo_digest:
+            digests = self._read_index("digests.json")
+            digests[repo_digest] = image_id
+            self._write_index("digests.json", digests)
+        return image_id
+
+    def import_rootfs(
+        self,
+        source: Path,
+        reference: str,
+        *,
+        cmd: Sequence[str] | None = None,
+        entrypoint: Sequence[str] | None = None,
+        env: Sequence[str] = (),
+        working_dir: str = "",
+    ) -> ImageRecord:
+        """``docker import``: a one-layer image from a root directory or a (compressed) tar.
+
+        The offline way to a base image: ``mkdir -p root/bin && cp /bin/busybox root/bin/``
+        then ``stackr image import root busybox:local --cmd /bin/busybox sh``.
+        """
+        from stackr.images.platform import host_platform
+
+        name = parse_reference(reference)
+        if not name.tag:
+            raise InvalidReferenceError(
+                f"{reference!r}: an imported image needs a tag, not a digest"
+            )
+        if not source.exists():
+            raise ArchiveError(f"{source}: no such file or directory")
+        staged = _Staged()
+        tar_path: Path | None = None
+        try:
+            if source.is_dir():
+                tar_path = self._tar_directory(source)
+            target = self._layer_temp_dir()
+            with open(tar_path or source, "rb") as stream:
+                result = extract_layer(stream, target, (), what=f"root {source}")
+            staged.dirs[result.diff_id] = target
+            staged.sizes[result.diff_id] = result.unpacked_size
+            created = _now()
+            process: dict[str, Any] = {"Env": list(env) or [f"PATH={DEFAULT_PATH}"]}
+            if cmd:
+                process["Cmd"] = list(cmd)
+            if entrypoint:
+                process["Entrypoint"] = list(entrypoint)
+            if working_dir:
+                process["WorkingDir"] = working_dir
+            config = {
+                "architecture": host_platform()[1],
+                "os": "linux",
+                "created": created,
+                "config": process,
+                "rootfs": {"type": "layers", "diff_ids": [result.diff_id]},
+                "history": [
+                    {"created": created, "created_by": f"stackr image import {source.name}"}
+                ],
+            }
+            config_bytes = json.dumps(config, separators=(",", ":")).encode()
+            image = ArchivedImage(config_bytes, sha256_digest(config_bytes), config, (), ())
+            with self._locked():
+                self._commit_layers(staged)
+                image_id = self._commit_image(image, [str(name)], None)
+        finally:
+            for path in staged.dirs.values():
+                self._discard(path)
+            if tar_path is not None:
+                self._discard(tar_path)
+        return self.get(image_id)
+
+    def _tar_directory(self, root: Path) -> Path:
+        import tarfile
+
+        fd, name = tempfile.mkstemp(dir=self.root / "tmp", prefix=f"{os.getpid()}.import.")
+        os.close(fd)
+        try:
+            with tarfile.open(name, mode="w", format=tarfile.PAX_FORMAT) as archive:
+                for entry in sorted(root.iterdir()):
+                    archive.add(entry, arcname=entry.name)  # recursive, sorted, owners kept
+        except OSError as error:
+            self._discard(Path(name))
+            raise HostError.from_os_error("read root directory", str(root), error) from error
+        return Path(name)
+
+    # -- pulling -----------------------------------------------------------------------
+    def pull(self, reference: str, progress: ProgressCallback | None = None) -> ImageRecord:
+        """Pull ``reference`` from its registry; layers already present are not fetched."""
+        from stackr.images.registry import RegistryClient
+
+        parsed = parse_reference(reference)
+        client = RegistryClient.for_domain(parsed.domain)
+        resolved = client.resolve_image(parsed, progress)
+        config_bytes = (
+            self.blob_path(resolved.config_digest).read_bytes()
+            if self.has_blob(resolved.config_digest)
+            else client.read_blob(parsed.path, resolved.config_descriptor, "image config")
+        )
+        config_document = json.loads(config_bytes)
+        diff_ids = tuple((config_document.get("rootfs") or {}).get("diff_ids") or ())
+        if len(diff_ids) != len(resolved.layers):
+            raise ImageError(
+                f"{parsed}: the manifest has {len(resolved.layers)} layers but the config lists "
+                f"{len(diff_ids)}"
+            )
+        image = ArchivedImage(
+            config_bytes=config_bytes,
+            config_digest=resolved.config_digest,
+            config=config_document,
+            layers=(),
+            tags=(),
+            manifest_bytes=resolved.manifest_bytes,
+            manifest_digest=resolved.manifest_digest,
+        )
+        staged = _Staged()
+        downloads: builtins.list[Path] = []
+        try:
+            self._stage_pulled_layers(
+                client, parsed, resolved.layers, diff_ids, staged, downloads, progress
+            )
+            names = [str(parsed)] if parsed.tag else []
+            with self._locked():
+                self._commit_layers(staged)
+                image_id = self._commit_image(
+                    _with_diff_ids(image, diff_ids),
+                    names,
+                    f"{parsed.repository}@{resolved.manifest_digest}",
+                )
+            for path in downloads:  # the verified blobs are unpacked: no need to keep them
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+        finally:
+            for path in staged.dirs.values():
+                self._discard(path)
+        return self.get(image_id)
+
+    def _stage_pulled_layers(
+        self,
+        client: RegistryClient,
+        parsed: Reference,
+        layers: Sequence[Mapping[str, Any]],
+        diff_ids: Sequence[str],
+        staged: _Staged,
+        downloads: builtins.list[Path],
+        progress: ProgressCallback | None,
+    ) -> None:
+        missing = [
+            (descriptor, diff_id)
+            for descriptor, diff_id in zip(layers, diff_ids, strict=True)
+            if not self.has_layer(diff_id)
+        ]
+        if progress:
+            for descriptor, diff_id in zip(layers, diff_ids, strict=True):
+                if self.has_layer(diff_id):
+                    progress(ProgressEvent(Phase.EXISTS, str(descriptor.get("digest"))))
+        futures: dict[str, Future[Path]] = {}
+        with ThreadPoolExecutor(
+            max_workers=LAYER_DOWNLOAD_THREADS, thread_name_prefix="layer"
+        ) as pool:
+            for descriptor, _diff_id in missing:
+                digest = str(descriptor.get("digest"))
+                if digest not in futures:
+                    futures[digest] = pool.submit(
+                        client.download_blob, parsed.path, descriptor, self.download_dir(), progress
+                    )
+            try:
+                # unpack in order as downloads finish: a layer needs the ones below it
+                lowers: builtins.list[Path] = []
+                for descriptor, diff_id in zip(layers, diff_ids, strict=True):
+                    if self.has_layer(diff_id):
+                        lowers.insert(0, self.layer_dir(diff_id))
+                        continue
+                    digest = str(descriptor.get("digest"))
+                    if diff_id not in staged.dirs:
+                        blob = futures[digest].result()
+                        downloads.append(blob)
+                        if progress:
+                            progress(ProgressEvent(Phase.EXTRACTING, digest))
+                        target = self._layer_temp_dir()
+                        staged.dirs[diff_id] = target
+                        with open(blob, "rb") as stream:
+                            result = extract_layer(
+                                stream,
+                                target,
+                                lowers,
+                                what=f"layer {digest}",
+                                expected_diff_id=diff_id,
+                            )
+                        staged.sizes[diff_id] = result.unpacked_size
+                        if progress:
+                            progress(ProgressEvent(Phase.DONE, digest))
+                    lowers.insert(0, staged.dirs[diff_id])
+            except BaseException:
+                for future in futures.values():
+                    future.cancel()
+                raise
+
+    # -- removing ----------------------------------------------------------------------
+    def tag(self, reference: str, new_name: str) -> None:
+        record = self.require(reference)
+        parsed = parse_reference(new_name)
+        if not parsed.tag:
+            raise InvalidReferenceError(f"{new_name!r}: a tag cannot carry a digest")
+        with self._locked():
+            tags = self._read_index("tags.json")
+            tags[str(parsed)] = record.id
+            self._write_index("tags.json", tags)
+
+    def remove(self, reference: str, force: bool = False) -> builtins.list[str]:
+        """``docker rmi``: untag, and delete the image once no name is left.
+
+        Returns Docker's lines (``Untagged: …``, ``Deleted: sha256:…``). A name removes
+        only that name (the image goes with its last name); an id removes the image and
+        all its names, which needs ``force`` when it has several. An image a container
+        uses is never deleted: without ``force`` removing its last name is refused, with
+        ``force`` it is only untagged.
+        """
+        with self._locked():
+            image_id = self._resolve_id(reference)
+            if image_id is None:
+                raise ImageNotFoundError(reference)
+            tags, digests = self._read_index("tags.json"), self._read_index("digests.json")
+            name = _name_in(reference, tags, digests)
+            own_names = sorted(n for n, i in (tags | digests).items() if i == image_id)
+            own_tags = [n for n in own_names if n in tags]
+            doomed_names = [name] if name else own_names
+            last_name = not (set(own_tags) - set(doomed_names))
+            if name is None and len(own_tags) > 1 and not force:
+                raise ImageInUseError(
+                    f"image {_hex(image_id)[:12]} is referenced by several names "
+                    f"({', '.join(_familiar(t) for t in own_tags)}); "
+                    "remove them by name or use force"
+                )
+            in_use = image_id in self._in_use()
+            if last_name and in_use and not force:
+                raise ImageInUseError(f"image {_hex(image_id)[:12]} is used by a container")
+            if last_name:  # the image goes: its digest names too
+                doomed_names = sorted(set(doomed_names) | {n for n in own_names if n in digests})
+            removed = []
+            for doomed in doomed_names:
+                tags.pop(doomed, None)
+                digests.pop(doomed, None)
+                removed.append(f"Untagged: {_familiar(doomed)}")
+            self._write_index("tags.json", tags)
+            self._write_index("digests.json", digests)
+            if last_name and not in_use:
+                removed.extend(self._delete_image(image_id))
+            return removed
+
+    def _delete_image(self, image_id: str) -> builtins.list[str]:
+        """Delete the record, config blob and layers no other image uses (hold the lock)."""
+        record = json.loads(self._record_path(image_id).read_bytes())
+        self._record_path(image_id).unlink()
+        removed = [f"Deleted: {image_id}"]
+        used = self._used_layers()
+        for diff_id in record["diff_ids"]:
+            if diff_id not in used and self.has_layer(diff_id):
+                self._remove_layer(diff_id)
+                removed.append(f"Deleted: {diff_id}")
+        for digest in (image_id, record.get("manifest_digest")):
+            if digest:
+                with contextlib.suppress(FileNotFoundError):
+                    self.blob_path(digest).unlink()
+        return removed
+
+    def _used_layers(self) -> set[str]:
+        used: set[str] = set()
+        for image_id in self._image_ids():
+            used.update(json.loads(self._record_path(image_id).read_bytes())["diff_ids"])
+        return used
+
+    def _remove_layer(self, diff_id: str) -> None:
+        # rename first, so a crash mid-delete never leaves a half layer under its real name
+        doomed = self.root / "tmp" / f"{os.getpid()}.deleting.{_hex(diff_id)}"
+        try:
+            os.rename(self.layer_dir(diff_id), doomed)
+        except OSError as error:
+            raise HostError.from_os_error(
+                "remove layer", str(self.layer_dir(diff_id)), error
+            ) from error
+        self._discard(doomed)
+        sizes = self._read_layer_sizes()
+        sizes.pop(diff_id, None)
+        self._write_index("layers.json", sizes)
+
+    def prune(self) -> builtins.list[str]:
+        """Remove untagged images no container uses, unused layers and leftovers in tmp/."""
+        removed: builtins.list[str] = []
+        with self._locked():
+            tags, digests = self._read_index("tags.json"), self._read_index("digests.json")
+            named = set(tags.values())
+            in_use = self._in_use()
+            for image_id in self._image_ids():
+                if image_id in named or image_id in in_use:
+                    continue
+                for key in [k for k, i in digests.items() if i == image_id]:
+                    del digests[key]
+                self._write_index("digests.json", digests)
+                removed.extend(self._delete_image(image_id))
+            used = self._used_layers()
+            for path in sorted((self.root / "layers" / "sha256").iterdir()):
+                if "sha256:" + path.name not in used:
+                    self._remove_layer("sha256:" + path.name)
+                    removed.append(f"Deleted: sha256:{path.name}")
+            for path in (self.root / "tmp").iterdir():
+                if not _owner_alive(path.name):  # a live process may be loading into it
+                    self._discard(path)
+            for path in self.download_dir().iterdir():
+                if not _download_in_progress(path):
+                    self._discard(path)
+        return removed
+
+
+def _with_diff_ids(image: ArchivedImage, diff_ids: Sequence[str]) -> ArchivedImage:
+    # ArchivedImage reads diff_ids from its config; this only asserts they agree
+    if image.diff_ids != tuple(diff_ids):
+        raise ImageError("image config changed while pulling")
+    return image
+
+
+def _familiar(name: str) -> str:
+    try:
+        return parse_reference(name).familiar()
+    except InvalidReferenceError:
+        return name
+
+
+def _name_in(reference: str, tags: Mapping[str, str], digests: Mapping[str, str]) -> str | None:
+    """The index key ``reference`` names (a tag or a repo digest), None for an id."""
+    try:
+        key = str(parse_reference(reference))
+    except InvalidReferenceError:
+        return None
+    return key if key in tags or key in digests else None
+
+
+def _owner_alive(temp_name: str) -> bool:
+    """Temp entries start with the pid of the process that made them."""
+    pid_text = temp_name.partition(".")[0]
+    if not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _download_in_progress(path: Path) -> bool:
+    """A download holds an exclusive flock on its partial file while it writes."""
+    try:
+        with open(path, "rb") as partial:
+            try:
+                fcntl.flock(partial.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(partial.fileno(), fcntl.LOCK_UN)
+    except FileNotFoundError:
+        return False
+    return False

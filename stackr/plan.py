@@ -1,0 +1,335 @@
+"""The plan: a pure function from (desired, observed) to ordered operations.
+
+``reconcile`` decides what ``up`` must do; ``teardown`` what ``down`` must do. Both return
+the same ``Plan`` type (compose's pipeline, without its asymmetry between up and down).
+Each ``Operation`` names its resource id and a human cause, so the plan's text is both
+the ``--dry-run`` output and the oracle of the planner's tests.
+
+Operations are grouped in waves: every operation of a wave may run in parallel with the
+others, except that operations on the same resource run in their listed order (stop,
+remove, create, start). Waves come from the dependency graph: removals in reverse
+dependency order first, then creations and starts by generation.
+
+Nothing here touches the host or the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from stackr.graph import ResourceId, StackGraph
+
+
+class OpType(Enum):
+    # Values are grouped by resource kind and spaced so that adding one shifts nothing.
+    CREATE_NETWORK = 10
+    REMOVE_NETWORK = 11
+    CREATE_VOLUME = 20
+    REMOVE_VOLUME = 21
+    PULL_IMAGE = 30
+    BUILD_IMAGE = 31
+    REMOVE_IMAGE = 32
+    CREATE_CONTAINER = 40
+    START_CONTAINER = 41
+    STOP_CONTAINER = 42
+    REMOVE_CONTAINER = 43
+    RESTART_CONTAINER = 44
+
+
+@dataclass(frozen=True)
+class Operation:
+    op: OpType
+    resource: ResourceId
+    cause: str
+    wave: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    operations: tuple[Operation, ...]
+    warnings: tuple[str, ...] = ()
+
+    def is_empty(self) -> bool:
+        return not self.operations
+
+    def waves(self) -> list[list[Operation]]:
+        grouped: dict[int, list[Operation]] = {}
+        for operation in self.operations:
+            grouped.setdefault(operation.wave, []).append(operation)
+        return [grouped[wave] for wave in sorted(grouped)]
+
+    def render(self) -> str:
+        if not self.operations:
+            lines = ["nothing to do: the host matches the stack"]
+        else:
+            width = max(len(str(operation.resource)) for operation in self.operations)
+            lines = [
+                f"{operation.wave:>2}  {operation.op.name:<17} "
+                f"{operation.resource!s:<{width}}  ({operation.cause})"
+                for operation in self.operations
+            ]
+        lines += [f"warning: {warning}" for warning in self.warnings]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class DesiredResource:
+    resource: ResourceId
+    config: Mapping[str, Any]  # canonical config that decides recreation (JSON-able)
+    config_hash: str
+
+
+@dataclass(frozen=True)
+class ObservedResource:
+    resource: ResourceId
+    config: Mapping[str, Any]  # as recorded when it was made
+    config_hash: str
+    running: bool = True  # containers only: is its process alive
+    needs: tuple[ResourceId, ...] = ()  # recorded dependencies, for down without a file
+    external: bool = False  # not made by stackr (external networks/volumes): never removed
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    force_recreate: bool = False
+    no_recreate: bool = False
+    no_start: bool = False
+    remove_orphans: bool = False
+    services: tuple[str, ...] = ()  # only these (with their dependencies); empty = all
+
+
+@dataclass(frozen=True)
+class DownOptions:
+    remove_volumes: bool = False
+
+
+@dataclass
+class _Builder:
+    """Collects operations by wave while the plan is being decided."""
+
+    operations: list[Operation] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def add(self, op: OpType, resource: ResourceId, cause: str, wave: int) -> None:
+        self.operations.append(Operation(op, resource, cause, wave))
+
+    def build(self) -> Plan:
+        order = {resource: index for index, resource in enumerate(_op_order())}
+
+        def key(operation: Operation) -> tuple[int, ResourceId, int]:
+            return (operation.wave, operation.resource, order[operation.op])
+
+        return Plan(tuple(sorted(self.operations, key=key)), tuple(self.warnings))
+
+
+def _op_order() -> list[OpType]:
+    """Within one resource and wave, operations run in this order."""
+    return [
+        OpType.STOP_CONTAINER,
+        OpType.REMOVE_CONTAINER,
+        OpType.REMOVE_NETWORK,
+        OpType.REMOVE_VOLUME,
+        OpType.REMOVE_IMAGE,
+        OpType.PULL_IMAGE,
+        OpType.BUILD_IMAGE,
+        OpType.CREATE_NETWORK,
+        OpType.CREATE_VOLUME,
+        OpType.CREATE_CONTAINER,
+        OpType.START_CONTAINER,
+        OpType.RESTART_CONTAINER,
+    ]
+
+
+def changed_keys(desired: Mapping[str, Any], observed: Mapping[str, Any]) -> list[str]:
+    """Top-level config keys whose values differ, for a human cause."""
+    return sorted(
+        key for key in set(desired) | set(observed) if desired.get(key) != observed.get(key)
+    )
+
+
+def _change_cause(desired: DesiredResource, observed: ObservedResource) -> str:
+    keys = changed_keys(desired.config, observed.config)
+    if keys == ["image_id"]:
+        return "image changed"
+    if keys:
+        return f"{', '.join(keys)} changed"
+    return "config changed"
+
+
+def _selected(graph: StackGraph, services: Iterable[str]) -> set[ResourceId] | None:
+    """The resources ``up SERVICE...`` touches: the services and all they need."""
+    wanted = set(services)
+    if not wanted:
+        return None
+    selected: set[ResourceId] = set()
+    pending = [r for r in graph.resources() if r.kind == "service" and r.name in wanted]
+    while pending:
+        resource = pending.pop()
+        if resource not in selected:
+            selected.add(resource)
+            pending.extend(needed for needed, _ in graph.needs_of(resource))
+    return selected
+
+
+def _recreations(
+    graph: StackGraph,
+    desired: Mapping[ResourceId, DesiredResource],
+    observed: Mapping[ResourceId, ObservedResource],
+    options: UpOptions,
+    builder: _Builder,
+) -> dict[ResourceId, str]:
+    """Resources to take down and make again, with the cause; follows the graph so a
+    recreated network or ``network_mode`` parent carries its dependants with it."""
+    causes: dict[ResourceId, str] = {}
+    for generation in graph.start_generations():
+        for resource in generation:
+            if resource not in desired or resource not in observed or resource.kind == "image":
+                continue
+            current = observed[resource]
+            wanted = desired[resource]
+            if current.external:
+                continue
+            if resource.kind == "volume":
+                if wanted.config_hash != current.config_hash:
+                    builder.warnings.append(
+                        f"{resource}: its configuration changed but it holds data; kept as it is "
+                        "(remove it with `stackr down -v` to make it again)"
+                    )
+                continue
+            if resource.kind == "service" and options.no_recreate:
+                continue
+            if resource.kind == "service" and options.force_recreate:
+                causes[resource] = "forced by --force-recreate"
+            elif wanted.config_hash != current.config_hash:
+                causes[resource] = _change_cause(wanted, current)
+            else:
+                inherited = [
+                    (needed, reason)
+                    for needed, reason in graph.needs_of(resource)
+                    if needed in causes and reason in ("network", "network_mode", "volumes_from")
+                ]
+                if inherited:
+                    needed, reason = inherited[0]
+                    causes[resource] = f"{needed} recreated ({reason})"
+    return causes
+
+
+def reconcile(
+    graph: StackGraph,
+    desired: Mapping[ResourceId, DesiredResource],
+    observed: Mapping[ResourceId, ObservedResource],
+    options: UpOptions = UpOptions(),
+) -> Plan:
+    """What ``up`` must do to make the host match ``desired``."""
+    builder = _Builder()
+    selected = _selected(graph, options.services)
+    generations = [
+        [r for r in generation if selected is None or r in selected]
+        for generation in graph.start_generations()
+    ]
+    recreate = _recreations(graph, desired, observed, options, builder)
+    if selected is not None:
+        recreate = {r: cause for r, cause in recreate.items() if r in selected}
+
+    # Removals first, in reverse dependency order: recreated resources and orphans.
+    orphans = sorted(
+        r for r in observed if r.kind == "service" and r not in desired and not observed[r].external
+    )
+    removal_waves = list(reversed(generations))
+    wave = 0
+    for generation in removal_waves:
+        doomed = [r for r in generation if r in recreate]
+        for resource in doomed:
+            _add_removal(builder, resource, observed[resource], recreate[resource], wave)
+        wave += 1 if doomed else 0
+    desired_names = {r.name for r in desired if r.kind == "service"}
+    scaled_down = [r for r in orphans if r.name in desired_names]
+    true_orphans = [r for r in orphans if r.name not in desired_names]
+    for resource in scaled_down:
+        _add_removal(builder, resource, observed[resource], "scaled down", wave)
+    if true_orphans and options.remove_orphans:
+        for resource in true_orphans:
+            _add_removal(builder, resource, observed[resource], "orphan", wave)
+    elif true_orphans:
+        names = ", ".join(sorted({r.name for r in true_orphans}))
+        builder.warnings.append(
+            f"orphan service(s) {names} not in the stack file; "
+            "run `stackr up --remove-orphans` to remove them"
+        )
+    wave += 1 if scaled_down or (true_orphans and options.remove_orphans) else 0
+
+    # Then creations and starts, by generation.
+    for generation in generations:
+        did_something = False
+        for resource in generation:
+            if resource.kind == "image" or resource not in desired:
+                continue
+            current = observed.get(resource)
+            if current is not None and current.external:
+                continue
+            if current is None or resource in recreate:
+                cause = recreate.get(resource, "new")
+                _add_creation(builder, resource, cause, options, wave)
+                did_something = True
+            elif resource.kind == "service" and not current.running and not options.no_start:
+                builder.add(OpType.START_CONTAINER, resource, "not running", wave)
+                did_something = True
+        wave += 1 if did_something else 0
+    return builder.build()
+
+
+def _add_removal(
+    builder: _Builder, resource: ResourceId, current: ObservedResource, cause: str, wave: int
+) -> None:
+    if resource.kind == "service":
+        if current.running:
+            builder.add(OpType.STOP_CONTAINER, resource, cause, wave)
+        builder.add(OpType.REMOVE_CONTAINER, resource, cause, wave)
+    elif resource.kind == "network":
+        builder.add(OpType.REMOVE_NETWORK, resource, cause, wave)
+    elif resource.kind == "volume":
+        builder.add(OpType.REMOVE_VOLUME, resource, cause, wave)
+
+
+def _add_creation(
+    builder: _Builder, resource: ResourceId, cause: str, options: UpOptions, wave: int
+) -> None:
+    if resource.kind == "network":
+        builder.add(OpType.CREATE_NETWORK, resource, cause, wave)
+    elif resource.kind == "volume":
+        builder.add(OpType.CREATE_VOLUME, resource, cause, wave)
+    elif resource.kind == "service":
+        builder.add(OpType.CREATE_CONTAINER, resource, cause, wave)
+        if not options.no_start:
+            builder.add(OpType.START_CONTAINER, resource, cause, wave)
+
+
+def teardown(
+    observed: Mapping[ResourceId, ObservedResource], options: DownOptions = DownOptions()
+) -> Plan:
+    """What ``down`` must do: everything the project made, dependants first.
+
+    Works from the records alone (each records what it needs), so ``down`` succeeds
+    when the stack file has changed or is gone.
+    """
+    from stackr.graph import graph_from_needs
+
+    needs = {resource: record.needs for resource, record in observed.items()}
+    graph = graph_from_needs(needs)
+    builder = _Builder()
+    wave = 0
+    for generation in graph.teardown_generations():
+        did_something = False
+        for resource in generation:
+            current = observed.get(resource)
+            if current is None or current.external or resource.kind == "image":
+                continue
+            if resource.kind == "volume" and not options.remove_volumes:
+                continue
+            _add_removal(builder, resource, current, "down", wave)
+            did_something = True
+        wave += 1 if did_something else 0
+    return builder.build()

@@ -1,0 +1,335 @@
+"""validate_stack: unknown and unsupported keys, human messages, positions, warnings."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from stackr.config.compose_keys import SPEC_KEYS
+from stackr.config.models import HOST_PLATFORM
+from stackr.config.source_map import SourceMap
+from stackr.config.validate import _SUPPORTED, LEVELS, validate_stack
+from stackr.errors import Location, StackFileError
+from tests.unit.config.model_helpers import problems_of, raw_stack, service_problems
+
+# For each level of the file: a minimal valid stack and the path (in it) of one mapping of
+# that level, where a key is injected.
+BASE_SERVICE: dict[str, Any] = {"image": "nginx"}
+LEVEL_SAMPLES: dict[str, tuple[dict[str, Any], tuple[str | int, ...]]] = {
+    "top": ({"services": {}}, ()),
+    "service": ({"services": {"web": dict(BASE_SERVICE)}}, ("services", "web")),
+    "build": ({"services": {"web": {"build": {"context": "."}}}}, ("services", "web", "build")),
+    "deploy": ({"services": {"web": {**BASE_SERVICE, "deploy": {}}}}, ("services", "web", "deploy")),
+    "resources": (
+        {"services": {"web": {**BASE_SERVICE, "deploy": {"resources": {}}}}},
+        ("services", "web", "deploy", "resources"),
+    ),
+    "resource_reservations": (
+        {"services": {"web": {**BASE_SERVICE, "deploy": {"resources": {"reservations": {}}}}}},
+        ("services", "web", "deploy", "resources", "reservations"),
+    ),
+    "healthcheck": (
+        {"services": {"web": {**BASE_SERVICE, "healthcheck": {"test": "true"}}}},
+        ("services", "web", "healthcheck"),
+    ),
+    "watch": (
+        {
+            "services": {
+                "web": {**BASE_SERVICE, "develop": {"watch": [{"path": ".", "action": "rebuild"}]}}
+            }
+        },
+        ("services", "web", "develop", "watch", 0),
+    ),
+    "service_volume": (
+        {"services": {"web": {**BASE_SERVICE, "volumes": [{"type": "tmpfs", "target": "/t"}]}}},
+        ("services", "web", "volumes", 0),
+    ),
+    "bind": (
+        {
+            "services": {
+                "web": {
+                    **BASE_SERVICE,
+                    "volumes": [{"type": "bind", "source": "/a", "target": "/a", "bind": {}}],
+                }
+            }
+        },
+        ("services", "web", "volumes", 0, "bind"),
+    ),
+    "service_network": (
+        {"services": {"web": {**BASE_SERVICE, "networks": {"default": {}}}}},
+        ("services", "web", "networks", "default"),
+    ),
+    "network": ({"services": {}, "networks": {"n": {}}}, ("networks", "n")),
+    "secret": ({"services": {}, "secrets": {"s": {"file": "x"}}}, ("secrets", "s")),
+    "config": ({"services": {}, "configs": {"c": {"file": "x"}}}, ("configs", "c")),
+}
+
+
+def unsupported_cases() -> list[tuple[str, str]]:
+    return [
+        (level, key)
+        for level in LEVEL_SAMPLES
+        for key in sorted(SPEC_KEYS[level] - _SUPPORTED[level])
+    ]
+
+
+def with_key(level: str, key: str, value: Any) -> tuple[dict[str, Any], str]:
+    data, path = LEVEL_SAMPLES[level]
+    data = copy.deepcopy(data)
+    target = data
+    for part in path:
+        target = target[part]
+    target[key] = value
+    return data, ".".join(
+        f"[{p}]" if isinstance(p, int) else p for p in path
+    ).replace(".[", "[")
+
+
+@pytest.mark.parametrize(("level", "key"), unsupported_cases())
+def test_every_unsupported_spec_key_is_named(level: str, key: str) -> None:
+    data, where = with_key(level, key, "something")
+    assert f'{where + ": " if where else ""}"{key}" is not supported by stackr yet' in problems_of(
+        data
+    )
+
+
+def test_the_spec_keys_stackr_does_not_support_yet() -> None:
+    # A change of this list is a decision: the README's "not supported" list follows it.
+    assert sorted(SPEC_KEYS["top"] - _SUPPORTED["top"]) == ["include", "models"]
+    assert {"extends", "blkio_config", "gpus", "cgroup_parent", "storage_opt", "userns_mode",
+            "models", "provider", "external_links"} <= SPEC_KEYS["service"] - _SUPPORTED["service"]
+
+
+def test_every_supported_key_is_a_model_field() -> None:
+    for name, level in LEVELS.items():
+        if level.model is not None:
+            assert _SUPPORTED[name] <= set(level.model.model_fields), name
+
+
+@pytest.mark.parametrize(
+    ("service", "message"),
+    [
+        ({"imgae": "x"}, 'services.web: unknown key "imgae" (did you mean "image"?)'),
+        ({"port": ["80"]}, 'services.web: unknown key "port" (did you mean "ports"?)'),
+        ({"enviroment": {}}, 'services.web: unknown key "enviroment" (did you mean "environment"?)'),
+        ({"frobnicate": 1}, 'services.web: unknown key "frobnicate"'),
+        (
+            {"healthcheck": {"test": "true", "intervall": "5s"}},
+            'services.web.healthcheck: unknown key "intervall" (did you mean "interval"?)',
+        ),
+        (
+            {"ports": [{"target": 80, "publish": 8080}]},
+            'services.web.ports[0]: unknown key "publish" (did you mean "published"?)',
+        ),
+        (
+            {"deploy": {"resources": {"limits": {"memroy": "1g"}}}},
+            'services.web.deploy.resources.limits: unknown key "memroy" (did you mean "memory"?)',
+        ),
+        (
+            {"env_file": [{"path": "a", "x-note": 1}]},
+            'services.web.env_file[0]: unknown key "x-note"',
+        ),
+        (
+            {"depends_on": {"db": {"condtion": "service_started"}}},
+            'services.web.depends_on.db: unknown key "condtion" (did you mean "condition"?)',
+        ),
+    ],
+)
+def test_unknown_keys(service: dict[str, Any], message: str) -> None:
+    assert message in service_problems(service)
+
+
+def test_unknown_top_level_key() -> None:
+    assert problems_of({"services": {}, "servics": {}}) == [
+        'unknown key "servics" (did you mean "services"?)'
+    ]
+
+
+@pytest.mark.parametrize(
+    ("service", "message"),
+    [
+        (
+            {"ports": ["80:80:80"]},
+            'services.web.ports[0]: "80:80:80" is not a port mapping '
+            "([HOST_IP:][HOST:]CONTAINER[/PROTOCOL])",
+        ),
+        (
+            {"ports": ["8080:80/tcp", "99999:80"]},
+            'services.web.ports[1]: "99999:80" is not a port mapping '
+            "([HOST_IP:][HOST:]CONTAINER[/PROTOCOL])",
+        ),
+        (
+            {"ports": ["8000-8002:80-81"]},
+            'services.web.ports[0]: "8000-8002:80-81": the host and container port ranges '
+            "differ in length",
+        ),
+        ({"ports": ["80/sctp"]}, 'services.web.ports[0].protocol: protocol "sctp" is not supported by stackr yet'),
+        ({"mem_limit": "12x"}, 'services.web.mem_limit: "12x" is not a byte size (e.g. 512m, 1g)'),
+        (
+            {"restart": "sometimes"},
+            'services.web.restart: "sometimes" is not one of no, always, on-failure[:N], '
+            "unless-stopped",
+        ),
+        (
+            {"restart": "on-failure:x"},
+            'services.web.restart: "on-failure:x" is not one of no, always, on-failure[:N], '
+            "unless-stopped",
+        ),
+        (
+            {"healthcheck": {"test": "true", "interval": "5q"}},
+            'services.web.healthcheck.interval: "5q" is not a duration (e.g. 30s, 1m30s, 500ms)',
+        ),
+        (
+            {"healthcheck": {"test": ["RUN", "x"]}},
+            'services.web.healthcheck.test: ["RUN", "x"] is not a healthcheck test (a string, or '
+            "a list starting with CMD, CMD-SHELL or NONE)",
+        ),
+        ({"volumes": ["a:b:c:d"]}, 'services.web.volumes[0]: "a:b:c:d" is not a volume ([SOURCE:]TARGET[:MODE])'),
+        ({"volumes": ["./x:relative"]}, 'services.web.volumes[0]: "./x:relative" is not a volume ([SOURCE:]TARGET[:MODE])'),
+        (
+            {"volumes": ["./x:/x:rx"]},
+            'services.web.volumes[0]: "./x:/x:rx": unknown volume mode "rx" (ro, rw, z, Z, nocopy, …)',
+        ),
+        (
+            {"volumes": [{"type": "npipe", "source": "x", "target": "/x"}]},
+            'services.web.volumes[0].type: volume type "npipe" is not supported by stackr yet',
+        ),
+        (
+            {"volumes": [{"type": "bind", "target": "/x"}]},
+            'services.web.volumes[0]: a "bind" mount needs a "source"',
+        ),
+        ({"privileged": "maybe"}, 'services.web.privileged: "maybe" is not true or false'),
+        ({"cpu_shares": "lots"}, 'services.web.cpu_shares: "lots" is not an integer'),
+        ({"cpus": "fast"}, 'services.web.cpus: "fast" is not a number'),
+        ({"oom_score_adj": 5000}, "services.web.oom_score_adj: 5000 must be at most 1000"),
+        ({"container_name": "bad name"}, 'services.web.container_name: "bad name" is not a container name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)'),
+        ({"environment": "A=1"}, 'services.web.environment: "A=1" is not a mapping or a list of KEY=VALUE'),
+        ({"environment": {"A": [1]}}, "services.web.environment.A: [1] is not a string, number or boolean"),
+        ({"labels": ["=x"]}, 'services.web.labels[0]: "=x" is not KEY=VALUE'),
+        ({"command": 'echo "unterminated'}, 'services.web.command: "echo \\"unterminated" cannot be split into words: No closing quotation'),
+        (
+            {"depends_on": {"db": {"condition": "service_ready"}}},
+            'services.web.depends_on.db.condition: "service_ready" is not one of service_started, '
+            "service_healthy, service_completed_successfully",
+        ),
+        ({"platform": "linux/s390x"}, f'services.web.platform: "linux/s390x" is not this host\'s platform ({HOST_PLATFORM})'),
+        ({"network_mode": "bridge"}, 'services.web.network_mode: network_mode "bridge" is not supported by stackr yet'),
+        ({"network_mode": "weird"}, 'services.web.network_mode: "weird" is not a network mode (host, none, service:NAME)'),
+        ({"runtime": "nvidia"}, 'services.web.runtime: runtime "nvidia" is not supported by stackr (it runs containers itself)'),
+        ({"pull_policy": "daily"}, 'services.web.pull_policy: pull_policy "daily" is not supported by stackr yet'),
+        ({"working_dir": "app"}, 'services.web.working_dir: "app" is not an absolute path'),
+        ({"ulimits": {"nofile": {"soft": 10, "hard": 5}}}, "services.web.ulimits.nofile: soft limit 10 is above the hard limit 5"),
+        ({"extra_hosts": ["nohost"]}, 'services.web.extra_hosts[0]: "nohost" is not a host entry (HOSTNAME:IP or HOSTNAME=IP)'),
+        ({"logging": {"options": {"max-file": "0"}}}, 'services.web.logging.options.max-file: "0" is not a number of files (1 or more)'),
+        ({"logging": {"options": {"max-size": "big"}}}, 'services.web.logging.options: "big" is not a byte size (e.g. 512m, 1g)'),
+        ({"devices": ["/dev/x:/dev/y:rwx"]}, 'services.web.devices[0].permissions: "rwx" is not a set of device permissions (r, w, m)'),
+        ({"volumes_from": ["container:abc"]}, 'services.web.volumes_from[0]: "container:abc": "container:" sources are not supported by stackr yet'),
+        ({"deploy": {"mode": "global"}}, 'services.web.deploy.mode: deploy mode "global" is not supported by stackr yet'),
+        ({"deploy": {"replicas": -1}}, "services.web.deploy.replicas: -1 must be at least 0"),
+        ({"develop": {"watch": [{"path": ".", "action": "sync"}]}}, 'services.web.develop.watch[0]: watch action "sync" needs a "target"'),
+        ({"networks": {"default": {"ipv4_address": "300.1.1.1"}}}, 'services.web.networks.default.ipv4_address: "300.1.1.1" is not an IPv4 address'),
+        ({"network_mode": "host", "networks": ["default"]}, 'services.web.network_mode: "network_mode" and "networks" cannot be combined'),
+    ],
+)
+def test_value_messages(service: dict[str, Any], message: str) -> None:
+    assert message in service_problems(service)
+
+
+def test_a_service_needs_image_or_build() -> None:
+    assert problems_of({"services": {"web": {"command": "x"}}}) == [
+        'services.web: needs "image" or "build"'
+    ]
+    assert problems_of({"services": {"web": None}}) == [
+        'services.web: is empty (needs "image" or "build")'
+    ]
+
+
+def test_top_level_messages() -> None:
+    problems = problems_of(
+        {
+            "services": {"bad name": {"image": "x"}},
+            "networks": {"n": {"driver": "overlay"}, "m": {"ipam": {"config": [{"subnet": "10.0.0.1/8"}]}}},
+            "volumes": {"v": {"driver": "nfs"}, "e": {"external": True, "driver": "local"}},
+            "secrets": {"s": {}},
+            "configs": {"c": {"file": "a", "content": "b"}},
+        }
+    )
+    assert problems == [
+        'configs.c: needs exactly one of "file", "environment", "content", "external"',
+        'networks.m.ipam.config[0].subnet: "10.0.0.1/8" is not a subnet in CIDR notation (e.g. 172.28.0.0/16)',
+        'networks.n.driver: network driver "overlay" is not supported by stackr yet (bridge only)',
+        'secrets.s: needs exactly one of "file", "environment", "external"',
+        'services.bad name: "bad name" is not a valid name ([a-zA-Z0-9._-]+)',
+        'volumes.e.driver: "driver" cannot be combined with "external: true"',
+        'volumes.v.driver: volume driver "nfs" is not supported by stackr yet (local only)',
+    ]
+
+
+def test_the_file_must_be_a_mapping_of_mappings() -> None:
+    assert problems_of({"services": ["web"]}) == ['services: ["web"] is not a mapping']
+    assert problems_of({"services": {"web": "nginx"}}) == ['services.web: "nginx" is not a mapping']
+
+
+def test_all_problems_are_reported_at_once() -> None:
+    problems = problems_of(
+        {
+            "services": {
+                "a": {"image": "x", "ports": ["bad", "80:80:80"], "mem_limit": "1q", "extends": "b"},
+                "b": {"image": "x", "restart": "never", "imgae": "y"},
+            },
+            "include": ["other.yml"],
+        }
+    )
+    assert len(problems) == 7, problems
+
+
+def test_positions_come_from_the_source_map() -> None:
+    source_map = SourceMap()
+    source_map.set_value(("services", "web"), Location("stack.yml", 2, 3))
+    source_map.set_key(("services", "web", "imgae"), Location("stack.yml", 4, 5))
+    source_map.set_value(("services", "web", "imgae"), Location("stack.yml", 4, 12))
+    source_map.set_value(("services", "web", "ports", 0), Location("stack.yml", 6, 9))
+    raw = raw_stack(
+        {"services": {"web": {"image": "x", "imgae": "y", "ports": ["80:80:80"]}}}, source_map
+    )
+    with pytest.raises(StackFileError) as caught:
+        validate_stack(raw)
+    rendered = [d.render() for d in caught.value.diagnostics]
+    assert rendered == [
+        'stack.yml:4:5: services.web: unknown key "imgae" (did you mean "image"?)',
+        'stack.yml:6:9: services.web.ports[0]: "80:80:80" is not a port mapping '
+        "([HOST_IP:][HOST:]CONTAINER[/PROTOCOL])",
+    ]
+
+
+def test_warnings() -> None:
+    source_map = SourceMap()
+    source_map.set_value(("version",), Location("stack.yml", 1, 10))
+    raw = raw_stack(
+        {
+            "version": "3.9",
+            "services": {
+                "web": {"image": "x", "logging": {"driver": "syslog"}},
+                "db": {"image": "y", "logging": {"driver": "local"}},
+            },
+        },
+        source_map,
+    )
+    _, warnings = validate_stack(raw)
+    assert [w.render() for w in warnings] == [
+        'stack.yml:1:10: version: "version" is obsolete and ignored',
+        'services.web.logging.driver: logging driver "syslog" is not available: logs stay '
+        "local (json-file)",
+    ]
+
+
+def test_loader_warnings_are_passed_on() -> None:
+    from dataclasses import replace
+
+    from stackr.errors import Diagnostic
+
+    note = Diagnostic(None, "services.web.image", 'variable "TAG" is not set')
+    raw = replace(raw_stack({"services": {"web": {"image": "x"}}}), warnings=(note,))
+    assert validate_stack(raw)[1] == (note,)
