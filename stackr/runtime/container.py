@@ -117,8 +117,18 @@ class ContainerState:
     annotations: dict[str, str] = field(default_factory=dict)
 
 
+_containers_dir_override: Path | None = None
+
+
 def containers_dir() -> Path:
-    return paths.run_root() / "containers"
+    """Where state dirs live: ``run_root()/containers`` (or the OCI command's ``--root``)."""
+    return _containers_dir_override or paths.run_root() / "containers"
+
+
+def set_containers_dir(directory: Path | None) -> None:
+    """Use ``directory`` for state dirs (``stackr runtime --root``); None: the default."""
+    global _containers_dir_override
+    _containers_dir_override = directory
 
 
 def state_dir(container_id: str) -> Path:
@@ -152,9 +162,10 @@ def create(
 ) -> ContainerState:
     """Build the container; its PID 1 waits for ``start`` before running user code.
 
-    Writes ``config.json`` (OCI runtime-spec) into ``bundle_dir`` (default: the state
-    dir), creates the cgroup with its limits, and runs the init helper, which builds the
-    namespaces and root filesystem and reports back. Returns with status ``created``
+    Writes ``config.json`` (OCI runtime-spec) into the state dir, unless a
+    ``bundle_dir`` (whose config.json the spec was read from) is given; creates the
+    cgroup with its limits, and runs the init helper, which builds the namespaces and
+    root filesystem and reports back. Returns with status ``created``
     and the container's host pid. A stopped container with the same id is replaced
     (its writable layer is kept). On failure everything made so far is removed and a
     ``ContainerSetupError`` says what failed.
@@ -199,8 +210,8 @@ def _build(
     if spec.rootfs.layer_dirs:
         upper_dir.mkdir(parents=True, exist_ok=True)
         work_dir.mkdir(parents=True, exist_ok=True)
-    bundle.mkdir(parents=True, exist_ok=True)
-    _write_json(bundle / "config.json", oci.config_from_spec(spec))
+    if bundle == directory:  # a given bundle is the caller's (``stackr runtime``): kept as is
+        _write_json(bundle / "config.json", oci.config_from_spec(spec))
     (directory / ROOTFS_MOUNTPOINT).mkdir()
     os.mkfifo(directory / EXEC_FIFO, 0o600)
 
