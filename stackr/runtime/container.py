@@ -551,7 +551,7 @@ def exec_process(
             stdout=stdout if stdout is not None else devnull,
             stderr=stderr if stderr is not None else devnull,
             pass_fds=(config_read,),
-            env={"PYTHONPATH": process.PACKAGE_PARENT, "PYTHONDONTWRITEBYTECODE": "1"},
+            env={"PYTHONPATH": process.PACKAGE_PARENT},
             cwd="/",
         )
     except OSError as error:

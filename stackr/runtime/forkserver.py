@@ -60,7 +60,7 @@ class ForkServer:
                 ],
                 pass_fds=(child_end.fileno(),),
                 stdin=subprocess.DEVNULL,
-                env={"PYTHONPATH": _PACKAGE_PARENT, "PYTHONDONTWRITEBYTECODE": "1"},
+                env={"PYTHONPATH": _PACKAGE_PARENT},
                 cwd="/",
             )
         finally:

@@ -134,7 +134,7 @@ def spawn_init(
             stdout=stdio.stdout if stdio.stdout is not None else null_fd,
             stderr=stdio.stderr if stdio.stderr is not None else null_fd,
             pass_fds=(config_read, report_write),
-            env={"PYTHONPATH": PACKAGE_PARENT, "PYTHONDONTWRITEBYTECODE": "1"},
+            env={"PYTHONPATH": PACKAGE_PARENT},
             cwd="/",
         )
     except OSError as error:
