@@ -44,6 +44,9 @@ class CgroupManager(Protocol):
     def add_pid(self, pid: int) -> None:
         """Move a process (0 = the calling process) into the cgroup."""
 
+    def add_current_thread(self) -> None:
+        """Move the calling, single-threaded process into the cgroup, cheaply."""
+
     def apply(self, resources: Resources, *, devices_allow_all: bool = False) -> None:
         """Write the limits; ``None`` fields are left at the kernel default."""
 

@@ -98,6 +98,13 @@ class V1Manager:
         for path in self._distinct_paths():
             write_file(path / "cgroup.procs", str(pid))
 
+    def add_current_thread(self) -> None:
+        # "0" written to ``tasks`` moves only the current thread, which the kernel does
+        # without the global cgroup_threadgroup_rwsem (whose write side waits for an
+        # RCU grace period); for a single-threaded process that is the whole process.
+        for path in self._distinct_paths():
+            write_file(path / "tasks", "0")
+
     def apply(self, resources: Resources, *, devices_allow_all: bool = False) -> None:
         memory = self.path("memory")
         if memory.is_dir():

@@ -74,6 +74,10 @@ class V2Manager:
     def add_pid(self, pid: int) -> None:
         write_file(self.path / "cgroup.procs", str(pid))
 
+    def add_current_thread(self) -> None:
+        # v2 has no cheap form for a process (CLONE_INTO_CGROUP would be: clone3).
+        self.add_pid(0)
+
     def apply(self, resources: Resources, *, devices_allow_all: bool = False) -> None:
         # Devices on v2 need an eBPF program; not done (the capability set and the
         # minimal /dev are the protection there).
