@@ -70,7 +70,6 @@ from stackr.runtime.spec import ContainerSpec, ContainerStdio, rw_layer_paths, v
 if TYPE_CHECKING:
     import subprocess
 
-    from stackr.runtime.forkserver import ForkServer
 
 STATE_VERSION = 1
 STATE_FILE = "state.json"
@@ -140,14 +139,15 @@ def rw_layer_dir(container_id: str) -> Path:
     return paths.state_root() / "containers" / validate_container_id(container_id)
 
 
-_fork_server: ForkServer | None = None
+_fork_server: process.Launcher | None = None
 
 
-def use_fork_server(server: ForkServer | None) -> None:
+def use_fork_server(server: process.Launcher | None) -> None:
     """Make ``create`` fork container inits from ``server`` (None: re-exec each time).
 
     The engine calls this once at start-up with ``ForkServer.start()``: a container
     then costs a fork instead of an interpreter start (see ``stackr.runtime.forkserver``).
+    A single-threaded program may pass ``forkserver.DirectFork()`` instead.
     """
     global _fork_server
     _fork_server = server

@@ -16,6 +16,7 @@ write end of the caller's report pipe. The server exits when the engine's end cl
 from __future__ import annotations
 
 import array
+import contextlib
 import json
 import os
 import socket
@@ -80,6 +81,33 @@ class ForkServer:
         """Stop the server; containers it made live on (they are not its children)."""
         self._socket.close()
         self._helper.wait(timeout)
+
+
+class DirectFork:
+    """Fork the init helper from the calling process itself: for single-threaded callers.
+
+    ``stackr runtime`` (one container per process) uses it to skip a second
+    interpreter start-up. Refuses to fork when the caller has other threads.
+    """
+
+    def launch(
+        self, config: dict[str, Any], stdio_fds: tuple[int, int, int], report_fd: int
+    ) -> None:
+        import threading
+
+        if threading.active_count() != 1:
+            raise RuntimeError("DirectFork used in a multi-threaded process")
+        helper = os.fork()
+        if helper == 0:
+            kept = [os.dup(fd) for fd in (*stdio_fds, report_fd)]
+            # A fork copies every fd of the caller, inheritable or not: the shim must not
+            # hold, say, the caller's end of the report pipe (its reader would never see EOF).
+            for name in os.listdir("/proc/self/fd"):
+                if int(name) > 2 and int(name) not in kept:
+                    with contextlib.suppress(OSError):
+                        os.close(int(name))
+            os._exit(_run_helper(config, kept))
+        os.waitpid(helper, 0)  # the helper exits as soon as it has forked the shim
 
 
 def serve(sock: socket.socket) -> int:

@@ -79,8 +79,10 @@ def _state_json(state: object) -> dict[str, object]:
 
 def run(args: argparse.Namespace) -> int:
     from stackr.runtime import container, oci
+    from stackr.runtime.forkserver import DirectFork
     from stackr.runtime.spec import ContainerStdio
 
+    container.use_fork_server(DirectFork())  # one container per process: no 2nd interpreter
     if args.root is not None:
         container.set_containers_dir(args.root.resolve())
     verb = args.runtime_verb

@@ -17,14 +17,20 @@ import signal as signals
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from stackr.errors import HostError
 from stackr.runtime.errors import ContainerSetupError
 from stackr.runtime.spec import ContainerStdio
 
-if TYPE_CHECKING:
-    from stackr.runtime.forkserver import ForkServer
+
+class Launcher(Protocol):
+    """Starts the init helper by a fork (``forkserver.ForkServer``, ``DirectFork``)."""
+
+    def launch(
+        self, config: dict[str, Any], stdio_fds: tuple[int, int, int], report_fd: int
+    ) -> None: ...
+
 
 # The helper must import stackr from the same place as this process, whatever its cwd.
 PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
@@ -101,7 +107,7 @@ def spawn_init(
     init_config: dict[str, Any],
     stdio: ContainerStdio,
     timeout: float,
-    fork_server: ForkServer | None = None,
+    fork_server: Launcher | None = None,
 ) -> None:
     """Start the container's init helper and wait for it to report the container built.
 
@@ -162,7 +168,7 @@ def _launch_from_server(
     init_config: dict[str, Any],
     stdio: ContainerStdio,
     timeout: float,
-    fork_server: ForkServer,
+    fork_server: Launcher,
 ) -> None:
     report_read, report_write = os.pipe()
     null_fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
