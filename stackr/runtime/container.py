@@ -178,7 +178,10 @@ def create(
             raise ContainerExistsError(container_id, current.status.value)
         _remove_run_state(container_id, directory)
     bundle = bundle_dir or directory
-    directory.mkdir(parents=True)
+    try:
+        directory.mkdir(parents=True)  # atomic: of two concurrent creates, one wins
+    except FileExistsError:
+        raise ContainerExistsError(container_id, Status.CREATING.value) from None
     # Recorded before anything is made, so delete can always find what to remove.
     _write_json(
         directory / STATE_FILE,

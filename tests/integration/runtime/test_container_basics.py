@@ -211,3 +211,13 @@ def test_plain_rootfs_dir(run: Run, busybox_layer: Path) -> None:
                  rootfs=RootfsSpec(rootfs_dir=str(busybox_layer)))  # fmt: skip
     assert result.output == "ok\n"
     assert (busybox_layer / "marker").exists()
+
+
+def test_device_allow_list_refuses_host_disks(run: Run) -> None:
+    # CAP_MKNOD makes the node; the devices cgroup refuses to open it (Docker's rules).
+    result = run(
+        "sh", "-c", "mknod /tmp/disk b 7 0 && echo made; head -c1 /tmp/disk || echo refused"
+    )
+    assert "made" in result.output
+    assert "refused" in result.output
+    assert "Operation not permitted" in result.output
