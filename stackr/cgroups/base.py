@@ -58,6 +58,12 @@ class CgroupManager(Protocol):
     def pids(self) -> list[int]:
         """Every process in the cgroup (host pids)."""
 
+    def freeze(self) -> None:
+        """Stop every process of the cgroup (``docker pause``); returns once frozen."""
+
+    def thaw(self) -> None:
+        """Let the processes run again."""
+
     def kill_all(self) -> None:
         """SIGKILL every process, so that nothing escapes (freezer / cgroup.kill)."""
 

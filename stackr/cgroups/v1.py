@@ -182,6 +182,12 @@ class V1Manager:
             time.sleep(0.002)  # killed tasks leave the cgroup asynchronously
         raise HostError("kill processes of cgroup", str(self.path("pids")), detail="still busy")
 
+    def freeze(self) -> None:
+        self._set_freezer(self.path("freezer"), "FROZEN")
+
+    def thaw(self) -> None:
+        self._set_freezer(self.path("freezer"), "THAWED")
+
     def _set_freezer(self, freezer: Path, wanted: str) -> None:
         write_file(freezer / "freezer.state", wanted)
         for _ in range(500):

@@ -124,6 +124,17 @@ class V2Manager:
     def pids(self) -> list[int]:
         return read_pids(self.path / "cgroup.procs")
 
+    def freeze(self) -> None:
+        write_file(self.path / "cgroup.freeze", "1")
+        for _ in range(1000):
+            if read_keyed(self.path / "cgroup.events").get("frozen", 1) == 1:
+                return
+            time.sleep(0.001)  # cgroup.events could be polled; freezing is fast enough
+        raise HostError("freeze cgroup", str(self.path), detail="not frozen after 1 s")
+
+    def thaw(self) -> None:
+        write_file(self.path / "cgroup.freeze", "0")
+
     def kill_all(self) -> None:
         if not self.exists():
             return

@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING, Any
 
 from stackr import paths
 from stackr.cgroups import open_manager, open_manager_from
-from stackr.cgroups.base import CgroupStats
+from stackr.cgroups.base import CgroupManager, CgroupStats
 from stackr.errors import HostError, StateError
 from stackr.runtime import oci, process
 from stackr.runtime.errors import (
@@ -440,6 +440,34 @@ def list_containers() -> list[ContainerState]:
     return found
 
 
+def processes(container_id: str) -> list[int]:
+    """Host pids of every process of the container (``docker top``)."""
+    return _cgroup_of(container_id).pids()
+
+
+def pause(container_id: str) -> None:
+    """Freeze every process of a running container (``docker pause``).
+
+    A paused container still reports ``running`` (as runc's ``paused`` is not kept
+    apart here); ``resume`` lets it go on.
+    """
+    current = state(container_id)
+    if current.status is not Status.RUNNING:
+        raise ContainerStateError(container_id, "pause", current.status.value)
+    _cgroup_of(container_id).freeze()
+
+
+def resume(container_id: str) -> None:
+    _cgroup_of(container_id).thaw()
+
+
+def _cgroup_of(container_id: str) -> CgroupManager:
+    record = _read_json(state_dir(container_id) / STATE_FILE)
+    if record is None or "cgroup" not in record:
+        raise ContainerNotFoundError(container_id)
+    return open_manager_from(record["cgroup"])
+
+
 def stats(container_id: str) -> CgroupStats:
     """Memory, CPU and pids of the container's cgroup."""
     record = _read_json(state_dir(container_id) / STATE_FILE)
@@ -488,6 +516,9 @@ __all__ = [
     "delete",
     "kill",
     "list_containers",
+    "pause",
+    "processes",
+    "resume",
     "start",
     "state",
     "stats",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import time
 from collections.abc import Callable
@@ -229,3 +230,25 @@ def test_tty_is_the_controlling_terminal(make_spec: MakeSpec, cleanup: list[str]
     container.wait(spec.container_id, 10)
     container.delete(spec.container_id)
     assert b"is-a-tty" in output
+
+
+def test_pause_resume_and_processes(make_spec: MakeSpec, cleanup: list[str]) -> None:
+    read_end, write_end = os.pipe()
+    spec = make_spec("sh", "-c", "sleep 100 & while read line; do echo got $line; done")
+    cleanup.append(spec.container_id)
+    stdin_read, stdin_write = os.pipe()
+    container.create(spec, ContainerStdio(stdin=stdin_read, stdout=write_end))
+    os.close(stdin_read)
+    os.close(write_end)
+    running = container.start(spec.container_id)
+    pids = container.processes(spec.container_id)
+    assert running.pid in pids and len(pids) == 2
+    container.pause(spec.container_id)
+    os.write(stdin_write, b"one\n")
+    ready = select.select([read_end], [], [], 0.3)[0]
+    assert not ready  # frozen: nothing answers
+    container.resume(spec.container_id)
+    assert os.read(read_end, 100) == b"got one\n"
+    os.close(stdin_write)
+    os.close(read_end)
+    container.delete(spec.container_id, force=True)
