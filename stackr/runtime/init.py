@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any, NoReturn
 
-from stackr import syscalls
+from stackr import naming, syscalls
 from stackr.cgroups import open_manager_from, v1, v2
 from stackr.runtime import namespaces, rootfs, seccomp, security, users
 from stackr.runtime.process import start_time
@@ -200,6 +200,10 @@ def run_container_init(config: dict[str, Any], sync_fd: int) -> NoReturn:
     except BaseException as error:
         _send(sync_fd, {"error": str(error) or type(error).__name__})
         os._exit(1)
+    if spec.init:
+        # Signals for the command are held from now on (a blocked signal is queued even
+        # for a PID 1 without handlers) and forwarded once the init runs (_run_as_init).
+        signal.pthread_sigmask(signal.SIG_BLOCK, _forwardable_signals())
     _send(sync_fd, {"ready": True})
     _wait_for_start(config["exec_fifo_fd"])
     try:
@@ -274,7 +278,8 @@ def build_container(
         config["work_dir"],
         spec.rootfs.rootfs_dir,
     )
-    rootfs.mount_standard(root, spec.shm_size, new_netns=spec.network.mode != "host")
+    rootfs.mount_standard(root, spec.shm_size)
+    rootfs.mount_cgroups(root, _cgroup_hierarchies(config["cgroup"]))
     for mount in spec.mounts:
         rootfs.mount_user(root, mount)
     rootfs.bind_etc_files(
@@ -353,6 +358,22 @@ def become_user(spec: ContainerSpec, exec_user: users.ExecUser, keep_mask: int) 
     os.umask(spec.umask)
 
 
+def _cgroup_hierarchies(description: dict[str, Any]) -> list[str] | None:
+    """The v1 hierarchies the container is in (mount options), or None for v2."""
+    if description["driver"] == "v2":
+        return None
+    root = description["root"]
+    return sorted(
+        name
+        for name in os.listdir(root)
+        if name not in ("systemd", "unified")
+        and not os.path.islink(os.path.join(root, name))
+        and os.path.exists(
+            os.path.join(root, name, naming.CGROUP_PARENT, description["container_id"])
+        )
+    )
+
+
 def _read_text(path: str) -> str:
     try:
         with open(path) as text_file:
@@ -388,6 +409,14 @@ def _apply_sysctls(spec: ContainerSpec, proc_dir: str) -> None:
             raise SetupError(f"sysctl {key}={value}: {error.strerror}") from error
 
 
+def _forwardable_signals() -> set[signal.Signals]:
+    return {
+        signal.Signals(signum)
+        for signum in signal.valid_signals()
+        if signum not in _UNFORWARDABLE and signum < signal.SIGRTMIN
+    }
+
+
 def _run_as_init(
     executable: str, spec: ContainerSpec, env: dict[str, str], sync_fd: int
 ) -> NoReturn:
@@ -395,12 +424,13 @@ def _run_as_init(
 
     Exits with the command's status (128+N when killed by signal N, as tini does).
     """
+    forwarded = _forwardable_signals()
     child = os.fork()
     if child == 0:
-        for signum in signal.valid_signals():
-            if signum not in _UNFORWARDABLE and signum != signal.SIGPIPE:
-                with contextlib.suppress(OSError, ValueError):
-                    signal.signal(signum, signal.SIG_DFL)
+        for signum in forwarded:
+            with contextlib.suppress(OSError, ValueError):
+                signal.signal(signum, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, forwarded)
         _exec(executable, spec, env, sync_fd)
     os.close(sync_fd)
 
@@ -408,11 +438,10 @@ def _run_as_init(
         with contextlib.suppress(ProcessLookupError):
             os.kill(child, signum)
 
-    for signum in signal.valid_signals():
-        if signum in _UNFORWARDABLE:
-            continue
+    for signum in forwarded:
         with contextlib.suppress(OSError, ValueError):
             signal.signal(signum, forward)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, forwarded)  # held signals arrive now
     while True:
         try:
             pid, status = os.waitpid(-1, 0)

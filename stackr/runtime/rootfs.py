@@ -137,7 +137,7 @@ def mount_root(
     _mount("overlay", mountpoint, "overlay", 0, overlay_options(layer_dirs, upper_dir, work_dir))
 
 
-def mount_standard(root: str, shm_size: int, new_netns: bool) -> None:
+def mount_standard(root: str, shm_size: int) -> None:
     nosuid_nodev_noexec = syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC
     proc = resolve_in_root(root, "/proc")
     _ensure_target(proc, True)
@@ -168,16 +168,32 @@ def mount_standard(root: str, shm_size: int, new_netns: bool) -> None:
     )
     _mount("mqueue", os.path.join(dev, "mqueue"), "mqueue", nosuid_nodev_noexec)
 
+    # A fresh sysfs, read-only, also with the host's network: a recursive bind of the
+    # host's /sys would bring its cgroup mounts along, and only the top of a bind
+    # becomes read-only. Real root may mount sysfs for the host's network namespace.
     sys_dir = resolve_in_root(root, "/sys")
     _ensure_target(sys_dir, True)
-    if new_netns:
-        _mount("sysfs", sys_dir, "sysfs", nosuid_nodev_noexec | syscalls.MS_RDONLY)
-    else:
-        # sysfs shows the network namespace of its mounter; with the host's network,
-        # bind the host's /sys read-only instead (as runc does without a netns).
-        _mount("/sys", sys_dir, None, syscalls.MS_BIND | syscalls.MS_REC)
-        read_only_remount = syscalls.MS_BIND | syscalls.MS_REMOUNT | syscalls.MS_RDONLY
-        _mount("", sys_dir, None, read_only_remount | nosuid_nodev_noexec)
+    _mount("sysfs", sys_dir, "sysfs", nosuid_nodev_noexec | syscalls.MS_RDONLY)
+
+
+def mount_cgroups(root: str, hierarchies: list[str] | None) -> None:
+    """/sys/fs/cgroup read-only, showing the container's own cgroup (Docker's view).
+
+    Called after the cgroup namespace is made, so each hierarchy's root is the
+    container's cgroup. ``hierarchies`` are v1 mount options ("memory", "cpu",
+    "cpu,cpuacct"); None means cgroup v2 (one mount).
+    """
+    read_only = syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC | syscalls.MS_RDONLY
+    target = os.path.join(root, "sys", "fs", "cgroup")
+    if hierarchies is None:
+        _mount("cgroup2", target, "cgroup2", read_only)
+        return
+    _mount("tmpfs", target, "tmpfs", read_only & ~syscalls.MS_RDONLY, "mode=755")
+    for hierarchy in hierarchies:
+        directory = os.path.join(target, hierarchy)
+        os.mkdir(directory, 0o755)
+        _mount("cgroup", directory, "cgroup", read_only, hierarchy)
+    _mount("", target, None, syscalls.MS_REMOUNT | read_only, "mode=755")
 
 
 def _mount_flags(options: tuple[str, ...]) -> int:

@@ -45,7 +45,7 @@ def test_no_host_mounts_are_visible(run: Run, tmp_path: Path) -> None:
     targets = [line.split()[4] for line in result.output.splitlines()]
     assert targets[0] == "/"  # the overlay root, and below it only the container's own
     assert not [t for t in targets if t.startswith(("/tmp/", "/home", "/boot", "/work"))]
-    assert "/sys/fs/cgroup/memory" not in targets
+    assert "/sys/fs/cgroup" in targets  # the container's own, read-only (see below)
 
 
 def test_masked_and_readonly_paths(run: Run) -> None:
@@ -221,3 +221,21 @@ def test_device_allow_list_refuses_host_disks(run: Run) -> None:
     assert "made" in result.output
     assert "refused" in result.output
     assert "Operation not permitted" in result.output
+
+
+def test_sys_fs_cgroup_shows_the_containers_own_cgroup_read_only(run: Run) -> None:
+    from stackr.cgroups import CgroupSetup, detect_setup
+    from stackr.runtime.spec import Resources
+
+    limit_file = (
+        "/sys/fs/cgroup/memory.max"
+        if detect_setup() is CgroupSetup.UNIFIED
+        else "/sys/fs/cgroup/memory/memory.limit_in_bytes"
+    )
+    result = run("sh", "-c", f"cat {limit_file}; grep -c :/$ /proc/self/cgroup; "
+                 "echo 1 > /sys/fs/cgroup/x || echo refused",
+                 resources=Resources(memory=48 * 1024 * 1024))  # fmt: skip
+    lines = result.output.split("\n")
+    assert lines[0] == str(48 * 1024 * 1024)
+    assert int(lines[1]) >= 1  # the cgroup namespace: its root is the container's cgroup
+    assert "refused" in result.output
