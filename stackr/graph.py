@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import networkx as nx
 
 from stackr.errors import Diagnostic, KeyPath, StackFileError, render_key_path
+from stackr.naming import built_image_name
 
 if TYPE_CHECKING:
     from stackr.config.models import Service, Stack
@@ -48,7 +49,7 @@ class Need:
     path: KeyPath  # where it is declared
 
 
-def _service_needs(service_name: str, service: Service) -> list[Need]:
+def _service_needs(project_name: str, service_name: str, service: Service) -> list[Need]:
     base: KeyPath = ("services", service_name)
     needs: list[Need] = []
     for dependency_name, dependency in sorted(service.depends_on.items()):
@@ -87,18 +88,19 @@ def _service_needs(service_name: str, service: Service) -> list[Need]:
             needs.append(
                 Need(ResourceId("volume", mount.source), "volume", (*base, "volumes", index))
             )
-    image_ref = image_reference(service_name, service)
+    image_ref = image_reference(project_name, service_name, service)
     if image_ref:
         needs.append(Need(ResourceId("image", image_ref), "image", (*base, "image")))
     return needs
 
 
-def image_reference(service_name: str, service: Service) -> str | None:
-    """The image a service runs: its ``image:``, else the name its build produces."""
+def image_reference(project_name: str, service_name: str, service: Service) -> str | None:
+    """The image a service runs: its ``image:``, else the name its build produces
+    (``<project>-<service>``, as Compose names it)."""
     if service.image:
         return service.image
     if service.build is not None:
-        return f"{service_name}:latest"
+        return built_image_name(project_name, service_name)
     return None
 
 
@@ -183,7 +185,7 @@ def build_graph(stack: Stack, source_map: SourceMap | None = None) -> StackGraph
     problems: list[Diagnostic] = []
     for service_name in sorted(stack.services):
         service = stack.services[service_name]
-        for need in _service_needs(service_name, service):
+        for need in _service_needs(stack.name, service_name, service):
             targets = [need.target]
             if need.target.kind == "service":
                 if need.target.name not in replicas:

@@ -38,3 +38,9 @@ def link_name(kind: str, *parts: str) -> str:
         raise ValueError(f"link kind must be one letter, not {kind!r}")
     name = LINK_PREFIX + kind + short_hash(*parts, length=IFNAME_MAX - len(LINK_PREFIX) - 1)
     return name
+
+
+def built_image_name(project_name: str, service_name: str) -> str:
+    """The name of the image a service's ``build:`` makes when it has no ``image:``
+    (``<project>-<service>``, as docker compose names it)."""
+    return f"{project_name}-{service_name}"

@@ -70,7 +70,9 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_project(args)
     stack = loaded.stack
     build_graph(stack, loaded.raw.source_map)  # cycles are errors of the file too
-    images = {image_reference(name, service) for name, service in stack.services.items()}
+    images = {
+        image_reference(stack.name, name, service) for name, service in stack.services.items()
+    }
     listings: dict[str, list[str]] = {
         "services": sorted(stack.services),
         "volumes": sorted(stack.volumes),

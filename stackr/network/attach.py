@@ -32,7 +32,7 @@ from stackr import naming, paths
 from stackr.network import netns, records
 from stackr.network.bridge import NetworkState, ipam_store
 from stackr.network.ipam import allocate_address, release_address
-from stackr.network.netlink import Netlink, host_netlink
+from stackr.network.netlink import Netlink, NetnsNetlink, host_netlink
 
 
 @dataclass(frozen=True)
@@ -205,7 +205,7 @@ def _wire_host_side(
     netlink.set_up(attachment.host_ifname)
 
 
-def _configure_inside(netlink: Netlink, attachment: Attachment) -> None:
+def _configure_inside(netlink: NetnsNetlink, attachment: Attachment) -> None:
     netlink.add_address(attachment.container_ifname, attachment.ipv4_address, attachment.prefixlen)
     netlink.set_up(attachment.container_ifname)
     if attachment.default_route:

@@ -30,7 +30,7 @@ from stackr.network.ipam import (
     host_networks_from,
     release_subnet,
 )
-from stackr.network.netlink import Netlink, open_netlink
+from stackr.network.netlink import Netlink, host_netlink
 
 
 class NetworkInUseError(StackrError):
@@ -131,8 +131,7 @@ def ensure_network(
     (unit tests with the recording netlink check the netlink sequence and records alone)."""
     records.check_id("network", spec.network_id)
     if netlink is None:
-        with open_netlink() as real_netlink:
-            return ensure_network(spec, real_netlink, pool, host_rules=host_rules)
+        return ensure_network(spec, host_netlink(), pool, host_rules=host_rules)
     ifname = bridge_ifname(spec.network_id)
     addresses, routes = netlink.ipv4_networks()
     host_networks = host_networks_from(addresses, routes)
@@ -186,8 +185,7 @@ def remove_network(
 ) -> None:
     records.check_id("network", network_id)
     if netlink is None:
-        with open_netlink() as real_netlink:
-            return remove_network(network_id, real_netlink, host_rules=host_rules)
+        return remove_network(network_id, host_netlink(), host_rules=host_rules)
     attached = sorted(
         path.parent.name
         for path in (records.network_root() / "attachments").glob(f"*/{network_id}.json")

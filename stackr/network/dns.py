@@ -23,6 +23,8 @@ its gateway (``etcfiles.render_resolv_conf``). One serving thread multiplexes ev
 socket with ``selectors``; forwarded queries run in a small thread pool so a slow
 upstream never blocks local answers. No fork anywhere.
 
+Reverse lookups (PTR) of container addresses answer the container's first name (its
+service name), as Docker's embedded DNS does; other reverse lookups are forwarded.
 Clients on ``internal`` networks only get stackr names (no forwarding: internal means no
 way out, and a DNS forwarder is a way out). Answers use a short TTL (5 s) so a
 recreated peer is not cached for long. UDP only; an answer is capped at what fits in
@@ -50,6 +52,7 @@ TTL_SECONDS = 5
 MAX_UDP_ANSWER = 512
 FORWARD_TIMEOUT_SECONDS = 2.0
 TYPE_A = 1
+TYPE_PTR = 12
 CLASS_IN = 1
 RCODE_OK = 0
 RCODE_FORMERR = 1
@@ -114,6 +117,27 @@ def build_reply(
     return header + question_bytes + records
 
 
+def build_ptr_reply(query: bytes, question: Question, name: str) -> bytes:
+    """A reply to a reverse lookup (``d.c.b.a.in-addr.arpa``) naming one container."""
+    query_id, query_flags = struct.unpack("!HH", query[:4])
+    flags = 0x8000 | (query_flags & 0x7900) | 0x0400 | 0x0080 | RCODE_OK
+    rdata = b"".join(bytes([len(p)]) + p.encode() for p in name.split(".") if p) + b"\0"
+    header = struct.pack("!HHHHHH", query_id, flags, 1, 1, 0, 0)
+    record = struct.pack("!HHHIH", 0xC00C, TYPE_PTR, CLASS_IN, TTL_SECONDS, len(rdata)) + rdata
+    return header + query[12 : question.end] + record
+
+
+def reverse_address(name: str) -> str | None:
+    """``"4.0.213.10.in-addr.arpa"`` → ``"10.213.0.4"``; None for anything else."""
+    suffix = ".in-addr.arpa"
+    if not name.endswith(suffix):
+        return None
+    parts = name[: -len(suffix)].split(".")
+    if len(parts) != 4 or not all(p.isdigit() and int(p) < 256 for p in parts):
+        return None
+    return ".".join(reversed(parts))
+
+
 def host_resolvers(resolv_conf: Path = Path("/etc/resolv.conf")) -> list[str]:
     """``nameserver`` lines (IPv4) of the host's resolv.conf."""
     servers = []
@@ -175,6 +199,14 @@ class NameTable:
             if endpoint.network_id in visible and name in endpoint.names:
                 found.add(endpoint.address)
         return sorted(found, key=lambda a: ipaddress.IPv4Address(a))
+
+    def reverse(self, network_id: str, client_address: str, address: str) -> str | None:
+        """The first name of a visible endpoint holding ``address`` (for PTR queries)."""
+        visible = self.networks_of(network_id, client_address)
+        for endpoint in self.endpoints.values():
+            if endpoint.network_id in visible and endpoint.address == address and endpoint.names:
+                return endpoint.names[0]
+        return None
 
     def may_forward(self, network_id: str, client_address: str) -> bool:
         visible = self.networks_of(network_id, client_address)
@@ -325,12 +357,18 @@ class Resolver:
             with contextlib.suppress(OSError):
                 sock.sendto(build_reply(message, None, RCODE_FORMERR, ()), client)
             return
+        reverse_of = reverse_address(question.name) if question.qtype == TYPE_PTR else None
         with self._lock:
             addresses = self._table.lookup(network_id, client[0], question.name)
             known = bool(addresses)
+            ptr_name = (
+                self._table.reverse(network_id, client[0], reverse_of) if reverse_of else None
+            )
             may_forward = self._table.may_forward(network_id, client[0])
             upstreams = self._table.upstreams_of(network_id, client[0]) or self._upstreams
-        if known:
+        if ptr_name is not None:
+            reply = build_ptr_reply(message, question, ptr_name)
+        elif known:
             random.shuffle(addresses)
             answer = addresses if question.qtype == TYPE_A and question.qclass == CLASS_IN else []
             reply = build_reply(message, question, RCODE_OK, answer)

@@ -14,9 +14,10 @@ side by side never touch each other's rules), holding:
     would answer to its own 127.0.0.1); hairpin masquerade (a container reaching its own
     network's published port through a host address).
 ``forward`` (filter)
-    A packet from one stackr bridge to another is dropped (networks are isolated,
-    whichever engine made them: the match is on the ``stkb`` prefix); an internal
-    network's bridge neither forwards out nor receives from outside.
+    An internal network's bridge neither forwards out nor receives from outside; then
+    connections to a published port (``ct status dnat``) are accepted, from anywhere;
+    then a packet from one stackr bridge to another is dropped (networks are isolated,
+    whichever engine made them: the match is on the ``stkb`` prefix).
 
 Why rebuild the whole table instead of adding and deleting rules: the records are the
 truth, a rebuild is one atomic ``nft -f`` transaction (delete + add of the table, so
@@ -113,12 +114,18 @@ def render_table(name: str, networks: list[NetworkRule], dnats: list[DnatRule]) 
         "  chain forward {",
         "    type filter hook forward priority filter; policy accept;",
     ]
-    for network in sorted(networks, key=lambda n: n.bridge_ifname):
-        bridge = f'"{network.bridge_ifname}"'
+    ordered = sorted(networks, key=lambda n: n.bridge_ifname)
+    for network in ordered:
         if network.internal:
+            bridge = f'"{network.bridge_ifname}"'
             lines.append(f"    iifname {bridge} oifname != {bridge} drop")
             lines.append(f"    oifname {bridge} iifname != {bridge} drop")
-        else:
+    # A published port is for everyone, containers of other networks included (as in
+    # Docker): DNATed connections pass the isolation below, but not an internal bridge.
+    lines.append("    ct status dnat accept")
+    for network in ordered:
+        if not network.internal:
+            bridge = f'"{network.bridge_ifname}"'
             lines.append(
                 f'    iifname {bridge} oifname != {bridge} oifname "{BRIDGE_PATTERN}" drop'
             )

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import errno
 import socket
+import struct
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,7 +31,18 @@ from typing import Any, Protocol
 from stackr.errors import HostError
 
 
-class Netlink(Protocol):
+class NetnsNetlink(Protocol):
+    """The requests made inside a container's netns (see ``RawNetlink``)."""
+
+    def set_up(self, ifname: str) -> None: ...
+
+    def add_address(self, ifname: str, address: str, prefixlen: int) -> None:
+        """Add an IPv4 address; already present is success."""
+
+    def add_default_route(self, gateway: str) -> None: ...
+
+
+class Netlink(NetnsNetlink, Protocol):
     def link_exists(self, ifname: str) -> bool: ...
 
     def link_names(self) -> list[str]: ...
@@ -47,14 +59,7 @@ class Netlink(Protocol):
     def delete_link(self, ifname: str) -> None:
         """Delete a link; an absent link is success."""
 
-    def set_up(self, ifname: str) -> None: ...
-
     def set_master(self, ifname: str, master_ifname: str) -> None: ...
-
-    def add_address(self, ifname: str, address: str, prefixlen: int) -> None:
-        """Add an IPv4 address; already present is success."""
-
-    def add_default_route(self, gateway: str) -> None: ...
 
     def ipv4_networks(self) -> tuple[list[str], list[str]]:
         """(addresses as "a.b.c.d/len", route destinations as "a.b.c.d/len") of IPv4."""
@@ -75,7 +80,11 @@ class PyrouteNetlink:
     def __init__(self) -> None:
         from pyroute2 import IPRoute  # lazily: pyroute2 takes ~100 ms to import
 
-        self._ipr: Any = IPRoute()
+        # groups=0: no multicast subscription. pyroute2's default (RTMGRP_DEFAULTS) makes
+        # the socket receive every link/address/route event of the host, which a
+        # long-lived handle then parses on each request: attach got slower as the host
+        # got busier (and the queue can overflow with ENOBUFS).
+        self._ipr: Any = IPRoute(groups=0)
 
     def close(self) -> None:
         self._ipr.close()
@@ -184,10 +193,210 @@ class PyrouteNetlink:
         return addresses, routes
 
 
+class RawNetlink:
+    """``Netlink`` as synchronous RTNL requests on a plain netlink socket.
+
+    Used on the hot path of every attachment, on the host and inside container
+    namespaces: pyroute2's ``IPRoute`` sets up an asyncio loop and transport per
+    instance (~3 ms) and runs one loop iteration per request; on a plain socket a veth
+    pair is created in 1.7 ms instead of 3.8 ms, and the three requests made inside a
+    netns take well under a millisecond. pyroute2 still encodes the messages (its
+    ``ifinfmsg``/``ifaddrmsg``/``rtmsg`` classes), so no byte layout is written here;
+    the one dump (``ipv4_networks``, once per new network) is left to ``IPRoute``.
+    Like every netlink socket, it works in the netns of the thread that opened it.
+    """
+
+    def __init__(self) -> None:
+        self._sock = socket.socket(
+            socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.NETLINK_ROUTE
+        )
+        self._sock.bind((0, 0))
+        self._sequence = 0
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def _request(
+        self, message: Any, message_type: int, flags: int, action: str, target: str
+    ) -> None:
+        from pyroute2.netlink import NLM_F_ACK, NLM_F_REQUEST
+
+        self._sequence += 1
+        message["header"]["type"] = message_type
+        message["header"]["flags"] = NLM_F_REQUEST | NLM_F_ACK | flags
+        message["header"]["sequence_number"] = self._sequence
+        message.encode()
+        self._sock.send(message.data)
+        while True:
+            reply = self._sock.recv(65536)
+            offset = 0
+            while offset + 20 <= len(reply):
+                length, kind, _, sequence, _, error = struct.unpack_from("=IHHIIi", reply, offset)
+                offset += max(length, 20)
+                if kind == NLMSG_ERROR and sequence == self._sequence:
+                    if error == 0:
+                        return
+                    raise HostError(f"netlink {action}", target, -error)
+
+    def _index(self, ifname: str) -> int:
+        try:
+            return socket.if_nametoindex(ifname)
+        except OSError:
+            raise HostError("netlink lookup", ifname, errno.ENODEV) from None
+
+    def set_up(self, ifname: str) -> None:
+        from pyroute2.netlink.rtnl import RTM_NEWLINK
+        from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+
+        message = ifinfmsg()
+        message["index"] = self._index(ifname)
+        message["flags"] = IFF_UP
+        message["change"] = IFF_UP
+        self._request(message, RTM_NEWLINK, 0, "set up", ifname)
+
+    def link_exists(self, ifname: str) -> bool:
+        try:
+            socket.if_nametoindex(ifname)
+        except OSError:
+            return False
+        return True
+
+    def link_names(self) -> list[str]:
+        return sorted(name for _, name in socket.if_nameindex())
+
+    def _new_link(self, ifname: str, attrs: list[Any], action: str, up: bool = False) -> None:
+        from pyroute2.netlink import NLM_F_CREATE, NLM_F_EXCL
+        from pyroute2.netlink.rtnl import RTM_NEWLINK
+        from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+
+        message = ifinfmsg()
+        if up:
+            message["flags"] = IFF_UP
+            message["change"] = IFF_UP
+        message["attrs"] = [("IFLA_IFNAME", ifname), *attrs]
+        self._request(message, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, action, ifname)
+
+    def add_bridge(self, ifname: str) -> None:
+        try:
+            self._new_link(
+                ifname, [("IFLA_LINKINFO", {"attrs": [("IFLA_INFO_KIND", "bridge")]})], "add bridge"
+            )
+        except HostError as error:
+            if error.errno != errno.EEXIST:
+                raise
+
+    def add_veth(
+        self, ifname: str, peer_ifname: str, peer_netns_fd: int, master_ifname: str
+    ) -> None:
+        # One request does it all: the peer is created inside the target netns
+        # (IFLA_NET_NS_FD on the peer: no move, no rename), the host end joins the
+        # bridge (IFLA_MASTER) and comes up in the same RTM_NEWLINK.
+        peer = {"attrs": [("IFLA_IFNAME", peer_ifname), ("IFLA_NET_NS_FD", peer_netns_fd)]}
+        linkinfo = {
+            "attrs": [
+                ("IFLA_INFO_KIND", "veth"),
+                ("IFLA_INFO_DATA", {"attrs": [("VETH_INFO_PEER", peer)]}),
+            ]
+        }
+        self._new_link(
+            ifname,
+            [("IFLA_MASTER", self._index(master_ifname)), ("IFLA_LINKINFO", linkinfo)],
+            f"add veth (peer {peer_ifname}) to",
+            up=True,
+        )
+
+    def delete_link(self, ifname: str) -> None:
+        from pyroute2.netlink.rtnl import RTM_DELLINK
+        from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+
+        try:
+            index = socket.if_nametoindex(ifname)
+        except OSError:
+            return  # absent is success
+        message = ifinfmsg()
+        message["index"] = index
+        try:
+            self._request(message, RTM_DELLINK, 0, "delete link", ifname)
+        except HostError as error:
+            if error.errno not in (errno.ENODEV, errno.ENOENT):
+                raise
+
+    def set_master(self, ifname: str, master_ifname: str) -> None:
+        from pyroute2.netlink.rtnl import RTM_NEWLINK
+        from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+
+        message = ifinfmsg()
+        message["index"] = self._index(ifname)
+        message["attrs"] = [("IFLA_MASTER", self._index(master_ifname))]
+        self._request(message, RTM_NEWLINK, 0, f"set master {master_ifname} of", ifname)
+
+    def ipv4_networks(self) -> tuple[list[str], list[str]]:
+        # A dump: rare (once per new network), so pyroute2's parser handles it. The
+        # IPRoute is opened in this thread, hence in the same netns as this socket.
+        with open_netlink() as netlink:
+            return netlink.ipv4_networks()
+
+    def add_address(self, ifname: str, address: str, prefixlen: int) -> None:
+        from pyroute2.netlink import NLM_F_CREATE, NLM_F_EXCL
+        from pyroute2.netlink.rtnl import RTM_NEWADDR
+        from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
+
+        message = ifaddrmsg()
+        message["family"] = socket.AF_INET
+        message["prefixlen"] = prefixlen
+        message["index"] = self._index(ifname)
+        message["attrs"] = [("IFA_LOCAL", address), ("IFA_ADDRESS", address)]
+        try:
+            self._request(
+                message,
+                RTM_NEWADDR,
+                NLM_F_CREATE | NLM_F_EXCL,
+                f"add address {address}/{prefixlen} to",
+                ifname,
+            )
+        except HostError as error:
+            if error.errno != errno.EEXIST:
+                raise
+
+    def add_default_route(self, gateway: str) -> None:
+        from pyroute2.netlink import NLM_F_CREATE, NLM_F_REPLACE
+        from pyroute2.netlink.rtnl import RTM_NEWROUTE
+        from pyroute2.netlink.rtnl.rtmsg import rtmsg
+
+        message = rtmsg()
+        message["family"] = socket.AF_INET
+        message["dst_len"] = 0
+        message["table"] = RT_TABLE_MAIN
+        message["proto"] = RTPROT_BOOT
+        message["scope"] = RT_SCOPE_UNIVERSE
+        message["type"] = RTN_UNICAST
+        message["attrs"] = [("RTA_GATEWAY", gateway)]
+        self._request(
+            message, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, "add default route via", gateway
+        )
+
+
+NLMSG_ERROR = 2
+IFF_UP = 0x1
+RT_TABLE_MAIN = 254
+RTPROT_BOOT = 3
+RT_SCOPE_UNIVERSE = 0
+RTN_UNICAST = 1
+
+
+@contextmanager
+def open_raw_netlink() -> Iterator[RawNetlink]:
+    netlink = RawNetlink()
+    try:
+        yield netlink
+    finally:
+        netlink.close()
+
+
 _host_handles = threading.local()
 
 
-def host_netlink() -> PyrouteNetlink:
+def host_netlink() -> RawNetlink:
     """This thread's netlink handle in the host netns, opened once per thread.
 
     Saves opening a socket (~3 ms) per operation on the engine's hot path. Safe because
@@ -196,7 +405,7 @@ def host_netlink() -> PyrouteNetlink:
     """
     handle = getattr(_host_handles, "netlink", None)
     if handle is None:
-        handle = PyrouteNetlink()
+        handle = RawNetlink()
         _host_handles.netlink = handle
     return handle
 

@@ -7,16 +7,17 @@ a *per-thread* attribute on Linux, which gives a fork-free way for everything:
 * **create**: a dedicated, short-lived thread calls ``unshare(CLONE_NEWNET)`` (only that
   thread moves to the new netns), bind-mounts ``/proc/thread-self/ns/net`` onto the
   target file, brings ``lo`` up, and exits. The bind mount keeps the namespace alive
-  without a process, the way ``ip netns add`` does it. The container runtime then joins it by path
-  (``setns`` on the opened file) before exec.
+  without a process, the way ``ip netns add`` does it. The container runtime then joins
+  it by path (``setns`` on the opened file) before exec.
 * **use**: ``run_in_netns(path, work)`` runs ``work`` in a fresh thread that first
   ``setns()``-es into the namespace and then opens its own netlink socket there (a
-  netlink socket stays in the netns it was created in). pyroute2 0.9's own ``netns=``
-  argument (and the ``NetNS`` class on top of it) is avoided on purpose: it creates the
-  socket in a forked helper process (``pyroute2.netns.create_socket`` →
-  ``ChildProcess``), which is a fork of our threaded process and costs tens of
-  milliseconds per attachment. A fresh thread per use, never a pool thread, so no
-  thread is ever returned to the engine sitting in a foreign namespace.
+  netlink socket stays in the netns it was created in; see ``netlink.RawNetlink``).
+  pyroute2 0.9's own ``netns=`` argument (and the ``NetNS`` class on top of it) is
+  avoided on purpose: it creates the socket in a forked helper process
+  (``pyroute2.netns.create_socket`` → ``ChildProcess``), which is a fork of our threaded
+  process and costs tens of milliseconds per attachment. A fresh thread per use, never
+  a pool thread, so no thread is ever returned to the engine sitting in a foreign
+  namespace.
 
 The files live in ``run_root()/netns``. Where that directory sits on a *shared* mount,
 it is first made a private bind mount of itself (as iproute2 does for ``/run/netns``),
@@ -39,7 +40,7 @@ from typing import TypeVar
 
 from stackr import paths, syscalls
 from stackr.errors import HostError
-from stackr.network.netlink import Netlink, open_netlink
+from stackr.network.netlink import NetnsNetlink, open_raw_netlink
 
 T = TypeVar("T")
 
@@ -185,7 +186,7 @@ def open_netns(path: Path) -> int:
         raise HostError.from_os_error("open network namespace", str(path), error) from error
 
 
-def run_in_netns(path: Path, work: Callable[[Netlink], T]) -> T:
+def run_in_netns(path: Path, work: Callable[[NetnsNetlink], T]) -> T:
     """Run ``work`` with a netlink handle inside the netns at ``path``, in a fresh thread."""
     fd = open_netns(path)
 
@@ -194,7 +195,7 @@ def run_in_netns(path: Path, work: Callable[[Netlink], T]) -> T:
             syscalls.setns(fd, syscalls.CLONE_NEWNET)
         except OSError as error:
             raise HostError.from_os_error("enter network namespace", str(path), error) from error
-        with open_netlink() as netlink:
+        with open_raw_netlink() as netlink:
             return work(netlink)
 
     try:

@@ -14,7 +14,8 @@ inodes and ``/proc/*/fd``), how a random host port is chosen (bind to port 0: th
 kernel's ephemeral range, no guessing), and it stops another program from binding a
 port whose traffic the DNAT rule would silently steal.
 
-Ranges (``8000-8002:80-82``) are expanded by ``expand_range`` into one ``PortSpec`` each.
+Ranges (``8000-8002:80-82``) are expanded by ``expand_range`` into one ``PortSpec`` each;
+a host range for one container port (``8000-8010:80``) takes its first free port.
 IPv4 only for now (an IPv6 ``host_ip`` is refused clearly).
 """
 
@@ -48,6 +49,7 @@ class PortSpec:
     protocol: str = "tcp"
     host_ip: str = "0.0.0.0"
     host_port: int | None = None  # None: a random free port
+    host_port_end: int | None = None  # "8000-8010:80": the first free port of the range
 
 
 @dataclass(frozen=True)
@@ -99,9 +101,13 @@ def _check_spec(spec: PortSpec) -> None:
         raise UsageError(
             f"port {spec.container_port}: protocol {spec.protocol!r} is not tcp or udp"
         )
-    for value in (spec.container_port, spec.host_port):
+    for value in (spec.container_port, spec.host_port, spec.host_port_end):
         if value is not None and not 0 < value < 65536:
             raise UsageError(f"port {value} is outside 1-65535")
+    if spec.host_port_end is not None and (
+        spec.host_port is None or spec.host_port_end < spec.host_port
+    ):
+        raise UsageError(f"host port range {spec.host_port}-{spec.host_port_end} is empty")
     try:
         address = ipaddress.ip_address(spec.host_ip)
     except ValueError:
@@ -213,12 +219,30 @@ def _published_by_other(protocol: str, host_ip: str, port: int, container_id: st
     return None
 
 
+def _bind_spec(spec: PortSpec, container_id: str) -> socket.socket:
+    """Reserve the spec's host port: the fixed one, the first free of a range, or any."""
+    if spec.host_port is None:
+        return _bind(spec.protocol, spec.host_ip, 0, container_id)
+    if spec.host_port_end is None:
+        return _bind(spec.protocol, spec.host_ip, spec.host_port, container_id)
+    holders = []
+    for port in range(spec.host_port, spec.host_port_end + 1):
+        try:
+            return _bind(spec.protocol, spec.host_ip, port, container_id)
+        except PortInUseError as error:
+            holders.append(str(error).rsplit(" by ", 1)[-1])
+    raise PortInUseError(
+        f"cannot publish {spec.host_ip}:{spec.host_port}-{spec.host_port_end}/{spec.protocol}: "
+        f"every port of the range is in use (by {', '.join(sorted(set(holders)))})"
+    )
+
+
 def check_ports_available(ports: Sequence[PortSpec]) -> None:
-    """Fail with the holder named if any fixed host port is taken; creates nothing."""
+    """Fail with the holder named if a host port (or a whole range) is taken; makes nothing."""
     for spec in ports:
         _check_spec(spec)
         if spec.host_port is not None:
-            _bind(spec.protocol, spec.host_ip, spec.host_port, container_id="").close()
+            _bind_spec(spec, container_id="").close()
 
 
 def _record_path(container_id: str) -> Path:
@@ -266,10 +290,10 @@ def publish(container_id: str, ports: Sequence[PortSpec], container_ip: str) -> 
         held_by_key = {_key(sock): sock for sock in held}
         for spec in ports:
             key = (spec.protocol, spec.host_ip, spec.host_port)
-            if spec.host_port is not None and key in held_by_key:
+            if spec.host_port is not None and spec.host_port_end is None and key in held_by_key:
                 sock = held_by_key.pop(key)
             else:
-                sock = _bind(spec.protocol, spec.host_ip, spec.host_port or 0, container_id)
+                sock = _bind_spec(spec, container_id)
                 bound_now.append(sock)
             reserved.append(sock)
             published.append(
@@ -296,7 +320,15 @@ def publish(container_id: str, ports: Sequence[PortSpec], container_ip: str) -> 
         _record_path(container_id),
         {"container_id": container_id, "ports": [p.to_json() for p in published]},
     )
-    firewall.sync()
+    try:
+        firewall.sync()
+    except BaseException as error:
+        # a failed publish removes what it made (record, reservations, rules), then reports
+        try:
+            unpublish(container_id)
+        except Exception as cleanup_error:
+            error.add_note(f"cleaning up the published ports failed too: {cleanup_error}")
+        raise
     return published
 
 

@@ -1,15 +1,18 @@
 """A snapshot of the host objects a stackr test could leave behind, for leak checks.
 
 Only objects that are recognisably stackr's are counted: mounts below the test's own
-state directories or with "stackr" in their source/target, links and netns whose name
+state directories, links and netns whose name
 starts with stackr's prefixes, cgroup directories named "stackr*" and processes whose
 command line or environment names the test's state directories. Tests of other
-sessions on the same machine therefore do not disturb the check.
+sessions on the same machine disturb the check only through links, cgroups and nft
+tables, whose names do not say which state root made them (CI runs tests one by one).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +27,7 @@ class HostSnapshot:
     links: frozenset[str]
     cgroups: frozenset[str]
     processes: frozenset[str]
+    nft_tables: frozenset[str] = frozenset()
 
     def minus(self, other: HostSnapshot) -> HostSnapshot:
         return HostSnapshot(
@@ -31,14 +35,15 @@ class HostSnapshot:
             self.links - other.links,
             self.cgroups - other.cgroups,
             self.processes - other.processes,
+            self.nft_tables - other.nft_tables,
         )
 
     def is_empty(self) -> bool:
-        return not (self.mounts or self.links or self.cgroups or self.processes)
+        return not (self.mounts or self.links or self.cgroups or self.processes or self.nft_tables)
 
     def describe(self) -> str:
         lines = []
-        for kind in ("mounts", "links", "cgroups", "processes"):
+        for kind in ("mounts", "links", "cgroups", "processes", "nft_tables"):
             for entry in sorted(getattr(self, kind)):
                 lines.append(f"  {kind[:-1]}: {entry}")
         return "\n".join(lines)
@@ -50,7 +55,7 @@ def _mounts(dirs: tuple[Path, ...]) -> frozenset[str]:
         for line in mountinfo:
             fields = line.split()
             target = fields[4]
-            if any(target.startswith(str(d)) for d in dirs) or "stackr" in target:
+            if any(target.startswith(str(d)) for d in dirs):
                 found.add(target)
     return frozenset(found)
 
@@ -96,5 +101,14 @@ def _processes(dirs: tuple[Path, ...]) -> frozenset[str]:
     return frozenset(found)
 
 
+def _nft_tables() -> frozenset[str]:
+    """nftables tables named stackr_* (the network code makes one per state root)."""
+    nft = shutil.which("nft")
+    if nft is None:
+        return frozenset()
+    listing = subprocess.run([nft, "list", "tables"], capture_output=True, text=True, check=False)
+    return frozenset(line.strip() for line in listing.stdout.splitlines() if " stackr_" in line)
+
+
 def take_snapshot(dirs: tuple[Path, Path]) -> HostSnapshot:
-    return HostSnapshot(_mounts(dirs), _links(), _cgroups(), _processes(dirs))
+    return HostSnapshot(_mounts(dirs), _links(), _cgroups(), _processes(dirs), _nft_tables())

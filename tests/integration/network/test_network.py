@@ -450,3 +450,100 @@ def test_a_port_range_and_a_container_reaching_a_published_port_through_the_host
     )
     assert fetched.stdout == "hello from the container\n", fetched.stderr
     assert client.ipv4_address != web.ipv4_address
+    # a container of another network reaches the published port too (not the container)
+    other = bridge.ensure_network(NetworkSpec("it_range_other"))
+    _container("stranger9", other)
+    fetched = in_netns(
+        attach.sandbox_path("stranger9"),
+        sys.executable,
+        "-c",
+        FETCH.replace("http://db/", f"http://{_host_address()}:{first}/"),
+    )
+    assert fetched.stdout == "hello from the container\n", fetched.stderr
+    direct = in_netns(
+        attach.sandbox_path("stranger9"), BUSYBOX, "ping", "-c1", "-W1", web.ipv4_address
+    )
+    assert direct.returncode != 0
+
+
+def test_netns_dir_on_a_shared_mount_is_made_private(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stackr.network import netns
+
+    shared = tmp_path / "shared-run"
+    shared.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "stackr-test", str(shared)], check=True)
+    try:
+        subprocess.run(["mount", "--make-shared", str(shared)], check=True)
+        monkeypatch.setenv("STACKR_RUN", str(shared))
+        sandbox = attach.create_sandbox("private1")
+        mounts = {
+            line.split()[4]: line.split()[6 : line.split().index("-")]
+            for line in Path("/proc/self/mountinfo").read_text().splitlines()
+        }
+        assert mounts[str(shared)] == ["shared:" + mounts[str(shared)][0].split(":")[1]]
+        assert mounts[str(netns.netns_dir())] == []  # private: no propagation either way
+        assert mounts[str(sandbox)] == []
+        attach.remove_sandbox("private1")
+        netns.release_netns_dir()
+        assert not netns.netns_dir().exists()
+    finally:
+        subprocess.run(["umount", "-l", str(shared)], check=False)
+
+
+def test_containers_wired_in_parallel_threads_get_distinct_addresses_and_work() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    network = bridge.ensure_network(NetworkSpec("it_parallel"))
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        made = list(pool.map(lambda i: _container(f"par{i}", network), range(16)))
+    addresses = [a.ipv4_address for a in made]
+    assert len(set(addresses)) == 16
+    recorded = bridge.ipam_store().load().networks["it_parallel"].addresses
+    assert sorted(str(a) for a in recorded.values()) == sorted(addresses)
+    ping = in_netns(attach.sandbox_path("par0"), BUSYBOX, "ping", "-c1", "-W2", addresses[-1])
+    assert ping.returncode == 0
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda i: attach.remove_sandbox(f"par{i}"), range(16)))
+    assert attach.list_attachments() == []
+
+
+def test_published_port_is_reachable_from_another_host(
+    processes: Processes, tmp_path: Path
+) -> None:
+    """Another "host": a netns joined to this host by a veth pair on 198.51.100.0/30
+    (TEST-NET-2), so the connection comes in through prerouting and forward, as from
+    the LAN."""
+    from pyroute2 import IPRoute
+
+    from stackr.network import netns
+
+    network = bridge.ensure_network(NetworkSpec("it_remote"))
+    web = _container("web10", network)
+    _serve_http(processes, attach.sandbox_path("web10"), tmp_path / "www")
+    [published] = ports.publish("web10", [ports.PortSpec(80)], web.ipv4_address)
+    remote = netns.create_netns(netns.netns_dir() / "remote-host")
+    link = naming.link_name("r", str(tmp_path))
+    fd = os.open(remote, os.O_RDONLY)
+    try:
+        with IPRoute() as ipr:
+            ipr.link("add", ifname=link, kind="veth", peer={"ifname": "eth0", "net_ns_fd": fd})
+            index = ipr.link_lookup(ifname=link)[0]
+            ipr.addr("add", index=index, address="198.51.100.1", prefixlen=30)
+            ipr.link("set", index=index, state="up")
+        in_netns(remote, BUSYBOX, "ip", "addr", "add", "198.51.100.2/30", "dev", "eth0")
+        in_netns(remote, BUSYBOX, "ip", "link", "set", "eth0", "up")
+        fetched = in_netns(
+            remote,
+            sys.executable,
+            "-c",
+            FETCH.replace("http://db/", f"http://198.51.100.1:{published.host_port}/"),
+        )
+        assert fetched.stdout == "hello from the container\n", fetched.stderr
+    finally:
+        os.close(fd)
+        with IPRoute() as ipr:
+            if ipr.link_lookup(ifname=link):
+                ipr.link("del", ifname=link)
+        netns.remove_netns(remote)

@@ -110,10 +110,12 @@ def test_volume_bind_modes() -> None:
 
 
 def test_volume_long_forms() -> None:
-    assert volumes({"type": "bind", "source": "./conf", "target": "/conf", "read_only": "true"}) == [
-        {"type": "bind", "source": "/project/conf", "target": "/conf", "read_only": True}
-    ]
-    (tmpfs,) = volumes({"type": "tmpfs", "target": "/tmp", "tmpfs": {"size": "64m", "mode": "1777"}})
+    assert volumes(
+        {"type": "bind", "source": "./conf", "target": "/conf", "read_only": "true"}
+    ) == [{"type": "bind", "source": "/project/conf", "target": "/conf", "read_only": True}]
+    (tmpfs,) = volumes(
+        {"type": "tmpfs", "target": "/tmp", "tmpfs": {"size": "64m", "mode": "1777"}}
+    )
     assert tmpfs["tmpfs"] == {"size": 64 * 1024 * 1024, "mode": 0o1777}
     (bind,) = volumes(
         {"type": "bind", "source": "/x", "target": "/x", "bind": {"create_host_path": False}}
@@ -211,7 +213,11 @@ def test_environment_list_and_mapping() -> None:
 
 def test_labels_and_sysctls() -> None:
     service = service_of(
-        {"labels": ["a=1", "flag"], "sysctls": {"net.core.somaxconn": 1024}, "annotations": {"k": 1}}
+        {
+            "labels": ["a=1", "flag"],
+            "sysctls": {"net.core.somaxconn": 1024},
+            "annotations": {"k": 1},
+        }
     )
     assert service.labels == {"a": "1", "flag": ""}
     assert service.sysctls == {"net.core.somaxconn": "1024"}
@@ -236,7 +242,11 @@ def test_restart(value: Any, expected: Restart) -> None:
 def test_restart_default_and_deploy_policy() -> None:
     assert service_of({}).restart == Restart(condition="no")
     service = service_of(
-        {"deploy": {"restart_policy": {"condition": "on-failure", "max_attempts": 3, "delay": "5s"}}}
+        {
+            "deploy": {
+                "restart_policy": {"condition": "on-failure", "max_attempts": 3, "delay": "5s"}
+            }
+        }
     )
     assert service.effective_restart == Restart(condition="on-failure", max_retries=3)
     assert service.deploy is not None and service.deploy.restart_policy is not None
@@ -425,13 +435,14 @@ def test_secrets_and_configs() -> None:
 
 
 def test_env_file_forms() -> None:
-    assert [e.model_dump(exclude={"extensions"}) for e in service_of({"env_file": ".env"}).env_file] == [
-        {"path": "/project/.env", "required": True}
+    assert [
+        e.model_dump(exclude={"extensions"}) for e in service_of({"env_file": ".env"}).env_file
+    ] == [{"path": "/project/.env", "required": True}]
+    files = service_of({"env_file": ["a.env", {"path": "/etc/b.env", "required": False}]}).env_file
+    assert [(f.path, f.required) for f in files] == [
+        ("/project/a.env", True),
+        ("/etc/b.env", False),
     ]
-    files = service_of(
-        {"env_file": ["a.env", {"path": "/etc/b.env", "required": False}]}
-    ).env_file
-    assert [(f.path, f.required) for f in files] == [("/project/a.env", True), ("/etc/b.env", False)]
 
 
 def test_links_volumes_from_devices() -> None:

@@ -59,7 +59,8 @@ def test_bad_byte_sizes(text: object) -> None:
 
 
 @pytest.mark.parametrize(
-    ("seconds", "text"), [(90, "1m30s"), (0, "0s"), (3600, "1h"), (0.3, "300ms"), (61.5, "1m1s500ms")]
+    ("seconds", "text"),
+    [(90, "1m30s"), (0, "0s"), (3600, "1h"), (0.3, "300ms"), (61.5, "1m1s500ms")],
 )
 def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text

@@ -21,7 +21,10 @@ LEVEL_SAMPLES: dict[str, tuple[dict[str, Any], tuple[str | int, ...]]] = {
     "top": ({"services": {}}, ()),
     "service": ({"services": {"web": dict(BASE_SERVICE)}}, ("services", "web")),
     "build": ({"services": {"web": {"build": {"context": "."}}}}, ("services", "web", "build")),
-    "deploy": ({"services": {"web": {**BASE_SERVICE, "deploy": {}}}}, ("services", "web", "deploy")),
+    "deploy": (
+        {"services": {"web": {**BASE_SERVICE, "deploy": {}}}},
+        ("services", "web", "deploy"),
+    ),
     "resources": (
         {"services": {"web": {**BASE_SERVICE, "deploy": {"resources": {}}}}},
         ("services", "web", "deploy", "resources"),
@@ -82,9 +85,7 @@ def with_key(level: str, key: str, value: Any) -> tuple[dict[str, Any], str]:
     for part in path:
         target = target[part]
     target[key] = value
-    return data, ".".join(
-        f"[{p}]" if isinstance(p, int) else p for p in path
-    ).replace(".[", "[")
+    return data, ".".join(f"[{p}]" if isinstance(p, int) else p for p in path).replace(".[", "[")
 
 
 @pytest.mark.parametrize(("level", "key"), unsupported_cases())
@@ -98,8 +99,17 @@ def test_every_unsupported_spec_key_is_named(level: str, key: str) -> None:
 def test_the_spec_keys_stackr_does_not_support_yet() -> None:
     # A change of this list is a decision: the README's "not supported" list follows it.
     assert sorted(SPEC_KEYS["top"] - _SUPPORTED["top"]) == ["include", "models"]
-    assert {"extends", "blkio_config", "gpus", "cgroup_parent", "storage_opt", "userns_mode",
-            "models", "provider", "external_links"} <= SPEC_KEYS["service"] - _SUPPORTED["service"]
+    assert {
+        "extends",
+        "blkio_config",
+        "gpus",
+        "cgroup_parent",
+        "storage_opt",
+        "userns_mode",
+        "models",
+        "provider",
+        "external_links",
+    } <= SPEC_KEYS["service"] - _SUPPORTED["service"]
 
 
 def test_every_supported_key_is_a_model_field() -> None:
@@ -113,7 +123,10 @@ def test_every_supported_key_is_a_model_field() -> None:
     [
         ({"imgae": "x"}, 'services.web: unknown key "imgae" (did you mean "image"?)'),
         ({"port": ["80"]}, 'services.web: unknown key "port" (did you mean "ports"?)'),
-        ({"enviroment": {}}, 'services.web: unknown key "enviroment" (did you mean "environment"?)'),
+        (
+            {"enviroment": {}},
+            'services.web: unknown key "enviroment" (did you mean "environment"?)',
+        ),
         ({"frobnicate": 1}, 'services.web: unknown key "frobnicate"'),
         (
             {"healthcheck": {"test": "true", "intervall": "5s"}},
@@ -165,7 +178,10 @@ def test_unknown_top_level_key() -> None:
             'services.web.ports[0]: "8000-8002:80-81": the host and container port ranges '
             "differ in length",
         ),
-        ({"ports": ["80/sctp"]}, 'services.web.ports[0].protocol: protocol "sctp" is not supported by stackr yet'),
+        (
+            {"ports": ["80/sctp"]},
+            'services.web.ports[0].protocol: protocol "sctp" is not supported by stackr yet',
+        ),
         ({"mem_limit": "12x"}, 'services.web.mem_limit: "12x" is not a byte size (e.g. 512m, 1g)'),
         (
             {"restart": "sometimes"},
@@ -186,8 +202,14 @@ def test_unknown_top_level_key() -> None:
             'services.web.healthcheck.test: ["RUN", "x"] is not a healthcheck test (a string, or '
             "a list starting with CMD, CMD-SHELL or NONE)",
         ),
-        ({"volumes": ["a:b:c:d"]}, 'services.web.volumes[0]: "a:b:c:d" is not a volume ([SOURCE:]TARGET[:MODE])'),
-        ({"volumes": ["./x:relative"]}, 'services.web.volumes[0]: "./x:relative" is not a volume ([SOURCE:]TARGET[:MODE])'),
+        (
+            {"volumes": ["a:b:c:d"]},
+            'services.web.volumes[0]: "a:b:c:d" is not a volume ([SOURCE:]TARGET[:MODE])',
+        ),
+        (
+            {"volumes": ["./x:relative"]},
+            'services.web.volumes[0]: "./x:relative" is not a volume ([SOURCE:]TARGET[:MODE])',
+        ),
         (
             {"volumes": ["./x:/x:rx"]},
             'services.web.volumes[0]: "./x:/x:rx": unknown volume mode "rx" (ro, rw, z, Z, nocopy, …)',
@@ -204,33 +226,90 @@ def test_unknown_top_level_key() -> None:
         ({"cpu_shares": "lots"}, 'services.web.cpu_shares: "lots" is not an integer'),
         ({"cpus": "fast"}, 'services.web.cpus: "fast" is not a number'),
         ({"oom_score_adj": 5000}, "services.web.oom_score_adj: 5000 must be at most 1000"),
-        ({"container_name": "bad name"}, 'services.web.container_name: "bad name" is not a container name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)'),
-        ({"environment": "A=1"}, 'services.web.environment: "A=1" is not a mapping or a list of KEY=VALUE'),
-        ({"environment": {"A": [1]}}, "services.web.environment.A: [1] is not a string, number or boolean"),
+        (
+            {"container_name": "bad name"},
+            'services.web.container_name: "bad name" is not a container name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)',
+        ),
+        (
+            {"environment": "A=1"},
+            'services.web.environment: "A=1" is not a mapping or a list of KEY=VALUE',
+        ),
+        (
+            {"environment": {"A": [1]}},
+            "services.web.environment.A: [1] is not a string, number or boolean",
+        ),
         ({"labels": ["=x"]}, 'services.web.labels[0]: "=x" is not KEY=VALUE'),
-        ({"command": 'echo "unterminated'}, 'services.web.command: "echo \\"unterminated" cannot be split into words: No closing quotation'),
+        (
+            {"command": 'echo "unterminated'},
+            'services.web.command: "echo \\"unterminated" cannot be split into words: No closing quotation',
+        ),
         (
             {"depends_on": {"db": {"condition": "service_ready"}}},
             'services.web.depends_on.db.condition: "service_ready" is not one of service_started, '
             "service_healthy, service_completed_successfully",
         ),
-        ({"platform": "linux/s390x"}, f'services.web.platform: "linux/s390x" is not this host\'s platform ({HOST_PLATFORM})'),
-        ({"network_mode": "bridge"}, 'services.web.network_mode: network_mode "bridge" is not supported by stackr yet'),
-        ({"network_mode": "weird"}, 'services.web.network_mode: "weird" is not a network mode (host, none, service:NAME)'),
-        ({"runtime": "nvidia"}, 'services.web.runtime: runtime "nvidia" is not supported by stackr (it runs containers itself)'),
-        ({"pull_policy": "daily"}, 'services.web.pull_policy: pull_policy "daily" is not supported by stackr yet'),
+        (
+            {"platform": "linux/s390x"},
+            f'services.web.platform: "linux/s390x" is not this host\'s platform ({HOST_PLATFORM})',
+        ),
+        (
+            {"network_mode": "bridge"},
+            'services.web.network_mode: network_mode "bridge" is not supported by stackr yet',
+        ),
+        (
+            {"network_mode": "weird"},
+            'services.web.network_mode: "weird" is not a network mode (host, none, service:NAME)',
+        ),
+        (
+            {"runtime": "nvidia"},
+            'services.web.runtime: runtime "nvidia" is not supported by stackr (it runs containers itself)',
+        ),
+        (
+            {"pull_policy": "daily"},
+            'services.web.pull_policy: pull_policy "daily" is not supported by stackr yet',
+        ),
         ({"working_dir": "app"}, 'services.web.working_dir: "app" is not an absolute path'),
-        ({"ulimits": {"nofile": {"soft": 10, "hard": 5}}}, "services.web.ulimits.nofile: soft limit 10 is above the hard limit 5"),
-        ({"extra_hosts": ["nohost"]}, 'services.web.extra_hosts[0]: "nohost" is not a host entry (HOSTNAME:IP or HOSTNAME=IP)'),
-        ({"logging": {"options": {"max-file": "0"}}}, 'services.web.logging.options.max-file: "0" is not a number of files (1 or more)'),
-        ({"logging": {"options": {"max-size": "big"}}}, 'services.web.logging.options: "big" is not a byte size (e.g. 512m, 1g)'),
-        ({"devices": ["/dev/x:/dev/y:rwx"]}, 'services.web.devices[0].permissions: "rwx" is not a set of device permissions (r, w, m)'),
-        ({"volumes_from": ["container:abc"]}, 'services.web.volumes_from[0]: "container:abc": "container:" sources are not supported by stackr yet'),
-        ({"deploy": {"mode": "global"}}, 'services.web.deploy.mode: deploy mode "global" is not supported by stackr yet'),
+        (
+            {"ulimits": {"nofile": {"soft": 10, "hard": 5}}},
+            "services.web.ulimits.nofile: soft limit 10 is above the hard limit 5",
+        ),
+        (
+            {"extra_hosts": ["nohost"]},
+            'services.web.extra_hosts[0]: "nohost" is not a host entry (HOSTNAME:IP or HOSTNAME=IP)',
+        ),
+        (
+            {"logging": {"options": {"max-file": "0"}}},
+            'services.web.logging.options.max-file: "0" is not a number of files (1 or more)',
+        ),
+        (
+            {"logging": {"options": {"max-size": "big"}}},
+            'services.web.logging.options: "big" is not a byte size (e.g. 512m, 1g)',
+        ),
+        (
+            {"devices": ["/dev/x:/dev/y:rwx"]},
+            'services.web.devices[0].permissions: "rwx" is not a set of device permissions (r, w, m)',
+        ),
+        (
+            {"volumes_from": ["container:abc"]},
+            'services.web.volumes_from[0]: "container:abc": "container:" sources are not supported by stackr yet',
+        ),
+        (
+            {"deploy": {"mode": "global"}},
+            'services.web.deploy.mode: deploy mode "global" is not supported by stackr yet',
+        ),
         ({"deploy": {"replicas": -1}}, "services.web.deploy.replicas: -1 must be at least 0"),
-        ({"develop": {"watch": [{"path": ".", "action": "sync"}]}}, 'services.web.develop.watch[0]: watch action "sync" needs a "target"'),
-        ({"networks": {"default": {"ipv4_address": "300.1.1.1"}}}, 'services.web.networks.default.ipv4_address: "300.1.1.1" is not an IPv4 address'),
-        ({"network_mode": "host", "networks": ["default"]}, 'services.web.network_mode: "network_mode" and "networks" cannot be combined'),
+        (
+            {"develop": {"watch": [{"path": ".", "action": "sync"}]}},
+            'services.web.develop.watch[0]: watch action "sync" needs a "target"',
+        ),
+        (
+            {"networks": {"default": {"ipv4_address": "300.1.1.1"}}},
+            'services.web.networks.default.ipv4_address: "300.1.1.1" is not an IPv4 address',
+        ),
+        (
+            {"network_mode": "host", "networks": ["default"]},
+            'services.web.network_mode: "network_mode" and "networks" cannot be combined',
+        ),
     ],
 )
 def test_value_messages(service: dict[str, Any], message: str) -> None:
@@ -250,7 +329,10 @@ def test_top_level_messages() -> None:
     problems = problems_of(
         {
             "services": {"bad name": {"image": "x"}},
-            "networks": {"n": {"driver": "overlay"}, "m": {"ipam": {"config": [{"subnet": "10.0.0.1/8"}]}}},
+            "networks": {
+                "n": {"driver": "overlay"},
+                "m": {"ipam": {"config": [{"subnet": "10.0.0.1/8"}]}},
+            },
             "volumes": {"v": {"driver": "nfs"}, "e": {"external": True, "driver": "local"}},
             "secrets": {"s": {}},
             "configs": {"c": {"file": "a", "content": "b"}},
@@ -276,7 +358,12 @@ def test_all_problems_are_reported_at_once() -> None:
     problems = problems_of(
         {
             "services": {
-                "a": {"image": "x", "ports": ["bad", "80:80:80"], "mem_limit": "1q", "extends": "b"},
+                "a": {
+                    "image": "x",
+                    "ports": ["bad", "80:80:80"],
+                    "mem_limit": "1q",
+                    "extends": "b",
+                },
                 "b": {"image": "x", "restart": "never", "imgae": "y"},
             },
             "include": ["other.yml"],

@@ -141,3 +141,23 @@ def test_resolver_answers_known_names_and_forwards_the_rest(
         resolver.stop_network("inner")
     finally:
         resolver.close()
+
+
+def test_reverse_lookup_of_a_container_address() -> None:
+    assert dns.reverse_address("4.0.213.10.in-addr.arpa") == "10.213.0.4"
+    assert dns.reverse_address("x.0.213.10.in-addr.arpa") is None
+    assert dns.reverse_address("example.com") is None
+    resolver = dns.Resolver(upstreams=[], port=0)
+    try:
+        resolver.serve_network("net", "127.0.0.1")
+        resolver.register("c1", "net", "10.5.0.2", ["web", "stack-web-1"])
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+            client.settimeout(3)
+            client.sendto(
+                query("2.0.5.10.in-addr.arpa", dns.TYPE_PTR), resolver.bound_address("net")
+            )
+            reply = client.recvfrom(512)[0]
+        assert struct.unpack("!H", reply[6:8])[0] == 1  # one answer
+        assert reply.endswith(b"\x03web\x00")
+    finally:
+        resolver.close()

@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from stackr.errors import UsageError
+from stackr.errors import PreconditionError, UsageError
 from stackr.network import etcfiles, firewall, ports
 
 
@@ -26,6 +26,12 @@ def test_render_table_is_deterministic_and_complete() -> None:
     assert '    iifname "stkbbbbb" oifname != "stkbbbbb" drop\n' in text
     assert '    oifname "stkbbbbb" iifname != "stkbbbbb" drop\n' in text
     assert '    iifname "stkbaaaa" oifname != "stkbaaaa" oifname "stkb*" drop\n' in text
+    forward = text[text.index("chain forward") :]
+    assert (
+        forward.index('oifname "stkbbbbb" iifname')
+        < forward.index("ct status dnat accept")
+        < forward.index('iifname "stkbaaaa"')
+    )
 
 
 def test_table_name_depends_on_the_state_root(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -97,3 +103,38 @@ def test_resolv_conf_and_hosts() -> None:
         etcfiles.parse_extra_host("nonsense")
     with pytest.raises(ValueError, match="host-gateway"):
         etcfiles.render_hosts("web", [], [("h", "host-gateway")])
+
+
+def test_a_host_port_range_for_one_port_takes_the_first_free_one() -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        spec = ports.PortSpec(80, host_ip="127.0.0.1", host_port=taken, host_port_end=taken)
+        with pytest.raises(ports.PortInUseError, match="every port of the range"):
+            ports.check_ports_available([spec])
+        wider = ports.PortSpec(80, host_ip="127.0.0.1", host_port=taken, host_port_end=taken + 20)
+        sock = ports._bind_spec(wider, "c")
+        try:
+            assert taken < sock.getsockname()[1] <= taken + 20
+        finally:
+            sock.close()
+    with pytest.raises(UsageError, match="empty"):
+        ports.check_ports_available([ports.PortSpec(80, host_port=90, host_port_end=89)])
+
+
+def test_a_failed_publish_leaves_no_record_and_no_reservation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[int] = []
+
+    def failing_sync() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise PreconditionError("nft is not installed")
+
+    monkeypatch.setattr(firewall, "sync", failing_sync)
+    with pytest.raises(PreconditionError):
+        ports.publish("c1", [ports.PortSpec(80, host_ip="127.0.0.1")], "10.0.0.2")
+    assert ports.list_published() == []
+    assert "c1" not in ports._reservations
