@@ -27,6 +27,7 @@ from stackr import syscalls
 from stackr.runtime.spec import MountSpec
 
 _MAX_SYMLINKS = 40
+_MOUNT_DATA_LIMIT = 4096  # the kernel copies one page of mount data
 
 # (name, major, minor): Docker's minimal /dev
 DEVICE_NODES = (
@@ -134,7 +135,22 @@ def mount_root(
         # pivot_root needs the new root to be a mount point: bind the dir onto itself.
         _mount(rootfs_dir, mountpoint, None, syscalls.MS_BIND | syscalls.MS_REC)
         return
-    _mount("overlay", mountpoint, "overlay", 0, overlay_options(layer_dirs, upper_dir, work_dir))
+    options = overlay_options(layer_dirs, upper_dir, work_dir)
+    if len(options) < _MOUNT_DATA_LIMIT:
+        _mount("overlay", mountpoint, "overlay", 0, options)
+        return
+    # Mount data is one page: with many layers, name them relative to their common
+    # parent (overlay resolves relative paths against the mounter's cwd).
+    common = os.path.commonpath(layer_dirs)
+    relative = tuple(os.path.relpath(layer, common) for layer in layer_dirs)
+    options = overlay_options(relative, upper_dir, work_dir)
+    if len(options) >= _MOUNT_DATA_LIMIT:
+        raise MountError(f"too many image layers ({len(layer_dirs)}) for one overlay mount")
+    os.chdir(common)
+    try:
+        _mount("overlay", mountpoint, "overlay", 0, options)
+    finally:
+        os.chdir("/")
 
 
 def mount_standard(root: str, shm_size: int) -> None:

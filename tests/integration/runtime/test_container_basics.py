@@ -239,3 +239,20 @@ def test_sys_fs_cgroup_shows_the_containers_own_cgroup_read_only(run: Run) -> No
     assert lines[0] == str(48 * 1024 * 1024)
     assert int(lines[1]) >= 1  # the cgroup namespace: its root is the container's cgroup
     assert "refused" in result.output
+
+
+def test_many_layers_with_long_paths(run: Run, busybox_layer: Path, tmp_path: Path) -> None:
+    # 40 layers named by digest in a store with a long path: more than the one page of
+    # mount data as absolute paths, within it as paths relative to the store.
+    store = tmp_path / ("store-" + "s" * 100)
+    store.mkdir()
+    (store / ("0" * 64)).symlink_to(busybox_layer)
+    layers = [str(store / ("0" * 64))]
+    for index in range(1, 41):
+        layer = store / f"{index:064x}"
+        (layer / "etc").mkdir(parents=True)
+        (layer / "etc" / "layer").write_text(f"{index}\n")
+        layers.append(str(layer))
+    assert len(":".join(layers)) > 4096
+    result = run("cat", "/etc/layer", rootfs=RootfsSpec(layer_dirs=tuple(layers)))
+    assert result.output == "40\n"  # the top layer wins
