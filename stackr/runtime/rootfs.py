@@ -43,7 +43,6 @@ DEV_SYMLINKS = (
     ("stdin", "/proc/self/fd/0"),
     ("stdout", "/proc/self/fd/1"),
     ("stderr", "/proc/self/fd/2"),
-    ("core", "/proc/kcore"),
     ("ptmx", "pts/ptmx"),
 )
 _FLAG_OPTIONS = {
@@ -170,6 +169,8 @@ def mount_standard(root: str, shm_size: int) -> None:
         os.chmod(node, 0o666)  # mknod honours the umask
     for name, target in DEV_SYMLINKS:
         os.symlink(target, os.path.join(dev, name))
+    if os.path.exists(os.path.join(proc, "kcore")):  # as runc: only where the kernel has one
+        os.symlink("/proc/kcore", os.path.join(dev, "core"))
     for name in ("pts", "shm", "mqueue"):
         os.mkdir(os.path.join(dev, name), 0o755)
     _mount(
