@@ -141,6 +141,7 @@ def serve(sock: socket.socket) -> int:
 
 def _run_helper(config: dict[str, Any], fds: list[int]) -> int:
     stdin_fd, stdout_fd, stderr_fd, report_fd = fds
+    os.chdir("/")  # the shim lives long: it must not keep the caller's cwd busy
     # The container's stdio become fds 0-2, as when the helper is started by exec.
     # dup first, so that an fd already numbered 0-2 is not closed before it is copied.
     copies = [os.dup(fd) for fd in (stdin_fd, stdout_fd, stderr_fd)]
