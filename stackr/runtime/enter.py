@@ -89,6 +89,7 @@ def _run_child(config: dict[str, Any]) -> NoReturn:
         )
         os.chdir("/")
         executable, env, exec_user = container_init.prepare_process(spec)
+        container_init.apply_ulimits(spec)
         if spec.tty:
             os.setsid()
             fcntl.ioctl(0, container_init.TIOCSCTTY, 0)

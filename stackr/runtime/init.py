@@ -305,10 +305,7 @@ def build_container(
 
     # 5. who runs the command: read from the image's files, now that they are our /etc.
     executable, env, exec_user = prepare_process(spec)
-    for ulimit in spec.ulimits:
-        if ulimit.name not in _RLIMITS:
-            raise SetupError(f"unknown ulimit {ulimit.name!r}")
-        resource.setrlimit(_RLIMITS[ulimit.name], (ulimit.soft, ulimit.hard))
+    apply_ulimits(spec)
     if spec.tty:
         # A terminal needs a session whose controlling terminal it is (job control).
         os.setsid()
@@ -320,6 +317,13 @@ def build_container(
     #    exec fifo is reached through /proc/self/fd, which a non-root uid cannot open.
     keep_mask = confine(spec)
     return executable, env, exec_user, keep_mask
+
+
+def apply_ulimits(spec: ContainerSpec) -> None:
+    for ulimit in spec.ulimits:
+        if ulimit.name not in _RLIMITS:
+            raise SetupError(f"unknown ulimit {ulimit.name!r}")
+        resource.setrlimit(_RLIMITS[ulimit.name], (ulimit.soft, ulimit.hard))
 
 
 def prepare_process(spec: ContainerSpec) -> tuple[str, dict[str, str], users.ExecUser]:
