@@ -178,6 +178,7 @@ def create(
             raise ContainerExistsError(container_id, current.status.value)
         _remove_run_state(container_id, directory)
     bundle = bundle_dir or directory
+    keep_rw_layer = rw_layer_dir(container_id).exists()  # a re-create: the data stays
     try:
         directory.mkdir(parents=True)  # atomic: of two concurrent creates, one wins
     except FileExistsError:
@@ -198,9 +199,13 @@ def create(
         state_record = _build(spec, stdio, directory, bundle, timeout)
     except BaseException as error:
         try:
-            _destroy(container_id, directory)
+            _remove_run_state(container_id, directory)
+            if not keep_rw_layer:
+                _remove_tree(rw_layer_dir(container_id))
         except Exception as cleanup_error:  # report both, lose neither
             error.add_note(f"cleanup after the failed create also failed: {cleanup_error}")
+        if isinstance(error, OSError):
+            raise HostError.from_os_error("create container", container_id, error) from error
         raise
     return _derive_state(container_id, state_record)
 

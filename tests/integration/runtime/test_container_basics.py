@@ -124,6 +124,10 @@ def test_writes_land_in_upper_dir_and_layers_stay_untouched(
     assert (upper / "written").read_text() == "data\n"
     assert (busybox_layer / "etc/group").exists()
     assert not (busybox_layer / "written").exists()
+    # A failed re-create keeps the writable layer too.
+    with pytest.raises(ContainerSetupError):
+        container.create(make_spec("no-such-command", container_id=spec.container_id))
+    assert (upper / "written").exists()
     # Re-created after a stop, the container keeps its writable layer.
     again = make_spec("cat", "/written", container_id=spec.container_id)
     read_end, write_end = os.pipe()
