@@ -2,7 +2,10 @@
 
 Safe to call from a long-lived, multi-threaded process (the engine): nothing here
 forks Python. ``create`` starts ``python -m stackr.runtime.init`` with ``subprocess``
-(fork+exec in C); that single-threaded helper does all namespace and mount work.
+(fork+exec in C); that single-threaded helper does all namespace and mount work. An
+engine should call ``use_fork_server(ForkServer.start())`` once: the helper is then
+forked from a pre-started single-threaded server, and a container costs a fork
+instead of an interpreter start-up (``stackr.runtime.forkserver``).
 
 Processes of one container::
 
@@ -38,6 +41,9 @@ from the record is a reused pid and the container counts as stopped.
 **Restart.** ``create`` again with the same id once the container is stopped: the
 writable layer (``rw_layer_dir``, under ``paths.state_root()``) is kept, so files
 written by the previous run are still there; ``delete`` removes it.
+
+**Also:** ``exec_process`` (docker exec, healthchecks), ``processes`` (top), ``stats``,
+``pause``/``resume``, ``list_containers``.
 """
 
 from __future__ import annotations
