@@ -9,7 +9,9 @@ of resources that can be made in parallel.
 Edges come from ``depends_on``, ``links``, network and volume use, the image,
 ``network_mode: service:x`` and ``volumes_from``. Every edge remembers where it was
 declared so that a cycle is reported with the whole path and each edge's position.
-``networkx`` stays inside this module: callers get typed methods.
+``networkx`` stays inside this module: callers get typed methods. It is imported only
+when a graph is built: checking references and cycles (all ``stackr config`` needs) is
+a plain depth-first search over the services, so validating a file stays fast.
 """
 
 from __future__ import annotations
@@ -17,8 +19,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-import networkx as nx
 
 from stackr.errors import Diagnostic, KeyPath, StackFileError, render_key_path
 from stackr.naming import built_image_name
@@ -134,6 +134,8 @@ class StackGraph:
 
     def start_generations(self) -> list[list[ResourceId]]:
         """Sets of resources that can be created in parallel, in creation order."""
+        import networkx as nx
+
         return [sorted(generation) for generation in nx.topological_generations(self._graph)]
 
     def teardown_generations(self) -> list[list[ResourceId]]:
@@ -148,25 +150,52 @@ class StackGraph:
         return self._graph.copy()
 
 
-def _cycle_diagnostic(graph: Any, source_map: SourceMap | None) -> Diagnostic | None:
-    """The first cycle in a deterministic search, as one diagnostic naming every edge."""
-    service_nodes = sorted(node for node in graph.nodes if node.kind == "service")
-    for start in service_nodes:
-        try:
-            cycle = nx.find_cycle(graph, source=start)
-        except nx.NetworkXNoCycle:
+def _service_relations(stack: Stack) -> dict[str, list[Need]]:
+    """Each service's needs of other services (the only needs that can form a cycle)."""
+    return {
+        service_name: [
+            need
+            for need in _service_needs(stack.name, service_name, stack.services[service_name])
+            if need.target.kind == "service"
+        ]
+        for service_name in sorted(stack.services)
+    }
+
+
+def _cycle_diagnostic(
+    relations: Mapping[str, list[Need]], source_map: SourceMap | None
+) -> Diagnostic | None:
+    """The first cycle of a depth-first search in sorted order (so the message is
+    reproducible), as one diagnostic naming every edge and where it is declared."""
+    done: set[str] = set()  # services from which no cycle can be reached
+
+    def visit(trail_names: list[str], trail_needs: list[Need]) -> list[Need] | None:
+        for need in relations[trail_names[-1]]:
+            target_name = need.target.name
+            if target_name in trail_names:
+                return [*trail_needs[trail_names.index(target_name) :], need]
+            if target_name not in done:
+                found = visit([*trail_names, target_name], [*trail_needs, need])
+                if found:
+                    return found
+        done.add(trail_names[-1])
+        return None
+
+    for service_name in sorted(relations):
+        if service_name in done:
             continue
-        # find_cycle walks "needed → needer"; a user reads a cycle as "needer needs needed".
-        steps = list(reversed([(needer, needed) for needed, needer in cycle]))
-        names = [steps[0][0].name, *(needed.name for _, needed in steps)]
+        cycle = visit([service_name], [])
+        if cycle is None:
+            continue
+        names = [str(cycle[0].path[1]), *(need.target.name for need in cycle)]
         declared = []
-        first_location = None
-        for needer, needed in steps:
-            path = graph.edges[needed, needer]["path"]
-            location = source_map.value(path) if source_map else None
-            first_location = first_location or location
+        for need in cycle:
+            location = source_map.value(need.path) if source_map else None
             where = f" at {location}" if location else ""
-            declared.append(f"{needer.name} -> {needed.name} ({render_key_path(path)}{where})")
+            declared.append(
+                f"{need.path[1]} -> {need.target.name} ({render_key_path(need.path)}{where})"
+            )
+        first_location = source_map.value(cycle[0].path) if source_map else None
         return Diagnostic(
             first_location,
             "services",
@@ -175,29 +204,45 @@ def _cycle_diagnostic(graph: Any, source_map: SourceMap | None) -> Diagnostic | 
     return None
 
 
+def check_references(stack: Stack, source_map: SourceMap | None = None) -> None:
+    """Raise ``StackFileError`` for a need of an unknown service or a dependency cycle.
+
+    Pure and free of networkx, so ``stackr config`` can check a file without paying
+    for the graph library's import.
+    """
+    relations = _service_relations(stack)
+    problems = [
+        Diagnostic(
+            source_map.value(need.path) if source_map else None,
+            render_key_path(need.path),
+            f'{need.reason}: unknown service "{need.target.name}"',
+        )
+        for needs in relations.values()
+        for need in needs
+        if need.target.name not in relations
+    ]
+    if problems:
+        raise StackFileError(problems)
+    cycle = _cycle_diagnostic(relations, source_map)
+    if cycle is not None:
+        raise StackFileError([cycle])
+
+
 def build_graph(stack: Stack, source_map: SourceMap | None = None) -> StackGraph:
     """The stack's graph; raises ``StackFileError`` for a cycle or an unknown reference."""
+    import networkx as nx
+
+    check_references(stack, source_map)
     graph = nx.DiGraph()
     replicas = {name: replica_count(service) for name, service in stack.services.items()}
     for service_name in sorted(stack.services):
         for index in range(1, replicas[service_name] + 1):
             graph.add_node(ResourceId("service", service_name, index))
-    problems: list[Diagnostic] = []
     for service_name in sorted(stack.services):
         service = stack.services[service_name]
         for need in _service_needs(stack.name, service_name, service):
             targets = [need.target]
             if need.target.kind == "service":
-                if need.target.name not in replicas:
-                    location = source_map.value(need.path) if source_map else None
-                    problems.append(
-                        Diagnostic(
-                            location,
-                            render_key_path(need.path),
-                            f'{need.reason}: unknown service "{need.target.name}"',
-                        )
-                    )
-                    continue
                 targets = [
                     ResourceId("service", need.target.name, index)
                     for index in range(1, replicas[need.target.name] + 1)
@@ -206,16 +251,13 @@ def build_graph(stack: Stack, source_map: SourceMap | None = None) -> StackGraph
                 needer = ResourceId("service", service_name, index)
                 for target in targets:
                     graph.add_edge(target, needer, reason=need.reason, path=need.path)
-    if problems:
-        raise StackFileError(problems)
-    cycle = _cycle_diagnostic(graph, source_map)
-    if cycle is not None:
-        raise StackFileError([cycle])
     return StackGraph(graph, source_map)
 
 
 def graph_from_needs(needs: Mapping[ResourceId, Iterable[ResourceId]]) -> StackGraph:
     """A graph from recorded dependencies (``down`` without a stack file)."""
+    import networkx as nx
+
     graph = nx.DiGraph()
     for resource in sorted(needs):
         graph.add_node(resource)

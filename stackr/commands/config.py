@@ -14,7 +14,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--services", action="store_true", help="print the service names")
     parser.add_argument("--volumes", action="store_true", help="print the volume names")
     parser.add_argument("--networks", action="store_true", help="print the network names")
-    parser.add_argument("--profiles", action="store_true", help="print the profile names")
+    # dest differs from the project option --profile's ("profiles"), which it must not shadow
+    parser.add_argument(
+        "--profiles", dest="list_profiles", action="store_true", help="print the profile names"
+    )
     parser.add_argument("--images", action="store_true", help="print the image names")
     parser.add_argument("--format", choices=("yaml", "json"), default="yaml")
 
@@ -22,54 +25,49 @@ def configure(parser: argparse.ArgumentParser) -> None:
 TOP_LEVEL_ORDER = ("name", "services", "networks", "volumes", "secrets", "configs")
 
 
-def plain(value: Any) -> Any:
-    """A model as the data a stack file would hold, mappings sorted, ``x-*`` keys put
-    back at their level. Fields of a service, network, volume … left at their default
-    are left out (``docker compose config`` prints only what is set); inside them, empty
-    values are left out as Go's ``omitempty`` does in Compose's output."""
-    from pydantic import BaseModel
-
-    from stackr.config.models_base import Model
-    from stackr.config.models_service import Service
-    from stackr.config.models_top import Config, Network, Secret, Stack, Volume
-
-    if isinstance(value, Model):
-        hide_defaults = isinstance(value, Stack | Service | Network | Volume | Secret | Config)
-        data: dict[str, Any] = {}
-        for name, field in type(value).model_fields.items():
-            item = getattr(value, name)
-            if name == "extensions" or item is None:
-                continue
-            if hide_defaults and item == field.get_default(call_default_factory=True):
-                continue
-            if not hide_defaults and item in ((), {}, [], "", 0, False):
-                continue
-            data[name] = plain(item)
-        data.update(value.extensions)
-        return {key: data[key] for key in sorted(data)}
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json", exclude_none=True)
+def _omit_empty(value: Any) -> Any:
+    """Go's ``omitempty``, as in Compose's output: no null, empty, false or zero values;
+    an empty mapping stays, as it may be an entry that is there by its name alone
+    (``networks: {back: {}}``)."""
     if isinstance(value, dict):
-        return {str(key): plain(value[key]) for key in sorted(value)}
-    if isinstance(value, list | tuple):
-        return [plain(item) for item in value]
+        kept = {key: _omit_empty(item) for key, item in sorted(value.items())}
+        return {key: item for key, item in kept.items() if item not in (None, [], "", 0)}
+    if isinstance(value, list):
+        return [_omit_empty(item) for item in value]
     return value
 
 
+def _resource_document(model: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """One service, network, volume …: the fields left at their default are left out
+    (``docker compose config`` prints only what is set); inside the others, the long
+    syntax without empty values."""
+    for name, field in type(model).model_fields.items():
+        if name in data and getattr(model, name) == field.get_default(call_default_factory=True):
+            del data[name]
+    return {key: _omit_empty(data[key]) for key in sorted(data)}
+
+
 def normalised_document(stack: Any) -> dict[str, Any]:
-    """The stack as plain data in a stable order: known top-level keys first."""
-    data = plain(stack)
-    ordered = {key: data[key] for key in TOP_LEVEL_ORDER if key in data}
+    """The stack as plain data spelled like a stack file, in a stable order."""
+    from stackr.config.models import dump
+
+    data = dump(stack)
+    for section in ("services", "networks", "volumes", "secrets", "configs"):
+        entries = getattr(stack, section)
+        data[section] = {
+            name: _resource_document(entries[name], data[section][name]) for name in sorted(entries)
+        }
+    ordered = {key: data[key] for key in TOP_LEVEL_ORDER if data.get(key)}
     ordered.update({key: data[key] for key in sorted(data) if key not in ordered})
     return ordered
 
 
 def run(args: argparse.Namespace) -> int:
-    from stackr.graph import build_graph, image_reference
+    from stackr.graph import check_references, image_reference
 
     loaded = load_project(args)
     stack = loaded.stack
-    build_graph(stack, loaded.raw.source_map)  # cycles are errors of the file too
+    check_references(stack, loaded.raw.source_map)  # cycles are errors of the file too
     images = {
         image_reference(stack.name, name, service) for name, service in stack.services.items()
     }
@@ -77,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         "services": sorted(stack.services),
         "volumes": sorted(stack.volumes),
         "networks": sorted(stack.networks),
-        "profiles": list(loaded.all_profiles),
+        "list_profiles": list(loaded.all_profiles),
         "images": sorted(image for image in images if image),
     }
     for option, names in listings.items():

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from stackr.config.models_top import Stack
 from stackr.config.source_map import SourceMap
-from stackr.errors import Diagnostic, StackFileError, render_key_path
+from stackr.errors import Diagnostic, Location, StackFileError, render_key_path
 
 Check = Callable[[Stack, SourceMap], Iterator[Diagnostic]]
 
@@ -24,16 +24,42 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
 
 
 def problem(
-    source_map: SourceMap, path: Sequence[str | int], message: str, hint: str | None = None
+    source_map: SourceMap,
+    path: Sequence[str | int],
+    message: str,
+    hint: str | None = None,
+    order: Sequence[str] = (),
 ) -> Diagnostic:
-    return Diagnostic(source_map.value(path), render_key_path(path), message, hint)
+    """A diagnostic at ``path``. ``order``: the names of a mapping that the file may have
+    written as a list (``networks: [a, b]``), so that ``…networks.b`` is found at ``[1]``."""
+    return Diagnostic(
+        reference_location(source_map, path, order), render_key_path(path), message, hint
+    )
+
+
+def reference_location(
+    source_map: SourceMap, path: Sequence[str | int], order: Sequence[str]
+) -> Location | None:
+    name = path[-1] if path else None
+    if isinstance(name, str) and name in order:
+        written = {known for known, _ in source_map.items()}
+        if tuple(path) not in written:
+            as_item = (*path[:-1], order.index(name))
+            if as_item in written:
+                return source_map.value(as_item)
+    return source_map.value(path)
 
 
 def undefined(
-    source_map: SourceMap, path: Sequence[str | int], kind: str, name: str, known: Iterable[str]
+    source_map: SourceMap,
+    path: Sequence[str | int],
+    kind: str,
+    name: str,
+    known: Iterable[str],
+    order: Sequence[str] = (),
 ) -> Diagnostic:
-    known = list(known)
-    return problem(source_map, path, f'{kind} "{name}" is not defined', did_you_mean(name, known))
+    message = f'{kind} "{name}" is not defined'
+    return problem(source_map, path, message, did_you_mean(name, list(known)), order)
 
 
 def check_networks(stack: Stack, source_map: SourceMap) -> Iterator[Diagnostic]:
@@ -46,6 +72,7 @@ def check_networks(stack: Stack, source_map: SourceMap) -> Iterator[Diagnostic]:
                     "network",
                     network_name,
                     stack.networks,
+                    order=list(service.networks),
                 )
 
 
@@ -79,20 +106,29 @@ def check_service_references(stack: Stack, source_map: SourceMap) -> Iterator[Di
     names = stack.services
     for service_name, service in sorted(stack.services.items()):
         base = ("services", service_name)
+        order = list(service.depends_on)
         for dependency in service.depends_on:
             if dependency == service_name:
-                yield problem(source_map, (*base, "depends_on", dependency), "depends on itself")
+                yield problem(
+                    source_map, (*base, "depends_on", dependency), "depends on itself", order=order
+                )
             elif dependency not in names:
                 yield undefined(
-                    source_map, (*base, "depends_on", dependency), "service", dependency, names
+                    source_map,
+                    (*base, "depends_on", dependency),
+                    "service",
+                    dependency,
+                    names,
+                    order=order,
                 )
         for index, link in enumerate(service.links):
             if link.service not in names:
                 yield undefined(source_map, (*base, "links", index), "service", link.service, names)
         for index, source in enumerate(service.volumes_from):
             if source.service not in names:
-                path = (*base, "volumes_from", index)
-                yield undefined(source_map, path, "service", source.service, names)
+                yield undefined(
+                    source_map, (*base, "volumes_from", index), "service", source.service, names
+                )
         for key in ("network_mode", "ipc", "pid"):
             mode = getattr(service, key)
             if isinstance(mode, str) and mode.startswith("service:"):
@@ -182,6 +218,58 @@ def check_network_mode(stack: Stack, source_map: SourceMap) -> Iterator[Diagnost
             )
 
 
+def check_static_addresses(stack: Stack, source_map: SourceMap) -> Iterator[Diagnostic]:
+    """An ``ipv4_address`` needs a network with a declared subnet holding it, and only one
+    container can have it (as Docker requires)."""
+    owners: dict[tuple[str, str], str] = {}
+    for service_name, service in sorted(stack.services.items()):
+        for network_name, attachment in sorted(service.networks.items()):
+            address = attachment.ipv4_address
+            network = stack.networks.get(network_name)
+            if address is None or network is None or network.external:
+                continue
+            path = ("services", service_name, "networks", network_name, "ipv4_address")
+            subnets = [
+                ipaddress.ip_network(pool.subnet)
+                for pool in (network.ipam.config if network.ipam else ())
+                if pool.subnet is not None
+            ]
+            if not subnets:
+                yield problem(
+                    source_map,
+                    path,
+                    f'a static address needs a subnet declared for network "{network_name}" '
+                    "(ipam.config[].subnet)",
+                )
+            elif not any(ipaddress.ip_address(address) in subnet for subnet in subnets):
+                within = ", ".join(str(subnet) for subnet in subnets)
+                yield problem(source_map, path, f"{address} is outside the subnet ({within})")
+            elif (network_name, address) in owners:
+                other = owners[(network_name, address)]
+                yield problem(source_map, path, f'{address} is already given to service "{other}"')
+            elif service.replicas > 1:
+                yield problem(
+                    source_map, path, f"one address cannot be given to {service.replicas} replicas"
+                )
+            owners.setdefault((network_name, address), service_name)
+
+
+def check_mount_targets(stack: Stack, source_map: SourceMap) -> Iterator[Diagnostic]:
+    """Two mounts of one service on the same container path (Docker: "duplicate mount point")."""
+    for service_name, service in sorted(stack.services.items()):
+        seen: dict[str, int] = {}
+        for index, volume in enumerate(service.volumes):
+            target = volume.target.rstrip("/") or "/"
+            if target in seen:
+                yield problem(
+                    source_map,
+                    ("services", service_name, "volumes", index),
+                    f"{target} is already mounted by volumes[{seen[target]}]",
+                )
+            else:
+                seen[target] = index
+
+
 CHECKS: tuple[Check, ...] = (
     check_networks,
     check_volumes,
@@ -190,6 +278,8 @@ CHECKS: tuple[Check, ...] = (
     check_container_names,
     check_published_ports,
     check_network_mode,
+    check_static_addresses,
+    check_mount_targets,
 )
 
 

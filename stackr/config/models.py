@@ -1,37 +1,43 @@
 """The stack-file models, canonical: every short syntax is stored in its long form.
 
-Split for size: ``models_base`` (base class, error and coercion helpers),
-``models_parts`` (ports, volumes, healthcheck, …), ``models_service`` (``Service``),
-``models_top`` (networks, volumes, secrets, configs, ``Stack``).
+Split for size: ``models_base`` (base class, error and coercion helpers), ``models_net``
+(ports, network attachments, links, extra hosts), ``models_mounts`` (volumes, secrets,
+env files, devices), ``models_parts`` (healthcheck, restart, build, deploy, logging, …),
+``models_service`` (``Service``), ``models_top`` (networks, volumes, secrets, configs,
+``Stack``).
 """
 
 from __future__ import annotations
 
 from stackr.config.models_base import HOST_PLATFORM, Model, dump
-from stackr.config.models_parts import (
+from stackr.config.models_mounts import (
     BindOptions,
+    Device,
+    EnvFile,
+    ServiceSecret,
+    ServiceVolume,
+    TmpfsOptions,
+    VolumeOptions,
+    VolumesFrom,
+)
+from stackr.config.models_net import (
+    PortMapping,
+    ServiceLink,
+    ServiceNetwork,
+)
+from stackr.config.models_parts import (
     Build,
     DependsOn,
     Deploy,
     DeployRestartPolicy,
     Develop,
-    Device,
-    EnvFile,
     Healthcheck,
     Logging,
-    PortMapping,
     ResourceLimits,
     ResourceReservations,
     Resources,
     Restart,
-    ServiceLink,
-    ServiceNetwork,
-    ServiceSecret,
-    ServiceVolume,
-    TmpfsOptions,
     Ulimit,
-    VolumeOptions,
-    VolumesFrom,
     WatchRule,
 )
 from stackr.config.models_service import Service

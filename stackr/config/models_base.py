@@ -7,25 +7,26 @@ them. Short syntax is rewritten to long syntax in ``mode="before"`` validators s
 the stored model is always canonical.
 """
 
-from __future__ import annotations
-
 import json
 import os
 import platform
 import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
     ValidationError,
     ValidationInfo,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+
+from stackr.config.units import format_duration, parse_byte_size, parse_duration
 
 SubPath = tuple[str | int, ...]
 Problem = tuple[SubPath, str]
@@ -62,21 +63,27 @@ class Model(BaseModel):
         return data
 
 
-def dump(value: Any) -> Any:
-    """A model as plain JSON-able data spelled like a stack file: ``x-*`` keys back at
-    their level (``model_dump`` leaves them out), tuples as lists."""
-    if isinstance(value, Model):
-        data = {name: dump(getattr(value, name)) for name in type(value).model_fields}
-        del data["extensions"]
+def dump(model: BaseModel) -> dict[str, Any]:
+    """A model as plain JSON-able data spelled like a stack file: ``model_dump`` (which
+    leaves ``extensions`` out) with the ``x-*`` keys put back at their level."""
+    data: dict[str, Any] = model.model_dump(mode="json")
+    _put_extensions(model, data)
+    return data
+
+
+def _put_extensions(value: Any, data: Any) -> None:
+    if isinstance(value, Model) and isinstance(data, dict):
         data.update(value.extensions)
-        return data
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if isinstance(value, dict):
-        return {key: dump(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [dump(item) for item in value]
-    return value
+        for name in type(value).model_fields:
+            if name in data:
+                _put_extensions(getattr(value, name), data[name])
+    elif isinstance(value, dict) and isinstance(data, dict):
+        for key, item in value.items():
+            if key in data:
+                _put_extensions(item, data[key])
+    elif isinstance(value, list | tuple) and isinstance(data, list):
+        for item, item_data in zip(value, data, strict=False):
+            _put_extensions(item, item_data)
 
 
 # -- errors ---------------------------------------------------------------------------------
@@ -95,6 +102,12 @@ def problems_error(problems: Sequence[Problem]) -> PydanticCustomError:
 
 def fail(message: str, subpath: SubPath = ()) -> NoReturn:
     raise invalid(message, subpath)
+
+
+def under(prefix: SubPath, error: PydanticCustomError) -> PydanticCustomError:
+    """``error``'s problems, moved below ``prefix`` (a model validator checking one key)."""
+    assert error.context is not None
+    return problems_error([((*prefix, *sub), msg) for sub, msg in error.context["problems"]])
 
 
 def show(value: Any) -> str:
@@ -133,6 +146,9 @@ _TYPE_MESSAGES = {
 }
 
 
+_TYPE_FAMILIES = {"int": "an integer", "float": "a number", "bool": "true or false"}
+
+
 def describe_errors(error: ValidationError, prefix: SubPath = ()) -> list[Problem]:
     """Each pydantic error as ``(path, human message)``."""
     problems: list[Problem] = []
@@ -147,8 +163,9 @@ def describe_errors(error: ValidationError, prefix: SubPath = ()) -> list[Proble
             problems.append((loc[:-1], f'"{loc[-1]}" is required'))
         elif kind == "extra_forbidden":
             problems.append((loc[:-1], f'unknown key "{loc[-1]}"'))
-        elif kind in _TYPE_MESSAGES:
-            problems.append((loc, f"{show(value)} is not {_TYPE_MESSAGES[kind]}"))
+        elif kind in _TYPE_MESSAGES or kind.split("_")[0] in _TYPE_FAMILIES:
+            expected = _TYPE_MESSAGES.get(kind) or _TYPE_FAMILIES[kind.split("_")[0]]
+            problems.append((loc, f"{show(value)} is not {expected}"))
         elif kind in ("literal_error", "enum"):
             expected = str(context.get("expected", "")).replace("'", "").replace(" or ", ", ")
             problems.append((loc, f"{show(value)} is not one of {expected}"))
@@ -235,14 +252,15 @@ def key_value_mapping(
     result: dict[str, str | None] = {}
     if isinstance(value, Mapping):
         problems: list[Problem] = []
-        for key, item in value.items():
+        for raw_key, item in value.items():
+            key = scalar_text(raw_key) if isinstance(raw_key, bool | int | float) else str(raw_key)
             if item is None:
-                result[str(key)] = missing
+                result[key] = missing
                 continue
             try:
-                result[str(key)] = scalar_text(item)
+                result[key] = scalar_text(item)
             except PydanticCustomError:
-                problems.append(((str(key),), f"{show(item)} is not a string, number or boolean"))
+                problems.append(((key,), f"{show(item)} is not a string, number or boolean"))
         if problems:
             raise problems_error(problems)
         return result
@@ -324,6 +342,41 @@ def ensure_unique(items: Iterable[str]) -> None:
         if item in seen:
             fail(f"{show(item)} is listed twice")
         seen.add(item)
+
+
+# -- small parts ----------------------------------------------------------------------------
+
+
+def byte_size(value: Any) -> int:
+    try:
+        return parse_byte_size(value)
+    except ValueError:
+        fail(f"{show(value)} is not a byte size (e.g. 512m, 1g)")
+
+
+def duration(value: Any) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError:
+        fail(f"{show(value)} is not a duration (e.g. 30s, 1m30s, 500ms)")
+
+
+def file_mode(value: Any) -> int | None:
+    """``0440`` (octal text) or a number: Compose reads mode strings as octal."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value, 8)
+        except ValueError:
+            pass
+    fail(f"{show(value)} is not a file mode (e.g. 0440)")
+
+
+# Seconds in Python, Compose text ("1m30s") when dumped: `stackr config` reads like the file.
+Seconds = Annotated[float, PlainSerializer(format_duration, return_type=str)]
 
 
 # -- what the JSON schema shows as accepted input (short syntax included) -------------------

@@ -1,9 +1,7 @@
 """The ``Service`` model: one entry of ``services:``, canonical (long syntax only)."""
 
-from __future__ import annotations
-
 import re
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -14,8 +12,11 @@ from stackr.config.models_base import (
     ListIn,
     ListOrDictIn,
     Model,
+    Seconds,
     StringOrListIn,
+    byte_size,
     command_list,
+    duration,
     fail,
     key_value_mapping,
     normalise_platform,
@@ -24,33 +25,37 @@ from stackr.config.models_base import (
     text_list,
     text_mapping,
 )
+from stackr.config.models_mounts import (
+    Device,
+    EnvFile,
+    ServiceSecret,
+    ServiceVolume,
+    VolumesFrom,
+    parse_env_files,
+    parse_service_secrets,
+    parse_tmpfs,
+    parse_tmpfs_list,
+    parse_volumes,
+)
+from stackr.config.models_net import (
+    PortMapping,
+    ServiceLink,
+    ServiceNetwork,
+    parse_extra_hosts,
+    parse_ports,
+    parse_service_networks,
+)
 from stackr.config.models_parts import (
     Build,
     DependsOn,
     Deploy,
     Develop,
-    Device,
-    EnvFile,
     Healthcheck,
     Logging,
-    PortMapping,
     Restart,
-    ServiceLink,
-    ServiceNetwork,
-    ServiceSecret,
-    ServiceVolume,
     Ulimit,
-    VolumesFrom,
-    byte_size,
-    duration,
     parse_depends_on,
-    parse_env_files,
-    parse_extra_hosts,
-    parse_ports,
     parse_restart,
-    parse_service_networks,
-    parse_service_secrets,
-    parse_volumes,
 )
 
 CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
@@ -81,7 +86,7 @@ class Service(Model):
     stdin_open: bool = False
     tty: bool = False
     stop_signal: str | None = None
-    stop_grace_period: float | None = None  # seconds
+    stop_grace_period: Seconds | None = None  # seconds
     restart: Restart = Restart()
     healthcheck: Healthcheck | None = None
     depends_on: dict[str, DependsOn] = Field(default_factory=dict)
@@ -192,11 +197,16 @@ class Service(Model):
         return text_list(value)
 
     @field_validator(
-        "dns", "dns_search", "tmpfs", mode="before", json_schema_input_type=StringOrListIn | None
+        "dns", "dns_search", mode="before", json_schema_input_type=StringOrListIn | None
     )
     @classmethod
     def _string_list(cls, value: Any) -> Any:
         return string_list(value)
+
+    @field_validator("tmpfs", mode="before", json_schema_input_type=StringOrListIn | None)
+    @classmethod
+    def _tmpfs(cls, value: Any) -> Any:
+        return parse_tmpfs_list(value)
 
     @field_validator("cap_add", "cap_drop", mode="before", json_schema_input_type=ListIn | None)
     @classmethod
@@ -379,7 +389,7 @@ class Service(Model):
     # -- the whole service ----------------------------------------------------------------
 
     @model_validator(mode="after")
-    def _consistent(self) -> Service:
+    def _consistent(self) -> Self:
         if self.image is None and self.build is None:
             fail('needs "image" or "build"')
         if self.network_mode is not None and self.networks:
@@ -414,6 +424,11 @@ class Service(Model):
         if self.pids_limit is not None:
             return self.pids_limit
         return self.deploy.resources.limits.pids if self.deploy else None
+
+    @property
+    def tmpfs_mounts(self) -> tuple[ServiceVolume, ...]:
+        """``tmpfs:`` entries as ``tmpfs`` mounts (like ``volumes`` of type tmpfs)."""
+        return tuple(parse_tmpfs(entry) for entry in self.tmpfs)
 
     @property
     def network_mode_service(self) -> str | None:

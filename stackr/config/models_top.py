@@ -1,11 +1,9 @@
 """Top-level models: networks, volumes, secrets, configs, and the ``Stack`` itself."""
 
-from __future__ import annotations
-
 import ipaddress
 import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -19,7 +17,9 @@ from stackr.config.models_base import (
     show,
     text_mapping,
 )
-from stackr.config.models_parts import check_ip
+from stackr.config.models_net import (
+    check_ip,
+)
 from stackr.config.models_service import Service
 
 RESOURCE_NAME = re.compile(r"^[a-zA-Z0-9._-]+$")
@@ -48,6 +48,9 @@ def external_conflicts(data: Any, allowed: tuple[str, ...]) -> None:
                 fail(f'"{key}" cannot be combined with "external: true"', (key,))
 
 
+ExternalIn = bool | str | dict[str, str]  # `external: {name: x}`: the old spelling
+
+
 class IpamPool(Model):
     subnet: str | None = None
     gateway: str | None = None
@@ -70,7 +73,7 @@ class IpamPool(Model):
         return None if value is None else check_ip(value)
 
     @model_validator(mode="after")
-    def _inside(self) -> IpamPool:
+    def _inside(self) -> Self:
         if self.subnet is None:
             return self
         subnet = ipaddress.ip_network(self.subnet)
@@ -107,6 +110,11 @@ class Network(Model):
     ipam: Ipam | None = None
     labels: dict[str, str] = Field(default_factory=dict)
 
+    @field_validator("external", mode="before", json_schema_input_type=ExternalIn)
+    @classmethod
+    def _external_flag(cls, value: Any) -> Any:
+        return value  # the mapping form is turned into `name:` by the model validator
+
     @model_validator(mode="before")
     @classmethod
     def _external(cls, data: Any) -> Any:
@@ -142,6 +150,11 @@ class Volume(Model):
     driver_opts: dict[str, str] = Field(default_factory=dict)
     external: bool = False
     labels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("external", mode="before", json_schema_input_type=ExternalIn)
+    @classmethod
+    def _external_flag(cls, value: Any) -> Any:
+        return value  # the mapping form is turned into `name:` by the model validator
 
     @model_validator(mode="before")
     @classmethod
@@ -185,6 +198,11 @@ class Secret(Model):
     external: bool = False
     labels: dict[str, str] = Field(default_factory=dict)
 
+    @field_validator("external", mode="before", json_schema_input_type=ExternalIn)
+    @classmethod
+    def _external_flag(cls, value: Any) -> Any:
+        return value  # the mapping form is turned into `name:` by the model validator
+
     @model_validator(mode="before")
     @classmethod
     def _source(cls, data: Any, info: ValidationInfo) -> Any:
@@ -203,6 +221,11 @@ class Config(Model):
     content: str | None = None
     external: bool = False
     labels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("external", mode="before", json_schema_input_type=ExternalIn)
+    @classmethod
+    def _external_flag(cls, value: Any) -> Any:
+        return value  # the mapping form is turned into `name:` by the model validator
 
     @model_validator(mode="before")
     @classmethod
@@ -247,16 +270,8 @@ class Stack(Model):
     @field_validator("services", mode="before")
     @classmethod
     def _services(cls, value: Any) -> Any:
-        entries = named_entries(value, null_is_empty=False)
-        if isinstance(entries, Mapping):
-            nulls = [
-                ((key,), 'is empty (needs "image" or "build")')
-                for key, v in entries.items()
-                if v is None
-            ]
-            if nulls:
-                raise problems_error(nulls)
-        return entries
+        # `web:` with nothing under it: the service's own check says what is missing.
+        return named_entries(value, null_is_empty=True)
 
     @field_validator("networks", "volumes", "secrets", "configs", mode="before")
     @classmethod

@@ -29,6 +29,6 @@ def load_stack(options: LoadOptions) -> LoadedStack:
     all_profiles = sorted(
         {profile for service in full_stack.services.values() for profile in service.profiles}
     )
-    stack = select_profiles(full_stack, raw.profiles)
+    stack = select_profiles(full_stack, raw.profiles, raw.source_map)
     check_stack(stack, raw.source_map)
     return LoadedStack(stack, raw, tuple(all_profiles), raw.warnings + warnings)

@@ -29,6 +29,7 @@ def stack_schema() -> dict[str, Any]:
             properties.pop(field, None)
     # The project name comes from -p, `name:` or the directory: optional in a file.
     _strip_extension_defaults(schema)
+    _allow_interpolated_text(schema)
     restart = schema["$defs"]["Service"]["properties"]["restart"]
     restart["default"] = "no"
     schema["required"] = [key for key in schema.get("required", []) if key != "name"]
@@ -47,6 +48,21 @@ def _spell_like_files(definition: dict[str, Any]) -> None:
     if isinstance(properties, dict) and EXTENSIONS_FIELD in properties:
         del properties[EXTENSIONS_FIELD]
         definition["patternProperties"] = {"^x-": {}}
+
+
+def _allow_interpolated_text(node: Any) -> None:
+    """``retries: ${RETRIES}`` is text until interpolation: a number or boolean key also
+    accepts a string, as in the Compose schema (stackr checks the value after loading)."""
+    if isinstance(node, dict):
+        kind = node.get("type")
+        if kind in ("integer", "number", "boolean"):
+            node["type"] = [kind, "string"]
+        for key, value in node.items():
+            if key != "default":
+                _allow_interpolated_text(value)
+    elif isinstance(node, list):
+        for item in node:
+            _allow_interpolated_text(item)
 
 
 def _strip_extension_defaults(node: Any) -> None:

@@ -79,23 +79,17 @@ def parse_byte_size(value: object) -> int:
 
 def format_duration(seconds: float) -> str:
     """The shortest Compose-style text for a duration in seconds (``90`` → ``1m30s``)."""
-    if seconds == 0:
+    nanoseconds = round(seconds * 1e9)
+    if nanoseconds == 0:
         return "0s"
-    text = ""
-    whole = int(seconds)
-    fraction = seconds - whole
+    whole, fraction = divmod(nanoseconds, 1_000_000_000)
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
-    if hours:
-        text += f"{hours}h"
-    if minutes:
-        text += f"{minutes}m"
-    if fraction:
-        millis = round(fraction * 1000)
-        if secs:
-            text += f"{secs}s"
-        if millis:
-            text += f"{millis}ms"
-    elif secs or not text:
-        text += f"{secs}s"
+    text = f"{hours}h" if hours else ""
+    text += f"{minutes}m" if minutes else ""
+    text += f"{secs}s" if secs else ""
+    for unit, size in (("ms", 1_000_000), ("us", 1_000), ("ns", 1)):
+        if fraction and fraction % size == 0:
+            text += f"{fraction // size}{unit}"
+            break
     return text

@@ -24,28 +24,32 @@ from pydantic import ValidationError
 
 from stackr.config.compose_keys import NO_EXTENSIONS, SPEC_KEYS
 from stackr.config.models_base import EXTENSION_PREFIX, Model, describe_errors
+from stackr.config.models_mounts import (
+    BindOptions,
+    Device,
+    EnvFile,
+    ServiceSecret,
+    ServiceVolume,
+    TmpfsOptions,
+    VolumeOptions,
+)
+from stackr.config.models_net import (
+    PortMapping,
+    ServiceNetwork,
+)
 from stackr.config.models_parts import (
     LOCAL_LOG_DRIVERS,
-    BindOptions,
     Build,
     DependsOn,
     Deploy,
     DeployRestartPolicy,
     Develop,
-    Device,
-    EnvFile,
     Healthcheck,
     Logging,
-    PortMapping,
     ResourceLimits,
     ResourceReservations,
     Resources,
-    ServiceNetwork,
-    ServiceSecret,
-    ServiceVolume,
-    TmpfsOptions,
     Ulimit,
-    VolumeOptions,
     WatchRule,
 )
 from stackr.config.models_service import Service
@@ -216,9 +220,29 @@ def check_children(
 
 
 def locate(
-    source_map: SourceMap, path: Sequence[str | int], message: str, hint: str | None = None
+    source_map: SourceMap,
+    path: Sequence[str | int],
+    message: str,
+    hint: str | None = None,
+    data: Any = None,
 ) -> Diagnostic:
-    return Diagnostic(source_map.value(path), render_key_path(path), message, hint)
+    """A diagnostic at the value of ``path``; at its key when the value is a whole mapping
+    (or empty): "services.web: needs image" points at ``web:``, not at its first key."""
+    location = source_map.value(path)
+    if path and isinstance(data, Mapping) and _is_block(data, path):
+        location = source_map.key(path) or location
+    return Diagnostic(location, render_key_path(path), message, hint)
+
+
+def _is_block(data: Any, path: Sequence[str | int]) -> bool:
+    value = data
+    for part in path:
+        in_mapping = isinstance(value, Mapping) and part in value
+        in_list = isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value)
+        if not (in_mapping or in_list):
+            return False
+        value = value[part]
+    return value is None or isinstance(value, Mapping)
 
 
 def validate_stack(raw: RawStack) -> tuple[Stack, tuple[Diagnostic, ...]]:
@@ -245,7 +269,8 @@ def validate_stack(raw: RawStack) -> tuple[Stack, tuple[Diagnostic, ...]]:
             )
         except ValidationError as error:
             diagnostics.extend(
-                locate(source_map, path, message) for path, message in describe_errors(error)
+                locate(source_map, path, message, data=raw.data)
+                for path, message in describe_errors(error)
             )
     if diagnostics or stack is None:
         raise StackFileError(diagnostics)

@@ -13,6 +13,7 @@ from stackr.config.models import (
     Restart,
     ServiceNetwork,
     Stack,
+    TmpfsOptions,
     dump,
 )
 from tests.unit.config.model_helpers import service_of, stack_of
@@ -159,6 +160,7 @@ def test_depends_on_mapping() -> None:
         ("curl -f http://localhost", ("CMD-SHELL", "curl -f http://localhost")),
         (["CMD", "pg_isready", "-U", "x"], ("CMD", "pg_isready", "-U", "x")),
         (["CMD-SHELL", "exit 0"], ("CMD-SHELL", "exit 0")),
+        (["CMD-SHELL", "curl", "-f", "x"], ("CMD-SHELL", "curl -f x")),
         (["NONE"], ("NONE",)),
     ],
 )
@@ -571,3 +573,34 @@ def test_version_and_name() -> None:
     assert isinstance(stack, Stack)
     assert stack.name == "demo"  # the loader's project name
     assert stack.version == "3.8"
+
+
+def test_dump_reads_like_a_stack_file() -> None:
+    service = service_of(
+        {
+            "restart": "on-failure:3",
+            "healthcheck": {"test": "true", "interval": "1m30s", "timeout": "0.5s"},
+            "stop_grace_period": 10,
+            "x-team": "web",
+        }
+    )
+    data = dump(service)
+    assert data["restart"] == "on-failure:3"
+    assert data["healthcheck"]["interval"] == "1m30s"
+    assert data["healthcheck"]["timeout"] == "500ms"
+    assert data["stop_grace_period"] == "10s"
+    assert data["x-team"] == "web"
+    assert service.restart.max_retries == 3 and service.stop_grace_period == 10.0
+    assert dump(service_of({}))["restart"] == "no"
+
+
+def test_tmpfs_entries_as_mounts() -> None:
+    service = service_of({"tmpfs": ["/run:size=64m,mode=1777,noexec", "/tmp"]})
+    assert service.tmpfs == ("/run:size=64m,mode=1777,noexec", "/tmp")
+    run, tmp = service.tmpfs_mounts
+    assert (run.type, run.target, run.tmpfs) == (
+        "tmpfs",
+        "/run",
+        TmpfsOptions(size=64 * 1024**2, mode=0o1777),
+    )
+    assert (tmp.target, tmp.tmpfs) == ("/tmp", TmpfsOptions())

@@ -60,7 +60,17 @@ def test_bad_byte_sizes(text: object) -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(90, "1m30s"), (0, "0s"), (3600, "1h"), (0.3, "300ms"), (61.5, "1m1s500ms")],
+    [
+        (90, "1m30s"),
+        (0, "0s"),
+        (3600, "1h"),
+        (0.3, "300ms"),
+        (61.5, "1m1s500ms"),
+        (1e-5, "10us"),
+        (7200, "2h"),
+        (3661, "1h1m1s"),
+        (2.000001, "2s1us"),
+    ],
 )
 def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
