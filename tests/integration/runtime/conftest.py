@@ -6,7 +6,7 @@ import contextlib
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,7 @@ def run(make_spec: Callable[..., ContainerSpec], cleanup: list[str]) -> Callable
     return run_container
 
 
-__all__ = ["RunResult", "replace"]
+__all__ = ["RunResult", "read_all"]
 
 
 @pytest.fixture
