@@ -48,6 +48,7 @@ written by the previous run are still there; ``delete`` removes it.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import os
@@ -375,6 +376,24 @@ def kill(container_id: str, signal: int = signals.SIGTERM, *, all_processes: boo
         raise ContainerStateError(container_id, "kill", Status.STOPPED.value)
 
 
+def stop(container_id: str, signal: int = signals.SIGTERM, timeout: float = 10.0) -> ContainerState:
+    """``docker stop``: ``signal`` (the spec's stop_signal), then SIGKILL after ``timeout``.
+
+    Returns the stopped state. A container that is not running is left as it is.
+    """
+    current = state(container_id)
+    if not current.status.can_kill():
+        return current
+    with contextlib.suppress(ContainerStateError):  # it may exit by itself meanwhile
+        kill(container_id, signal)
+    try:
+        return wait(container_id, timeout)
+    except TimeoutError:
+        with contextlib.suppress(ContainerStateError):
+            kill(container_id, signals.SIGKILL)
+        return wait(container_id, SHIM_EXIT_TIMEOUT)
+
+
 def delete(container_id: str, force: bool = False) -> None:
     """Remove the container: processes (with ``force``), cgroup, writable layer, state.
 
@@ -533,6 +552,7 @@ __all__ = [
     "start",
     "state",
     "stats",
+    "stop",
     "wait",
 ]
 

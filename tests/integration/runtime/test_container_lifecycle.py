@@ -252,3 +252,28 @@ def test_pause_resume_and_processes(make_spec: MakeSpec, cleanup: list[str]) -> 
     os.close(stdin_write)
     os.close(read_end)
     container.delete(spec.container_id, force=True)
+
+
+def test_stop_sends_the_signal_then_kills(make_spec: MakeSpec, cleanup: list[str]) -> None:
+    # sleep as PID 1 has no SIGTERM handler: the kernel drops SIGTERM, so stop kills.
+    spec = make_spec("sleep", "100")
+    _start(spec, cleanup)
+    started = time.monotonic()
+    stopped = container.stop(spec.container_id, signal.SIGTERM, timeout=0.5)
+    assert stopped.signal == signal.SIGKILL
+    assert time.monotonic() - started < 10
+    # With a handler (a shell trap), the stop signal is enough.
+    trapping = make_spec(
+        "sh", "-c", "trap 'exit 42' TERM; echo trapped; while :; do sleep 0.1; done"
+    )
+    read_end, write_end = os.pipe()
+    cleanup.append(trapping.container_id)
+    container.create(trapping, ContainerStdio(stdout=write_end))
+    os.close(write_end)
+    container.start(trapping.container_id)
+    assert os.read(read_end, 100) == b"trapped\n"  # the handler is in place
+    os.close(read_end)
+    assert container.stop(trapping.container_id, signal.SIGTERM, timeout=20).exit_code == 42
+    assert container.stop(trapping.container_id).exit_code == 42  # already stopped: as is
+    container.delete(spec.container_id)
+    container.delete(trapping.container_id)
