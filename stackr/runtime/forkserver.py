@@ -10,7 +10,8 @@ blocks in ``recvmsg`` and ``waitpid``), so forking it is safe (DESIGN.md §3).
 Protocol, over a SOCK_SEQPACKET socketpair (one message per container, atomic, so
 threads of the engine may send concurrently without a lock): the JSON init config
 as data, and four fds as SCM_RIGHTS: the container's stdin, stdout, stderr and the
-write end of the caller's report pipe. The server exits when the engine's end closes.
+write end of the caller's report pipe (and, for ``tty: true``, a console socket).
+The server exits when the engine's end closes.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from typing import Any
 from stackr.runtime import init as container_init
 
 _MAX_MESSAGE = 1 << 20
-_FDS_PER_REQUEST = 4
+_MIN_FDS_PER_REQUEST = 4  # stdin, stdout, stderr, report pipe
+_MAX_FDS_PER_REQUEST = 5  # and a console socket (tty: true)
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 
 
@@ -68,13 +70,10 @@ class ForkServer:
             child_end.close()
         return cls(helper.pid, parent_end, helper)
 
-    def launch(
-        self, config: dict[str, Any], stdio_fds: tuple[int, int, int], report_fd: int
-    ) -> None:
-        fds = array.array("i", [*stdio_fds, report_fd])
+    def launch(self, config: dict[str, Any], fds: list[int]) -> None:
         self._socket.sendmsg(
             [json.dumps(config).encode()],
-            [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds.tobytes())],
+            [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())],
         )
 
     def close(self, timeout: float = 10.0) -> None:
@@ -90,16 +89,14 @@ class DirectFork:
     interpreter start-up. Refuses to fork when the caller has other threads.
     """
 
-    def launch(
-        self, config: dict[str, Any], stdio_fds: tuple[int, int, int], report_fd: int
-    ) -> None:
+    def launch(self, config: dict[str, Any], fds: list[int]) -> None:
         import threading
 
         if threading.active_count() != 1:
             raise RuntimeError("DirectFork used in a multi-threaded process")
         helper = os.fork()
         if helper == 0:
-            kept = [os.dup(fd) for fd in (*stdio_fds, report_fd)]
+            kept = [os.dup(fd) for fd in fds]
             # A fork copies every fd of the caller, inheritable or not: the shim must not
             # hold, say, the caller's end of the report pipe (its reader would never see EOF).
             for name in os.listdir("/proc/self/fd"):
@@ -115,7 +112,7 @@ def serve(sock: socket.socket) -> int:
     while True:
         try:
             data, ancillary, _, _ = sock.recvmsg(
-                _MAX_MESSAGE, socket.CMSG_SPACE(_FDS_PER_REQUEST * 4)
+                _MAX_MESSAGE, socket.CMSG_SPACE(_MAX_FDS_PER_REQUEST * 4)
             )
         except InterruptedError:
             continue
@@ -125,7 +122,7 @@ def serve(sock: socket.socket) -> int:
         for level, kind, payload in ancillary:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                 fds.frombytes(payload[: len(payload) - len(payload) % 4])
-        if len(fds) != _FDS_PER_REQUEST:
+        if not _MIN_FDS_PER_REQUEST <= len(fds) <= _MAX_FDS_PER_REQUEST:
             for fd in fds:
                 os.close(fd)
             continue
@@ -140,7 +137,9 @@ def serve(sock: socket.socket) -> int:
 
 
 def _run_helper(config: dict[str, Any], fds: list[int]) -> int:
-    stdin_fd, stdout_fd, stderr_fd, report_fd = fds
+    stdin_fd, stdout_fd, stderr_fd, report_fd = fds[:4]
+    if len(fds) > 4:
+        config["console_fd"] = fds[4]
     os.chdir("/")  # the shim lives long: it must not keep the caller's cwd busy
     # The container's stdio become fds 0-2, as when the helper is started by exec.
     # dup first, so that an fd already numbered 0-2 is not closed before it is copied.

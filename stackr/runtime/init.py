@@ -24,8 +24,8 @@ import json
 import os
 import resource
 import signal
-import socket  # noqa: F401  (used by namespaces; imported before pivot_root)
-import struct  # noqa: F401  (used by namespaces; imported before pivot_root)
+import socket
+import struct
 import sys
 import time
 from pathlib import Path
@@ -69,6 +69,8 @@ _NAMESPACED_SYSCTL_PREFIXES = ("fs.mqueue.", "net.")
 _PRELOADED = (v1, v2)  # open_manager_from imports them lazily: not in every forked init
 _UNFORWARDABLE = {signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD}
 TIOCSCTTY = 0x540E
+TIOCGPTN = 0x80045430
+TIOCSPTLCK = 0x40045431
 
 
 class SetupError(Exception):
@@ -121,6 +123,8 @@ def run_shim(state_dir: Path, config: dict[str, Any], report_fd: int) -> int:
         os.close(report_fd)
         run_container_init(config, sync_write)  # never returns
     os.close(sync_write)
+    if "console_fd" in config:
+        os.close(config["console_fd"])  # PID 1's to use
     # The container holds its stdio; the shim must not keep the caller's pipes open.
     null_fd = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
@@ -306,10 +310,15 @@ def build_container(
     # 5. who runs the command: read from the image's files, now that they are our /etc.
     executable, env, exec_user = prepare_process(spec)
     apply_ulimits(spec)
+    console_fd = config.get("console_fd")
     if spec.tty:
+        if console_fd is not None:
+            _make_console(console_fd, exec_user)
         # A terminal needs a session whose controlling terminal it is (job control).
         os.setsid()
         fcntl.ioctl(0, TIOCSCTTY, 0)
+    elif console_fd is not None:
+        os.close(console_fd)
 
     # 6. security, in the order the kernel allows: seccomp while we still hold
     #    CAP_SYS_ADMIN (without no_new_privs it needs it); the bounding set while we
@@ -317,6 +326,26 @@ def build_container(
     #    exec fifo is reached through /proc/self/fd, which a non-root uid cannot open.
     keep_mask = confine(spec)
     return executable, env, exec_user, keep_mask
+
+
+def _make_console(console_fd: int, exec_user: users.ExecUser) -> None:
+    """A pty of the container's own devpts as stdio; its master goes to the caller.
+
+    After pivot_root, so /dev/ptmx is the container's. runc's console socket: the
+    caller holds the master, the command sees /dev/pts/N as its terminal.
+    """
+    master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))  # unlockpt
+    number = struct.unpack("i", fcntl.ioctl(master, TIOCGPTN, struct.pack("i", 0)))[0]
+    terminal = os.open(f"/dev/pts/{number}", os.O_RDWR | os.O_NOCTTY)
+    os.fchown(terminal, exec_user.uid, exec_user.gid)
+    with socket.socket(fileno=console_fd) as console:
+        socket.send_fds(console, [b"\0"], [master])
+    os.close(master)
+    for fd in (0, 1, 2):
+        os.dup2(terminal, fd)
+    if terminal > 2:
+        os.close(terminal)
 
 
 def apply_ulimits(spec: ContainerSpec) -> None:

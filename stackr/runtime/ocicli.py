@@ -31,7 +31,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         verb = verbs.add_parser(name, help=f"{name} a container from an OCI bundle")
         verb.add_argument("--bundle", "-b", type=Path, default=Path("."))
         verb.add_argument("--pid-file", type=Path)
-        verb.add_argument("--console-socket", help=argparse.SUPPRESS)
+        verb.add_argument(
+            "--console-socket", type=Path, help="AF_UNIX socket to send the pty master to"
+        )
         verb.add_argument("--no-pivot", action="store_true", help=argparse.SUPPRESS)
         verb.add_argument("--no-new-keyring", action="store_true", help=argparse.SUPPRESS)
         verb.add_argument("container_id")
@@ -96,8 +98,15 @@ def run(args: argparse.Namespace) -> int:
         if container.state_dir(container_id).exists():
             raise UsageError(f"container {container_id}: already exists")
         spec = oci.spec_from_config(config, bundle, container_id)
-        # runc passes its own stdio straight to the container process.
-        state = container.create(spec, ContainerStdio(0, 1, 2), bundle_dir=bundle)
+        if spec.tty and args.console_socket is not None:
+            import socket
+
+            console = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            console.connect(str(args.console_socket))
+            stdio = ContainerStdio(console_socket=console.fileno())
+        else:  # runc passes its own stdio straight to the container process
+            stdio = ContainerStdio(0, 1, 2)
+        state = container.create(spec, stdio, bundle_dir=bundle)
         if args.pid_file is not None and state.pid is not None:
             args.pid_file.write_text(str(state.pid))
         if verb == "create":

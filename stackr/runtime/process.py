@@ -27,9 +27,8 @@ from stackr.runtime.spec import ContainerStdio
 class Launcher(Protocol):
     """Starts the init helper by a fork (``forkserver.ForkServer``, ``DirectFork``)."""
 
-    def launch(
-        self, config: dict[str, Any], stdio_fds: tuple[int, int, int], report_fd: int
-    ) -> None: ...
+    def launch(self, config: dict[str, Any], fds: list[int]) -> None:
+        """``fds``: stdin, stdout, stderr, the report pipe's write end[, console socket]."""
 
 
 # The helper must import stackr from the same place as this process, whatever its cwd.
@@ -122,6 +121,9 @@ def spawn_init(
         return
     import subprocess  # only the caller needs it, not the init helper that imports us
 
+    console_fds = () if stdio.console_socket is None else (stdio.console_socket,)
+    if console_fds:
+        init_config = {**init_config, "console_fd": console_fds[0]}  # same number in the helper
     config_read, config_write = os.pipe()
     report_read, report_write = os.pipe()
     null_fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
@@ -139,7 +141,7 @@ def spawn_init(
             stdin=stdio.stdin if stdio.stdin is not None else null_fd,
             stdout=stdio.stdout if stdio.stdout is not None else null_fd,
             stderr=stdio.stderr if stdio.stderr is not None else null_fd,
-            pass_fds=(config_read, report_write),
+            pass_fds=(config_read, report_write, *console_fds),
             env={"PYTHONPATH": PACKAGE_PARENT},
             cwd="/",
         )
@@ -172,11 +174,12 @@ def _launch_from_server(
 ) -> None:
     report_read, report_write = os.pipe()
     null_fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
-    stdio_fds = tuple(
-        fd if fd is not None else null_fd for fd in (stdio.stdin, stdio.stdout, stdio.stderr)
-    )
+    fds = [fd if fd is not None else null_fd for fd in (stdio.stdin, stdio.stdout, stdio.stderr)]
+    fds.append(report_write)
+    if stdio.console_socket is not None:
+        fds.append(stdio.console_socket)
     try:
-        fork_server.launch(init_config, (stdio_fds[0], stdio_fds[1], stdio_fds[2]), report_write)
+        fork_server.launch(init_config, fds)
     except OSError as error:
         os.close(report_read)
         raise HostError.from_os_error("reach the fork server for", container_id, error) from error

@@ -6,6 +6,7 @@ import json
 import os
 import select
 import signal
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -277,3 +278,30 @@ def test_stop_sends_the_signal_then_kills(make_spec: MakeSpec, cleanup: list[str
     assert container.stop(trapping.container_id).exit_code == 42  # already stopped: as is
     container.delete(spec.container_id)
     container.delete(trapping.container_id)
+
+
+def test_console_socket_gives_a_terminal_inside_the_container(
+    make_spec: MakeSpec, cleanup: list[str]
+) -> None:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    spec = make_spec("sh", "-c", "tty; stat -c %U $(tty); echo $$", tty=True, user="app")
+    cleanup.append(spec.container_id)
+    container.create(spec, ContainerStdio(console_socket=theirs.fileno()))
+    theirs.close()
+    _, fds, _, _ = socket.recv_fds(ours, 1, 1)
+    ours.close()
+    (master,) = fds
+    container.start(spec.container_id)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(master, 1024)
+        except OSError:  # EIO once the container's side is closed
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(master)
+    assert container.wait(spec.container_id, 10).exit_code == 0
+    container.delete(spec.container_id)
+    assert output.split() == [b"/dev/pts/0", b"app", b"1"]

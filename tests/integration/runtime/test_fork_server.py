@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 from collections.abc import Callable
 
@@ -9,6 +11,7 @@ import pytest
 
 from stackr.runtime import container
 from stackr.runtime.errors import ContainerSetupError
+from stackr.runtime.spec import ContainerSpec, ContainerStdio
 from tests.integration.runtime.conftest import RunResult
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("fork_server")]
@@ -50,3 +53,19 @@ def test_concurrent_creates_from_threads(run: Run) -> None:
     assert not errors
     assert {i: r.output for i, r in results.items()} == {i: f"{i}\n" for i in range(6)}
     assert all(r.state.status is container.Status.STOPPED for r in results.values())
+
+
+def test_console_socket_through_the_fork_server(make_spec: Callable[..., ContainerSpec],
+                                                cleanup: list[str]) -> None:  # fmt: skip
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    spec = make_spec("tty", tty=True)
+    cleanup.append(spec.container_id)
+    container.create(spec, ContainerStdio(console_socket=theirs.fileno()))
+    theirs.close()
+    _, fds, _, _ = socket.recv_fds(ours, 1, 1)
+    ours.close()
+    container.start(spec.container_id)
+    assert container.wait(spec.container_id, 10).exit_code == 0
+    assert os.read(fds[0], 100) == b"/dev/pts/0\r\n"
+    os.close(fds[0])
+    container.delete(spec.container_id)
