@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -113,3 +114,27 @@ def test_create_start_state_kill_delete(bundle: Path, tmp_path: Path) -> None:
     unknown = runtime(root, "state", "c1")
     assert unknown.returncode == 1 and "no such container" in unknown.stderr
     assert not os.path.exists(root / "c1")
+
+
+def test_console_socket_for_a_terminal_config(bundle: Path, tmp_path: Path) -> None:
+    config = runc_style_config(["sh", "-c", "tty; exit 5"])
+    config["process"]["terminal"] = True  # type: ignore[index]
+    (bundle / "config.json").write_text(json.dumps(config))
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(tmp_path / "console.sock"))
+    listener.listen(1)
+    root = tmp_path / "state"
+    created = runtime(root, "create", "--bundle", str(bundle),
+                      "--console-socket", str(tmp_path / "console.sock"), "tty1")  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    connection, _ = listener.accept()
+    _, fds, _, _ = socket.recv_fds(connection, 1, 1)
+    connection.close()
+    listener.close()
+    assert runtime(root, "start", "tty1").returncode == 0
+    assert os.read(fds[0], 100) == b"/dev/pts/0\r\n"
+    os.close(fds[0])
+    for _ in range(500):
+        if json.loads(runtime(root, "state", "tty1").stdout)["status"] == "stopped":
+            break
+    assert runtime(root, "delete", "tty1").returncode == 0
