@@ -36,10 +36,17 @@ _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 class ForkServer:
     """The engine's handle on a running fork server."""
 
-    def __init__(self, pid: int, sock: socket.socket, helper: Any) -> None:
-        self.pid = pid
-        self._socket = sock
-        self._helper = helper
+    def __init__(self, label: str) -> None:
+        import threading
+
+        self.label = label
+        self._restart_lock = threading.Lock()
+        self._socket, self._helper = self._spawn(label)
+
+    @property
+    def pid(self) -> int:
+        pid: int = self._helper.pid
+        return pid
 
     @classmethod
     def start(cls, label: str = "") -> ForkServer:
@@ -48,6 +55,10 @@ class ForkServer:
         ``label`` goes on its command line (the engine puts its run dir there, so that
         tools and tests can tell whose server it is).
         """
+        return cls(label)
+
+    @staticmethod
+    def _spawn(label: str) -> tuple[socket.socket, Any]:
         import subprocess
 
         parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -68,13 +79,24 @@ class ForkServer:
             )
         finally:
             child_end.close()
-        return cls(helper.pid, parent_end, helper)
+        return parent_end, helper
 
     def launch(self, config: dict[str, Any], fds: list[int]) -> None:
-        self._socket.sendmsg(
-            [json.dumps(config).encode()],
-            [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())],
-        )
+        """Send one request; a server that died is started again (once) and asked again."""
+        message = [json.dumps(config).encode()]
+        rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())]
+        current = self._socket
+        try:
+            current.sendmsg(message, rights)
+            return
+        except (BrokenPipeError, ConnectionResetError, ConnectionRefusedError):
+            pass
+        with self._restart_lock:
+            if self._socket is current:  # another thread may have restarted it already
+                current.close()
+                self._helper.wait()
+                self._socket, self._helper = self._spawn(self.label)
+            self._socket.sendmsg(message, rights)
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop the server; containers it made live on (they are not its children)."""

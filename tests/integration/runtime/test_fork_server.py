@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -69,3 +71,17 @@ def test_console_socket_through_the_fork_server(make_spec: Callable[..., Contain
     assert os.read(fds[0], 100) == b"/dev/pts/0\r\n"
     os.close(fds[0])
     container.delete(spec.container_id)
+
+
+def test_a_dead_fork_server_is_started_again(run: Run, stackr_dirs: tuple[Path, Path]) -> None:
+    from stackr.runtime.forkserver import ForkServer
+
+    server = ForkServer.start(str(stackr_dirs[1]))
+    container.use_fork_server(server)
+    try:
+        first_pid = server.pid
+        os.kill(first_pid, signal.SIGKILL)
+        assert run("echo", "again").output == "again\n"
+        assert server.pid != first_pid
+    finally:
+        server.close()
