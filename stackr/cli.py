@@ -54,6 +54,7 @@ VERBS: tuple[Verb, ...] = (
     Verb("build", "Build images from Dockerfiles", 9),
     Verb("engine", "Run the engine in the foreground (or `engine stop`)", 4),
     Verb("info", "Show what the engine and the host support", 4),
+    Verb("runtime", "Run OCI bundles with a runc-compatible command line", 3),
 )
 
 

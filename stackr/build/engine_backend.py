@@ -20,7 +20,6 @@ also on errors; its scratch dir is ``state_root()/build-work/<id>``.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
@@ -280,33 +279,8 @@ class EngineBackend:
             if self.store.has_layer(layer.diff_id):
                 return layer.diff_id
             stream.seek(0)
-            self._add_layer(stream, layer.diff_id, parent_layers)
+            self.store.add_layer(stream, parent_layers, expected_diff_id=layer.diff_id)
         return layer.diff_id
 
-    def _add_layer(self, stream: Any, diff_id: str, parent_layers: Sequence[str]) -> None:
-        # The image store has no public "add one layer" call yet (it adds layers with the
-        # images that bring them); this uses its verified extraction and atomic commit.
-        from stackr.images.layers import extract_layer
-        from stackr.images.store import _Staged
-
-        store = self.store
-        lowers = [store.layer_dir(d) for d in reversed(parent_layers)]
-        target = store._layer_temp_dir()
-        staged = _Staged()
-        staged.dirs[diff_id] = target
-        try:
-            result = extract_layer(stream, target, lowers, what="build layer",
-                                   expected_diff_id=diff_id)
-            staged.sizes[diff_id] = result.unpacked_size
-            with store._locked():
-                store._commit_layers(staged)
-        finally:
-            store._discard(target)
-
     def save_image(self, config: Mapping[str, Any], names: Sequence[str]) -> str:
-        from stackr.images.archive import ArchivedImage, sha256_digest
-
-        config_bytes = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
-        image = ArchivedImage(config_bytes, sha256_digest(config_bytes), dict(config), (), ())
-        with self.store._locked():
-            return self.store._commit_image(image, list(names), None)
+        return self.store.add_image(config, names).id

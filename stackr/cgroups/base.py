@@ -44,6 +44,9 @@ class CgroupManager(Protocol):
     def add_pid(self, pid: int) -> None:
         """Move a process (0 = the calling process) into the cgroup."""
 
+    def add_current_thread(self) -> None:
+        """Move the calling, single-threaded process into the cgroup, cheaply."""
+
     def apply(self, resources: Resources, *, devices_allow_all: bool = False) -> None:
         """Write the limits; ``None`` fields are left at the kernel default."""
 
@@ -54,6 +57,12 @@ class CgroupManager(Protocol):
 
     def pids(self) -> list[int]:
         """Every process in the cgroup (host pids)."""
+
+    def freeze(self) -> None:
+        """Stop every process of the cgroup (``docker pause``); returns once frozen."""
+
+    def thaw(self) -> None:
+        """Let the processes run again."""
 
     def kill_all(self) -> None:
         """SIGKILL every process, so that nothing escapes (freezer / cgroup.kill)."""

@@ -98,6 +98,13 @@ class V1Manager:
         for path in self._distinct_paths():
             write_file(path / "cgroup.procs", str(pid))
 
+    def add_current_thread(self) -> None:
+        # "0" written to ``tasks`` moves only the current thread, which the kernel does
+        # without the global cgroup_threadgroup_rwsem (whose write side waits for an
+        # RCU grace period); for a single-threaded process that is the whole process.
+        for path in self._distinct_paths():
+            write_file(path / "tasks", "0")
+
     def apply(self, resources: Resources, *, devices_allow_all: bool = False) -> None:
         memory = self.path("memory")
         if memory.is_dir():
@@ -174,6 +181,12 @@ class V1Manager:
                 return
             time.sleep(0.002)  # killed tasks leave the cgroup asynchronously
         raise HostError("kill processes of cgroup", str(self.path("pids")), detail="still busy")
+
+    def freeze(self) -> None:
+        self._set_freezer(self.path("freezer"), "FROZEN")
+
+    def thaw(self) -> None:
+        self._set_freezer(self.path("freezer"), "THAWED")
 
     def _set_freezer(self, freezer: Path, wanted: str) -> None:
         write_file(freezer / "freezer.state", wanted)

@@ -74,6 +74,10 @@ class V2Manager:
     def add_pid(self, pid: int) -> None:
         write_file(self.path / "cgroup.procs", str(pid))
 
+    def add_current_thread(self) -> None:
+        # v2 has no cheap form for a process (CLONE_INTO_CGROUP would be: clone3).
+        self.add_pid(0)
+
     def apply(self, resources: Resources, *, devices_allow_all: bool = False) -> None:
         # Devices on v2 need an eBPF program; not done (the capability set and the
         # minimal /dev are the protection there).
@@ -119,6 +123,17 @@ class V2Manager:
 
     def pids(self) -> list[int]:
         return read_pids(self.path / "cgroup.procs")
+
+    def freeze(self) -> None:
+        write_file(self.path / "cgroup.freeze", "1")
+        for _ in range(1000):
+            if read_keyed(self.path / "cgroup.events").get("frozen", 1) == 1:
+                return
+            time.sleep(0.001)  # cgroup.events could be polled; freezing is fast enough
+        raise HostError("freeze cgroup", str(self.path), detail="not frozen after 1 s")
+
+    def thaw(self) -> None:
+        write_file(self.path / "cgroup.freeze", "0")
 
     def kill_all(self) -> None:
         if not self.exists():

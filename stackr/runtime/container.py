@@ -2,7 +2,10 @@
 
 Safe to call from a long-lived, multi-threaded process (the engine): nothing here
 forks Python. ``create`` starts ``python -m stackr.runtime.init`` with ``subprocess``
-(fork+exec in C); that single-threaded helper does all namespace and mount work.
+(fork+exec in C); that single-threaded helper does all namespace and mount work. An
+engine should call ``use_fork_server(ForkServer.start())`` once: the helper is then
+forked from a pre-started single-threaded server, and a container costs a fork
+instead of an interpreter start-up (``stackr.runtime.forkserver``).
 
 Processes of one container::
 
@@ -38,24 +41,29 @@ from the record is a reused pid and the container counts as stopped.
 **Restart.** ``create`` again with the same id once the container is stopped: the
 writable layer (``rw_layer_dir``, under ``paths.state_root()``) is kept, so files
 written by the previous run are still there; ``delete`` removes it.
+
+**Also:** ``exec_process`` (docker exec, healthchecks), ``processes`` (top), ``stats``,
+``pause``/``resume``, ``list_containers``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import os
 import select
 import shutil
 import signal as signals
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stackr import paths
 from stackr.cgroups import open_manager, open_manager_from
-from stackr.cgroups.base import CgroupStats
+from stackr.cgroups.base import CgroupManager, CgroupStats
 from stackr.errors import HostError, StateError
 from stackr.runtime import oci, process
 from stackr.runtime.errors import (
@@ -66,8 +74,13 @@ from stackr.runtime.errors import (
 )
 from stackr.runtime.spec import ContainerSpec, ContainerStdio, rw_layer_paths, validate_container_id
 
+if TYPE_CHECKING:
+    import subprocess
+
+
 STATE_VERSION = 1
 STATE_FILE = "state.json"
+SPEC_FILE = "spec.json"  # the ContainerSpec, for exec_process
 EXIT_FILE = "exit.json"
 EXEC_FIFO = "exec.fifo"
 ROOTFS_MOUNTPOINT = "rootfs"
@@ -110,8 +123,18 @@ class ContainerState:
     annotations: dict[str, str] = field(default_factory=dict)
 
 
+_containers_dir_override: Path | None = None
+
+
 def containers_dir() -> Path:
-    return paths.run_root() / "containers"
+    """Where state dirs live: ``run_root()/containers`` (or the OCI command's ``--root``)."""
+    return _containers_dir_override or paths.run_root() / "containers"
+
+
+def set_containers_dir(directory: Path | None) -> None:
+    """Use ``directory`` for state dirs (``stackr runtime --root``); None: the default."""
+    global _containers_dir_override
+    _containers_dir_override = directory
 
 
 def state_dir(container_id: str) -> Path:
@@ -123,6 +146,20 @@ def rw_layer_dir(container_id: str) -> Path:
     return paths.state_root() / "containers" / validate_container_id(container_id)
 
 
+_fork_server: process.Launcher | None = None
+
+
+def use_fork_server(server: process.Launcher | None) -> None:
+    """Make ``create`` fork container inits from ``server`` (None: re-exec each time).
+
+    The engine calls this once at start-up with ``ForkServer.start()``: a container
+    then costs a fork instead of an interpreter start (see ``stackr.runtime.forkserver``).
+    A single-threaded program may pass ``forkserver.DirectFork()`` instead.
+    """
+    global _fork_server
+    _fork_server = server
+
+
 def create(
     spec: ContainerSpec,
     stdio: ContainerStdio = NO_STDIO,
@@ -132,9 +169,10 @@ def create(
 ) -> ContainerState:
     """Build the container; its PID 1 waits for ``start`` before running user code.
 
-    Writes ``config.json`` (OCI runtime-spec) into ``bundle_dir`` (default: the state
-    dir), creates the cgroup with its limits, and runs the init helper, which builds the
-    namespaces and root filesystem and reports back. Returns with status ``created``
+    Writes ``config.json`` (OCI runtime-spec) into the state dir, unless a
+    ``bundle_dir`` (whose config.json the spec was read from) is given; creates the
+    cgroup with its limits, and runs the init helper, which builds the namespaces and
+    root filesystem and reports back. Returns with status ``created``
     and the container's host pid. A stopped container with the same id is replaced
     (its writable layer is kept). On failure everything made so far is removed and a
     ``ContainerSetupError`` says what failed.
@@ -147,7 +185,11 @@ def create(
             raise ContainerExistsError(container_id, current.status.value)
         _remove_run_state(container_id, directory)
     bundle = bundle_dir or directory
-    directory.mkdir(parents=True)
+    keep_rw_layer = rw_layer_dir(container_id).exists()  # a re-create: the data stays
+    try:
+        directory.mkdir(parents=True)  # atomic: of two concurrent creates, one wins
+    except FileExistsError:
+        raise ContainerExistsError(container_id, Status.CREATING.value) from None
     # Recorded before anything is made, so delete can always find what to remove.
     _write_json(
         directory / STATE_FILE,
@@ -164,9 +206,13 @@ def create(
         state_record = _build(spec, stdio, directory, bundle, timeout)
     except BaseException as error:
         try:
-            _destroy(container_id, directory)
+            _remove_run_state(container_id, directory)
+            if not keep_rw_layer:
+                _remove_tree(rw_layer_dir(container_id))
         except Exception as cleanup_error:  # report both, lose neither
             error.add_note(f"cleanup after the failed create also failed: {cleanup_error}")
+        if isinstance(error, OSError):
+            raise HostError.from_os_error("create container", container_id, error) from error
         raise
     return _derive_state(container_id, state_record)
 
@@ -179,8 +225,8 @@ def _build(
     if spec.rootfs.layer_dirs:
         upper_dir.mkdir(parents=True, exist_ok=True)
         work_dir.mkdir(parents=True, exist_ok=True)
-    bundle.mkdir(parents=True, exist_ok=True)
-    _write_json(bundle / "config.json", oci.config_from_spec(spec))
+    if bundle == directory:  # a given bundle is the caller's (``stackr runtime``): kept as is
+        _write_json(bundle / "config.json", oci.config_from_spec(spec))
     (directory / ROOTFS_MOUNTPOINT).mkdir()
     os.mkfifo(directory / EXEC_FIFO, 0o600)
 
@@ -188,15 +234,17 @@ def _build(
     cgroup.create()
     cgroup.apply(spec.resources, devices_allow_all=spec.privileged)
 
+    spec_json = json.loads(spec.to_json())
+    _write_json(directory / SPEC_FILE, spec_json)
     init_config = {
-        "spec": json.loads(spec.to_json()),
+        "spec": spec_json,
         "state_dir": str(directory),
         "rootfs_mountpoint": str(directory / ROOTFS_MOUNTPOINT),
         "upper_dir": str(upper_dir),
         "work_dir": str(work_dir),
         "cgroup": cgroup.describe(),
     }
-    process.spawn_init(container_id, directory, init_config, stdio, timeout)
+    process.spawn_init(container_id, directory, init_config, stdio, timeout, _fork_server)
     record = _read_json(directory / STATE_FILE)
     if record is None or "pid" not in record:
         raise ContainerSetupError(container_id, "the init process did not record the container")
@@ -328,6 +376,24 @@ def kill(container_id: str, signal: int = signals.SIGTERM, *, all_processes: boo
         raise ContainerStateError(container_id, "kill", Status.STOPPED.value)
 
 
+def stop(container_id: str, signal: int = signals.SIGTERM, timeout: float = 10.0) -> ContainerState:
+    """``docker stop``: ``signal`` (the spec's stop_signal), then SIGKILL after ``timeout``.
+
+    Returns the stopped state. A container that is not running is left as it is.
+    """
+    current = state(container_id)
+    if not current.status.can_kill():
+        return current
+    with contextlib.suppress(ContainerStateError):  # it may exit by itself meanwhile
+        kill(container_id, signal)
+    try:
+        return wait(container_id, timeout)
+    except TimeoutError:
+        with contextlib.suppress(ContainerStateError):
+            kill(container_id, signals.SIGKILL)
+        return wait(container_id, SHIM_EXIT_TIMEOUT)
+
+
 def delete(container_id: str, force: bool = False) -> None:
     """Remove the container: processes (with ``force``), cgroup, writable layer, state.
 
@@ -404,6 +470,34 @@ def list_containers() -> list[ContainerState]:
     return found
 
 
+def processes(container_id: str) -> list[int]:
+    """Host pids of every process of the container (``docker top``)."""
+    return _cgroup_of(container_id).pids()
+
+
+def pause(container_id: str) -> None:
+    """Freeze every process of a running container (``docker pause``).
+
+    A paused container still reports ``running`` (as runc's ``paused`` is not kept
+    apart here); ``resume`` lets it go on.
+    """
+    current = state(container_id)
+    if current.status is not Status.RUNNING:
+        raise ContainerStateError(container_id, "pause", current.status.value)
+    _cgroup_of(container_id).freeze()
+
+
+def resume(container_id: str) -> None:
+    _cgroup_of(container_id).thaw()
+
+
+def _cgroup_of(container_id: str) -> CgroupManager:
+    record = _read_json(state_dir(container_id) / STATE_FILE)
+    if record is None or "cgroup" not in record:
+        raise ContainerNotFoundError(container_id)
+    return open_manager_from(record["cgroup"])
+
+
 def stats(container_id: str) -> CgroupStats:
     """Memory, CPU and pids of the container's cgroup."""
     record = _read_json(state_dir(container_id) / STATE_FILE)
@@ -452,8 +546,84 @@ __all__ = [
     "delete",
     "kill",
     "list_containers",
+    "pause",
+    "processes",
+    "resume",
     "start",
     "state",
     "stats",
+    "stop",
     "wait",
 ]
+
+
+def exec_process(
+    container_id: str,
+    args: list[str] | tuple[str, ...],
+    *,
+    env: tuple[str, ...] = (),
+    cwd: str | None = None,
+    user: str | None = None,
+    tty: bool = False,
+    stdin: int | None = None,
+    stdout: int | None = None,
+    stderr: int | None = None,
+) -> subprocess.Popen[bytes]:
+    """Run ``args`` inside a running container (``docker exec``; healthchecks).
+
+    The process gets the container's namespaces, cgroup, capabilities, seccomp filter
+    and user (``user`` and ``cwd`` override them; ``env`` adds to the container's).
+    ``stdin``/``stdout``/``stderr`` are as for ``subprocess.Popen`` (an fd,
+    ``subprocess.PIPE``, or None for /dev/null); with ``tty`` pass a pty slave as all
+    three. Returns the Popen of a small supervisor that exits with the process's
+    status (128+N when killed by signal N; 125 when it could not enter the container,
+    126/127 when the command cannot be run), forwards signals to it, and takes it
+    down if the supervisor is killed. The caller must ``wait()`` it.
+    """
+    import subprocess
+
+    current = state(container_id)
+    if current.status is not Status.RUNNING:
+        raise ContainerStateError(container_id, "exec in", current.status.value)
+    record = _read_json(state_dir(container_id) / STATE_FILE) or {}
+    spec_json = _read_json(state_dir(container_id) / SPEC_FILE)
+    if spec_json is None:
+        raise StateError(f"container {container_id}: no {SPEC_FILE} in its state dir")
+    config = {
+        "pid": record["pid"],
+        "pid_start": record["pid_start"],
+        "cgroup": record["cgroup"],
+        "spec": spec_json,
+        "args": list(args),
+        "env": list(env),
+        "cwd": cwd,
+        "user": user,
+        "tty": tty,
+    }
+    config_read, config_write = os.pipe()
+    devnull = subprocess.DEVNULL
+    try:
+        supervisor = subprocess.Popen(
+            [
+                sys.executable,
+                "-S",
+                "-m",
+                "stackr.runtime.enter",
+                str(config_read),
+                str(state_dir(container_id)),
+            ],
+            stdin=stdin if stdin is not None else devnull,
+            stdout=stdout if stdout is not None else devnull,
+            stderr=stderr if stderr is not None else devnull,
+            pass_fds=(config_read,),
+            env={"PYTHONPATH": process.PACKAGE_PARENT},
+            cwd="/",
+        )
+    except OSError as error:
+        os.close(config_write)
+        raise HostError.from_os_error("exec in", container_id, error) from error
+    finally:
+        os.close(config_read)
+    with os.fdopen(config_write, "wb") as config_pipe:
+        config_pipe.write(json.dumps(config).encode())
+    return supervisor

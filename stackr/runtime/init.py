@@ -24,15 +24,15 @@ import json
 import os
 import resource
 import signal
-import socket  # noqa: F401  (used by namespaces; imported before pivot_root)
-import struct  # noqa: F401  (used by namespaces; imported before pivot_root)
+import socket
+import struct
 import sys
 import time
 from pathlib import Path
 from typing import Any, NoReturn
 
-from stackr import syscalls
-from stackr.cgroups import open_manager_from
+from stackr import naming, syscalls
+from stackr.cgroups import open_manager_from, v1, v2
 from stackr.runtime import namespaces, rootfs, seccomp, security, users
 from stackr.runtime.process import start_time
 from stackr.runtime.spec import ContainerSpec, spec_from_dict
@@ -55,12 +55,22 @@ _RLIMITS = {
     "as": resource.RLIMIT_AS,
 }
 # Sysctls a container may set: those the kernel namespaces (Docker's list).
-_NAMESPACED_SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
-                       "kernel.shmall", "kernel.shmmax", "kernel.shmmni",
-                       "kernel.shm_rmid_forced")  # fmt: skip
+_NAMESPACED_SYSCTLS = (
+    "kernel.msgmax",
+    "kernel.msgmnb",
+    "kernel.msgmni",
+    "kernel.sem",
+    "kernel.shmall",
+    "kernel.shmmax",
+    "kernel.shmmni",
+    "kernel.shm_rmid_forced",
+)
 _NAMESPACED_SYSCTL_PREFIXES = ("fs.mqueue.", "net.")
+_PRELOADED = (v1, v2)  # open_manager_from imports them lazily: not in every forked init
 _UNFORWARDABLE = {signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD}
 TIOCSCTTY = 0x540E
+TIOCGPTN = 0x80045430
+TIOCSPTLCK = 0x40045431
 
 
 class SetupError(Exception):
@@ -72,7 +82,13 @@ def main(argv: list[str]) -> int:
     config_fd, report_fd = int(argv[1]), int(argv[2])
     with os.fdopen(config_fd, "rb") as config_pipe:
         config = json.loads(config_pipe.read())
+    return fork_shim(state_dir, config, report_fd)
+
+
+def fork_shim(state_dir: Path, config: dict[str, Any], report_fd: int) -> int:
+    """Fork the shim and return 0 in the parent (used by ``main`` and the fork server)."""
     if os.fork() != 0:
+        os.close(report_fd)
         return 0  # the helper's work is done: the caller's create() stops waiting on us
     try:
         code = run_shim(state_dir, config, report_fd)
@@ -107,6 +123,8 @@ def run_shim(state_dir: Path, config: dict[str, Any], report_fd: int) -> int:
         os.close(report_fd)
         run_container_init(config, sync_write)  # never returns
     os.close(sync_write)
+    if "console_fd" in config:
+        os.close(config["console_fd"])  # PID 1's to use
     # The container holds its stdio; the shim must not keep the caller's pipes open.
     null_fd = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
@@ -186,6 +204,10 @@ def run_container_init(config: dict[str, Any], sync_fd: int) -> NoReturn:
     except BaseException as error:
         _send(sync_fd, {"error": str(error) or type(error).__name__})
         os._exit(1)
+    if spec.init:
+        # Signals for the command are held from now on (a blocked signal is queued even
+        # for a PID 1 without handlers) and forwarded once the init runs (_run_as_init).
+        signal.pthread_sigmask(signal.SIG_BLOCK, _forwardable_signals())
     _send(sync_fd, {"ready": True})
     _wait_for_start(config["exec_fifo_fd"])
     try:
@@ -233,9 +255,10 @@ def build_container(
         signal.signal(signum, signal.SIG_DFL)
 
     # 1. cgroup before anything allocates: limits apply to all that follows, and the
-    #    cgroup namespace made below takes this cgroup as its root. "0" = ourselves
-    #    (our pid in this PID namespace, 1, would be misread by the host's cgroupfs).
-    open_manager_from(config["cgroup"]).add_pid(0)
+    #    cgroup namespace made below takes this cgroup as its root. We move only
+    #    ourselves, a single thread (see add_current_thread: 1 ms instead of an RCU
+    #    grace period of 10-60 ms on v1).
+    open_manager_from(config["cgroup"]).add_current_thread()
     if spec.oom_score_adj is not None:
         Path("/proc/self/oom_score_adj").write_text(str(spec.oom_score_adj))
 
@@ -252,16 +275,25 @@ def build_container(
     # 3. the root filesystem, then everything mounted onto it, then pivot_root.
     root = config["rootfs_mountpoint"]
     rootfs.make_mounts_private()
-    rootfs.mount_root(root, spec.rootfs.layer_dirs, config["upper_dir"], config["work_dir"],
-                      spec.rootfs.rootfs_dir)  # fmt: skip
-    rootfs.mount_standard(root, spec.shm_size, new_netns=spec.network.mode != "host")
+    rootfs.mount_root(
+        root,
+        spec.rootfs.layer_dirs,
+        config["upper_dir"],
+        config["work_dir"],
+        spec.rootfs.rootfs_dir,
+    )
+    rootfs.mount_standard(root, spec.shm_size)
+    rootfs.mount_cgroups(root, _cgroup_hierarchies(config["cgroup"]))
     for mount in spec.mounts:
         rootfs.mount_user(root, mount)
-    rootfs.bind_etc_files(root, {
-        "/etc/hosts": spec.hosts_file,
-        "/etc/hostname": spec.hostname_file,
-        "/etc/resolv.conf": spec.resolv_conf_file,
-    })  # fmt: skip
+    rootfs.bind_etc_files(
+        root,
+        {
+            "/etc/hosts": spec.hosts_file,
+            "/etc/hostname": spec.hostname_file,
+            "/etc/resolv.conf": spec.resolv_conf_file,
+        },
+    )
     # Sysctls before /proc/sys becomes read-only (step 4).
     _apply_sysctls(spec, os.path.join(root, "proc"))
     rootfs.enter_root(root)
@@ -276,6 +308,55 @@ def build_container(
         rootfs.remount_root_readonly()
 
     # 5. who runs the command: read from the image's files, now that they are our /etc.
+    executable, env, exec_user = prepare_process(spec)
+    apply_ulimits(spec)
+    console_fd = config.get("console_fd")
+    if spec.tty:
+        if console_fd is not None:
+            _make_console(console_fd, exec_user)
+        # A terminal needs a session whose controlling terminal it is (job control).
+        os.setsid()
+        fcntl.ioctl(0, TIOCSCTTY, 0)
+    elif console_fd is not None:
+        os.close(console_fd)
+
+    # 6. security, in the order the kernel allows: seccomp while we still hold
+    #    CAP_SYS_ADMIN (without no_new_privs it needs it); the bounding set while we
+    #    hold CAP_SETPCAP. The user switch waits until after start (become_user): the
+    #    exec fifo is reached through /proc/self/fd, which a non-root uid cannot open.
+    keep_mask = confine(spec)
+    return executable, env, exec_user, keep_mask
+
+
+def _make_console(console_fd: int, exec_user: users.ExecUser) -> None:
+    """A pty of the container's own devpts as stdio; its master goes to the caller.
+
+    After pivot_root, so /dev/ptmx is the container's. runc's console socket: the
+    caller holds the master, the command sees /dev/pts/N as its terminal.
+    """
+    master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))  # unlockpt
+    number = struct.unpack("i", fcntl.ioctl(master, TIOCGPTN, struct.pack("i", 0)))[0]
+    terminal = os.open(f"/dev/pts/{number}", os.O_RDWR | os.O_NOCTTY)
+    os.fchown(terminal, exec_user.uid, exec_user.gid)
+    with socket.socket(fileno=console_fd) as console:
+        socket.send_fds(console, [b"\0"], [master])
+    os.close(master)
+    for fd in (0, 1, 2):
+        os.dup2(terminal, fd)
+    if terminal > 2:
+        os.close(terminal)
+
+
+def apply_ulimits(spec: ContainerSpec) -> None:
+    for ulimit in spec.ulimits:
+        if ulimit.name not in _RLIMITS:
+            raise SetupError(f"unknown ulimit {ulimit.name!r}")
+        resource.setrlimit(_RLIMITS[ulimit.name], (ulimit.soft, ulimit.hard))
+
+
+def prepare_process(spec: ContainerSpec) -> tuple[str, dict[str, str], users.ExecUser]:
+    """The user (from the container's /etc), environment and executable of ``spec.args``."""
     exec_user = users.resolve_user(
         spec.user, spec.group_add, _read_text("/etc/passwd"), _read_text("/etc/group")
     )
@@ -284,25 +365,16 @@ def build_container(
     if spec.hostname:
         env.setdefault("HOSTNAME", spec.hostname)
     executable = _lookup_executable(spec.args[0], env.get("PATH", ""), spec.cwd)
+    return executable, env, exec_user
 
-    for ulimit in spec.ulimits:
-        if ulimit.name not in _RLIMITS:
-            raise SetupError(f"unknown ulimit {ulimit.name!r}")
-        resource.setrlimit(_RLIMITS[ulimit.name], (ulimit.soft, ulimit.hard))
-    if spec.tty:
-        # A terminal needs a session whose controlling terminal it is (job control).
-        os.setsid()
-        fcntl.ioctl(0, TIOCSCTTY, 0)
 
-    # 6. security, in the order the kernel allows: seccomp while we still hold
-    #    CAP_SYS_ADMIN (without no_new_privs it needs it); the bounding set while we
-    #    hold CAP_SETPCAP. The user switch waits until after start (become_user): the
-    #    exec fifo is reached through /proc/self/fd, which a non-root uid cannot open.
+def confine(spec: ContainerSpec) -> int:
+    """Seccomp and the bounding set; returns the capability mask to keep (see step 6)."""
     keep_mask = security.capability_mask(security.effective_capability_names(spec))
     if spec.seccomp == "default" and not spec.privileged:
         seccomp.install_default_filter(keep_mask)
     security.drop_bounding_set(keep_mask)
-    return executable, env, exec_user, keep_mask
+    return keep_mask
 
 
 def become_user(spec: ContainerSpec, exec_user: users.ExecUser, keep_mask: int) -> None:
@@ -317,6 +389,22 @@ def become_user(spec: ContainerSpec, exec_user: users.ExecUser, keep_mask: int) 
         syscalls.prctl(syscalls.PR_SET_NO_NEW_PRIVS, 1)
     os.chdir(spec.cwd)
     os.umask(spec.umask)
+
+
+def _cgroup_hierarchies(description: dict[str, Any]) -> list[str] | None:
+    """The v1 hierarchies the container is in (mount options), or None for v2."""
+    if description["driver"] == "v2":
+        return None
+    root = description["root"]
+    return sorted(
+        name
+        for name in os.listdir(root)
+        if name not in ("systemd", "unified")
+        and not os.path.islink(os.path.join(root, name))
+        and os.path.exists(
+            os.path.join(root, name, naming.CGROUP_PARENT, description["container_id"])
+        )
+    )
 
 
 def _read_text(path: str) -> str:
@@ -354,6 +442,14 @@ def _apply_sysctls(spec: ContainerSpec, proc_dir: str) -> None:
             raise SetupError(f"sysctl {key}={value}: {error.strerror}") from error
 
 
+def _forwardable_signals() -> set[signal.Signals]:
+    return {
+        signal.Signals(signum)
+        for signum in signal.valid_signals()
+        if signum not in _UNFORWARDABLE and signum < signal.SIGRTMIN
+    }
+
+
 def _run_as_init(
     executable: str, spec: ContainerSpec, env: dict[str, str], sync_fd: int
 ) -> NoReturn:
@@ -361,12 +457,13 @@ def _run_as_init(
 
     Exits with the command's status (128+N when killed by signal N, as tini does).
     """
+    forwarded = _forwardable_signals()
     child = os.fork()
     if child == 0:
-        for signum in signal.valid_signals():
-            if signum not in _UNFORWARDABLE and signum != signal.SIGPIPE:
-                with contextlib.suppress(OSError, ValueError):
-                    signal.signal(signum, signal.SIG_DFL)
+        for signum in forwarded:
+            with contextlib.suppress(OSError, ValueError):
+                signal.signal(signum, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, forwarded)
         _exec(executable, spec, env, sync_fd)
     os.close(sync_fd)
 
@@ -374,11 +471,10 @@ def _run_as_init(
         with contextlib.suppress(ProcessLookupError):
             os.kill(child, signum)
 
-    for signum in signal.valid_signals():
-        if signum in _UNFORWARDABLE:
-            continue
+    for signum in forwarded:
         with contextlib.suppress(OSError, ValueError):
             signal.signal(signum, forward)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, forwarded)  # held signals arrive now
     while True:
         try:
             pid, status = os.waitpid(-1, 0)

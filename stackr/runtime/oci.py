@@ -8,10 +8,19 @@ overlay is listed as the first mount, as containerd does for runc.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from stackr.errors import UsageError
 from stackr.runtime import security
-from stackr.runtime.spec import ContainerSpec
+from stackr.runtime.spec import (
+    ContainerSpec,
+    MountSpec,
+    NetworkSpec,
+    Resources,
+    RootfsSpec,
+    Ulimit,
+)
 
 OCI_VERSION = "1.0.2"
 
@@ -132,3 +141,134 @@ def config_from_spec(spec: ContainerSpec) -> dict[str, Any]:
     if spec.user:
         config["annotations"]["io.stackr.user"] = spec.user  # resolved in the rootfs
     return config
+
+
+_STANDARD_MOUNTS = {"/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys"}
+_RLIMIT_PREFIX = "RLIMIT_"
+
+
+def _oci_mounts(config: dict[str, Any]) -> tuple[MountSpec, ...]:
+    """User mounts of a config.json; the standard ones are made by the runtime anyway."""
+    result = []
+    for entry in config.get("mounts", []):
+        destination = entry["destination"]
+        options = entry.get("options", [])
+        kind = entry.get("type", "bind" if "bind" in options or "rbind" in options else "")
+        if destination in _STANDARD_MOUNTS or kind in ("cgroup", "cgroup2", "proc", "sysfs"):
+            continue
+        flags = tuple(o for o in options if o in ("nosuid", "nodev", "noexec"))
+        read_only = "ro" in options
+        if kind == "tmpfs":
+            size = next((o[5:] for o in options if o.startswith("size=")), None)
+            mode = next((o[5:] for o in options if o.startswith("mode=")), None)
+            result.append(
+                MountSpec(
+                    target=destination,
+                    kind="tmpfs",
+                    read_only=read_only,
+                    options=flags,
+                    tmpfs_size=_parse_size(size) if size else None,
+                    tmpfs_mode=int(mode, 8) if mode else None,
+                )
+            )
+        elif kind == "bind" or "bind" in options or "rbind" in options:
+            result.append(
+                MountSpec(
+                    target=destination,
+                    source=entry["source"],
+                    read_only=read_only,
+                    options=flags,
+                )
+            )
+        else:
+            raise UsageError(f"mount at {destination}: type {kind!r} is not supported")
+    return tuple(result)
+
+
+def _parse_size(text: str) -> int:
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    if text[-1:].lower() in units:
+        return int(text[:-1]) * units[text[-1].lower()]
+    return int(text)
+
+
+def _oci_network(config: dict[str, Any]) -> NetworkSpec:
+    for namespace in config.get("linux", {}).get("namespaces", []):
+        if namespace.get("type") == "network":
+            if namespace.get("path"):
+                return NetworkSpec(mode="join", netns_path=namespace["path"])
+            return NetworkSpec(mode="none")
+    return NetworkSpec(mode="host")
+
+
+def _oci_resources(config: dict[str, Any]) -> Resources:
+    resources = config.get("linux", {}).get("resources", {}) or {}
+    memory = resources.get("memory", {}) or {}
+    cpu = resources.get("cpu", {}) or {}
+    cpus = None
+    if cpu.get("quota") and cpu.get("period"):
+        cpus = cpu["quota"] / cpu["period"]
+    return Resources(
+        memory=memory.get("limit"),
+        memory_swap=memory.get("swap"),
+        memory_reservation=memory.get("reservation"),
+        cpus=cpus,
+        cpu_shares=cpu.get("shares"),
+        cpuset_cpus=cpu.get("cpus"),
+        pids_limit=(resources.get("pids") or {}).get("limit"),
+    )
+
+
+def spec_from_config(config: dict[str, Any], bundle: Path, container_id: str) -> ContainerSpec:
+    """Read a bundle's config.json as the runtime's spec (``stackr runtime`` follows it).
+
+    Differences from runc: PID, mount, UTS, IPC and cgroup namespaces are always new
+    (a config without them is not honoured); a config with a ``seccomp`` section gets
+    stackr's default filter rather than the one described; user namespaces and
+    hooks are not supported (refused).
+    """
+    linux = config.get("linux", {})
+    if any(n.get("type") == "user" for n in linux.get("namespaces", [])):
+        raise UsageError("config.json: user namespaces are not supported")
+    if config.get("hooks"):
+        raise UsageError("config.json: hooks are not supported")
+    process = config.get("process") or {}
+    if not process.get("args"):
+        raise UsageError("config.json: process.args is empty")
+    root = config.get("root") or {}
+    root_path = Path(root.get("path", "rootfs"))
+    if not root_path.is_absolute():
+        root_path = bundle / root_path
+    user = process.get("user") or {}
+    capabilities = (process.get("capabilities") or {}).get("bounding")
+    rlimits = tuple(
+        Ulimit(r["type"].removeprefix(_RLIMIT_PREFIX).lower(), r["soft"], r["hard"])
+        for r in process.get("rlimits", [])
+    )
+    return ContainerSpec(
+        container_id=container_id,
+        rootfs=RootfsSpec(rootfs_dir=str(root_path)),
+        args=tuple(process["args"]),
+        env=tuple(process.get("env", [])),
+        cwd=process.get("cwd", "/"),
+        user=f"{user.get('uid', 0)}:{user.get('gid', 0)}",
+        group_add=tuple(str(g) for g in user.get("additionalGids", [])),
+        umask=user.get("umask", 0o022),
+        hostname=config.get("hostname", ""),
+        domainname=config.get("domainname", ""),
+        mounts=_oci_mounts(config),
+        read_only=bool(root.get("readonly", False)),
+        network=_oci_network(config),
+        resources=_oci_resources(config),
+        cap_add=tuple(capabilities) if capabilities is not None else (),
+        cap_drop=("ALL",) if capabilities is not None else (),
+        no_new_privileges=bool(process.get("noNewPrivileges", False)),
+        seccomp="default" if linux.get("seccomp") else "unconfined",
+        sysctls=dict(linux.get("sysctl") or {}),
+        ulimits=rlimits,
+        oom_score_adj=process.get("oomScoreAdj"),
+        tty=bool(process.get("terminal", False)),
+        masked_paths=tuple(linux.get("maskedPaths", [])),
+        readonly_paths=tuple(linux.get("readonlyPaths", [])),
+        labels=dict(config.get("annotations") or {}),
+    )

@@ -14,18 +14,25 @@ import json
 import os
 import select
 import signal as signals
-import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from stackr.errors import HostError
 from stackr.runtime.errors import ContainerSetupError
 from stackr.runtime.spec import ContainerStdio
 
+
+class Launcher(Protocol):
+    """Starts the init helper by a fork (``forkserver.ForkServer``, ``DirectFork``)."""
+
+    def launch(self, config: dict[str, Any], fds: list[int]) -> None:
+        """``fds``: stdin, stdout, stderr, the report pipe's write end[, console socket]."""
+
+
 # The helper must import stackr from the same place as this process, whatever its cwd.
-_PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
+PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 
 
 def start_time(pid: int) -> int | None:
@@ -99,14 +106,24 @@ def spawn_init(
     init_config: dict[str, Any],
     stdio: ContainerStdio,
     timeout: float,
+    fork_server: Launcher | None = None,
 ) -> None:
-    """Run ``python -m stackr.runtime.init`` and wait for it to report the container built.
+    """Start the container's init helper and wait for it to report the container built.
 
-    The config goes over an inherited pipe; the report comes back over another one,
-    which the shim closes once it has recorded the pids in state.json. The helper's
-    fds 0-2 are the container's stdio. ``subprocess`` forks and execs in C, which is
-    safe in a multi-threaded caller.
+    With a ``fork_server``, the helper is forked from it; otherwise it is
+    ``python -m stackr.runtime.init``. The report comes back over a pipe, which the
+    shim closes once it has recorded the pids in state.json. The helper's fds 0-2 are
+    the container's stdio. ``subprocess`` forks and execs in C, which is safe in a
+    multi-threaded caller.
     """
+    if fork_server is not None:
+        _launch_from_server(container_id, init_config, stdio, timeout, fork_server)
+        return
+    import subprocess  # only the caller needs it, not the init helper that imports us
+
+    console_fds = () if stdio.console_socket is None else (stdio.console_socket,)
+    if console_fds:
+        init_config = {**init_config, "console_fd": console_fds[0]}  # same number in the helper
     config_read, config_write = os.pipe()
     report_read, report_write = os.pipe()
     null_fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
@@ -124,8 +141,8 @@ def spawn_init(
             stdin=stdio.stdin if stdio.stdin is not None else null_fd,
             stdout=stdio.stdout if stdio.stdout is not None else null_fd,
             stderr=stdio.stderr if stdio.stderr is not None else null_fd,
-            pass_fds=(config_read, report_write),
-            env={"PYTHONPATH": _PACKAGE_PARENT, "PYTHONDONTWRITEBYTECODE": "1"},
+            pass_fds=(config_read, report_write, *console_fds),
+            env={"PYTHONPATH": PACKAGE_PARENT},
             cwd="/",
         )
     except OSError as error:
@@ -145,6 +162,38 @@ def spawn_init(
     finally:
         os.close(report_read)
         helper.wait()  # exits as soon as it has forked the shim
+    _check_report(container_id, report)
+
+
+def _launch_from_server(
+    container_id: str,
+    init_config: dict[str, Any],
+    stdio: ContainerStdio,
+    timeout: float,
+    fork_server: Launcher,
+) -> None:
+    report_read, report_write = os.pipe()
+    null_fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+    fds = [fd if fd is not None else null_fd for fd in (stdio.stdin, stdio.stdout, stdio.stderr)]
+    fds.append(report_write)
+    if stdio.console_socket is not None:
+        fds.append(stdio.console_socket)
+    try:
+        fork_server.launch(init_config, fds)
+    except OSError as error:
+        os.close(report_read)
+        raise HostError.from_os_error("reach the fork server for", container_id, error) from error
+    finally:
+        os.close(report_write)
+        os.close(null_fd)
+    try:
+        report = _read_report(report_read, timeout)
+    finally:
+        os.close(report_read)
+    _check_report(container_id, report)
+
+
+def _check_report(container_id: str, report: bytes) -> None:
     if not report:
         raise ContainerSetupError(container_id, "the init process exited without a report")
     message = json.loads(report)

@@ -27,6 +27,7 @@ from stackr import syscalls
 from stackr.runtime.spec import MountSpec
 
 _MAX_SYMLINKS = 40
+_MOUNT_DATA_LIMIT = 4096  # the kernel copies one page of mount data
 
 # (name, major, minor): Docker's minimal /dev
 DEVICE_NODES = (
@@ -42,11 +43,13 @@ DEV_SYMLINKS = (
     ("stdin", "/proc/self/fd/0"),
     ("stdout", "/proc/self/fd/1"),
     ("stderr", "/proc/self/fd/2"),
-    ("core", "/proc/kcore"),
     ("ptmx", "pts/ptmx"),
 )
-_FLAG_OPTIONS = {"nosuid": syscalls.MS_NOSUID, "nodev": syscalls.MS_NODEV,
-                 "noexec": syscalls.MS_NOEXEC}  # fmt: skip
+_FLAG_OPTIONS = {
+    "nosuid": syscalls.MS_NOSUID,
+    "nodev": syscalls.MS_NODEV,
+    "noexec": syscalls.MS_NOEXEC,
+}
 
 
 class MountError(Exception):
@@ -131,10 +134,25 @@ def mount_root(
         # pivot_root needs the new root to be a mount point: bind the dir onto itself.
         _mount(rootfs_dir, mountpoint, None, syscalls.MS_BIND | syscalls.MS_REC)
         return
-    _mount("overlay", mountpoint, "overlay", 0, overlay_options(layer_dirs, upper_dir, work_dir))
+    options = overlay_options(layer_dirs, upper_dir, work_dir)
+    if len(options) < _MOUNT_DATA_LIMIT:
+        _mount("overlay", mountpoint, "overlay", 0, options)
+        return
+    # Mount data is one page: with many layers, name them relative to their common
+    # parent (overlay resolves relative paths against the mounter's cwd).
+    common = os.path.commonpath(layer_dirs)
+    relative = tuple(os.path.relpath(layer, common) for layer in layer_dirs)
+    options = overlay_options(relative, upper_dir, work_dir)
+    if len(options) >= _MOUNT_DATA_LIMIT:
+        raise MountError(f"too many image layers ({len(layer_dirs)}) for one overlay mount")
+    os.chdir(common)
+    try:
+        _mount("overlay", mountpoint, "overlay", 0, options)
+    finally:
+        os.chdir("/")
 
 
-def mount_standard(root: str, shm_size: int, new_netns: bool) -> None:
+def mount_standard(root: str, shm_size: int) -> None:
     nosuid_nodev_noexec = syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC
     proc = resolve_in_root(root, "/proc")
     _ensure_target(proc, True)
@@ -142,32 +160,57 @@ def mount_standard(root: str, shm_size: int, new_netns: bool) -> None:
 
     dev = resolve_in_root(root, "/dev")
     _ensure_target(dev, True)
-    _mount("tmpfs", dev, "tmpfs", syscalls.MS_NOSUID | syscalls.MS_STRICTATIME,
-           "mode=755,size=65536k")  # fmt: skip
+    _mount(
+        "tmpfs", dev, "tmpfs", syscalls.MS_NOSUID | syscalls.MS_STRICTATIME, "mode=755,size=65536k"
+    )
     for name, major, minor in DEVICE_NODES:
         node = os.path.join(dev, name)
         os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(major, minor))
         os.chmod(node, 0o666)  # mknod honours the umask
     for name, target in DEV_SYMLINKS:
         os.symlink(target, os.path.join(dev, name))
+    if os.path.exists(os.path.join(proc, "kcore")):  # as runc: only where the kernel has one
+        os.symlink("/proc/kcore", os.path.join(dev, "core"))
     for name in ("pts", "shm", "mqueue"):
         os.mkdir(os.path.join(dev, name), 0o755)
-    _mount("devpts", os.path.join(dev, "pts"), "devpts", syscalls.MS_NOSUID | syscalls.MS_NOEXEC,
-           "newinstance,ptmxmode=0666,mode=0620,gid=5")  # fmt: skip
-    _mount("shm", os.path.join(dev, "shm"), "tmpfs", nosuid_nodev_noexec,
-           f"mode=1777,size={shm_size}")  # fmt: skip
+    _mount(
+        "devpts",
+        os.path.join(dev, "pts"),
+        "devpts",
+        syscalls.MS_NOSUID | syscalls.MS_NOEXEC,
+        "newinstance,ptmxmode=0666,mode=0620,gid=5",
+    )
+    _mount(
+        "shm", os.path.join(dev, "shm"), "tmpfs", nosuid_nodev_noexec, f"mode=1777,size={shm_size}"
+    )
     _mount("mqueue", os.path.join(dev, "mqueue"), "mqueue", nosuid_nodev_noexec)
 
+    # A fresh sysfs, read-only, also with the host's network: a recursive bind of the
+    # host's /sys would bring its cgroup mounts along, and only the top of a bind
+    # becomes read-only. Real root may mount sysfs for the host's network namespace.
     sys_dir = resolve_in_root(root, "/sys")
     _ensure_target(sys_dir, True)
-    if new_netns:
-        _mount("sysfs", sys_dir, "sysfs", nosuid_nodev_noexec | syscalls.MS_RDONLY)
-    else:
-        # sysfs shows the network namespace of its mounter; with the host's network,
-        # bind the host's /sys read-only instead (as runc does without a netns).
-        _mount("/sys", sys_dir, None, syscalls.MS_BIND | syscalls.MS_REC)
-        read_only_remount = syscalls.MS_BIND | syscalls.MS_REMOUNT | syscalls.MS_RDONLY
-        _mount("", sys_dir, None, read_only_remount | nosuid_nodev_noexec)
+    _mount("sysfs", sys_dir, "sysfs", nosuid_nodev_noexec | syscalls.MS_RDONLY)
+
+
+def mount_cgroups(root: str, hierarchies: list[str] | None) -> None:
+    """/sys/fs/cgroup read-only, showing the container's own cgroup (Docker's view).
+
+    Called after the cgroup namespace is made, so each hierarchy's root is the
+    container's cgroup. ``hierarchies`` are v1 mount options ("memory", "cpu",
+    "cpu,cpuacct"); None means cgroup v2 (one mount).
+    """
+    read_only = syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC | syscalls.MS_RDONLY
+    target = os.path.join(root, "sys", "fs", "cgroup")
+    if hierarchies is None:
+        _mount("cgroup2", target, "cgroup2", read_only)
+        return
+    _mount("tmpfs", target, "tmpfs", read_only & ~syscalls.MS_RDONLY, "mode=755")
+    for hierarchy in hierarchies:
+        directory = os.path.join(target, hierarchy)
+        os.mkdir(directory, 0o755)
+        _mount("cgroup", directory, "cgroup", read_only, hierarchy)
+    _mount("", target, None, syscalls.MS_REMOUNT | read_only, "mode=755")
 
 
 def _mount_flags(options: tuple[str, ...]) -> int:
@@ -188,8 +231,9 @@ def mount_user(root: str, mount: MountSpec) -> None:
         data.append(f"mode={mount.tmpfs_mode if mount.tmpfs_mode is not None else 0o1777:o}")
         if mount.read_only:
             flags |= syscalls.MS_RDONLY
-        _mount("tmpfs", target, "tmpfs", flags | syscalls.MS_NOSUID | syscalls.MS_NODEV,
-               ",".join(data))  # fmt: skip
+        _mount(
+            "tmpfs", target, "tmpfs", flags | syscalls.MS_NOSUID | syscalls.MS_NODEV, ",".join(data)
+        )
         return
     bind_mount(mount.source, target, mount.read_only, flags)
 
@@ -216,8 +260,11 @@ def _locked_flags(target: str) -> int:
     """nosuid/nodev/noexec already on the mount: a remount that drops them gets EPERM."""
     flags = 0
     stats = os.statvfs(target)
-    for bit, mount_flag in ((os.ST_NOSUID, syscalls.MS_NOSUID), (os.ST_NODEV, syscalls.MS_NODEV),
-                            (os.ST_NOEXEC, syscalls.MS_NOEXEC)):  # fmt: skip
+    for bit, mount_flag in (
+        (os.ST_NOSUID, syscalls.MS_NOSUID),
+        (os.ST_NODEV, syscalls.MS_NODEV),
+        (os.ST_NOEXEC, syscalls.MS_NOEXEC),
+    ):
         if stats.f_flag & bit:
             flags |= mount_flag
     return flags
@@ -270,16 +317,25 @@ def readonly_paths(paths: tuple[str, ...]) -> None:
             continue
         try:
             syscalls.mount(path, path, None, syscalls.MS_BIND | syscalls.MS_REC, None)
-            syscalls.mount("", path, None, syscalls.MS_BIND | syscalls.MS_REMOUNT
-                           | syscalls.MS_RDONLY | _locked_flags(path), None)  # fmt: skip
+            syscalls.mount(
+                "",
+                path,
+                None,
+                syscalls.MS_BIND | syscalls.MS_REMOUNT | syscalls.MS_RDONLY | _locked_flags(path),
+                None,
+            )
         except OSError as error:
             if error.errno != errno.ENOENT:
                 raise MountError(f"make {path} read-only: {error.strerror}") from error
 
 
 def remount_root_readonly() -> None:
-    _mount("", "/", None, syscalls.MS_BIND | syscalls.MS_REMOUNT | syscalls.MS_RDONLY
-           | _locked_flags("/"))  # fmt: skip
+    _mount(
+        "",
+        "/",
+        None,
+        syscalls.MS_BIND | syscalls.MS_REMOUNT | syscalls.MS_RDONLY | _locked_flags("/"),
+    )
 
 
 def make_workdir(cwd: str) -> None:

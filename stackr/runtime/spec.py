@@ -244,11 +244,18 @@ class ContainerStdio:
     pipe's write end, a log file opened with O_APPEND, or a pty slave (``tty: true``;
     the same fd three times). ``None`` is /dev/null. The caller keeps its copies and
     closes them when it wants to.
+
+    ``console_socket`` (with ``tty: true``): a connected AF_UNIX socket. The runtime then
+    makes the terminal inside the container (its own devpts, so ``tty`` and ``ttyname``
+    work), makes it the command's stdin/out/err, and sends the pty master over this
+    socket (SCM_RIGHTS, one byte of data) before ``create`` returns: runc's
+    ``--console-socket``. Receive it with ``socket.recv_fds(sock, 1, 1)``.
     """
 
     stdin: int | None = None
     stdout: int | None = None
     stderr: int | None = None
+    console_socket: int | None = None
 
 
 def rw_layer_paths(base: Path) -> tuple[Path, Path]:

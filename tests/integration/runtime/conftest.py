@@ -6,7 +6,7 @@ import contextlib
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -81,4 +81,18 @@ def run(make_spec: Callable[..., ContainerSpec], cleanup: list[str]) -> Callable
     return run_container
 
 
-__all__ = ["RunResult", "replace"]
+__all__ = ["RunResult", "read_all"]
+
+
+@pytest.fixture
+def fork_server(stackr_dirs: tuple[Path, Path]) -> Iterator[None]:
+    """Route this test's creates through a fork server, as the engine does."""
+    from stackr.runtime.forkserver import ForkServer
+
+    server = ForkServer.start(str(stackr_dirs[1]))
+    container.use_fork_server(server)
+    try:
+        yield
+    finally:
+        container.use_fork_server(None)
+        server.close()

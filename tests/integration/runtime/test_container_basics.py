@@ -45,7 +45,7 @@ def test_no_host_mounts_are_visible(run: Run, tmp_path: Path) -> None:
     targets = [line.split()[4] for line in result.output.splitlines()]
     assert targets[0] == "/"  # the overlay root, and below it only the container's own
     assert not [t for t in targets if t.startswith(("/tmp/", "/home", "/boot", "/work"))]
-    assert "/sys/fs/cgroup/memory" not in targets
+    assert "/sys/fs/cgroup" in targets  # the container's own, read-only (see below)
 
 
 def test_masked_and_readonly_paths(run: Run) -> None:
@@ -124,6 +124,10 @@ def test_writes_land_in_upper_dir_and_layers_stay_untouched(
     assert (upper / "written").read_text() == "data\n"
     assert (busybox_layer / "etc/group").exists()
     assert not (busybox_layer / "written").exists()
+    # A failed re-create keeps the writable layer too.
+    with pytest.raises(ContainerSetupError):
+        container.create(make_spec("no-such-command", container_id=spec.container_id))
+    assert (upper / "written").exists()
     # Re-created after a stop, the container keeps its writable layer.
     again = make_spec("cat", "/written", container_id=spec.container_id)
     read_end, write_end = os.pipe()
@@ -211,3 +215,48 @@ def test_plain_rootfs_dir(run: Run, busybox_layer: Path) -> None:
                  rootfs=RootfsSpec(rootfs_dir=str(busybox_layer)))  # fmt: skip
     assert result.output == "ok\n"
     assert (busybox_layer / "marker").exists()
+
+
+def test_device_allow_list_refuses_host_disks(run: Run) -> None:
+    # CAP_MKNOD makes the node; the devices cgroup refuses to open it (Docker's rules).
+    result = run(
+        "sh", "-c", "mknod /tmp/disk b 7 0 && echo made; head -c1 /tmp/disk || echo refused"
+    )
+    assert "made" in result.output
+    assert "refused" in result.output
+    assert "Operation not permitted" in result.output
+
+
+def test_sys_fs_cgroup_shows_the_containers_own_cgroup_read_only(run: Run) -> None:
+    from stackr.cgroups import CgroupSetup, detect_setup
+    from stackr.runtime.spec import Resources
+
+    limit_file = (
+        "/sys/fs/cgroup/memory.max"
+        if detect_setup() is CgroupSetup.UNIFIED
+        else "/sys/fs/cgroup/memory/memory.limit_in_bytes"
+    )
+    result = run("sh", "-c", f"cat {limit_file}; grep -c :/$ /proc/self/cgroup; "
+                 "echo 1 > /sys/fs/cgroup/x || echo refused",
+                 resources=Resources(memory=48 * 1024 * 1024))  # fmt: skip
+    lines = result.output.split("\n")
+    assert lines[0] == str(48 * 1024 * 1024)
+    assert int(lines[1]) >= 1  # the cgroup namespace: its root is the container's cgroup
+    assert "refused" in result.output
+
+
+def test_many_layers_with_long_paths(run: Run, busybox_layer: Path, tmp_path: Path) -> None:
+    # 40 layers named by digest in a store with a long path: more than the one page of
+    # mount data as absolute paths, within it as paths relative to the store.
+    store = tmp_path / ("store-" + "s" * 100)
+    store.mkdir()
+    (store / ("0" * 64)).symlink_to(busybox_layer)
+    layers = [str(store / ("0" * 64))]
+    for index in range(1, 41):
+        layer = store / f"{index:064x}"
+        (layer / "etc").mkdir(parents=True)
+        (layer / "etc" / "layer").write_text(f"{index}\n")
+        layers.append(str(layer))
+    assert len(":".join(layers)) > 4096
+    result = run("cat", "/etc/layer", rootfs=RootfsSpec(layer_dirs=tuple(layers)))
+    assert result.output == "40\n"  # the top layer wins

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -229,3 +231,77 @@ def test_tty_is_the_controlling_terminal(make_spec: MakeSpec, cleanup: list[str]
     container.wait(spec.container_id, 10)
     container.delete(spec.container_id)
     assert b"is-a-tty" in output
+
+
+def test_pause_resume_and_processes(make_spec: MakeSpec, cleanup: list[str]) -> None:
+    read_end, write_end = os.pipe()
+    spec = make_spec("sh", "-c", "sleep 100 & while read line; do echo got $line; done")
+    cleanup.append(spec.container_id)
+    stdin_read, stdin_write = os.pipe()
+    container.create(spec, ContainerStdio(stdin=stdin_read, stdout=write_end))
+    os.close(stdin_read)
+    os.close(write_end)
+    running = container.start(spec.container_id)
+    pids = container.processes(spec.container_id)
+    assert running.pid in pids  # (the background sleep may not be forked yet)
+    container.pause(spec.container_id)
+    os.write(stdin_write, b"one\n")
+    ready = select.select([read_end], [], [], 0.3)[0]
+    assert not ready  # frozen: nothing answers
+    container.resume(spec.container_id)
+    assert os.read(read_end, 100) == b"got one\n"
+    os.close(stdin_write)
+    os.close(read_end)
+    container.delete(spec.container_id, force=True)
+
+
+def test_stop_sends_the_signal_then_kills(make_spec: MakeSpec, cleanup: list[str]) -> None:
+    # sleep as PID 1 has no SIGTERM handler: the kernel drops SIGTERM, so stop kills.
+    spec = make_spec("sleep", "100")
+    _start(spec, cleanup)
+    started = time.monotonic()
+    stopped = container.stop(spec.container_id, signal.SIGTERM, timeout=0.5)
+    assert stopped.signal == signal.SIGKILL
+    assert time.monotonic() - started < 10
+    # With a handler (a shell trap), the stop signal is enough.
+    trapping = make_spec(
+        "sh", "-c", "trap 'exit 42' TERM; echo trapped; while :; do sleep 0.1; done"
+    )
+    read_end, write_end = os.pipe()
+    cleanup.append(trapping.container_id)
+    container.create(trapping, ContainerStdio(stdout=write_end))
+    os.close(write_end)
+    container.start(trapping.container_id)
+    assert os.read(read_end, 100) == b"trapped\n"  # the handler is in place
+    os.close(read_end)
+    assert container.stop(trapping.container_id, signal.SIGTERM, timeout=20).exit_code == 42
+    assert container.stop(trapping.container_id).exit_code == 42  # already stopped: as is
+    container.delete(spec.container_id)
+    container.delete(trapping.container_id)
+
+
+def test_console_socket_gives_a_terminal_inside_the_container(
+    make_spec: MakeSpec, cleanup: list[str]
+) -> None:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    spec = make_spec("sh", "-c", "tty; stat -c %U $(tty); echo $$", tty=True, user="app")
+    cleanup.append(spec.container_id)
+    container.create(spec, ContainerStdio(console_socket=theirs.fileno()))
+    theirs.close()
+    _, fds, _, _ = socket.recv_fds(ours, 1, 1)
+    ours.close()
+    (master,) = fds
+    container.start(spec.container_id)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(master, 1024)
+        except OSError:  # EIO once the container's side is closed
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(master)
+    assert container.wait(spec.container_id, 10).exit_code == 0
+    container.delete(spec.container_id)
+    assert output.split() == [b"/dev/pts/0", b"app", b"1"]

@@ -166,3 +166,19 @@ def test_shares_to_weight_matches_runc() -> None:
     assert shares_to_weight(2) == 1
     assert shares_to_weight(1024) == 39
     assert shares_to_weight(262144) == 10000
+
+
+def test_freeze_and_thaw_v1_and_v2(tmp_path: Path) -> None:
+    v1_manager = V1Manager("c1", fake_v1(tmp_path / "v1"))
+    v1_manager.create()
+    v1_manager.freeze()  # a fake freezer.state reads back what was written
+    assert (v1_manager.path("freezer") / "freezer.state").read_text() == "FROZEN"
+    v1_manager.thaw()
+    assert (v1_manager.path("freezer") / "freezer.state").read_text() == "THAWED"
+    v2_manager = V2Manager("c2", fake_v2(tmp_path / "v2"))
+    v2_manager.create()
+    (v2_manager.path / "cgroup.events").write_text("populated 1\nfrozen 1\n")
+    v2_manager.freeze()
+    assert (v2_manager.path / "cgroup.freeze").read_text() == "1"
+    v2_manager.thaw()
+    assert (v2_manager.path / "cgroup.freeze").read_text() == "0"

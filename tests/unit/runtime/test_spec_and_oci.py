@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
 
 from stackr.errors import UsageError
-from stackr.runtime import oci, security
+from stackr.runtime import oci, ocicli, security
 from stackr.runtime.spec import (
     ContainerSpec,
     MountSpec,
@@ -98,3 +101,41 @@ def test_oci_config_describes_the_container() -> None:
     assert "size=1024" in tmp_mount["options"] and "mode=1777" in tmp_mount["options"]
     assert "CAP_NET_ADMIN" in config["process"]["capabilities"]["bounding"]
     assert config["process"]["rlimits"] == [{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 2048}]
+
+
+def test_config_json_round_trip_keeps_what_the_runtime_uses(tmp_path: Path) -> None:
+    spec = replace(full_spec(), rootfs=RootfsSpec(rootfs_dir=str(tmp_path / "rootfs")))
+    config = oci.config_from_spec(spec)
+    config["root"]["path"] = "rootfs"
+    config["process"]["user"] = {"uid": 1000, "gid": 50, "additionalGids": [29]}
+    back = oci.spec_from_config(config, tmp_path, "web-1")
+    assert back.args == spec.args
+    assert back.rootfs.rootfs_dir == str(tmp_path / "rootfs")
+    assert back.user == "1000:50" and back.group_add == ("29",)
+    assert back.network == spec.network
+    assert back.resources == Resources(memory=1 << 30, cpus=0.5, pids_limit=100)
+    # (tmpfs mounts come back with the nosuid,nodev the runtime always adds)
+    assert [replace(m, options=()) for m in back.mounts] == list(spec.mounts)
+    assert security.effective_capability_names(back) == security.effective_capability_names(spec)
+    assert back.seccomp == "unconfined"  # no seccomp section: none, as the OCI spec says
+
+
+def test_config_json_without_network_namespace_means_host(tmp_path: Path) -> None:
+    config = {"process": {"args": ["true"]}, "linux": {"namespaces": [{"type": "pid"}]}}
+    assert oci.spec_from_config(config, tmp_path, "x").network.mode == "host"
+    with pytest.raises(UsageError, match="user namespaces"):
+        oci.spec_from_config(
+            {"process": {"args": ["true"]}, "linux": {"namespaces": [{"type": "user"}]}},
+            tmp_path,
+            "x",
+        )
+
+
+@pytest.mark.parametrize(("text", "number"), [("9", 9), ("KILL", 9), ("SIGTERM", 15), ("usr1", 10)])
+def test_runc_signal_forms(text: str, number: int) -> None:
+    assert ocicli.parse_signal(text) == number
+
+
+def test_unknown_signal_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="unknown signal"):
+        ocicli.parse_signal("NOPE")

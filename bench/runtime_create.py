@@ -1,0 +1,152 @@
+"""Benchmark: the cost of one container running ``true`` (issue 3's two figures).
+
+Run as root: ``PYTHONPATH=. python bench/runtime_create.py [RUNS]``. Uses a temporary
+STACKR_ROOT/STACKR_RUN and a busybox root made from the host's /bin/busybox; prints:
+
+* the marginal cost inside a running process (create + start + wait, cgroup and
+  seccomp included, no interpreter start-up), with a fork server (the engine's way)
+  and with one re-executed init helper per container; delete is timed apart;
+* ``stackr runtime run`` as a whole process (``python -m stackr.runtime.ocicli``),
+  interpreter start-up included; and ``runc run`` on the same bundle when runc is
+  installed (Debian package ``runc``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+
+def summary(name: str, samples_ms: list[float]) -> str:
+    ordered = sorted(samples_ms)
+    p90 = ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
+    return (
+        f"{name:<52} p50 {statistics.median(ordered):7.1f} ms  p90 {p90:7.1f}  "
+        f"min {ordered[0]:7.1f}  (n={len(ordered)})"
+    )
+
+
+def in_process(layer: Path, runs: int, label: str) -> tuple[list[float], list[float]]:
+    from stackr.runtime import container
+    from stackr.runtime.spec import ContainerSpec, RootfsSpec
+
+    lifecycle_ms: list[float] = []
+    delete_ms: list[float] = []
+    for index in range(runs + 2):
+        spec = ContainerSpec(
+            container_id=f"bench-{label}-{index}",
+            rootfs=RootfsSpec(layer_dirs=(str(layer),)),
+            args=("true",),
+        )
+        started = time.perf_counter()
+        container.create(spec)
+        container.start(spec.container_id)
+        state = container.wait(spec.container_id, 30)
+        finished = time.perf_counter()
+        container.delete(spec.container_id)
+        deleted = time.perf_counter()
+        if state.exit_code != 0:
+            raise RuntimeError(f"{spec.container_id}: exit {state.exit_code}")
+        if index >= 2:  # warm-up: page cache, first cgroup of the hierarchy
+            lifecycle_ms.append((finished - started) * 1000)
+            delete_ms.append((deleted - finished) * 1000)
+    return lifecycle_ms, delete_ms
+
+
+def whole_process(command: Callable[[int], list[str]], runs: int) -> list[float]:
+    samples: list[float] = []
+    for index in range(runs + 2):
+        started = time.perf_counter()
+        result = subprocess.run(command(index), capture_output=True, check=False)
+        elapsed = (time.perf_counter() - started) * 1000
+        if result.returncode != 0:
+            raise RuntimeError(result.stderr.decode(errors="replace"))
+        if index >= 2:
+            samples.append(elapsed)
+    return samples
+
+
+def main() -> int:
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    base = Path(tempfile.mkdtemp(prefix="stackr-bench-rt-"))
+    os.environ["STACKR_ROOT"] = str(base / "root")
+    os.environ["STACKR_RUN"] = str(base / "run")
+    from stackr.runtime import container, oci
+    from stackr.runtime.forkserver import ForkServer
+    from stackr.runtime.spec import ContainerSpec, RootfsSpec
+    from tests.fixtures.busybox import make_busybox_rootfs
+
+    layer = make_busybox_rootfs(base / "layer")
+    lines = [f"load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"]
+    try:
+        server = ForkServer.start(str(base))
+        container.use_fork_server(server)
+        try:
+            lifecycle, delete = in_process(layer, runs, "fs")
+        finally:
+            container.use_fork_server(None)
+            server.close()
+        lines.append(summary("in process, fork server: create+start+wait", lifecycle))
+        lines.append(summary("in process, fork server: delete", delete))
+        lifecycle, delete = in_process(layer, runs, "exec")
+        lines.append(summary("in process, re-exec'd init: create+start+wait", lifecycle))
+
+        bundle = base / "bundle"
+        shutil.copytree(layer, bundle / "rootfs", symlinks=True)
+        spec = ContainerSpec(
+            container_id="bundle", rootfs=RootfsSpec(rootfs_dir="rootfs"), args=("true",)
+        )
+        config = oci.config_from_spec(spec)
+        config["linux"].pop("cgroupsPath")
+        config["process"]["user"] = {"uid": 0, "gid": 0}
+        config["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW"}  # stackr: its default
+        (bundle / "config.json").write_text(json.dumps(config))
+        state_root = base / "oci"
+        stackr_run = whole_process(
+            lambda i: [
+                sys.executable,
+                "-m",
+                "stackr.runtime.ocicli",
+                "--root",
+                str(state_root),
+                "run",
+                "--bundle",
+                str(bundle),
+                f"oci-{i}",
+            ],
+            runs,
+        )
+        lines.append(summary("stackr runtime run (whole process)", stackr_run))
+        runc = shutil.which("runc")
+        if runc:
+            runc_run = whole_process(
+                lambda i: [
+                    runc,
+                    "--root",
+                    str(base / "runc"),
+                    "run",
+                    "--bundle",
+                    str(bundle),
+                    f"runc-{i}",
+                ],
+                runs,
+            )
+            lines.append(summary("runc run (whole process, same bundle)", runc_run))
+        else:
+            lines.append("runc run: not measured (runc is not installed)")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

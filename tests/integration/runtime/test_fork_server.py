@@ -1,0 +1,87 @@
+"""Containers forked from a fork server behave as re-executed ones."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from stackr.runtime import container
+from stackr.runtime.errors import ContainerSetupError
+from stackr.runtime.spec import ContainerSpec, ContainerStdio
+from tests.integration.runtime.conftest import RunResult
+
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("fork_server")]
+Run = Callable[..., RunResult]
+
+
+def test_output_exit_code_and_isolation(run: Run) -> None:
+    result = run("sh", "-c", "echo $$ $(hostname); exit 4", hostname="forked")
+    assert result.output == "1 forked\n"
+    assert result.state.exit_code == 4
+
+
+def test_only_stdio_is_inherited(run: Run) -> None:
+    # No fd of the engine, the fork server or the shim leaks into the container.
+    result = run("sh", "-c", "ls /proc/self/fd")
+    assert result.output.split() == ["0", "1", "2", "3"]  # 3: ls's own directory fd
+
+
+def test_setup_errors_are_reported(run: Run) -> None:
+    with pytest.raises(ContainerSetupError, match="executable file not found"):
+        run("missing-command")
+
+
+def test_concurrent_creates_from_threads(run: Run) -> None:
+    results: dict[int, RunResult] = {}
+    errors: list[BaseException] = []
+
+    def one(index: int) -> None:
+        try:
+            results[index] = run("sh", "-c", f"echo {index}")
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert {i: r.output for i, r in results.items()} == {i: f"{i}\n" for i in range(6)}
+    assert all(r.state.status is container.Status.STOPPED for r in results.values())
+
+
+def test_console_socket_through_the_fork_server(make_spec: Callable[..., ContainerSpec],
+                                                cleanup: list[str]) -> None:  # fmt: skip
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    spec = make_spec("tty", tty=True)
+    cleanup.append(spec.container_id)
+    container.create(spec, ContainerStdio(console_socket=theirs.fileno()))
+    theirs.close()
+    _, fds, _, _ = socket.recv_fds(ours, 1, 1)
+    ours.close()
+    container.start(spec.container_id)
+    assert container.wait(spec.container_id, 10).exit_code == 0
+    assert os.read(fds[0], 100) == b"/dev/pts/0\r\n"
+    os.close(fds[0])
+    container.delete(spec.container_id)
+
+
+def test_a_dead_fork_server_is_started_again(run: Run, stackr_dirs: tuple[Path, Path]) -> None:
+    from stackr.runtime.forkserver import ForkServer
+
+    server = ForkServer.start(str(stackr_dirs[1]))
+    container.use_fork_server(server)
+    try:
+        first_pid = server.pid
+        os.kill(first_pid, signal.SIGKILL)
+        assert run("echo", "again").output == "again\n"
+        assert server.pid != first_pid
+    finally:
+        server.close()
