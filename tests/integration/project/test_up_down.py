@@ -69,6 +69,13 @@ def assert_nothing_left(project: Project) -> None:
     for kind in ("containers", "networks"):
         records = state_root() / "engine" / kind
         assert not records.exists() or not any(records.iterdir()), f"{kind} records left"
+    # The shared leak check sees the whole host (other sessions' tests too); this one
+    # sees exactly the containers this test made.
+    from pathlib import Path
+
+    leftover = [str(path) for container_id in project.seen_ids
+                for path in Path("/sys/fs/cgroup").glob(f"*/stackr/{container_id}")]
+    assert leftover == []
 
 
 def test_up_converges_and_down_removes_everything(project: Project) -> None:
