@@ -120,6 +120,7 @@ class _Run:
     created: dict[ResourceId, str] = field(default_factory=dict)  # new container ids
     done: list[Operation] = field(default_factory=list)
     failure: tuple[Operation, str] | None = None
+    cancelled: threading.Event = field(default_factory=threading.Event)  # Ctrl-C
 
 
 class Executor:
@@ -136,10 +137,9 @@ class Executor:
         now = time.monotonic()
         timeout = self.requests.stop_timeout
         state = _Run(now, None if timeout is None else now + timeout)
-        waves = plan.waves()
-        with ThreadPoolExecutor(max_workers=self.workers,
-                                thread_name_prefix="apply") as pool:
-            for wave in waves:
+        pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="apply")
+        try:
+            for wave in plan.waves():
                 by_resource: dict[ResourceId, list[Operation]] = {}
                 for operation in wave:
                     by_resource.setdefault(operation.resource, []).append(operation)
@@ -151,6 +151,13 @@ class Executor:
                     operation, cause = state.failure
                     pending = len(plan.operations) - len(state.done)
                     raise ApplyFailed(operation, cause, len(state.done), pending)
+        except BaseException:
+            # Ctrl-C (or a bug): waits for dependencies see this and give up; the engine
+            # calls in flight finish (each is one short request); the next up resumes.
+            state.cancelled.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
         return dict(state.created)
 
     # -- one resource's operations, in order ----------------------------------------
@@ -238,7 +245,7 @@ class Executor:
                 self._report(resource, "Waiting", state, f"{wait.dependency.name}: "
                              f"{wait.condition}")
             try:
-                wait_condition(self.engine, name, wait.condition)
+                wait_condition(self.engine, name, wait.condition, state.cancelled)
             except ConditionError as error:
                 if wait.required:
                     raise ConditionError(

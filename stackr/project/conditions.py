@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any, Protocol
@@ -11,7 +12,7 @@ from typing import Any, Protocol
 from stackr.errors import ApplyError
 
 JsonObject = dict[str, Any]
-HEALTH_POLL_SECONDS = 0.05
+POLL_SECONDS = 0.05
 LOG_LINES_SHOWN = 10
 
 
@@ -50,9 +51,18 @@ def wait_started(client: ContainerReader, name: str) -> None:
         raise ConditionError(f"container {name} was never started")
 
 
-def wait_healthy(client: ContainerReader, name: str, deadline: float | None = None) -> None:
+def _pause(cancelled: threading.Event | None) -> None:
+    if cancelled is None:
+        time.sleep(POLL_SECONDS)
+    elif cancelled.wait(POLL_SECONDS):
+        raise ConditionError("interrupted")
+
+
+def wait_healthy(client: ContainerReader, name: str, deadline: float | None = None,
+                 cancelled: threading.Event | None = None) -> None:
     # The engine publishes health changes as events too; polling inspect keeps this
-    # independent of the event stream's connection and costs one request per 50 ms.
+    # independent of the event stream's connection, costs one request per 50 ms and
+    # can be interrupted (a blocked stream could not).
     while True:
         state = client.container_inspect(name)["State"]
         health = (state.get("Health") or {}).get("Status")
@@ -68,21 +78,28 @@ def wait_healthy(client: ContainerReader, name: str, deadline: float | None = No
                            "it was healthy")
         if deadline is not None and time.monotonic() > deadline:
             raise ConditionError(f"container {name} is not healthy yet (timeout)")
-        time.sleep(HEALTH_POLL_SECONDS)
+        _pause(cancelled)
 
 
-def wait_completed(client: ContainerReader, name: str) -> None:
-    answer = client.container_wait(name)
-    code = answer.get("StatusCode", 0)
+def wait_completed(client: ContainerReader, name: str,
+                   cancelled: threading.Event | None = None) -> None:
+    """Until the container has exited (polled, so that Ctrl-C can interrupt it)."""
+    while True:
+        state = client.container_inspect(name)["State"]
+        if state.get("Status") not in ("running", "restarting"):
+            break
+        _pause(cancelled)
+    code = state.get("ExitCode", 0)
     if code != 0:
         raise _failure(client, name, f"exited with code {code}")
 
 
-def wait_condition(client: ContainerReader, name: str, condition: str) -> None:
+def wait_condition(client: ContainerReader, name: str, condition: str,
+                   cancelled: threading.Event | None = None) -> None:
     if condition == "service_healthy":
-        wait_healthy(client, name)
+        wait_healthy(client, name, cancelled=cancelled)
     elif condition == "service_completed_successfully":
-        wait_completed(client, name)
+        wait_completed(client, name, cancelled)
     else:
         wait_started(client, name)
 

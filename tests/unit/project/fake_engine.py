@@ -20,7 +20,7 @@ class FakeEngine:
         self.networks_list: list[JsonObject] = []
         self.volumes_list: list[JsonObject] = []
         self.health_script: dict[str, list[str]] = {}  # name → statuses inspect returns
-        self.exit_codes: dict[str, int] = {}  # name → exit code of a job
+        self.exit_codes: dict[str, int] = {}  # name → exit code of a job (exits at once)
         self.logs: dict[str, list[str]] = {}
         self.fail_start: set[str] = set()
 
@@ -52,7 +52,12 @@ class FakeEngine:
         self._call("start", container.removeprefix("id-"))
         if container.removeprefix("id-") in self.fail_start:
             raise EngineConflictError(409, f"container {container}: cannot start: boom")
-        self._get(container)["State"] = {"Status": "running"}
+        name = container.removeprefix("id-")
+        if name in self.exit_codes:  # a job: it has run to its end by the time one looks
+            self._get(container)["State"] = {"Status": "exited",
+                                             "ExitCode": self.exit_codes[name]}
+        else:
+            self._get(container)["State"] = {"Status": "running"}
 
     def container_stop(self, container: str, timeout: float | None = None) -> None:
         self._call("stop", f"{container.removeprefix('id-')} t={timeout}")

@@ -131,3 +131,20 @@ def test_down_shares_one_grace_period_and_uses_handles() -> None:
     assert engine.actions("remove") == ["p-api-1", "p-db-1"]
     assert engine.actions("network_remove") == ["p_back"]
     assert engine.containers_by_name == {}
+
+
+def test_ctrl_c_interrupts_a_wait_and_leaves_no_thread_behind() -> None:
+    import os
+    import signal
+    import threading
+
+    engine = FakeEngine()
+    engine.health_script["p-db-1"] = ["starting"]  # never healthy
+    wait = DependencyWait(DB, "service_healthy")
+    # A real SIGINT, as Ctrl-C sends (it interrupts a blocked wait; interrupt_main not).
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        Executor(engine, requests(api=(wait,))).run(UP)
+    assert not [t for t in threading.enumerate() if t.name.startswith("apply")]
+    assert "p-api-1" not in engine.actions("start")
