@@ -1,0 +1,60 @@
+"""kill, rm, top, port and ls: modules ready for the verb table (not in cli.py yet), so
+called in-process with the project options the CLI would give them."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+
+import pytest
+
+from tests.integration.project.conftest import Project
+
+
+def invoke(project: Project, verb: str, *argv: str) -> int:
+    module = importlib.import_module(f"stackr.commands.{verb}")
+    parser = argparse.ArgumentParser(prog=f"stackr {verb}")
+    parser.add_argument("-p", "--project-name", default=project.name)
+    parser.add_argument("-H", "--host", default=None)
+    module.configure(parser)
+    args = parser.parse_args(list(argv))
+    old = os.getcwd()
+    os.chdir(project.directory)
+    try:
+        exit_code: int = module.run(args)
+        return exit_code
+    finally:
+        os.chdir(old)
+
+
+def test_kill_rm_top_port_ls(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    project.write("""
+services:
+  web:
+    image: busybox:latest
+    init: true
+    command: [httpd, -f, -p, "8080", -h, /etc]
+    ports: ["127.0.0.1::8080"]
+  idle:
+    image: busybox:latest
+    init: true
+    command: sleep 3600
+""")
+    project.stackr("up", "-d")
+    capsys.readouterr()
+    assert invoke(project, "port", "web", "8080") == 0
+    address = capsys.readouterr().out.strip()
+    assert address.startswith("127.0.0.1:") and int(address.split(":")[1]) > 0
+    assert invoke(project, "top", "idle") == 0
+    assert "sleep 3600" in capsys.readouterr().out
+    assert invoke(project, "ls", "--format", "json") == 0
+    listed = {row["Name"]: row["Status"] for row in json.loads(capsys.readouterr().out)}
+    assert listed[project.name] == "running(2)"
+    assert invoke(project, "kill", "idle") == 0
+    assert capsys.readouterr().out.split() == [f"{project.name}-idle-1"]
+    assert project.ps()[f"{project.name}-idle-1"]["State"] == "exited"
+    assert invoke(project, "rm", "idle") == 0
+    assert f"{project.name}-idle-1" not in project.ps()
+    project.stackr("down")
