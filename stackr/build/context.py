@@ -19,13 +19,13 @@ import json
 import os
 import posixpath
 import stat
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from stackr.build.ignore import IgnoreMatcher
+from stackr.statefile import write_atomic
 
 _WILDCARD = frozenset("*?[")
 _MAX_SYMLINKS = 40
@@ -104,14 +104,7 @@ class FileDigests:
         if self.path is None or self.seen == self.known:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(handle, "w") as stream:
-                json.dump(self.seen, stream, separators=(",", ":"))
-            os.replace(temporary, self.path)
-        except BaseException:
-            os.unlink(temporary)
-            raise
+        write_atomic(self.path, json.dumps(self.seen, separators=(",", ":")).encode())
         self.known = dict(self.seen)
 
 
