@@ -109,9 +109,16 @@ def serve(*, verbose: bool = False) -> int:
     from stackr.engine.server import EngineServer
     from stackr.engine.state import Engine
 
+    from stackr.runtime import container as runtime
+    from stackr.runtime.forkserver import ForkServer
+
     lock_descriptor = _acquire_lock()
     state_root().mkdir(parents=True, exist_ok=True, mode=0o711)
     set_child_subreaper()
+    # Containers are forked from one pre-started single-threaded helper: a fork per
+    # container instead of an interpreter start (~35 ms instead of ~200 ms each).
+    fork_server = ForkServer.start(str(run_root()))
+    runtime.use_fork_server(fork_server)
     engine = Engine(verbose=verbose)
     path = socket_path()
     with contextlib.suppress(FileNotFoundError):
@@ -143,6 +150,8 @@ def serve(*, verbose: bool = False) -> int:
     finally:
         engine.stop()
         server.server_close()
+        runtime.use_fork_server(None)
+        fork_server.close()
         for leftover in (path, pid_path()):
             with contextlib.suppress(FileNotFoundError):
                 leftover.unlink()

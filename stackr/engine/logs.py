@@ -21,6 +21,7 @@ import datetime
 import fcntl
 import json
 import os
+import re
 import selectors
 import stat
 import threading
@@ -60,10 +61,24 @@ def rfc3339(timestamp_ns: int) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{nanos:09d}Z"
 
 
+_RFC3339 = re.compile(
+    r"(?P<seconds>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(?P<fraction>\d+))?"
+    r"(?P<offset>Z|[+-]\d\d:\d\d)?"
+)
+
+
 def parse_rfc3339_ns(text: str) -> int:
-    head, _, fraction = text.rstrip("Z").partition(".")
-    moment = datetime.datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.UTC)
-    return int(moment.timestamp()) * 1_000_000_000 + int((fraction or "0").ljust(9, "0")[:9])
+    """Nanoseconds since the epoch of an RFC 3339 time, with ``Z``, an offset (image
+    configs say ``+00:00``) or none (UTC), and up to nanosecond precision."""
+    match = _RFC3339.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"{text!r} is not an RFC 3339 time")
+    offset = match["offset"] or "Z"
+    moment = datetime.datetime.fromisoformat(
+        match["seconds"] + ("+00:00" if offset == "Z" else offset)
+    )
+    fraction = (match["fraction"] or "0").ljust(9, "0")[:9]
+    return int(moment.timestamp()) * 1_000_000_000 + int(fraction)
 
 
 def make_fifos(container_id: str) -> dict[str, Path]:

@@ -273,3 +273,14 @@ def test_a_follower_reads_across_rotations(tmp_path: Path) -> None:
     # duplicates.
     assert numbers == sorted(set(numbers))
     assert numbers[0] == 0 and numbers[-1] == 29
+
+
+def test_rfc3339_times_with_offsets_and_nanoseconds() -> None:
+    from stackr.engine.logs import parse_rfc3339_ns, rfc3339
+
+    base = parse_rfc3339_ns("2026-11-28T17:00:00Z")
+    assert parse_rfc3339_ns("2026-11-28T17:00:00.506682+00:00") == base + 506_682_000
+    assert parse_rfc3339_ns("2026-11-28T18:00:00+01:00") == base
+    assert parse_rfc3339_ns(rfc3339(base + 123)) == base + 123
+    with pytest.raises(ValueError):
+        parse_rfc3339_ns("yesterday")
