@@ -108,7 +108,6 @@ def serve(*, verbose: bool = False) -> int:
     from stackr.engine.app import build_router
     from stackr.engine.server import EngineServer
     from stackr.engine.state import Engine
-
     from stackr.runtime import container as runtime
     from stackr.runtime.forkserver import ForkServer
 
