@@ -32,6 +32,10 @@ class Verb:
     name: str
     summary: str
     issue: int  # the issue that brings it, named while it is not implemented
+    # After these verbs Docker's users type -f for "follow" or "force" (`logs -f`,
+    # `rm -f`, `rmi -f`): there, -f is the verb's own flag and the stack file is
+    # given as --file (or -f before the verb).
+    f_is_file: bool = True
 
 
 VERBS: tuple[Verb, ...] = (
@@ -41,20 +45,20 @@ VERBS: tuple[Verb, ...] = (
     Verb("down", "Stop and remove everything the project owns", 7),
     Verb("watch", "Up, then reapply on every change of the stack's files", 8),
     Verb("ps", "List the project's containers", 7),
-    Verb("logs", "Show the output of the project's containers", 7),
+    Verb("logs", "Show the output of the project's containers", 7, f_is_file=False),
     Verb("exec", "Run a command in a running container", 7),
     Verb("stop", "Stop services without removing them", 7),
     Verb("start", "Start stopped services", 7),
     Verb("restart", "Restart services", 7),
     Verb("kill", "Send a signal to services' containers", 7),
-    Verb("rm", "Remove stopped service containers", 7),
+    Verb("rm", "Remove stopped service containers", 7, f_is_file=False),
     Verb("top", "Show the processes of services' containers", 7),
     Verb("port", "Show the host address a container port is published on", 7),
     Verb("ls", "List the projects on this host", 7),
     Verb("pull", "Pull the images of the stack's services", 5),
     Verb("images", "List images in the store", 5),
     Verb("image", "Manage images (inspect, prune)", 5),
-    Verb("rmi", "Remove images", 5),
+    Verb("rmi", "Remove images", 5, f_is_file=False),
     Verb("load", "Load an image from a docker save / OCI archive", 5),
     Verb("build", "Build images from Dockerfiles", 9),
     Verb("engine", "Run the engine in the foreground (or `engine stop`)", 4),
@@ -72,34 +76,55 @@ def _command_module(verb: Verb) -> ModuleType | None:
         return None
 
 
-def _add_project_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+def _add_project_options(
+    parser: argparse.ArgumentParser, *, suppress: bool, f_is_file: bool = True
+) -> None:
     """Options every verb accepts, before or after the verb (``stackr up -f x`` and
     ``stackr -f x up`` both work, as with docker compose)."""
     default = argparse.SUPPRESS if suppress else None
     group = parser.add_argument_group("project options")
     group.add_argument(
-        "-f", "--file", dest="files", action="append", metavar="FILE",
-        default=default, help="stack file (repeat to merge several)",
+        *(("-f", "--file") if f_is_file else ("--file",)),
+        dest="files",
+        action="append",
+        metavar="FILE",
+        default=default,
+        help="stack file (repeat to merge several)",
     )
     group.add_argument("-p", "--project-name", default=default, help="project name")
     group.add_argument(
-        "--profile", dest="profiles", action="append", metavar="PROFILE",
-        default=default, help="enable a profile (repeatable)",
+        "--profile",
+        dest="profiles",
+        action="append",
+        metavar="PROFILE",
+        default=default,
+        help="enable a profile (repeatable)",
     )
     group.add_argument(
-        "--env-file", dest="env_files", action="append", metavar="PATH",
-        default=default, help="read variables from this file instead of .env (repeatable)",
+        "--env-file",
+        dest="env_files",
+        action="append",
+        metavar="PATH",
+        default=default,
+        help="read variables from this file instead of .env (repeatable)",
     )
     group.add_argument(
-        "--project-directory", default=default, metavar="DIR",
+        "--project-directory",
+        default=default,
+        metavar="DIR",
         help="directory that relative paths are resolved against",
     )
     group.add_argument(
-        "-H", "--host", default=default, metavar="URL",
+        "-H",
+        "--host",
+        default=default,
+        metavar="URL",
         help="engine to talk to (unix:///path or ssh://user@host); default STACKR_HOST",
     )
     group.add_argument(
-        "--debug", action="store_true", default=default or False,
+        "--debug",
+        action="store_true",
+        default=default or False,
         help="show internal details of errors",
     )
 
@@ -116,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
         module = _command_module(verb)
         summary = verb.summary if module else f"{verb.summary} (not implemented yet)"
         sub = subparsers.add_parser(verb.name, help=summary, description=verb.summary)
-        _add_project_options(sub, suppress=True)
+        _add_project_options(sub, suppress=True, f_is_file=verb.f_is_file)
         if module is not None:
             module.configure(sub)
         sub.set_defaults(verb_spec=verb, verb_module=module)

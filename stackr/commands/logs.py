@@ -9,7 +9,7 @@ import sys
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("services", nargs="*", metavar="SERVICE")
-    parser.add_argument("--follow", action="store_true",
+    parser.add_argument("-f", "--follow", action="store_true",
                         help="follow the output (-f is the stack file, as everywhere)")
     parser.add_argument("-n", "--tail", default="all", metavar="N",
                         help="lines from the end of each container's log (default all)")

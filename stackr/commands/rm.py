@@ -7,7 +7,7 @@ import argparse
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("services", nargs="*", metavar="SERVICE")
-    parser.add_argument("--force", action="store_true", help="accepted (-f is the stack file)")
+    parser.add_argument("-f", "--force", action="store_true", help="do not ask (stackr never asks)")
     parser.add_argument("-s", "--stop", action="store_true", help="stop them first")
 
 

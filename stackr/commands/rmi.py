@@ -9,7 +9,7 @@ import sys
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="name[:tag], digest or id")
     parser.add_argument(
-        "--force", action="store_true", help="remove an image that has several names"
+        "-f", "--force", action="store_true", help="remove an image that has several names"
     )
 
 

@@ -113,3 +113,22 @@ def test_help_starts_without_heavy_imports() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_after_logs_rm_rmi_dash_f_is_follow_or_force(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, object] = {}
+
+    def capture(args: object) -> int:
+        seen.update(vars(args))
+        return 0
+
+    monkeypatch.setattr(cli, "_run", capture)
+    assert cli.main(["-f", "stack.yml", "logs", "-f", "web"]) == 0
+    assert seen["follow"] is True and seen["files"] == ["stack.yml"]
+    assert seen["services"] == ["web"]
+    assert cli.main(["logs", "--file", "other.yml", "-f"]) == 0
+    assert seen["follow"] is True and seen["files"] == ["other.yml"]
+    assert cli.main(["rm", "-f", "web"]) == 0
+    assert seen["force"] is True
+    assert cli.main(["up", "-f", "stack.yml", "-d"]) == 0
+    assert seen["files"] == ["stack.yml"]
