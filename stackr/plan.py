@@ -99,6 +99,10 @@ class UpOptions:
     no_start: bool = False
     remove_orphans: bool = False
     services: tuple[str, ...] = ()  # only these (with their dependencies); empty = all
+    no_deps: bool = False  # with services: not the services they depend on
+    # (dependency, dependant) service names of ``depends_on: {restart: true}``: the
+    # dependant is restarted when its dependency is recreated.
+    restart_dependants: frozenset[tuple[str, str]] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -159,8 +163,11 @@ def _change_cause(desired: DesiredResource, observed: ObservedResource) -> str:
     return "config changed"
 
 
-def _selected(graph: StackGraph, services: Iterable[str]) -> set[ResourceId] | None:
-    """The resources ``up SERVICE...`` touches: the services and all they need."""
+def _selected(
+    graph: StackGraph, services: Iterable[str], no_deps: bool = False
+) -> set[ResourceId] | None:
+    """The resources ``up SERVICE...`` touches: the services and all they need (with
+    ``no_deps``: their networks, volumes and images, but no other service)."""
     wanted = set(services)
     if not wanted:
         return None
@@ -170,7 +177,11 @@ def _selected(graph: StackGraph, services: Iterable[str]) -> set[ResourceId] | N
         resource = pending.pop()
         if resource not in selected:
             selected.add(resource)
-            pending.extend(needed for needed, _ in graph.needs_of(resource))
+            pending.extend(
+                needed
+                for needed, _ in graph.needs_of(resource)
+                if not (no_deps and needed.kind == "service")
+            )
     return selected
 
 
@@ -225,7 +236,7 @@ def reconcile(
 ) -> Plan:
     """What ``up`` must do to make the host match ``desired``."""
     builder = _Builder()
-    selected = _selected(graph, options.services)
+    selected = _selected(graph, options.services, options.no_deps)
     generations = [
         [r for r in generation if selected is None or r in selected]
         for generation in graph.start_generations()
@@ -277,6 +288,21 @@ def reconcile(
             elif resource.kind == "service" and not current.running and not options.no_start:
                 builder.add(OpType.START_CONTAINER, resource, "not running", wave)
                 did_something = True
+            elif resource.kind == "service" and not options.no_start:
+                restarted_by = [
+                    needed
+                    for needed, _ in graph.needs_of(resource)
+                    if needed in recreate
+                    and (needed.name, resource.name) in options.restart_dependants
+                ]
+                if restarted_by:
+                    builder.add(
+                        OpType.RESTART_CONTAINER,
+                        resource,
+                        f"{restarted_by[0]} recreated (depends_on restart)",
+                        wave,
+                    )
+                    did_something = True
         wave += 1 if did_something else 0
     return builder.build()
 
@@ -330,6 +356,45 @@ def teardown(
             if resource.kind == "volume" and not options.remove_volumes:
                 continue
             _add_removal(builder, resource, current, "down", wave)
+            did_something = True
+        wave += 1 if did_something else 0
+    return builder.build()
+
+
+def lifecycle(
+    observed: Mapping[ResourceId, ObservedResource],
+    action: str,
+    services: tuple[str, ...] = (),
+) -> Plan:
+    """``stop`` (dependants first), ``start`` and ``restart`` (dependencies first) of the
+    project's containers, or of those of ``services``; from the records alone."""
+    from stackr.graph import graph_from_needs
+
+    if action not in ("stop", "start", "restart"):
+        raise ValueError(f"unknown lifecycle action {action!r}")
+    needs = {resource: record.needs for resource, record in observed.items()}
+    graph = graph_from_needs(needs)
+    generations = (
+        graph.teardown_generations() if action == "stop" else graph.start_generations()
+    )
+    builder = _Builder()
+    wave = 0
+    for generation in generations:
+        did_something = False
+        for resource in generation:
+            current = observed.get(resource)
+            if current is None or resource.kind != "service":
+                continue
+            if services and resource.name not in services:
+                continue
+            if action == "stop" and current.running:
+                builder.add(OpType.STOP_CONTAINER, resource, "stop", wave)
+            elif action == "start" and not current.running:
+                builder.add(OpType.START_CONTAINER, resource, "start", wave)
+            elif action == "restart":
+                builder.add(OpType.RESTART_CONTAINER, resource, "restart", wave)
+            else:
+                continue
             did_something = True
         wave += 1 if did_something else 0
     return builder.build()

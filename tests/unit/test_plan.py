@@ -223,3 +223,40 @@ def test_down_removes_dependants_first_and_keeps_volumes() -> None:
 
 def test_down_of_nothing_is_empty() -> None:
     assert teardown({}).is_empty()
+
+
+def test_no_deps_touches_only_the_named_services() -> None:
+    plan = reconcile(STACK, desired(), {}, UpOptions(services=("api",), no_deps=True))
+    touched = {str(op.resource) for op in plan.operations}
+    assert touched == {"network:back", "service:api:1"}
+    with_deps = reconcile(STACK, desired(), {}, UpOptions(services=("api",)))
+    assert "service:db:1" in {str(op.resource) for op in with_deps.operations}
+
+
+def test_depends_on_restart_restarts_the_dependant() -> None:
+    before = observed_from(desired())
+    options = UpOptions(restart_dependants=frozenset({("db", "api")}))
+    plan = reconcile(STACK, desired(db={"environment": {"A": "2"}}), before, options)
+    restarts = [(str(op.resource), op.cause) for op in plan.operations
+                if op.op.name == "RESTART_CONTAINER"]
+    assert restarts == [("service:api:1", "service:db:1 recreated (depends_on restart)")]
+    without = reconcile(STACK, desired(db={"environment": {"A": "2"}}), before)
+    assert not [op for op in without.operations if op.op.name == "RESTART_CONTAINER"]
+
+
+def test_lifecycle_orders_stop_and_start_by_the_records() -> None:
+    from stackr.plan import lifecycle
+
+    records = {
+        DB: ObservedResource(DB, {}, "h", running=True, needs=(NET,)),
+        API: ObservedResource(API, {}, "h", running=True, needs=(DB, NET)),
+        NET: ObservedResource(NET, {}, "h"),
+    }
+    stop = lifecycle(records, "stop")
+    assert [(op.op.name, str(op.resource), op.wave) for op in stop.operations] == [
+        ("STOP_CONTAINER", "service:api:1", 0), ("STOP_CONTAINER", "service:db:1", 1)]
+    stopped = {r: ObservedResource(r, {}, "h", running=False, needs=o.needs)
+               for r, o in records.items()}
+    start = lifecycle(stopped, "start", ("db",))
+    assert [(op.op.name, str(op.resource)) for op in start.operations] == [
+        ("START_CONTAINER", "service:db:1")]

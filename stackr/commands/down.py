@@ -1,0 +1,81 @@
+"""``stackr down``: stop and remove everything the project owns, from its records."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from stackr.client import EngineClient
+    from stackr.project.observe import Observation
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    from stackr.commands.project_session import add_progress_option
+
+    add_progress_option(parser)
+    parser.add_argument("-v", "--volumes", action="store_true",
+                        help="also remove the project's named volumes")
+    parser.add_argument("--remove-orphans", action="store_true",
+                        help="accepted: down removes every container of the project")
+    parser.add_argument("-t", "--timeout", type=int, default=None, metavar="SECONDS",
+                        help="grace period for all the stops together (default: each "
+                             "container's stop_grace_period, else 10)")
+    parser.add_argument("--rmi", choices=("local", "all"), default=None,
+                        help="also remove images: all, or only those without a registry name")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+
+
+def run(args: argparse.Namespace) -> int:
+    from stackr.commands.project_session import client_for, progress_sink, project_for_records
+    from stackr.plan import DownOptions, teardown
+    from stackr.project.apply import Executor
+    from stackr.project.lock import project_lock
+    from stackr.project.observe import observe
+    from stackr.project.requests import down_requests
+
+    project, _ = project_for_records(args)
+    client = client_for(args)
+    with project_lock(project, on_wait=lambda text: print(text, file=sys.stderr)):
+        observation = observe(client, project)
+        plan = teardown(observation.resources, DownOptions(remove_volumes=args.volumes))
+        if args.dry_run:
+            print(plan.render())
+            return 0
+        if plan.is_empty():
+            print(f"nothing to do: project {project} has no resources", file=sys.stderr)
+        else:
+            requests = down_requests(observation, args.timeout)
+            Executor(client, requests, progress_sink(args.progress)).run(plan)
+        from stackr.project.secrets import remove_files
+
+        remove_files(project)
+        if args.rmi:
+            _remove_images(client, observation, args.rmi)
+    return 0
+
+
+def _remove_images(client: EngineClient, observation: Observation, which: str) -> None:
+    """``--rmi all``: every service's image; ``local``: only images a service builds
+    (Compose's rule: those without a name of their own)."""
+    from urllib.parse import quote
+
+    from stackr.client import EngineConflictError, EngineNotFoundError
+
+    references = set()
+    for resource, observed in observation.resources.items():
+        if resource.kind != "service":
+            continue
+        image = observed.config.get("image")
+        built = observed.config.get("build") is not None
+        if isinstance(image, str) and (which == "all" or built):
+            references.add(image)
+    for reference in sorted(references):
+        try:
+            client.request("DELETE", "/images/" + quote(reference, safe="/:@"))
+            print(f"Image {reference}  Removed", file=sys.stderr)
+        except EngineNotFoundError:
+            continue
+        except EngineConflictError as error:
+            print(f"warning: image {reference}: {error}", file=sys.stderr)

@@ -1,0 +1,54 @@
+"""``stackr logs``: the output of the project's containers, prefixed by container."""
+
+from __future__ import annotations
+
+import argparse
+import queue
+import sys
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("services", nargs="*", metavar="SERVICE")
+    parser.add_argument("--follow", action="store_true",
+                        help="follow the output (-f is the stack file, as everywhere)")
+    parser.add_argument("-n", "--tail", default="all", metavar="N",
+                        help="lines from the end of each container's log (default all)")
+    parser.add_argument("-t", "--timestamps", action="store_true")
+    parser.add_argument("--since", type=float, default=None, metavar="UNIX_TIME")
+    parser.add_argument("--no-log-prefix", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    from stackr.commands.log_stream import LogLine, LogStreams, Prefixer
+    from stackr.commands.project_session import client_for, project_for_records
+    from stackr.errors import UsageError
+    from stackr.project.observe import observe
+
+    if args.tail != "all" and not str(args.tail).isdigit():
+        raise UsageError(f"--tail {args.tail!r}: a number or 'all'")
+    tail = None if args.tail == "all" else int(args.tail)
+    project, _ = project_for_records(args)
+    client = client_for(args)
+    observation = observe(client, project)
+    containers = observation.service_containers(tuple(args.services))
+    names = [observation.containers[r]["Names"][0].lstrip("/") for r in containers]
+    prefixer = Prefixer(names, colour=sys.stdout.isatty())
+    streams = LogStreams(lambda: client, timestamps=args.timestamps)
+    threads = [
+        streams.follow(name, observation.handles[resource], follow=args.follow, tail=tail,
+                       since=args.since)
+        for name, resource in zip(names, containers, strict=True)
+    ]
+    try:
+        while any(thread.is_alive() for thread in threads) or not streams.events.empty():
+            try:
+                event = streams.events.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if isinstance(event, LogLine):
+                text = event.text.rstrip("\n") if args.no_log_prefix else \
+                    prefixer.line(event.name, event.text)
+                print(text, flush=args.follow)
+    except KeyboardInterrupt:
+        return 0
+    return 0

@@ -1,0 +1,151 @@
+"""What the project verbs (up, down, ps, logs, exec, stop, start, restart) share: the
+engine client, the project (from the file, or from the records when the file is gone),
+image resolution and the plain progress display."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from stackr.client import EngineClient
+    from stackr.config.pipeline import LoadedStack
+    from stackr.graph import StackGraph
+    from stackr.project.apply import Progress
+
+
+def client_for(args: argparse.Namespace) -> EngineClient:
+    from stackr.client import EngineClient
+
+    return EngineClient(getattr(args, "host", None))
+
+
+def project_for_records(args: argparse.Namespace) -> tuple[str, LoadedStack | None]:
+    """The project name, and the loaded stack when there is a stack file. Without a file
+    (deleted, moved) the records suffice: the name comes from -p, COMPOSE_PROJECT_NAME or
+    the directory, as Compose derives it."""
+    from stackr.commands.project_options import load_options, load_project
+    from stackr.config.project import choose_project_name, find_stack_files
+    from stackr.errors import StackFileError
+
+    options = load_options(args)
+    files, _ = find_stack_files(options)
+    if files is not None:
+        loaded = load_project(args)
+        return loaded.stack.name, loaded
+    if options.project_directory is not None:
+        directory = options.project_directory
+    elif options.files:
+        directory = (options.cwd / options.files[0]).parent
+    else:
+        directory = options.cwd
+    name, problems = choose_project_name(options, options.environ, None,
+                                         Path(directory).resolve())
+    if name is None:
+        raise StackFileError(problems)
+    return name, None
+
+
+def resolve_images(graph: StackGraph, pull: bool = True) -> dict[str, str | None]:
+    """Image reference → id, pulling what is missing. The store is the one the local
+    engine uses (as ``stackr images``/``pull`` use it); a remote ``-H`` engine is not
+    asked yet."""
+    from stackr.errors import ApplyError, StackrError
+    from stackr.images.store import ImageStore
+
+    store = ImageStore()
+    ids: dict[str, str | None] = {}
+    for resource in graph.resources():
+        if resource.kind != "image":
+            continue
+        reference = resource.name
+        try:
+            record = store.resolve(reference)
+        except StackrError as error:
+            raise ApplyError(f"image {reference}: {error}") from None
+        if record is None and pull:
+            print(f"Image {reference}  Pulling", file=sys.stderr, flush=True)
+            try:
+                record = store.pull(reference)
+            except StackrError as error:
+                raise ApplyError(
+                    f"image {reference}: not in the store and the pull failed: {error} "
+                    "(load it with `stackr load`, import one with `stackr image import`, "
+                    "or build it with `stackr build`)"
+                ) from None
+            print(f"Image {reference}  Pulled", file=sys.stderr, flush=True)
+        ids[reference] = record.id if record is not None else None
+    return ids
+
+
+PROGRESS_MODES = ("auto", "tty", "plain", "json", "quiet")
+
+
+def add_progress_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--progress", choices=PROGRESS_MODES, default="auto",
+                        help="progress display: tty (one line per resource, redrawn), "
+                             "plain (one line per event), json, quiet; auto: tty on a "
+                             "terminal, else plain")
+
+
+def progress_sink(mode: str = "auto") -> ProgressPrinter:
+    if mode == "auto":
+        mode = "tty" if sys.stderr.isatty() else "plain"
+    return ProgressPrinter(mode)
+
+
+def _kind(event: Progress) -> str:
+    return {"service": "Container", "network": "Network", "volume": "Volume"}.get(
+        event.resource.kind, event.resource.kind)
+
+
+class ProgressPrinter:
+    """Compose's progress on stderr: ``plain`` one line per finished step, ``tty`` one
+    line per resource redrawn in place, ``json`` one object per event, ``quiet`` none."""
+
+    def __init__(self, mode: str = "plain") -> None:
+        self.mode = mode
+        self._lock = threading.Lock()
+        self._lines: dict[str, str] = {}  # resource → its current line (tty)
+        self._drawn = 0
+
+    def __call__(self, event: Progress) -> None:
+        with self._lock:
+            if self.mode == "json":
+                import json
+
+                print(json.dumps({"resource": str(event.resource), "name": event.name,
+                                  "state": event.state, "detail": event.detail,
+                                  "elapsed": round(event.elapsed, 3)}),
+                      file=sys.stderr, flush=True)
+            elif self.mode == "tty":
+                self._redraw(event)
+            elif self.mode == "plain" and event.state not in (
+                "Creating", "Starting", "Stopping", "Removing", "Restarting"
+            ):
+                detail = f"  {event.detail}" if event.detail else ""
+                print(f"{_kind(event)} {event.name}  {event.state}{detail}  "
+                      f"{event.elapsed:.1f}s", file=sys.stderr, flush=True)
+
+    def _redraw(self, event: Progress) -> None:
+        colour = {"Error": "31", "Warning": "33", "Waiting": "33"}.get(event.state, "32")
+        mark = "\u2714" if event.state.endswith("ed") and event.state != "Error" else (
+            "\u2718" if event.state == "Error" else "\u2026")
+        detail = f" {event.detail}" if event.detail else ""
+        self._lines[str(event.resource)] = (
+            f" \033[{colour}m{mark}\033[0m {_kind(event)} {event.name:<30} "
+            f"{event.state}{detail}  {event.elapsed:.1f}s"
+        )
+        text = "\033[F" * self._drawn + "".join(
+            f"\033[2K{line}\n" for line in self._lines.values())
+        sys.stderr.write(text)
+        sys.stderr.flush()
+        self._drawn = len(self._lines)
+
+
+def print_warnings(warnings: Any) -> None:
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)

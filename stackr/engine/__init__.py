@@ -1,0 +1,1 @@
+"""The stackr engine: the daemon that owns containers, volumes, images and networks."""

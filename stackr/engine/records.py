@@ -1,0 +1,115 @@
+"""The engine's records: one JSON file per resource, written atomically.
+
+Records live under ``state_root()/engine/<kind>/<id>.json``. A write goes to a temp
+file in the same directory, is fsynced, renamed over the old record, and the
+directory is fsynced, so a crash leaves either the old or the new record, never half
+of one (DESIGN.md §5). Ids and names are validated before they become paths, so a
+request can never reach outside the record directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from stackr.errors import StateError
+from stackr.paths import state_root
+
+# Docker's name rule ([a-zA-Z0-9][a-zA-Z0-9_.-]*), capped: no "/", no "..", no NUL.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+RECORD_VERSION = 1
+
+JsonObject = dict[str, Any]
+
+
+def is_valid_name(name: str) -> bool:
+    """Whether ``name`` can be a resource id/name (and so a single path component)."""
+    return bool(_NAME.fullmatch(name)) and ".." not in name
+
+
+def engine_root() -> Path:
+    return state_root() / "engine"
+
+
+def write_json_atomic(path: Path, data: JsonObject) -> None:
+    """Replace ``path`` by ``data`` so that a crash leaves the old or the new file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(data, sort_keys=True, indent=1)
+    descriptor, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "w") as temp_file:
+            temp_file.write(text)
+            temp_file.flush()
+            os.fsync(temp_file.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+class RecordStore:
+    """Records of one kind (``containers``, ``volumes``), keyed by a validated id."""
+
+    def __init__(self, kind: str, root: Path | None = None) -> None:
+        self.kind = kind
+        self.directory = (root or engine_root()) / kind
+        self._lock = threading.Lock()
+
+    def path_of(self, record_id: str) -> Path:
+        if not is_valid_name(record_id):
+            raise ValueError(f"invalid {self.kind} id {record_id!r}")
+        return self.directory / f"{record_id}.json"
+
+    def put(self, record_id: str, data: JsonObject) -> None:
+        with self._lock:
+            write_json_atomic(self.path_of(record_id), {"Version": RECORD_VERSION, **data})
+
+    def get(self, record_id: str) -> JsonObject | None:
+        path = self.path_of(record_id)
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            return None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise StateError(f"engine record {path} is corrupt: {error}") from error
+        if not isinstance(data, dict) or data.get("Version") != RECORD_VERSION:
+            raise StateError(f"engine record {path} has an unknown version")
+        data.pop("Version")
+        return data
+
+    def delete(self, record_id: str) -> None:
+        with self._lock, contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path_of(record_id))
+
+    def ids(self) -> list[str]:
+        try:
+            names = os.listdir(self.directory)
+        except FileNotFoundError:
+            return []
+        return sorted(
+            name[: -len(".json")]
+            for name in names
+            if name.endswith(".json") and not name.startswith(".")
+        )
+
+    def items(self) -> Iterator[tuple[str, JsonObject]]:
+        for record_id in self.ids():
+            data = self.get(record_id)
+            if data is not None:
+                yield record_id, data

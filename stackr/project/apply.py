@@ -1,0 +1,253 @@
+"""The executor: carries out a ``Plan`` on the engine, wave by wave, in parallel.
+
+It decides nothing: every body it sends and every wait it makes was decided before it
+runs (``Requests``). Operations of one wave run in a thread pool, those on the same
+resource in their listed order; a container's start first waits for its
+``depends_on`` conditions. On the first failure no new wave is scheduled (what runs
+finishes), and the error lists what was done and what was not, and the next step.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from stackr.errors import ApplyError, StackrError
+from stackr.graph import ResourceId
+from stackr.plan import Operation, OpType, Plan
+from stackr.project.conditions import ConditionError, wait_condition
+from stackr.project.desired import DependencyWait
+
+JsonObject = dict[str, Any]
+MAX_WORKERS = 16
+NEXT_STEP = 'run "stackr up" again to resume or "stackr down" to clean up'
+
+
+class Engine(Protocol):
+    def container_create(self, config: JsonObject, name: str | None = None) -> str: ...
+
+    def container_start(self, container: str) -> None: ...
+
+    def container_stop(self, container: str, timeout: float | None = None) -> None: ...
+
+    def container_remove(self, container: str, force: bool = False, volumes: bool = False
+                         ) -> None: ...
+
+    def container_restart(self, container: str, timeout: float | None = None) -> None: ...
+
+    def container_inspect(self, container: str) -> JsonObject: ...
+
+    def container_wait(self, container: str, condition: str = "not-running") -> JsonObject: ...
+
+    def container_logs(self, container: str, *, follow: bool = False, tail: int | None = None,
+                       timestamps: bool = False, stdout: bool = True, stderr: bool = True,
+                       since: float | None = None) -> Iterator[JsonObject]: ...
+
+    def volume_create(self, name: str | None = None, labels: Mapping[str, str] | None = None
+                      ) -> JsonObject: ...
+
+    def volume_remove(self, name: str, force: bool = False) -> None: ...
+
+    def request(self, method: str, path: str, body: Any = None) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Requests:
+    """What each operation sends, decided before the executor runs."""
+
+    container_bodies: Mapping[ResourceId, tuple[str, JsonObject]] = field(
+        default_factory=dict)  # engine name, create body
+    network_bodies: Mapping[ResourceId, JsonObject] = field(default_factory=dict)
+    volume_bodies: Mapping[ResourceId, JsonObject] = field(default_factory=dict)
+    handles: Mapping[ResourceId, str] = field(default_factory=dict)  # what exists now
+    display_names: Mapping[ResourceId, str] = field(default_factory=dict)  # for progress
+    waits: Mapping[ResourceId, tuple[DependencyWait, ...]] = field(default_factory=dict)
+    wait_names: Mapping[ResourceId, str] = field(default_factory=dict)  # dependency → name
+    stop_timeout: int | None = None  # seconds for every stop together (one grace period)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One step of the apply, for the CLI's display."""
+
+    resource: ResourceId
+    name: str  # the engine's name
+    state: str  # "Creating", "Created", "Starting", "Waiting", "Healthy", "Stopped", …
+    elapsed: float  # seconds since the apply began
+    detail: str = ""
+
+
+ProgressSink = Callable[[Progress], None]
+
+_PAST = {
+    OpType.CREATE_NETWORK: "Created", OpType.REMOVE_NETWORK: "Removed",
+    OpType.CREATE_VOLUME: "Created", OpType.REMOVE_VOLUME: "Removed",
+    OpType.CREATE_CONTAINER: "Created", OpType.START_CONTAINER: "Started",
+    OpType.STOP_CONTAINER: "Stopped", OpType.REMOVE_CONTAINER: "Removed",
+    OpType.RESTART_CONTAINER: "Restarted",
+}
+_PRESENT = {
+    OpType.CREATE_NETWORK: "Creating", OpType.REMOVE_NETWORK: "Removing",
+    OpType.CREATE_VOLUME: "Creating", OpType.REMOVE_VOLUME: "Removing",
+    OpType.CREATE_CONTAINER: "Creating", OpType.START_CONTAINER: "Starting",
+    OpType.STOP_CONTAINER: "Stopping", OpType.REMOVE_CONTAINER: "Removing",
+    OpType.RESTART_CONTAINER: "Restarting",
+}
+
+
+class ApplyFailed(ApplyError):
+    def __init__(self, operation: Operation, cause: str, done: int, pending: int) -> None:
+        self.operation = operation
+        self.cause = cause
+        self.done = done
+        self.pending = pending
+        super().__init__(
+            f"{operation.resource}: {operation.op.name.lower().replace('_', ' ')} failed: "
+            f"{cause}\n{done} operation(s) done, {pending} not done; {NEXT_STEP}"
+        )
+
+
+@dataclass
+class _Run:
+    started: float
+    stop_deadline: float | None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    created: dict[ResourceId, str] = field(default_factory=dict)  # new container ids
+    done: list[Operation] = field(default_factory=list)
+    failure: tuple[Operation, str] | None = None
+
+
+class Executor:
+    def __init__(self, engine: Engine, requests: Requests,
+                 progress: ProgressSink | None = None, workers: int = MAX_WORKERS) -> None:
+        self.engine = engine
+        self.requests = requests
+        self.progress = progress or (lambda event: None)
+        self.workers = workers
+
+    def run(self, plan: Plan) -> dict[ResourceId, str]:
+        """Carry out ``plan``; the ids of the containers it created. Raises
+        ``ApplyFailed`` after the wave in which an operation failed."""
+        now = time.monotonic()
+        timeout = self.requests.stop_timeout
+        state = _Run(now, None if timeout is None else now + timeout)
+        waves = plan.waves()
+        with ThreadPoolExecutor(max_workers=self.workers,
+                                thread_name_prefix="apply") as pool:
+            for wave in waves:
+                by_resource: dict[ResourceId, list[Operation]] = {}
+                for operation in wave:
+                    by_resource.setdefault(operation.resource, []).append(operation)
+                futures = [pool.submit(self._run_resource, operations, state)
+                           for operations in by_resource.values()]
+                for future in futures:
+                    future.result()
+                if state.failure is not None:
+                    operation, cause = state.failure
+                    pending = len(plan.operations) - len(state.done)
+                    raise ApplyFailed(operation, cause, len(state.done), pending)
+        return dict(state.created)
+
+    # -- one resource's operations, in order ----------------------------------------
+
+    def _run_resource(self, operations: list[Operation], state: _Run) -> None:
+        for operation in operations:
+            try:
+                self._one(operation, state)
+            except StackrError as error:
+                with state.lock:
+                    if state.failure is None:
+                        state.failure = (operation, str(error))
+                self._report(operation.resource, "Error", state, str(error).split("\n")[0])
+                return
+            with state.lock:
+                state.done.append(operation)
+
+    def _name(self, resource: ResourceId) -> str:
+        if resource in self.requests.container_bodies:
+            return self.requests.container_bodies[resource][0]
+        for bodies in (self.requests.network_bodies, self.requests.volume_bodies):
+            if resource in bodies:
+                return str(bodies[resource]["Name"])
+        if resource in self.requests.display_names:
+            return self.requests.display_names[resource]
+        return self.requests.handles.get(resource, str(resource))
+
+    def _report(self, resource: ResourceId, what: str, state: _Run, detail: str = "") -> None:
+        self.progress(Progress(resource, self._name(resource), what,
+                               time.monotonic() - state.started, detail))
+
+    def _container(self, resource: ResourceId, state: _Run) -> str:
+        with state.lock:
+            created = state.created.get(resource)
+        return created or self.requests.handles.get(resource) or self._name(resource)
+
+    def _one(self, operation: Operation, state: _Run) -> None:
+        resource = operation.resource
+        op = operation.op
+        self._report(resource, _PRESENT[op], state)
+        if op is OpType.CREATE_NETWORK:
+            self.engine.request("POST", "/networks/create", self.requests.network_bodies[resource])
+        elif op is OpType.REMOVE_NETWORK:
+            from urllib.parse import quote
+
+            self.engine.request("DELETE", "/networks/" + quote(self.requests.handles[resource],
+                                                                 safe=""))
+        elif op is OpType.CREATE_VOLUME:
+            body = self.requests.volume_bodies[resource]
+            self.engine.volume_create(body["Name"], body.get("Labels"))
+        elif op is OpType.REMOVE_VOLUME:
+            self.engine.volume_remove(self.requests.handles[resource])
+        elif op is OpType.CREATE_CONTAINER:
+            name, body = self.requests.container_bodies[resource]
+            container_id = self.engine.container_create(body, name)
+            with state.lock:
+                state.created[resource] = container_id
+        elif op is OpType.START_CONTAINER:
+            self._wait_dependencies(resource, state)
+            self.engine.container_start(self._container(resource, state))
+        elif op is OpType.STOP_CONTAINER:
+            self.engine.container_stop(self._container(resource, state),
+                                       self._stop_timeout(state))
+        elif op is OpType.REMOVE_CONTAINER:
+            self.engine.container_remove(self.requests.handles[resource], force=True)
+        elif op is OpType.RESTART_CONTAINER:
+            self._wait_dependencies(resource, state)
+            self.engine.container_restart(self._container(resource, state),
+                                          self._stop_timeout(state))
+        else:
+            raise ApplyError(f"{resource}: {op.name} is not something the executor does")
+        self._report(resource, _PAST[op], state)
+
+    def _stop_timeout(self, state: _Run) -> int | None:
+        if state.stop_deadline is None:
+            return None
+        return max(0, math.ceil(state.stop_deadline - time.monotonic()))
+
+    def _wait_dependencies(self, resource: ResourceId, state: _Run) -> None:
+        for wait in self.requests.waits.get(resource, ()):
+            name = self.requests.wait_names.get(wait.dependency)
+            if name is None:
+                continue  # not part of this stack (a disabled profile)
+            if wait.condition != "service_started":
+                self._report(resource, "Waiting", state, f"{wait.dependency.name}: "
+                             f"{wait.condition}")
+            try:
+                wait_condition(self.engine, name, wait.condition)
+            except ConditionError as error:
+                if wait.required:
+                    raise ConditionError(
+                        f"dependency {wait.dependency.name} ({wait.condition}): {error}"
+                    ) from None
+                self._report(resource, "Warning", state,
+                             f"optional dependency {wait.dependency.name}: {error}")
+            except StackrError as error:
+                if wait.required:
+                    raise
+                self._report(resource, "Warning", state,
+                             f"optional dependency {wait.dependency.name}: {error}")

@@ -1,0 +1,44 @@
+"""From the desired stack and the observation to the executor's ``Requests``: every
+body and wait decided here, so the executor only carries them out. Pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from stackr.graph import ResourceId
+from stackr.project import translate
+from stackr.project.apply import JsonObject, Requests
+from stackr.project.desired import DesiredStack
+from stackr.project.observe import Observation
+from stackr.project.secrets import SecretFile
+
+if TYPE_CHECKING:
+    from stackr.config.models import Stack
+
+
+def up_requests(stack: Stack, desired: DesiredStack, observation: Observation,
+                secret_files: Mapping[str, list[SecretFile]] | None = None) -> Requests:
+    """``secret_files``: service name → its secrets and configs (``secrets.plan_files``)."""
+    containers: dict[ResourceId, tuple[str, JsonObject]] = {}
+    networks: dict[ResourceId, JsonObject] = {}
+    volumes: dict[ResourceId, JsonObject] = {}
+    for resource in desired.resources:
+        if resource.kind == "service":
+            containers[resource] = (desired.engine_names[resource],
+                                    translate.container_body(
+                                        stack, resource, desired,
+                                        (secret_files or {}).get(resource.name)))
+        elif resource.kind == "network":
+            networks[resource] = translate.network_body(stack, resource, desired)
+        elif resource.kind == "volume":
+            volumes[resource] = translate.volume_body(stack, resource, desired)
+    wait_names = {r: n for r, n in desired.engine_names.items() if r.kind == "service"}
+    return Requests(containers, networks, volumes, dict(observation.handles),
+                    observation.display_names(), dict(desired.waits), wait_names)
+
+
+def down_requests(observation: Observation, stop_timeout: int | None) -> Requests:
+    return Requests(handles=dict(observation.handles),
+                    display_names=observation.display_names(), stop_timeout=stop_timeout)

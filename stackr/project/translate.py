@@ -1,0 +1,300 @@
+"""A service replica → the engine's ``POST /containers/create`` body (Docker's shape).
+
+One small function per concern (process, environment, mounts, resources, network
+attachments, ports, healthcheck, restart), as compose's ``create.go``. Compose's
+override rules with the image config hold because the engine applies them: keys left
+out here (``Cmd``, ``Entrypoint``, ``WorkingDir``, ``User``, ``Healthcheck``) take the
+image's values; an ``entrypoint`` given without a ``command`` drops the image's ``Cmd``.
+Pure: no engine, no host.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from stackr.errors import NotImplementedYetError, UsageError
+from stackr.graph import ResourceId
+from stackr.project import names
+from stackr.project.desired import DesiredStack
+from stackr.project.secrets import SecretFile
+
+if TYPE_CHECKING:
+    from stackr.config.models import Service, Stack
+
+JsonObject = dict[str, Any]
+NANOSECONDS = 1_000_000_000
+
+
+def unsupported_keys(service: Service) -> list[str]:
+    """Keys the engine cannot honour yet: refused, never silently ignored."""
+    keys = []
+    for key in ("devices", "volumes_from", "dns", "dns_search",
+                "dns_opt", "extra_hosts"):
+        if getattr(service, key):
+            keys.append(key)
+    for key in ("ipc", "pid", "runtime"):
+        if getattr(service, key) is not None:
+            keys.append(key)
+    if (service.network_mode or "").startswith(("service:", "container:")):
+        keys.append("network_mode")
+    if service.stdin_open:
+        keys.append("stdin_open")
+    if any(link.alias != link.service for link in service.links):
+        keys.append("links (with an alias)")
+    if any(mount.type == "volume" and not mount.source for mount in service.volumes):
+        keys.append("volumes (anonymous volume)")
+    return keys
+
+
+def process_config(service: Service) -> JsonObject:
+    body: JsonObject = {}
+    if service.command is not None and service.command:
+        body["Cmd"] = list(service.command)
+    if service.entrypoint is not None:
+        body["Entrypoint"] = list(service.entrypoint)
+    if service.working_dir:
+        body["WorkingDir"] = service.working_dir
+    if service.user:
+        body["User"] = service.user
+    if service.tty:
+        body["Tty"] = True
+    if service.stop_signal:
+        body["StopSignal"] = service.stop_signal
+    if service.stop_grace_period is not None:
+        body["StopTimeout"] = int(service.stop_grace_period)
+    return body
+
+
+def environment(service: Service) -> list[str]:
+    # A key without a value that the loader could not fill stays unset, as in Compose.
+    return [f"{key}={value}" for key, value in sorted(service.environment.items())
+            if value is not None]
+
+
+def mounts(service: Service, desired: DesiredStack) -> JsonObject:
+    host: JsonObject = {}
+    items = []
+    for mount in service.volumes:
+        item: JsonObject = {"Type": mount.type, "Target": mount.target,
+                            "ReadOnly": mount.read_only}
+        if mount.type == "volume":
+            item["Source"] = desired.engine_names[ResourceId("volume", mount.source or "")]
+        elif mount.type == "bind":
+            item["Source"] = mount.source
+        elif mount.tmpfs is not None:
+            options = {"SizeBytes": mount.tmpfs.size, "Mode": mount.tmpfs.mode}
+            item["TmpfsOptions"] = {k: v for k, v in options.items() if v is not None}
+        items.append(item)
+    if items:
+        host["Mounts"] = items
+    if service.tmpfs:
+        host["Tmpfs"] = {path: options for path, _, options in
+                         (entry.partition(":") for entry in service.tmpfs)}
+    if service.read_only:
+        host["ReadonlyRootfs"] = True
+    if service.shm_size is not None:
+        host["ShmSize"] = service.shm_size
+    return host
+
+
+def resources(service: Service) -> JsonObject:
+    limits = service.deploy.resources.limits if service.deploy else None
+    reservations = service.deploy.resources.reservations if service.deploy else None
+    memory = service.mem_limit or (limits.memory if limits else None)
+    cpus = service.cpus or (limits.cpus if limits else None)
+    pids = service.pids_limit or (limits.pids if limits else None)
+    reservation = service.mem_reservation or (reservations.memory if reservations else None)
+    host: JsonObject = {
+        "Memory": memory,
+        "MemorySwap": service.memswap_limit,
+        "MemoryReservation": reservation,
+        "NanoCpus": int(cpus * NANOSECONDS) if cpus else None,
+        "CpuShares": service.cpu_shares,
+        "PidsLimit": pids,
+    }
+    return {key: value for key, value in host.items() if value is not None}
+
+
+def privileges(service: Service) -> JsonObject:
+    host: JsonObject = {
+        "Privileged": service.privileged or None,
+        "CapAdd": list(service.cap_add) or None,
+        "CapDrop": list(service.cap_drop) or None,
+        "SecurityOpt": list(service.security_opt) or None,
+        "GroupAdd": list(service.group_add) or None,
+        "Sysctls": dict(service.sysctls) or None,
+        "OomScoreAdj": service.oom_score_adj,
+        "Init": service.init,
+        "Ulimits": [{"Name": name, "Soft": limit.soft, "Hard": limit.hard}
+                    for name, limit in sorted(service.ulimits.items())] or None,
+    }
+    return {key: value for key, value in host.items() if value is not None}
+
+
+def network_attachments(service_name: str, service: Service, desired: DesiredStack
+                        ) -> tuple[JsonObject, JsonObject | None]:
+    """(HostConfig part, NetworkingConfig): the first network is the NetworkMode, every
+    network an endpoint whose aliases make the service name resolvable."""
+    if service.network_mode in ("host", "none"):
+        return {"NetworkMode": service.network_mode}, None
+    endpoints: JsonObject = {}
+    ordered = sorted(service.networks.items(), key=lambda item: (-item[1].priority, item[0]))
+    for key, attachment in ordered:
+        engine_name = desired.engine_names[ResourceId("network", key)]
+        endpoint: JsonObject = {"Aliases": [service_name, *attachment.aliases]}
+        if attachment.ipv4_address:
+            endpoint["IPAMConfig"] = {"IPv4Address": attachment.ipv4_address}
+        endpoints[engine_name] = endpoint
+    if not endpoints:
+        return {"NetworkMode": "none"}, None
+    return {"NetworkMode": next(iter(endpoints))}, {"EndpointsConfig": endpoints}
+
+
+def ports(service: Service) -> tuple[JsonObject, JsonObject]:
+    """(ExposedPorts, HostConfig.PortBindings)."""
+    exposed: JsonObject = {}
+    bindings: dict[str, list[JsonObject]] = {}
+    for entry in service.expose:
+        port, _, protocol = entry.partition("/")
+        exposed[f"{port}/{protocol or 'tcp'}"] = {}
+    for mapping in service.ports:
+        if mapping.published_end is not None:
+            raise NotImplementedYetError(
+                f"ports: a published port range ({mapping.published}-{mapping.published_end}) "
+                "is not supported yet"
+            )
+        key = f"{mapping.target}/{mapping.protocol}"
+        exposed[key] = {}
+        if mapping.published is None and mapping.host_ip is None:
+            continue
+        bindings.setdefault(key, []).append({
+            "HostIp": mapping.host_ip or "",
+            "HostPort": str(mapping.published) if mapping.published is not None else "",
+        })
+    return exposed, bindings
+
+
+def healthcheck(service: Service) -> JsonObject | None:
+    """None: the image's healthcheck (the engine applies it)."""
+    check = service.healthcheck
+    if check is None:
+        return None
+    if check.disable or check.test == ("NONE",):
+        return {"Test": ["NONE"]}
+    if check.test is None:
+        return None  # only timings given: the image's test with the engine's timings
+
+    def nanoseconds(seconds: float | None) -> int | None:
+        return None if seconds is None else int(seconds * NANOSECONDS)
+
+    body: JsonObject = {
+        "Test": list(check.test),
+        "Interval": nanoseconds(check.interval),
+        "Timeout": nanoseconds(check.timeout),
+        "StartPeriod": nanoseconds(check.start_period),
+        "StartInterval": nanoseconds(check.start_interval),
+        "Retries": check.retries,
+    }
+    return {key: value for key, value in body.items() if value is not None}
+
+
+def restart_policy(service: Service) -> JsonObject:
+    policy = service.deploy.restart_policy if service.deploy else None
+    if policy is not None and service.restart.condition == "no":
+        name = {"none": "no", "on-failure": "on-failure", "any": "always"}[policy.condition]
+        return {"Name": name, "MaximumRetryCount": policy.max_attempts or 0}
+    return {"Name": service.restart.condition,
+            "MaximumRetryCount": service.restart.max_retries or 0}
+
+
+def secret_mounts(files: list[SecretFile]) -> list[JsonObject]:
+    return [{"Type": "bind", "Source": secret.mount_source, "Target": secret.target,
+             "ReadOnly": True} for secret in files]
+
+
+def container_body(stack: Stack, resource: ResourceId, desired: DesiredStack,
+                   secret_files: list[SecretFile] | None = None) -> JsonObject:
+    """The create body of replica ``resource`` (``service:NAME:N``); ``secret_files``:
+    its secrets and configs (``secrets.plan_files``)."""
+    service_name = resource.name
+    service = stack.services[service_name]
+    refused = unsupported_keys(service)
+    if refused:
+        raise NotImplementedYetError(
+            f"service {service_name}: {', '.join(refused)} not supported by stackr yet"
+        )
+    from stackr.graph import image_reference
+
+    image = image_reference(desired.project, service_name, service)
+    if image is None:
+        raise UsageError(f"service {service_name}: no image and no build")
+    wanted = desired.resources[resource]
+    labels = {**service.labels,
+              **(service.deploy.labels if service.deploy else {}),
+              **names.resource_labels(desired.project, resource, wanted.config,
+                                      wanted.config_hash, desired.needs.get(resource, ()))}
+    exposed, bindings = ports(service)
+    network_host, networking = network_attachments(service_name, service, desired)
+    if bindings and network_host.get("NetworkMode") in ("host", "none"):
+        raise UsageError(f"service {service_name}: ports need a network "
+                         f"(network_mode is {network_host['NetworkMode']})")
+    if (service.secrets or service.configs) and secret_files is None:
+        raise NotImplementedYetError(f"service {service_name}: secrets and configs need "
+                                     "their files planned (secrets.plan_files)")
+    host_config: JsonObject = {
+        **mounts(service, desired),
+        **resources(service),
+        **privileges(service),
+        **network_host,
+        "RestartPolicy": restart_policy(service),
+    }
+    if bindings:
+        host_config["PortBindings"] = bindings
+    if secret_files:
+        host_config["Mounts"] = [*host_config.get("Mounts", []), *secret_mounts(secret_files)]
+    body: JsonObject = {
+        "Image": image,
+        **process_config(service),
+        "Env": environment(service),
+        "Labels": labels,
+        "HostConfig": host_config,
+    }
+    hostname = service.hostname
+    if hostname:
+        body["Hostname"] = hostname
+    if service.domainname:
+        body["Domainname"] = service.domainname
+    if exposed:
+        body["ExposedPorts"] = exposed
+    if networking is not None:
+        body["NetworkingConfig"] = networking
+    check = healthcheck(service)
+    if check is not None:
+        body["Healthcheck"] = check
+    return body
+
+
+def network_body(stack: Stack, resource: ResourceId, desired: DesiredStack) -> JsonObject:
+    network = stack.networks[resource.name]
+    wanted = desired.resources[resource]
+    body: JsonObject = {
+        "Name": desired.engine_names[resource],
+        "Internal": network.internal,
+        "Labels": {**network.labels, **names.resource_labels(
+            desired.project, resource, wanted.config, wanted.config_hash)},
+    }
+    if network.ipam is not None and network.ipam.config:
+        pool = network.ipam.config[0]
+        entry = {"Subnet": pool.subnet, "Gateway": pool.gateway, "IPRange": pool.ip_range}
+        body["IPAM"] = {"Config": [{k: v for k, v in entry.items() if v is not None}]}
+    return body
+
+
+def volume_body(stack: Stack, resource: ResourceId, desired: DesiredStack) -> JsonObject:
+    volume = stack.volumes[resource.name]
+    wanted = desired.resources[resource]
+    return {
+        "Name": desired.engine_names[resource],
+        "Labels": {**volume.labels, **names.resource_labels(
+            desired.project, resource, wanted.config, wanted.config_hash)},
+    }

@@ -1,0 +1,41 @@
+"""Engine host URLs (-H / STACKR_HOST)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stackr.client.hosts import SshHost, UnixHost, parse_host
+from stackr.errors import UsageError
+
+
+def test_default_is_the_local_engine(stackr_dirs: tuple[Path, Path]) -> None:
+    host = parse_host(None)
+    assert host == UnixHost(str(stackr_dirs[1] / "engine.sock"), is_default=True)
+
+
+def test_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STACKR_HOST", "unix:///tmp/other.sock")
+    assert parse_host(None) == UnixHost("/tmp/other.sock")
+    assert parse_host("unix:///x.sock") == UnixHost("/x.sock")  # -H wins
+
+
+def test_ssh_urls() -> None:
+    assert parse_host("ssh://admin@box:2222") == SshHost("box", "admin", 2222)
+    host = parse_host("ssh://box/var/run/stackr.sock")
+    assert host == SshHost("box", None, None, "/var/run/stackr.sock")
+    assert host.ssh_command() == [
+        "ssh", "-T", "-o", "BatchMode=yes", "--", "box",
+        "stackr", "engine", "dial-stdio", "--socket", "/var/run/stackr.sock",
+    ]
+    assert parse_host("ssh://a@b:22").ssh_command()[4:7] == ["-p", "22", "--"]
+
+
+@pytest.mark.parametrize("url", [
+    "tcp://1.2.3.4:2375", "unix://relative.sock", "ssh://", "ssh://u:pw@host",
+    "ssh://host:port", "http://x",
+])
+def test_bad_hosts(url: str) -> None:
+    with pytest.raises(UsageError):
+        parse_host(url)

@@ -1,0 +1,133 @@
+"""The executor against a fake engine: order, parallel waves, waits, failure reports."""
+
+from __future__ import annotations
+
+import pytest
+
+from stackr.graph import ResourceId
+from stackr.plan import Operation, OpType, Plan
+from stackr.project.apply import NEXT_STEP, ApplyFailed, Executor, Progress, Requests
+from stackr.project.desired import DependencyWait
+from tests.unit.project.fake_engine import FakeEngine
+
+NET = ResourceId("network", "back")
+VOL = ResourceId("volume", "data")
+DB = ResourceId("service", "db", 1)
+API = ResourceId("service", "api", 1)
+JOB = ResourceId("service", "job", 1)
+
+
+def plan_of(*waves: list[tuple[OpType, ResourceId]]) -> Plan:
+    return Plan(tuple(Operation(op, resource, "new", index)
+                      for index, wave in enumerate(waves) for op, resource in wave))
+
+
+def requests(**waits: tuple[DependencyWait, ...]) -> Requests:
+    names = {DB: "p-db-1", API: "p-api-1", JOB: "p-job-1"}
+    return Requests(
+        container_bodies={r: (n, {"Image": "busybox"}) for r, n in names.items()},
+        network_bodies={NET: {"Name": "p_back"}},
+        volume_bodies={VOL: {"Name": "p_data", "Labels": {}}},
+        waits={API: waits.get("api", ())},
+        wait_names=names,
+    )
+
+
+UP = plan_of(
+    [(OpType.CREATE_NETWORK, NET), (OpType.CREATE_VOLUME, VOL)],
+    [(OpType.CREATE_CONTAINER, DB), (OpType.START_CONTAINER, DB)],
+    [(OpType.CREATE_CONTAINER, API), (OpType.START_CONTAINER, API)],
+)
+
+
+def test_runs_waves_in_order_and_reports_progress() -> None:
+    engine = FakeEngine()
+    events: list[Progress] = []
+    created = Executor(engine, requests(), events.append).run(UP)
+    assert created == {DB: "id-p-db-1", API: "id-p-api-1"}
+    assert engine.actions("network_create") == ["p_back"]
+    assert engine.actions("volume_create") == ["p_data"]
+    assert engine.actions("start") == ["p-db-1", "p-api-1"]
+    assert [(e.name, e.state) for e in events if e.resource == API] == [
+        ("p-api-1", "Creating"), ("p-api-1", "Created"),
+        ("p-api-1", "Starting"), ("p-api-1", "Started")]
+
+
+def test_waits_for_healthy_before_starting_the_dependant() -> None:
+    engine = FakeEngine()
+    engine.health_script["p-db-1"] = ["starting", "starting", "healthy"]
+    wait = DependencyWait(DB, "service_healthy")
+    Executor(engine, requests(api=(wait,))).run(UP)
+    assert engine.actions("start") == ["p-db-1", "p-api-1"]
+    assert engine.health_script["p-db-1"] == ["healthy"]  # polled until healthy
+
+
+def test_an_unhealthy_dependency_fails_with_its_logs_and_stops_the_plan() -> None:
+    engine = FakeEngine()
+    engine.health_script["p-db-1"] = ["starting", "unhealthy"]
+    engine.logs["p-db-1"] = ["connecting\n", "disk full\n"]
+    wait = DependencyWait(DB, "service_healthy")
+    with pytest.raises(ApplyFailed) as caught:
+        Executor(engine, requests(api=(wait,))).run(UP)
+    message = str(caught.value)
+    assert "service:api:1" in message and "is unhealthy" in message and "disk full" in message
+    assert NEXT_STEP in message
+    assert engine.actions("start") == ["p-db-1"]
+    assert caught.value.done == 5 and caught.value.pending == 1
+
+
+def test_a_failed_job_fails_its_dependants() -> None:
+    engine = FakeEngine()
+    engine.exit_codes["p-job-1"] = 2
+    engine.logs["p-job-1"] = ["migration failed\n"]
+    plan = plan_of(
+        [(OpType.CREATE_CONTAINER, JOB), (OpType.START_CONTAINER, JOB)],
+        [(OpType.CREATE_CONTAINER, API), (OpType.START_CONTAINER, API)],
+    )
+    wait = DependencyWait(JOB, "service_completed_successfully")
+    with pytest.raises(ApplyFailed, match=r"exited with code 2(.|\n)*migration failed"):
+        Executor(engine, requests(api=(wait,))).run(plan)
+    assert "p-api-1" not in engine.actions("start")
+
+
+def test_an_optional_dependency_that_fails_is_a_warning() -> None:
+    engine = FakeEngine()
+    engine.exit_codes["p-job-1"] = 1
+    plan = plan_of(
+        [(OpType.CREATE_CONTAINER, JOB), (OpType.START_CONTAINER, JOB)],
+        [(OpType.CREATE_CONTAINER, API), (OpType.START_CONTAINER, API)],
+    )
+    events: list[Progress] = []
+    wait = DependencyWait(JOB, "service_completed_successfully", required=False)
+    Executor(engine, requests(api=(wait,)), events.append).run(plan)
+    assert engine.actions("start") == ["p-job-1", "p-api-1"]
+    assert any(e.state == "Warning" and "optional dependency job" in e.detail for e in events)
+
+
+def test_a_failing_start_stops_scheduling_later_waves() -> None:
+    engine = FakeEngine()
+    engine.fail_start.add("p-db-1")
+    with pytest.raises(ApplyFailed, match="service:db:1: start container failed") as caught:
+        Executor(engine, requests()).run(UP)
+    assert engine.actions("create") == ["p-db-1"]  # api's wave never ran
+    assert caught.value.pending == 3
+
+
+def test_down_shares_one_grace_period_and_uses_handles() -> None:
+    engine = FakeEngine()
+    for name in ("p-db-1", "p-api-1"):
+        engine.container_create({}, name)
+        engine.container_start(f"id-{name}")
+    plan = plan_of(
+        [(OpType.STOP_CONTAINER, API), (OpType.REMOVE_CONTAINER, API)],
+        [(OpType.STOP_CONTAINER, DB), (OpType.REMOVE_CONTAINER, DB)],
+        [(OpType.REMOVE_NETWORK, NET)],
+    )
+    handles = {API: "id-p-api-1", DB: "id-p-db-1", NET: "p_back"}
+    Executor(engine, Requests(handles=handles, stop_timeout=5)).run(plan)
+    stops = engine.actions("stop")
+    assert [s.split()[0] for s in stops] == ["p-api-1", "p-db-1"]
+    assert all(int(s.split("t=")[1]) <= 5 for s in stops)
+    assert engine.actions("remove") == ["p-api-1", "p-db-1"]
+    assert engine.actions("network_remove") == ["p_back"]
+    assert engine.containers_by_name == {}

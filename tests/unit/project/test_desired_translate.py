@@ -1,0 +1,146 @@
+"""Desired state and the engine bodies made from a loaded stack."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stackr.errors import NotImplementedYetError, UsageError
+from stackr.graph import ResourceId
+from stackr.project import names
+from stackr.project.desired import DependencyWait, desired_stack, parse_scale, with_scale
+from stackr.project.translate import container_body, network_body, volume_body
+from tests.unit.project.stacks import WEBAPP, load
+
+IMAGES = {"busybox:latest": "sha256:aaa"}
+
+
+def test_desired_names_hashes_needs_and_waits(tmp_path: Path) -> None:
+    stack, graph = load(WEBAPP, tmp_path)
+    desired = desired_stack(stack, graph, IMAGES)
+    api = ResourceId("service", "api", 1)
+    assert desired.engine_names[api] == "demo-api-1"
+    assert desired.engine_names[ResourceId("network", "back")] == "demo_back"
+    assert desired.engine_names[ResourceId("network", "outside")] == "shared-net"
+    assert desired.external == frozenset({ResourceId("network", "outside")})
+    assert ResourceId("network", "outside") not in desired.resources
+    assert {r for r in desired.resources if r.kind == "service" and r.name == "cache"} == {
+        ResourceId("service", "cache", 1), ResourceId("service", "cache", 2)}
+    assert desired.waits[api] == (
+        DependencyWait(ResourceId("service", "cache", 1), "service_started", False),
+        DependencyWait(ResourceId("service", "cache", 2), "service_started", False),
+        DependencyWait(ResourceId("service", "db", 1), "service_healthy", True),
+    )
+    assert ResourceId("network", "back") in desired.needs[api]
+    assert all(need.kind != "image" for need in desired.needs[api])
+    assert desired.resources[api].config["image_id"] == "sha256:aaa"
+
+
+def test_only_the_changed_service_changes_hash(tmp_path: Path) -> None:
+    stack, graph = load(WEBAPP, tmp_path)
+    before = desired_stack(stack, graph, IMAGES)
+    stack2, graph2 = load(WEBAPP.replace("MODE: one", "MODE: two"), tmp_path)
+    after = desired_stack(stack2, graph2, IMAGES)
+    changed = {r for r in before.resources
+               if before.resources[r].config_hash != after.resources[r].config_hash}
+    assert changed == {ResourceId("service", "api", 1)}
+    new_image = desired_stack(stack, graph, {"busybox:latest": "sha256:bbb"})
+    assert all(new_image.resources[r].config_hash != before.resources[r].config_hash
+               for r in before.resources if r.kind == "service")
+
+
+def test_depends_on_and_scale_do_not_change_the_hash(tmp_path: Path) -> None:
+    stack, graph = load(WEBAPP, tmp_path)
+    before = desired_stack(stack, graph, IMAGES)
+    scaled = with_scale(stack, {"web": 3, "cache": 1})
+    from stackr.graph import build_graph
+
+    after = desired_stack(scaled, build_graph(scaled), IMAGES)
+    web1 = ResourceId("service", "web", 1)
+    assert after.resources[web1].config_hash == before.resources[web1].config_hash
+    assert ResourceId("service", "web", 3) in after.resources
+    with pytest.raises(UsageError, match="no such service"):
+        with_scale(stack, {"nope": 1})
+    assert parse_scale(["web=3"]) == {"web": 3}
+    with pytest.raises(UsageError):
+        parse_scale(["web"])
+
+
+def test_container_body(tmp_path: Path) -> None:
+    stack, graph = load(WEBAPP, tmp_path)
+    desired = desired_stack(stack, graph, IMAGES)
+    api = container_body(stack, ResourceId("service", "api", 1), desired)
+    assert api["Image"] == "busybox:latest"
+    assert api["Cmd"] == ["sh", "-c", "exec api"] and "Entrypoint" not in api
+    assert api["Env"] == ["EMPTY=", "MODE=one"]
+    assert api["HostConfig"]["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
+    assert api["HostConfig"]["NetworkMode"] == "demo_back"
+    assert api["NetworkingConfig"]["EndpointsConfig"] == {
+        "demo_back": {"Aliases": ["api", "backend"]}, "demo_front": {"Aliases": ["api"]}}
+    labels = api["Labels"]
+    assert labels[names.LABEL_NEEDS].split(",") == sorted(
+        str(r) for r in desired.needs[ResourceId("service", "api", 1)])
+    assert names.parse_needs(labels[names.LABEL_NEEDS]) == desired.needs[
+        ResourceId("service", "api", 1)]
+
+    db = container_body(stack, ResourceId("service", "db", 1), desired)
+    assert db["HostConfig"]["Mounts"] == [
+        {"Type": "volume", "Target": "/data", "ReadOnly": False, "Source": "demo_data"},
+        {"Type": "bind", "Target": "/seed", "ReadOnly": True, "Source": "/srv/seed"},
+    ]
+    assert db["HostConfig"]["Memory"] == 64 * 1024 * 1024
+    assert db["HostConfig"]["NanoCpus"] == 500_000_000
+    assert db["Healthcheck"] == {"Test": ["CMD-SHELL", "test -d /data"],
+                                 "Interval": 2_000_000_000, "Retries": 3}
+    assert "Cmd" not in db  # the image's command
+
+    cache = container_body(stack, ResourceId("service", "cache", 1), desired)
+    assert cache["Entrypoint"] == ["sleep"] and "Cmd" not in cache
+
+    web = container_body(stack, ResourceId("service", "web", 1), desired)
+    assert web["HostConfig"]["PortBindings"] == {
+        "80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]}
+    assert set(web["ExposedPorts"]) == {"80/tcp", "9000/tcp"}
+    assert web["HostConfig"]["Tmpfs"] == {"/run": "size=1m"}
+    assert web["Labels"]["io.stackr.replica"] == "1"
+    cache2 = container_body(stack, ResourceId("service", "cache", 2), desired)
+    assert cache2["Labels"]["io.stackr.replica"] == "2"
+
+
+def test_network_and_volume_bodies(tmp_path: Path) -> None:
+    stack, graph = load(WEBAPP, tmp_path)
+    desired = desired_stack(stack, graph, IMAGES)
+    back = network_body(stack, ResourceId("network", "back"), desired)
+    assert back["Name"] == "demo_back" and back["Internal"] is True
+    assert back["Labels"]["io.stackr.project"] == "demo"
+    assert back["Labels"]["io.stackr.network"] == "back"
+    data = volume_body(stack, ResourceId("volume", "data"), desired)
+    assert data["Name"] == "demo_data" and data["Labels"]["io.stackr.volume"] == "data"
+
+
+def test_refused_features_are_named(tmp_path: Path) -> None:
+    stack, graph = load("""
+name: demo
+services:
+  one:
+    image: busybox
+    dns: [1.1.1.1]
+    volumes: [/anonymous]
+""", tmp_path)
+    desired = desired_stack(stack, graph, {"busybox": "sha256:a"})
+    with pytest.raises(NotImplementedYetError, match="dns, volumes \\(anonymous volume\\)"):
+        container_body(stack, ResourceId("service", "one", 1), desired)
+
+
+def test_container_name_with_replicas_is_refused(tmp_path: Path) -> None:
+    stack, _ = load("""
+name: demo
+services:
+  one: {image: busybox, container_name: fixed}
+""", tmp_path)
+    scaled = with_scale(stack, {"one": 2})  # --scale: after the loader's checks
+    from stackr.graph import build_graph
+
+    with pytest.raises(UsageError, match="container_name"):
+        desired_stack(scaled, build_graph(scaled), {})
