@@ -160,7 +160,7 @@ class WatchLoop:
                 rebuilds = []  # invalid file: not even a rebuild, nothing changes
         elif rebuilds:
             self._rebuild_and_apply(rebuilds)
-        for name, change in per_service.items():
+        for change in per_service.values():
             if change.rebuild:
                 continue
             self._develop(change)

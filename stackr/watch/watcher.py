@@ -15,6 +15,7 @@ Editors' temporary files and ``.git`` are dropped here, before they cost anythin
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterable
@@ -212,7 +213,6 @@ class Watcher:
             self._on_problem(text)
 
     def _unschedule(self, watch: Any) -> None:
-        try:
+        # Its emitter may have stopped itself when the directory went away.
+        with contextlib.suppress(KeyError, RuntimeError, OSError):
             self._observer.unschedule(watch)
-        except (KeyError, RuntimeError, OSError):
-            pass  # its emitter stopped itself when the directory went away

@@ -136,7 +136,7 @@ def test_deleted_stack_file_reported_and_recovered(project: Path) -> None:
 
 
 def test_develop_actions(project: Path) -> None:
-    loop, applier, lines = make_loop(project)
+    loop, applier, _lines = make_loop(project)
     loop.handle([project / "src/app.py", project / "src/new.py"])
     assert applier.calls == [("sync", "web", "/app/app.py", "/app/new.py")]
     applier.calls.clear()
