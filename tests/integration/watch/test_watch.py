@@ -1,0 +1,159 @@
+"""``stackr watch`` end to end: a real engine, real containers, real inotify."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from stackr.naming import LABEL_PROJECT
+from tests.integration.project.conftest import Project
+
+TWO = """
+services:
+  web:
+    image: busybox:latest
+    command: [sleep, "3600"]
+    environment: {MODE: one}
+  db:
+    image: busybox:latest
+    command: [sleep, "3600"]
+"""
+
+
+def containers(project: Project) -> dict[str, dict[str, Any]]:
+    """name → inspect, from the engine (``stackr ps`` would read the possibly invalid
+    file)."""
+    client = project.engine.client()
+    try:
+        summaries = client.containers(all=True, filters={"label": [
+            f"{LABEL_PROJECT}={project.name}"]})
+        return {str(s["Names"][0]).lstrip("/"): client.container_inspect(s["Id"])
+                for s in summaries}
+    finally:
+        client.close()
+
+
+def running(project: Project) -> dict[str, int]:
+    found = containers(project)
+    assert all(c["State"]["Running"] for c in found.values()), found
+    return {name: int(c["State"]["Pid"]) for name, c in found.items()}
+
+
+def test_invalid_edit_harmless_env_edit_recreates_one_ctrl_c_leaves_up(
+        project: Project, start_watch: Any) -> None:
+    project.write(TWO)
+    watch = start_watch(project)
+    watch.wait_for("watching")
+    before = running(project)
+    assert len(before) == 2
+
+    project.write(TWO.replace("environment: {MODE: one}", "environment: {MODE: [1, 2]}")
+                  .replace('command: [sleep, "3600"]\n', 'ports: ["80:80:80:80"]\n', 1))
+    watch.wait_for("the stack is invalid")
+    diagnostics = watch.wait_for("compose.yaml:")
+    assert "compose.yaml:" in diagnostics
+    assert running(project) == before  # the same processes, still running
+
+    project.write(TWO.replace("MODE: one", "MODE: two"))
+    watch.wait_for("compose.yaml changed: applied")
+    after = running(project)
+    web = next(name for name in after if "web" in name)
+    db = next(name for name in after if "db" in name)
+    assert after[db] == before[db]
+    assert after[web] != before[web]
+
+    # a deleted stack file: reported, nothing stops; back again: applied
+    text = project.file.read_text()
+    project.file.unlink()
+    watch.wait_for("deleted: nothing was changed")
+    assert running(project) == after
+    project.file.write_text(text.replace("MODE: two", "MODE: three"))
+    watch.wait_for("compose.yaml changed: applied")
+
+    assert watch.interrupt() == 0  # Ctrl-C: the stack stays up
+    assert len(running(project)) == 2
+
+
+def test_burst_of_50_writes_is_one_reapply_and_down_on_exit(
+        project: Project, start_watch: Any) -> None:
+    project.write(TWO)
+    watch = start_watch(project, "--debounce", "300")
+    watch.wait_for("watching")
+    for index in range(50):
+        project.write(TWO.replace("MODE: one", f"MODE: burst{index}"))
+    watch.wait_for("compose.yaml changed: applied")
+    project.write(TWO.replace("MODE: one", "MODE: marker"))  # a later, separate edit
+    watch.wait_for("compose.yaml changed: applied")
+    assert watch.count("changed: applied") == 2, "\n".join(watch.lines)
+    assert len(running(project)) == 2
+    assert watch.interrupt() == 0  # without --down: the stack stays up
+    assert len(running(project)) == 2
+
+    down_watch = start_watch(project, "--no-up", "--down")
+    down_watch.wait_for("watching")
+    assert down_watch.interrupt() == 0
+    assert containers(project) == {}
+
+
+SYNC = """
+services:
+  app:
+    image: {image}
+    command: [/bin/busybox, sleep, "3600"]
+    user: app
+    develop:
+      watch:
+        - path: ./src
+          target: /app
+          action: sync
+          ignore: ["*.log"]
+"""
+
+
+def app_root(project: Project) -> Path:
+    pids = running(project)
+    (pid,) = pids.values()
+    return Path(f"/proc/{pid}/root/app")
+
+
+def test_sync_into_a_container_without_a_shell(project: Project, start_watch: Any,
+                                               shell_less_image: str) -> None:
+    (project.directory / "src").mkdir()
+    (project.directory / "src/changed.txt").write_text("v1")
+    (project.directory / "src/old-name.txt").write_text("rename me")
+    (project.directory / "src/gone.txt").write_text("delete me")
+    project.write(SYNC.replace("{image}", shell_less_image).replace(
+        "action: sync\n", "action: sync\n          initial_sync: true\n"))
+    watch = start_watch(project)
+    watch.wait_for("app: initial sync")
+    root = app_root(project)
+    assert (root / "changed.txt").read_text() == "v1"
+
+    src = project.directory / "src"
+    (src / "new.txt").write_text("brand new")
+    (src / "changed.txt").write_text("v2")
+    (src / "gone.txt").unlink()
+    (src / "old-name.txt").rename(src / "new-name.txt")
+    (src / "debug.log").write_text("ignored")
+    (src / "sub").mkdir()
+    (src / "sub/deep.txt").write_text("deep")
+    watch.wait_for("app: sync:")
+    # a later edit's sync proves every earlier event was handled
+    (src / "marker").write_text("m")
+    while not (root / "marker").exists():
+        watch.wait_for("app: sync:")
+    assert (root / "new.txt").read_text() == "brand new"
+    assert (root / "changed.txt").read_text() == "v2"
+    assert not (root / "gone.txt").exists()
+    assert not (root / "old-name.txt").exists()
+    assert (root / "new-name.txt").read_text() == "rename me"
+    assert (root / "sub/deep.txt").read_text() == "deep"
+    assert not (root / "debug.log").exists()
+    info = os.stat(root / "new.txt")
+    assert (info.st_uid, info.st_gid) == (1000, 1000)  # the container's user "app"
+    # seen from inside too, by the container's own busybox (no shell involved)
+    inside = project.stackr("-p", project.name, "exec", "-T", "app",
+                            "/bin/busybox", "cat", "/app/new-name.txt")
+    assert inside.stdout == "rename me"
+    assert watch.interrupt() == 0
