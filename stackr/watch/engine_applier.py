@@ -8,6 +8,7 @@ touched. ``sync`` writes into each running container of the service through
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -31,10 +32,12 @@ def _merge(reports: list[SyncReport]) -> SyncReport:
 
 
 def _state_text(summary: Mapping[str, Any]) -> str:
+    """"running", "exited (3)", "restarting (1)": without the "2 seconds ago" of the
+    status text, which would read as a change at every check."""
     state = str(summary.get("State", "unknown"))
-    if state == "exited":
-        status = str(summary.get("Status", ""))
-        return status.lower() if status else "exited"
+    code = re.match(r"\w+ \((-?\d+)\)", str(summary.get("Status", "")))
+    if state in ("exited", "restarting") and code:
+        return f"{state} ({code.group(1)})"
     return state
 
 

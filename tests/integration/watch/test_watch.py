@@ -9,15 +9,18 @@ from typing import Any
 from stackr.naming import LABEL_PROJECT
 from tests.integration.project.conftest import Project
 
+# sleep as PID 1 ignores SIGTERM: without stop_signal each recreate waits out the grace
 TWO = """
 services:
   web:
     image: busybox:latest
     command: [sleep, "3600"]
+    stop_signal: SIGKILL
     environment: {MODE: one}
   db:
     image: busybox:latest
     command: [sleep, "3600"]
+    stop_signal: SIGKILL
 """
 
 
@@ -49,7 +52,7 @@ def test_invalid_edit_harmless_env_edit_recreates_one_ctrl_c_leaves_up(
     assert len(before) == 2
 
     project.write(TWO.replace("environment: {MODE: one}", "environment: {MODE: [1, 2]}")
-                  .replace('command: [sleep, "3600"]\n', 'ports: ["80:80:80:80"]\n', 1))
+                  .replace('stop_signal: SIGKILL\n', 'ports: ["80:80:80:80"]\n', 1))
     watch.wait_for("the stack is invalid")
     diagnostics = watch.wait_for("compose.yaml:")
     assert "compose.yaml:" in diagnostics
@@ -101,6 +104,7 @@ services:
   app:
     image: {image}
     command: [/bin/busybox, sleep, "3600"]
+    stop_signal: SIGKILL
     user: app
     develop:
       watch:

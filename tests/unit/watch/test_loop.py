@@ -203,3 +203,11 @@ def test_run_with_debouncer_one_apply_for_a_burst(project: Path) -> None:
         thread.join(5)
     assert loop.applies == 1
     assert applier.applied[0].stack.services["web"].environment["MODE"] == "v49"
+
+
+def test_state_text_has_no_moving_parts() -> None:
+    from stackr.watch.engine_applier import _state_text
+
+    assert _state_text({"State": "exited", "Status": "Exited (3) 2 seconds ago"}) == "exited (3)"
+    assert _state_text({"State": "restarting", "Status": "Restarting (1)"}) == "restarting (1)"
+    assert _state_text({"State": "running", "Status": "Up 5 seconds"}) == "running"
