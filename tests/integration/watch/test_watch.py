@@ -161,3 +161,66 @@ def test_sync_into_a_container_without_a_shell(project: Project, start_watch: An
                             "/bin/busybox", "cat", "/app/new-name.txt")
     assert inside.stdout == "rename me"
     assert watch.interrupt() == 0
+
+
+ROBUST = """
+services:
+  app:
+    image: busybox:latest
+    command: [sleep, "3600"]
+    stop_signal: SIGKILL
+    develop:
+      watch:
+        - {path: ./src, target: /app, action: sync}
+        - {path: ./conf, target: /etc/app, action: sync+restart}
+  crasher:
+    image: busybox:latest
+    command: [sh, -c, "read line < /app-go 2>/dev/null; sleep 1; exit 3"]
+"""
+
+
+def test_restart_crash_and_directory_moved_away_and_back(
+        project: Project, start_watch: Any, tmp_path: Path) -> None:
+    src = project.directory / "src"
+    (src / "pkg").mkdir(parents=True)
+    (src / "pkg/a.txt").write_text("a1")
+    (project.directory / "conf").mkdir()
+    project.write(ROBUST)
+    watch = start_watch(project, "--no-up")  # first up, then watch it as it runs
+    watch.wait_for("watching")  # --no-up with nothing running: watch still starts
+    watch.interrupt()
+    project.stackr("-p", project.name, "up", "-d")
+    watch = start_watch(project, "--no-up")
+    watch.wait_for("watching")
+
+    # the crasher exits 3 a second after it starts: said, and the watch goes on
+    watch.wait_for("→ exited (3)")
+
+    # sync+restart: the file lands, then the container restarts (a new process)
+    pid_before = next(p for name, p in containers_pids(project).items() if "-app-" in name)
+    (project.directory / "conf/app.conf").write_text("x=1")
+    watch.wait_for("app: restarted")
+    app_pid = next(p for name, p in containers_pids(project).items() if "-app-" in name)
+    assert app_pid != pid_before
+    assert Path(f"/proc/{app_pid}/root/etc/app/app.conf").read_text() == "x=1"
+
+    # the synced directory moved away: said; moved back with changes: synced whole
+    src.rename(tmp_path / "src.away")
+    watch.wait_for("src is gone")
+    (tmp_path / "src.away/pkg/a.txt").write_text("a2")
+    (tmp_path / "src.away/pkg/b.txt").write_text("b")
+    (tmp_path / "src.away").rename(src)
+    watch.wait_for("app: sync:")
+    root = Path(f"/proc/{app_pid}/root/app")
+    assert (root / "pkg/a.txt").read_text() == "a2"
+    assert (root / "pkg/b.txt").read_text() == "b"
+    # and it is watched again
+    (src / "pkg/c.txt").write_text("c")
+    watch.wait_for("app: sync:")
+    assert (root / "pkg/c.txt").read_text() == "c"
+    assert watch.interrupt() == 0
+
+
+def containers_pids(project: Project) -> dict[str, int]:
+    return {name: int(c["State"]["Pid"]) for name, c in containers(project).items()
+            if c["State"]["Running"]}
