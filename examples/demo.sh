@@ -39,9 +39,9 @@ $stackr image import "$root" busybox:latest --cmd sh
 WEB_PORT=$($python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export WEB_PORT
 
-# 3. Up (detached; db healthy → api healthy → web), and what runs.
+# 3. Up (detached; db healthy → api → web; --wait: until all run or are healthy).
 up_done=1
-$stackr -f "$stack" up -d
+$stackr -f "$stack" up -d --wait
 $stackr -f "$stack" ps
 
 # 4. The web answers on the published port (no curl/wget needed: python's urllib).

@@ -346,18 +346,29 @@ def teardown(
     needs = {resource: record.needs for resource, record in observed.items()}
     graph = graph_from_needs(needs)
     builder = _Builder()
+    doomed = [
+        resource
+        for resource, record in observed.items()
+        if not record.external
+        and resource.kind != "image"
+        and (resource.kind != "volume" or options.remove_volumes)
+    ]
+    # Stops in reverse dependency order (a dependant stops before what it needs)...
     wave = 0
     for generation in graph.teardown_generations():
-        did_something = False
-        for resource in generation:
-            current = observed.get(resource)
-            if current is None or current.external or resource.kind == "image":
-                continue
-            if resource.kind == "volume" and not options.remove_volumes:
-                continue
-            _add_removal(builder, resource, current, "down", wave)
-            did_something = True
-        wave += 1 if did_something else 0
+        stops = [r for r in generation if r in doomed and r.kind == "service"
+                 and observed[r].running]
+        for resource in stops:
+            builder.add(OpType.STOP_CONTAINER, resource, "down", wave)
+        wave += 1 if stops else 0
+    # ...then, all being stopped, every container is removed at once, and after them the
+    # networks and volumes (which need nothing of each other).
+    containers = sorted(r for r in doomed if r.kind == "service")
+    for resource in containers:
+        builder.add(OpType.REMOVE_CONTAINER, resource, "down", wave)
+    wave += 1 if containers else 0
+    for resource in sorted(r for r in doomed if r.kind != "service"):
+        _add_removal(builder, resource, observed[resource], "down", wave)
     return builder.build()
 
 

@@ -198,6 +198,11 @@ class EngineClient:
     def volume_remove(self, name: str, force: bool = False) -> None:
         self.request("DELETE", _path("/volumes/{}", name) + _query({"force": force or None}))
 
+    def volumes_prune(self, filters: Filters | None = None) -> list[str]:
+        result = self.request("POST", "/volumes/prune" + _query({"filters": filters or None}))
+        removed: list[str] = result["VolumesDeleted"]
+        return removed
+
     # -- networks -------------------------------------------------------------------
 
     def network_create(self, name: str, labels: Mapping[str, str] | None = None, *,
@@ -238,6 +243,11 @@ class EngineClient:
         result: list[JsonObject] = self.request("DELETE", path)
         return result
 
+    def images_prune(self) -> list[JsonObject]:
+        result = self.request("POST", "/images/prune")
+        removed: list[JsonObject] = result["ImagesDeleted"]
+        return removed
+
     def image_pull(self, reference: str) -> Iterator[JsonObject]:
         """Progress lines; a line with ``error`` ends a failed pull."""
         return self.stream_json("POST", "/images/create" + _query({"fromImage": reference}))
@@ -273,6 +283,11 @@ class EngineClient:
         query = _query({"all": all or None, "filters": filters or None})
         result: list[JsonObject] = self.request("GET", "/containers/json" + query)
         return result
+
+    def containers_prune(self, filters: Filters | None = None) -> list[str]:
+        path = "/containers/prune" + _query({"filters": filters or None})
+        removed: list[str] = self.request("POST", path)["ContainersDeleted"]
+        return removed
 
     def container_inspect(self, container: str) -> JsonObject:
         result: JsonObject = self.request("GET", _path("/containers/{}/json", container))

@@ -62,14 +62,13 @@ def _remove_images(client: EngineClient, observation: Observation, which: str) -
     from urllib.parse import quote
 
     from stackr.client import EngineConflictError, EngineNotFoundError
+    from stackr.project import names
 
     references = set()
-    for resource, observed in observation.resources.items():
-        if resource.kind != "service":
-            continue
-        image = observed.config.get("image")
-        built = observed.config.get("build") is not None
-        if isinstance(image, str) and (which == "all" or built):
+    for summary in observation.containers.values():
+        image = summary.get("Image")
+        built = (summary.get("Labels") or {}).get(names.LABEL_IMAGE_BUILT) == "1"
+        if isinstance(image, str) and image and (which == "all" or built):
             references.add(image)
     for reference in sorted(references):
         try:

@@ -21,6 +21,7 @@ _FIELDS = (
     (" Stopped", "ContainersStopped"),
     ("Images", "Images"),
     ("Volumes", "Volumes"),
+    ("Networks", "Networks"),
     ("Storage Driver", "Driver"),
     ("Overlay Supported", "OverlaySupported"),
     ("Logging Driver", "LoggingDriver"),

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from stackr.client import EngineClient
+    from stackr.config.models import Stack
     from stackr.config.pipeline import LoadedStack
     from stackr.graph import StackGraph
     from stackr.project.apply import Progress
@@ -49,24 +50,56 @@ def project_for_records(args: argparse.Namespace) -> tuple[str, LoadedStack | No
     return name, None
 
 
-def resolve_images(graph: StackGraph, pull: bool = True) -> dict[str, str | None]:
-    """Image reference → id, pulling what is missing. The store is the one the local
-    engine uses (as ``stackr images``/``pull`` use it); a remote ``-H`` engine is not
-    asked yet."""
+def image_policies(stack: Stack, build_all: bool) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Image reference → (what to do when it is missing or always, the services that
+    build it). ``build``: build it (``--build``, ``pull_policy: build``, or missing with
+    a ``build:``); ``always``: pull every time; ``never``: must be present; ``missing``:
+    pull when absent (Compose's default)."""
+    from stackr.graph import image_reference
+
+    policies: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for service_name, service in sorted(stack.services.items()):
+        reference = image_reference(stack.name, service_name, service)
+        if reference is None:
+            continue
+        policy, builders = policies.get(reference, ("missing", ()))
+        if service.build is not None:
+            builders = (*builders, service_name)
+            if build_all or service.pull_policy == "build":
+                policy = "build"
+        if policy == "missing" and service.pull_policy in ("always", "never"):
+            policy = service.pull_policy
+        policies[reference] = (policy, builders)
+    return policies
+
+
+def resolve_images(loaded: LoadedStack, stack: Stack, graph: StackGraph, *,
+                   pull: bool = True, build_all: bool = False) -> dict[str, str | None]:
+    """Image reference → id: builds what must be built, pulls what is missing (or asked
+    ``always``). The store is the one the local engine uses (as ``stackr images``/
+    ``pull`` use it); a remote ``-H`` engine is not asked yet."""
     from stackr.errors import ApplyError, StackrError
     from stackr.images.store import ImageStore
 
     store = ImageStore()
+    policies = image_policies(stack, build_all)
     ids: dict[str, str | None] = {}
     for resource in graph.resources():
         if resource.kind != "image":
             continue
         reference = resource.name
+        policy, builders = policies.get(reference, ("missing", ()))
         try:
             record = store.resolve(reference)
         except StackrError as error:
             raise ApplyError(f"image {reference}: {error}") from None
-        if record is None and pull:
+        if builders and (policy == "build" or record is None):
+            if pull:  # (not on --dry-run)
+                ids[reference] = build_image(loaded, builders[0])
+            else:
+                ids[reference] = record.id if record is not None else None
+            continue
+        if pull and ((record is None and policy != "never") or policy == "always"):
             print(f"Image {reference}  Pulling", file=sys.stderr, flush=True)
             try:
                 record = store.pull(reference)
@@ -77,8 +110,34 @@ def resolve_images(graph: StackGraph, pull: bool = True) -> dict[str, str | None
                     "or build it with `stackr build`)"
                 ) from None
             print(f"Image {reference}  Pulled", file=sys.stderr, flush=True)
+        if record is None and policy == "never" and pull:
+            raise ApplyError(f"image {reference}: not in the store (pull_policy: never)")
         ids[reference] = record.id if record is not None else None
     return ids
+
+
+def build_image(loaded: LoadedStack, service_name: str) -> str:
+    """Build ``service_name``'s image as ``stackr build`` does; its id."""
+    import os
+
+    from stackr.build.builder import build_service_image
+    from stackr.build.engine_backend import EngineBackend
+    from stackr.errors import PreconditionError
+
+    if os.geteuid() != 0:
+        raise PreconditionError("building images needs root (overlay mounts, containers)")
+    raw = loaded.raw
+    service = loaded.stack.services[service_name]
+    print(f"Image for {service_name}  Building", file=sys.stderr, flush=True)
+    with EngineBackend() as backend:
+        result = build_service_image(raw.project_name, raw.project_dir, service_name, service,
+                                     backend, environ=raw.environment)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"Image for {service_name}  Built {result.image_id[:19]}", file=sys.stderr,
+          flush=True)
+    image_id: str = result.image_id
+    return image_id
 
 
 PROGRESS_MODES = ("auto", "tty", "plain", "json", "quiet")

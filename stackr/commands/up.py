@@ -36,7 +36,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="stop grace period for recreated containers")
     parser.add_argument("--abort-on-container-exit", action="store_true")
     parser.add_argument("--exit-code-from", metavar="SERVICE", default=None)
-    parser.add_argument("--pull", choices=("missing", "never"), default="missing")
+    parser.add_argument("--build", action="store_true",
+                        help="build the images of services with build: first")
     parser.add_argument("--quiet-pull", action="store_true")
 
 
@@ -52,7 +53,6 @@ def run(args: argparse.Namespace) -> int:
     from stackr.graph import build_graph
     from stackr.plan import UpOptions, reconcile
     from stackr.project import secrets
-    from stackr.project.apply import Executor
     from stackr.project.desired import desired_stack, parse_scale, with_scale
     from stackr.project.lock import project_lock
     from stackr.project.observe import observe
@@ -75,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
     client = client_for(args)
     started_at = time.time()
     with project_lock(stack.name, on_wait=lambda text: print(text, file=sys.stderr)):
-        image_ids = resolve_images(graph, pull=args.pull != "never" and not args.dry_run)
+        image_ids = resolve_images(loaded, stack, graph, pull=not args.dry_run,
+                                   build_all=args.build)
         desired = desired_stack(stack, graph, image_ids)
         _check_external(client, desired.external, desired.engine_names)
         observation = observe(client, stack.name)
@@ -102,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
         if plan.is_empty():
             print(f"nothing to do: project {stack.name} matches the stack file", file=sys.stderr)
         else:
+            from stackr.project.apply import Executor
+
             requests = up_requests(stack, desired, observation, secret_files)
             if args.timeout is not None:
                 requests = _with_stop_timeout(requests, args.timeout)

@@ -35,6 +35,22 @@ def list_containers(engine: Engine, request: Request) -> Response:
                                                 request.query_filters()))
 
 
+@router.route("POST", "/containers/prune")
+def prune(engine: Engine, request: Request) -> Response:
+    """Remove stopped containers (``label`` filters narrow the set)."""
+    filters = request.query_filters()
+    if set(filters) - {"label"}:
+        raise bad_request("containers/prune: only label filters are supported")
+    removed = []
+    for summary in engine.containers.list(True, {**filters, "status": ["exited", "created"]}):
+        try:
+            engine.containers.remove(summary["Id"], force=False)
+        except ApiError:
+            continue  # started meanwhile
+        removed.append(summary["Id"])
+    return Response(body={"ContainersDeleted": removed, "SpaceReclaimed": 0})
+
+
 @router.route("GET", "/containers/{id}/json")
 def inspect(engine: Engine, request: Request) -> Response:
     return Response(body=engine.containers.inspect(request.params["id"]))

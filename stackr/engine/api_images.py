@@ -44,6 +44,14 @@ def list_images(engine: Engine, request: Request) -> Response:
     return Response(body=[_summary(record) for record in engine.images().list()])
 
 
+@router.route("POST", "/images/prune")
+def prune(engine: Engine, request: Request) -> Response:
+    """Untagged images no container uses, unused layers, leftovers."""
+    lines = engine.images().prune()
+    deleted = [{"Deleted": line.partition(": ")[2]} for line in lines]
+    return Response(body={"ImagesDeleted": deleted, "SpaceReclaimed": 0})
+
+
 @router.route("GET", "/images/{name*}/json")
 def inspect(engine: Engine, request: Request) -> Response:
     store = engine.images()

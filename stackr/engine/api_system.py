@@ -49,6 +49,7 @@ def info(engine: Engine, request: Request) -> Response:
         "ContainersStopped": counts["stopped"],
         "Images": engine.image_count(),
         "Volumes": len(engine.volumes.records.ids()),
+        "Networks": len(engine.networks.records.ids()),
         "DockerRootDir": str(state_root()),
         "StackrRoot": str(state_root()),
         "StackrRun": str(run_root()),

@@ -28,3 +28,9 @@ def inspect(engine: Engine, request: Request) -> Response:
 def remove(engine: Engine, request: Request) -> Response:
     engine.volumes.remove(request.params["name"], force=request.query_bool("force"))
     return Response(204)
+
+
+@router.route("POST", "/volumes/prune")
+def prune(engine: Engine, request: Request) -> Response:
+    removed = engine.volumes.prune(request.query_filters())
+    return Response(body={"VolumesDeleted": removed, "SpaceReclaimed": 0})

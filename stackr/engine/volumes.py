@@ -7,6 +7,7 @@ keeps volumes unless ``-v`` asks for their removal.
 
 from __future__ import annotations
 
+import builtins
 import datetime
 import secrets
 import shutil
@@ -152,3 +153,17 @@ class VolumeManager:
                 shutil.rmtree(self.root / name)
             self.records.delete(name)
         self.events.publish("volume", "destroy", name, {"driver": "local"})
+
+    def prune(self, filters: dict[str, builtins.list[str]]) -> builtins.list[str]:
+        """Remove the volumes no container uses (``label`` filters narrow the set)."""
+        unknown = set(filters) - {"label"}
+        if unknown:
+            raise bad_request(f"unknown volume prune filter(s): {', '.join(sorted(unknown))}")
+        removed = []
+        for view in self.list({"dangling": ["true"], **filters}):
+            try:
+                self.remove(view["Name"])
+            except ApiError:
+                continue  # taken into use meanwhile
+            removed.append(view["Name"])
+        return removed

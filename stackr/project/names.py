@@ -26,6 +26,7 @@ from stackr.naming import (
 LABEL_CONFIG = "io.stackr.config"  # the canonical config (JSON) the hash was made from
 LABEL_NEEDS = "io.stackr.needs"  # resource ids this one needs, comma separated
 LABEL_ONEOFF = "io.stackr.oneoff"
+LABEL_IMAGE_BUILT = "io.stackr.image-built"  # "1": the service builds its image (down --rmi)
 
 KIND_LABEL = {"service": LABEL_SERVICE, "network": LABEL_NETWORK, "volume": LABEL_VOLUME}
 

@@ -233,6 +233,8 @@ def container_body(stack: Stack, resource: ResourceId, desired: DesiredStack,
               **(service.deploy.labels if service.deploy else {}),
               **names.resource_labels(desired.project, resource, wanted.config,
                                       wanted.config_hash, desired.needs.get(resource, ()))}
+    if service.build is not None:
+        labels[names.LABEL_IMAGE_BUILT] = "1"
     exposed, bindings = ports(service)
     network_host, networking = network_attachments(service_name, service, desired)
     if bindings and network_host.get("NetworkMode") in ("host", "none"):

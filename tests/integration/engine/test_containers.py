@@ -329,3 +329,20 @@ def test_logs_rotate_at_the_size_cap(engine: EngineProcess, rootfs: Path) -> Non
     assert lines[-1] == "line 199\n" and "line 0\n" not in lines
     numbers = [int(line.split()[1]) for line in lines]
     assert numbers == list(range(numbers[0], 200))
+
+
+def test_prune_removes_stopped_containers_only(engine: EngineProcess, rootfs: Path) -> None:
+    client = engine.client()
+    labels = {LABEL_PROJECT: "prune"}
+    done = client.container_create(busybox(rootfs, "true", Labels=labels))
+    client.container_start(done)
+    client.container_wait(done)
+    never_started = client.container_create(busybox(rootfs, "true", Labels=labels))
+    running = client.container_create(busybox(rootfs, "sleep 100", Labels=labels))
+    client.container_start(running)
+    other = client.container_create(busybox(rootfs, "true"))
+    answer = client.request("POST", "/containers/prune?filters="
+                                    f'{{"label":["{LABEL_PROJECT}=prune"]}}')
+    check("/containers/prune", "POST", 200, answer)
+    assert sorted(answer["ContainersDeleted"]) == sorted([done, never_started])
+    assert sorted(c["Id"] for c in client.containers(all=True)) == sorted([running, other])

@@ -44,6 +44,9 @@ def test_load_inspect_run_and_remove_an_image(engine: EngineProcess, tmp_path: P
     removed = client.image_remove("demo/bb:1")
     assert {"Deleted": image.image_id} in removed
     assert client.request("GET", "/images/json") == []
+    pruned = client.request("POST", "/images/prune")
+    schema = response_schema("/images/prune", "POST", 200)
+    assert schema is not None and validate(pruned, schema) == []
 
 
 def test_a_bad_archive_is_400(engine: EngineProcess, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ class Project:
     name: str
     directory: Path
     engine: EngineProcess
+    seen_ids: set[str] = field(default_factory=set)  # every container id ps showed
 
     @property
     def file(self) -> Path:
@@ -53,6 +54,7 @@ class Project:
 
     def ps(self) -> dict[str, dict[str, Any]]:
         rows = json.loads(self.stackr("-p", self.name, "ps", "-a", "--format", "json").stdout)
+        self.seen_ids.update(row["ID"] for row in rows)
         return {row["Name"]: row for row in rows}
 
     def pids(self) -> dict[str, int]:

@@ -26,7 +26,7 @@ def test_webapp_example(project: Project) -> None:
     use_example(project, "webapp")
     port = str(free_port())
     args = ("-p", project.name)
-    project.stackr(*args, "up", "-d", env={"WEB_PORT": port})
+    project.stackr(*args, "up", "-d", "--wait", env={"WEB_PORT": port})
     body = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10).read().decode()
     assert "hello from the stackr webapp example" in body
     assert "db ready" in project.stackr(*args, "logs", "api").stdout

@@ -69,6 +69,13 @@ def assert_nothing_left(project: Project) -> None:
     for kind in ("containers", "networks"):
         records = state_root() / "engine" / kind
         assert not records.exists() or not any(records.iterdir()), f"{kind} records left"
+    # The shared leak check sees the whole host (other sessions' tests too); this one
+    # sees exactly the containers this test made.
+    from pathlib import Path
+
+    leftover = [str(path) for container_id in project.seen_ids
+                for path in Path("/sys/fs/cgroup").glob(f"*/stackr/{container_id}")]
+    assert leftover == []
 
 
 def test_up_converges_and_down_removes_everything(project: Project) -> None:
@@ -267,3 +274,24 @@ configs:
     from stackr.project.secrets import project_directory
 
     assert not (project_directory(project.name) / "secrets").exists()
+
+
+def test_up_builds_a_missing_image(project: Project) -> None:
+    (project.directory / "Dockerfile").write_text(
+        "FROM busybox:latest\nRUN echo built-by-up > /built\nCMD [\"sleep\", \"3600\"]\n")
+    project.write("""
+services:
+  app:
+    build: .
+    init: true
+""")
+    first = project.stackr("up", "-d")
+    assert "Building" in first.stderr
+    assert project.stackr("exec", "app", "cat", "/built").stdout == "built-by-up\n"
+    again = project.stackr("up", "-d")
+    assert "Building" not in again.stderr and "nothing to do" in again.stderr
+    project.stackr("down", "--rmi", "local")
+    assert_nothing_left(project)
+    from stackr.images.store import ImageStore
+
+    assert ImageStore().resolve(f"{project.name}-app") is None

@@ -210,3 +210,18 @@ def test_create_from_an_unknown_image_is_404(server: RunningServer) -> None:
     assert server.client.request("GET", "/images/json") == []
     with pytest.raises(EngineNotFoundError):
         server.client.request("GET", "/images/library/nothing:1/json")
+
+
+def test_volume_prune_removes_only_unused_matching_volumes(server: RunningServer) -> None:
+    client = server.client
+    client.volume_create("keep", {"k": "other"})
+    client.volume_create("drop-1", {"k": "v"})
+    client.volume_create("drop-2", {"k": "v"})
+    answer = client.request("POST", '/volumes/prune?filters={"label":["k=v"]}')
+    check("/volumes/prune", "POST", 200, answer)
+    assert sorted(answer["VolumesDeleted"]) == ["drop-1", "drop-2"]
+    assert [v["Name"] for v in client.volumes()] == ["keep"]
+    answer = client.request("POST", "/containers/prune")
+    check("/containers/prune", "POST", 200, answer)
+    assert answer["ContainersDeleted"] == []
+    assert client.containers_prune() == [] and client.volumes_prune() == ["keep"]
