@@ -65,7 +65,7 @@ class EngineApplier:
         graph = build_graph(stack, loaded.raw.source_map)
         try:
             with project_lock(stack.name, on_wait=self.on_wait):
-                image_ids = resolve_images(graph, pull=True)
+                image_ids = resolve_images(loaded, stack, graph, pull=True)
                 desired = desired_stack(stack, graph, image_ids)
                 observation = observe(self.client, stack.name)
                 plan = reconcile(graph, desired.resources, observation.resources,
@@ -137,16 +137,11 @@ class EngineApplier:
         raise ApplyError("sync+exec is not supported yet: the stack model has no exec rule")
 
     def rebuild(self, loaded: LoadedStack, service: str) -> None:
-        from stackr.build.builder import build_service_image
-        from stackr.build.engine_backend import EngineBackend
+        from stackr.commands.project_session import build_image
 
-        definition = loaded.stack.services[service]
-        if definition.build is None:
+        if loaded.stack.services[service].build is None:
             raise ApplyError(f"service {service} has no build: section to rebuild from")
-        raw = loaded.raw
-        with EngineBackend() as backend:
-            build_service_image(raw.project_name, raw.project_dir, service, definition,
-                                backend, environ=raw.environment)
+        build_image(loaded, service)
 
     def states(self, loaded: LoadedStack) -> Mapping[str, str]:
         from stackr.project.observe import observe

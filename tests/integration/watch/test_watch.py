@@ -224,3 +224,35 @@ def test_restart_crash_and_directory_moved_away_and_back(
 def containers_pids(project: Project) -> dict[str, int]:
     return {name: int(c["State"]["Pid"]) for name, c in containers(project).items()
             if c["State"]["Running"]}
+
+
+BUILT = """
+services:
+  web:
+    build: ./web
+    stop_signal: SIGKILL
+"""
+
+
+def test_build_context_change_rebuilds_and_recreates(project: Project,
+                                                     start_watch: Any) -> None:
+    web = project.directory / "web"
+    web.mkdir()
+    (web / "Dockerfile").write_text('FROM busybox:latest\nCOPY msg.txt /msg.txt\n'
+                                    'CMD ["sleep", "3600"]\n')
+    (web / "msg.txt").write_text("one")
+    (web / ".dockerignore").write_text("*.tmp\n")
+    project.write(BUILT)
+    watch = start_watch(project)
+    watch.wait_for("watching", timeout=120)
+    (pid,) = running(project).values()
+    assert Path(f"/proc/{pid}/root/msg.txt").read_text() == "one"
+
+    (web / "scratch.tmp").write_text("ignored by .dockerignore: no rebuild")
+    (web / "msg.txt").write_text("two")
+    watch.wait_for("web: image rebuilt", timeout=120)
+    watch.wait_for("applied")
+    (pid,) = running(project).values()
+    assert Path(f"/proc/{pid}/root/msg.txt").read_text() == "two"
+    assert watch.count("image rebuilt") == 1
+    assert watch.interrupt() == 0
