@@ -21,11 +21,11 @@ from tests.integration.project.conftest import REPO, Project, project  # noqa: F
 
 
 class WatchProcess:
-    def __init__(self, project: Project, *args: str) -> None:
+    def __init__(self, target: Project, *args: str) -> None:
         environment = {**os.environ, "PYTHONPATH": str(REPO)}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "stackr", "-p", project.name, "watch", *args],
-            cwd=project.directory, env=environment, stdin=subprocess.DEVNULL,
+            [sys.executable, "-m", "stackr", "-p", target.name, "watch", *args],
+            cwd=target.directory, env=environment, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         self.lines: list[str] = []
@@ -87,8 +87,8 @@ class WatchProcess:
 def start_watch() -> Iterator[object]:
     started: list[WatchProcess] = []
 
-    def start(project: Project, *args: str) -> WatchProcess:
-        watch = WatchProcess(project, *args)
+    def start(target: Project, *args: str) -> WatchProcess:
+        watch = WatchProcess(target, *args)
         started.append(watch)
         return watch
 
