@@ -80,6 +80,7 @@ class Watcher:
         self._tree_watches: dict[Path, tuple[_Identity, Any]] = {}
         self._ancestor_watches: dict[Path, Any] = {}
         self._missing_reported: set[Path] = set()
+        self._present: set[Path] = set()  # roots that existed at the last refresh
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._observer: Any = None
@@ -170,28 +171,7 @@ class Watcher:
         with self._lock:
             roots = self._roots
             for root in roots:
-                identity = _identity(root)
-                current = self._tree_watches.get(root)
-                if current is not None and current[0] != identity:
-                    self._unschedule(current[1])
-                    del self._tree_watches[root]
-                    current = None
-                    if identity is None and report:
-                        self._problem_once(root, f"{root} is gone; watching for it to return")
-                if identity is not None and current is None:
-                    try:
-                        watch = self._observer.schedule(self._handler, str(root), recursive=True)
-                    except OSError as error:
-                        self._problem_once(root, f"cannot watch {root}: {error.strerror}")
-                        continue
-                    self._tree_watches[root] = (identity, watch)
-                    appeared.append(root)
-                    self._missing_reported.discard(root)
-                elif identity is None and not root.exists():
-                    if report and root not in self._tree_watches:
-                        self._problem_once(root, f"{root} does not exist; watching for it")
-                elif identity is None and root in self._missing_reported:
-                    self._missing_reported.discard(root)  # a file root came back
+                if self._refresh_root(root, report):
                     appeared.append(root)
             for stale in set(self._tree_watches) - set(roots):
                 self._unschedule(self._tree_watches.pop(stale)[1])
@@ -206,6 +186,34 @@ class Watcher:
                 self._unschedule(self._ancestor_watches.pop(stale))
         if report and appeared:
             self._on_paths(appeared)
+
+    def _refresh_root(self, root: Path, report: bool) -> bool:
+        """Bring one root's tree watch up to date; True when the root (re)appeared."""
+        identity = _identity(root)
+        exists = identity is not None or os.path.lexists(root)
+        current = self._tree_watches.get(root)
+        if current is not None and current[0] != identity:
+            self._unschedule(current[1])  # gone, or another directory under its name
+            del self._tree_watches[root]
+            current = None
+        if not exists:
+            # Only a root that was there is news when it goes (a missing .env is normal).
+            if root in self._present and report:
+                self._problem_once(root, f"{root} is gone; watching for it to return")
+            self._present.discard(root)
+            return False
+        came_back = root not in self._present
+        self._present.add(root)
+        self._missing_reported.discard(root)
+        if identity is not None and current is None:
+            try:
+                watch = self._observer.schedule(self._handler, str(root), recursive=True)
+            except OSError as error:  # an unreadable tree: said, the rest still watched
+                self._problem_once(root, f"cannot watch {root}: {error.strerror}")
+                return False
+            self._tree_watches[root] = (identity, watch)
+            return True
+        return came_back
 
     def _problem_once(self, root: Path, text: str) -> None:
         if root not in self._missing_reported:

@@ -126,5 +126,6 @@ def test_missing_root_appears_later(tmp_path: Path) -> None:
             time.sleep(0.01)
         (tmp_path / "later/deep/x").write_text("x")
         recorder.wait_for(tmp_path / "later/deep/x")
+        assert recorder.problems == []  # never there before: nothing to report
     finally:
         watcher.stop()
