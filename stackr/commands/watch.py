@@ -108,8 +108,10 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
+        # The step under way finishes (never half an apply); a second Ctrl-C interrupts.
         stop.set()
         debouncer.close()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     watcher.start()
