@@ -256,3 +256,25 @@ def test_build_context_change_rebuilds_and_recreates(project: Project,
     assert Path(f"/proc/{pid}/root/msg.txt").read_text() == "two"
     assert watch.count("image rebuilt") == 1
     assert watch.interrupt() == 0
+
+
+def test_engine_killed_watch_goes_on(project: Project, start_watch: Any) -> None:
+    """The engine SIGKILLed under a watch: the watch goes on; the next edit's apply
+    starts an engine again (the embedded default), which re-adopts the running
+    containers, and recreates only the edited service."""
+    project.write(TWO)
+    watch = start_watch(project)
+    watch.wait_for("watching")
+    before = running(project)
+    project.engine.kill()
+    project.write(TWO.replace("MODE: one", "MODE: after-crash"))
+    try:
+        watch.wait_for("compose.yaml changed: applied")
+        after = running(project)
+        changed = [name for name in after if after[name] != before.get(name)]
+        assert changed == [next(name for name in after if "-web-" in name)]
+        assert watch.interrupt() == 0
+    finally:
+        # the engine watch started is not the fixture's: take it all down here
+        project.stackr("-p", project.name, "down", "-v", "-t", "1", check=False)
+        project.stackr("engine", "stop", check=False)
