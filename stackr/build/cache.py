@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from stackr.paths import state_root
+from stackr.statefile import write_atomic
 
 CACHE_VERSION = 1
 
@@ -65,14 +64,7 @@ class BuildCache:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         document = json.dumps({"v": CACHE_VERSION, "layer": entry.layer})
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(handle, "w") as stream:
-                stream.write(document)
-            os.replace(temporary, path)
-        except BaseException:
-            os.unlink(temporary)
-            raise
+        write_atomic(path, document.encode())
 
     def clear(self) -> int:
         """Remove every entry (``stackr builder prune``); returns how many."""

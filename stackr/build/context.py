@@ -19,16 +19,16 @@ import json
 import os
 import posixpath
 import stat
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stackr import rootpath
 from stackr.build.ignore import IgnoreMatcher
+from stackr.statefile import write_atomic
 
 _WILDCARD = frozenset("*?[")
-_MAX_SYMLINKS = 40
 
 
 class SourceError(ValueError):
@@ -40,30 +40,11 @@ def has_wildcard(pattern: str) -> bool:
 
 
 def resolve_in_root(root: Path, relative: str, *, follow_last: bool = True) -> Path:
-    """``root/relative`` with every symlink resolved inside ``root`` (like
-    ``openat2(RESOLVE_IN_ROOT)``): ``..`` and absolute link targets stop at ``root``."""
-    pending = [part for part in relative.split("/") if part not in ("", ".")]
-    resolved: list[str] = []
-    links = 0
-    while pending:
-        part = pending.pop(0)
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        candidate = root.joinpath(*resolved, part)
-        is_last = not pending
-        if (follow_last or not is_last) and candidate.is_symlink():
-            links += 1
-            if links > _MAX_SYMLINKS:
-                raise SourceError(f"too many levels of symbolic links in {relative!r}")
-            target = os.readlink(candidate)
-            if target.startswith("/"):
-                resolved = []
-            pending = [p for p in target.split("/") if p not in ("", ".")] + pending
-            continue
-        resolved.append(part)
-    return root.joinpath(*resolved)
+    """``root/relative`` with every symlink resolved inside ``root`` (stackr.rootpath)."""
+    try:
+        return rootpath.resolve_in_root(root, relative, follow_last=follow_last)
+    except OSError as error:
+        raise SourceError(str(error.strerror)) from error
 
 
 class FileDigests:
@@ -104,14 +85,7 @@ class FileDigests:
         if self.path is None or self.seen == self.known:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(handle, "w") as stream:
-                json.dump(self.seen, stream, separators=(",", ":"))
-            os.replace(temporary, self.path)
-        except BaseException:
-            os.unlink(temporary)
-            raise
+        write_atomic(self.path, json.dumps(self.seen, separators=(",", ":")).encode())
         self.known = dict(self.seen)
 
 

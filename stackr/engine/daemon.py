@@ -24,6 +24,7 @@ from types import FrameType
 
 from stackr.errors import HostError, PreconditionError
 from stackr.paths import run_root, state_root
+from stackr.statefile import write_atomic
 
 PR_SET_CHILD_SUBREAPER = 36
 STOP_TIMEOUT_SECONDS = 30.0
@@ -99,9 +100,7 @@ def notify_service_manager(state: str) -> None:
 
 
 def _write_pid_file() -> None:
-    temp = pid_path().with_suffix(".pid.tmp")
-    temp.write_text(f"{os.getpid()} {process_start_time(os.getpid())}\n")
-    os.replace(temp, pid_path())
+    write_atomic(pid_path(), f"{os.getpid()} {process_start_time(os.getpid())}\n".encode())
 
 
 def serve(*, verbose: bool = False) -> int:

@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import re
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 from stackr.errors import StateError
 from stackr.paths import state_root
+from stackr.statefile import write_json_atomic
 
 # Docker's name rule ([a-zA-Z0-9][a-zA-Z0-9_.-]*), capped: no "/", no "..", no NUL.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
@@ -39,28 +39,6 @@ def engine_root() -> Path:
     return state_root() / "engine"
 
 
-def write_json_atomic(path: Path, data: JsonObject) -> None:
-    """Replace ``path`` by ``data`` so that a crash leaves the old or the new file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(data, sort_keys=True, indent=1)
-    descriptor, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "w") as temp_file:
-            temp_file.write(text)
-            temp_file.flush()
-            os.fsync(temp_file.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp_name)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-
-
 class RecordStore:
     """Records of one kind (``containers``, ``volumes``), keyed by a validated id."""
 
@@ -76,7 +54,9 @@ class RecordStore:
 
     def put(self, record_id: str, data: JsonObject) -> None:
         with self._lock:
-            write_json_atomic(self.path_of(record_id), {"Version": RECORD_VERSION, **data})
+            write_json_atomic(
+                self.path_of(record_id), {"Version": RECORD_VERSION, **data}, durable=True
+            )
 
     def get(self, record_id: str) -> JsonObject | None:
         path = self.path_of(record_id)

@@ -63,6 +63,7 @@ from stackr.images.layers import extract_layer
 from stackr.images.progress import Phase, ProgressCallback, ProgressEvent
 from stackr.images.reference import Reference, is_id_prefix, parse_reference
 from stackr.paths import state_root
+from stackr.statefile import write_atomic
 
 if TYPE_CHECKING:
     from stackr.images.registry import RegistryClient
@@ -163,17 +164,7 @@ class ImageStore:
                 fcntl.flock(lock_file.fileno(), fcntl.LOCK_UN)
 
     def _write_atomic(self, path: Path, data: bytes) -> None:
-        fd, temp = tempfile.mkstemp(dir=self.root / "tmp", prefix=f"{os.getpid()}.{path.name}.")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.rename(temp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp)
-            raise
+        write_atomic(path, data, durable=True, temp_dir=self.root / "tmp")
 
     def _read_index(self, name: str) -> dict[str, str]:
         path = self.root / name

@@ -17,15 +17,13 @@ finishes the job; every ``remove_*`` treats an absent object as success.
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import re
-import tempfile
 from pathlib import Path
-from typing import Any
 
 from stackr import paths
-from stackr.errors import StateError, UsageError
+from stackr.errors import UsageError
+from stackr.statefile import read_json as read_json
+from stackr.statefile import write_json_atomic as write_json_atomic
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
@@ -39,38 +37,6 @@ def check_id(kind: str, value: str) -> str:
     if not _SAFE_ID.match(value):
         raise UsageError(f"{kind} id {value!r} must match {_SAFE_ID.pattern}")
     return value
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Temp file in the same directory + rename: readers see old or new, never half.
-
-    No fsync, on purpose: it cost ~12 ms per write on the test machines, twice per
-    attachment. The records guard against the *engine* dying mid-operation, and a
-    rename is atomic for that without fsync; a power loss also clears every object the
-    records describe (bridges, veths, netns, nftables rules are all volatile), and every
-    ``ensure_*`` re-creates what its record says from scratch.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as temp:
-            json.dump(data, temp, indent=1, sort_keys=True)
-        os.replace(temp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp_name)
-        raise
-
-
-def read_json(path: Path) -> Any | None:
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError as error:
-        raise StateError(f"{path}: corrupt record: {error}") from None
 
 
 def remove_file(path: Path) -> None:

@@ -73,6 +73,7 @@ from stackr.runtime.errors import (
     ContainerStateError,
 )
 from stackr.runtime.spec import ContainerSpec, ContainerStdio, rw_layer_paths, validate_container_id
+from stackr.statefile import read_json_object, write_json_atomic
 
 if TYPE_CHECKING:
     import subprocess
@@ -191,7 +192,7 @@ def create(
     except FileExistsError:
         raise ContainerExistsError(container_id, Status.CREATING.value) from None
     # Recorded before anything is made, so delete can always find what to remove.
-    _write_json(
+    write_json_atomic(
         directory / STATE_FILE,
         {
             "version": STATE_VERSION,
@@ -226,7 +227,7 @@ def _build(
         upper_dir.mkdir(parents=True, exist_ok=True)
         work_dir.mkdir(parents=True, exist_ok=True)
     if bundle == directory:  # a given bundle is the caller's (``stackr runtime``): kept as is
-        _write_json(bundle / "config.json", oci.config_from_spec(spec))
+        write_json_atomic(bundle / "config.json", oci.config_from_spec(spec))
     (directory / ROOTFS_MOUNTPOINT).mkdir()
     os.mkfifo(directory / EXEC_FIFO, 0o600)
 
@@ -235,7 +236,7 @@ def _build(
     cgroup.apply(spec.resources, devices_allow_all=spec.privileged)
 
     spec_json = json.loads(spec.to_json())
-    _write_json(directory / SPEC_FILE, spec_json)
+    write_json_atomic(directory / SPEC_FILE, spec_json)
     init_config = {
         "spec": spec_json,
         "state_dir": str(directory),
@@ -245,7 +246,7 @@ def _build(
         "cgroup": cgroup.describe(),
     }
     process.spawn_init(container_id, directory, init_config, stdio, timeout, _fork_server)
-    record = _read_json(directory / STATE_FILE)
+    record = read_json_object(directory / STATE_FILE)
     if record is None or "pid" not in record:
         raise ContainerSetupError(container_id, "the init process did not record the container")
     return record
@@ -299,7 +300,7 @@ def state(container_id: str) -> ContainerState:
     directory = state_dir(container_id)
     if not directory.is_dir():
         raise ContainerNotFoundError(container_id)
-    record = _read_json(directory / STATE_FILE) or {"id": container_id}
+    record = read_json_object(directory / STATE_FILE) or {"id": container_id}
     return _derive_state(container_id, record)
 
 
@@ -322,7 +323,7 @@ def _derive_state(container_id: str, record: dict[str, Any]) -> ContainerState:
         if (directory / EXEC_FIFO).exists():
             return ContainerState(status=Status.CREATED, pid=pid, **common)
         return ContainerState(status=Status.RUNNING, pid=pid, **common)
-    exit_record = _read_json(directory / EXIT_FILE) or {}
+    exit_record = read_json_object(directory / EXIT_FILE) or {}
     return ContainerState(
         status=Status.STOPPED,
         pid=pid,
@@ -344,7 +345,7 @@ def wait(container_id: str, timeout: float | None = None) -> ContainerState:
     ``timeout`` seconds.
     """
     directory = state_dir(container_id)
-    record = _read_json(directory / STATE_FILE) or {}
+    record = read_json_object(directory / STATE_FILE) or {}
     shim_pid = record.get("shim_pid")
     if shim_pid is not None:
         process.wait_for_exit(shim_pid, record.get("shim_start"), timeout)
@@ -366,7 +367,7 @@ def kill(container_id: str, signal: int = signals.SIGTERM, *, all_processes: boo
     current = state(container_id)
     if not current.status.can_kill() or current.pid is None:
         raise ContainerStateError(container_id, "kill", current.status.value)
-    record = _read_json(state_dir(container_id) / STATE_FILE) or {}
+    record = read_json_object(state_dir(container_id) / STATE_FILE) or {}
     if all_processes:
         cgroup = open_manager_from(record["cgroup"])
         for pid in cgroup.pids():
@@ -422,7 +423,7 @@ def _destroy(container_id: str, directory: Path) -> None:
 
 def _remove_run_state(container_id: str, directory: Path) -> None:
     """Kill what is left, remove the cgroup and the state dir (not the writable layer)."""
-    record = _read_json(directory / STATE_FILE) or {}
+    record = read_json_object(directory / STATE_FILE) or {}
     cgroup = (
         open_manager_from(record["cgroup"]) if "cgroup" in record else open_manager(container_id)
     )
@@ -492,7 +493,7 @@ def resume(container_id: str) -> None:
 
 
 def _cgroup_of(container_id: str) -> CgroupManager:
-    record = _read_json(state_dir(container_id) / STATE_FILE)
+    record = read_json_object(state_dir(container_id) / STATE_FILE)
     if record is None or "cgroup" not in record:
         raise ContainerNotFoundError(container_id)
     return open_manager_from(record["cgroup"])
@@ -500,42 +501,17 @@ def _cgroup_of(container_id: str) -> CgroupManager:
 
 def stats(container_id: str) -> CgroupStats:
     """Memory, CPU and pids of the container's cgroup."""
-    record = _read_json(state_dir(container_id) / STATE_FILE)
+    record = read_json_object(state_dir(container_id) / STATE_FILE)
     if record is None:
         raise ContainerNotFoundError(container_id)
     return open_manager_from(record["cgroup"]).stats()
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        return None
-    try:
-        value = json.loads(text)
-    except ValueError as error:
-        raise StateError(f"{path}: corrupt record ({error})") from error
-    if not isinstance(value, dict):
-        raise StateError(f"{path}: corrupt record (not an object)")
-    return value
-
-
-def _write_json(path: Path, value: dict[str, Any]) -> None:
-    write_json_atomic(path, value)
-
-
-def write_json_atomic(path: Path, value: dict[str, Any]) -> None:
-    """Temp file + rename: a reader sees the old or the new record, never half of one."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(value, sort_keys=True))
-    os.rename(temporary, path)
-
-
 def _update_record(container_id: str, **changes: Any) -> None:
     path = state_dir(container_id) / STATE_FILE
-    record = _read_json(path) or {}
+    record = read_json_object(path) or {}
     record.update(changes)
-    _write_json(path, record)
+    write_json_atomic(path, record)
 
 
 __all__ = [
@@ -585,8 +561,8 @@ def exec_process(
     current = state(container_id)
     if current.status is not Status.RUNNING:
         raise ContainerStateError(container_id, "exec in", current.status.value)
-    record = _read_json(state_dir(container_id) / STATE_FILE) or {}
-    spec_json = _read_json(state_dir(container_id) / SPEC_FILE)
+    record = read_json_object(state_dir(container_id) / STATE_FILE) or {}
+    spec_json = read_json_object(state_dir(container_id) / SPEC_FILE)
     if spec_json is None:
         raise StateError(f"container {container_id}: no {SPEC_FILE} in its state dir")
     config = {

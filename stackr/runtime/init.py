@@ -36,6 +36,7 @@ from stackr.cgroups import open_manager_from, v1, v2
 from stackr.runtime import namespaces, rootfs, seccomp, security, users
 from stackr.runtime.process import start_time
 from stackr.runtime.spec import ContainerSpec, spec_from_dict
+from stackr.statefile import write_json_atomic
 
 _RLIMITS = {
     "core": resource.RLIMIT_CORE,
@@ -106,12 +107,6 @@ def _report(fd: int, message: dict[str, Any]) -> None:
         pass
 
 
-def _write_json_atomic(path: Path, value: dict[str, Any]) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(value, sort_keys=True))
-    os.rename(temporary, path)
-
-
 def run_shim(state_dir: Path, config: dict[str, Any], report_fd: int) -> int:
     # A new session: a terminal's ^C or hang-up aimed at the caller must not reach us.
     os.setsid()
@@ -146,7 +141,7 @@ def run_shim(state_dir: Path, config: dict[str, Any], report_fd: int) -> int:
         shim_pid=os.getpid(),
         shim_start=start_time(os.getpid()),
     )
-    _write_json_atomic(record_path, record)
+    write_json_atomic(record_path, record)
     _report(report_fd, {"pid": pid})
 
     # After start: either the exec succeeds (CLOEXEC closes the pipe: EOF) or PID 1
@@ -173,7 +168,7 @@ def run_shim(state_dir: Path, config: dict[str, Any], report_fd: int) -> int:
         exit_record["exit_code"] = os.WEXITSTATUS(status)
     if exec_error is not None:
         exit_record["error"] = exec_error.get("error")
-    _write_json_atomic(state_dir / "exit.json", exit_record)
+    write_json_atomic(state_dir / "exit.json", exit_record)
     return 0
 
 

@@ -23,10 +23,9 @@ import os
 import stat
 from pathlib import Path
 
-from stackr import syscalls
+from stackr import rootpath, syscalls
 from stackr.runtime.spec import MountSpec
 
-_MAX_SYMLINKS = 40
 _MOUNT_DATA_LIMIT = 4096  # the kernel copies one page of mount data
 
 # (name, major, minor): Docker's minimal /dev
@@ -71,35 +70,10 @@ def resolve_in_root(root: str, path: str) -> str:
 
     Missing trailing components are kept as they are (the caller creates them).
     """
-    parts = [p for p in path.split("/") if p]
-    resolved: list[str] = []
-    links = 0
-    while parts:
-        part = parts.pop(0)
-        if part == ".":
-            continue
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        candidate = os.path.join(root, *resolved, part)
-        try:
-            is_link = stat.S_ISLNK(os.lstat(candidate).st_mode)
-        except FileNotFoundError:
-            resolved.append(part)
-            resolved.extend(p for p in parts if p not in (".",))
-            break
-        if not is_link:
-            resolved.append(part)
-            continue
-        links += 1
-        if links > _MAX_SYMLINKS:
-            raise MountError(f"too many symlinks resolving {path} in the container")
-        target = os.readlink(candidate)
-        if target.startswith("/"):
-            resolved = []
-        parts = [p for p in target.split("/") if p] + parts
-    return os.path.join(root, *resolved)
+    try:
+        return str(rootpath.resolve_in_root(Path(root), path))
+    except OSError as error:
+        raise MountError(f"resolving {path} in the container: {error.strerror}") from error
 
 
 def _ensure_target(host_path: str, is_dir: bool) -> None:

@@ -38,6 +38,10 @@ class HostSnapshot:
             self.nft_tables - other.nft_tables,
         )
 
+    def own_only(self) -> HostSnapshot:
+        """Only what names the test's own state dirs: its mounts and processes."""
+        return HostSnapshot(self.mounts, frozenset(), frozenset(), self.processes)
+
     def is_empty(self) -> bool:
         return not (self.mounts or self.links or self.cgroups or self.processes or self.nft_tables)
 

@@ -1,0 +1,73 @@
+"""Stackr's state files: written atomically, read back with corruption reported.
+
+Every record, index and cache stackr keeps is replaced by writing a temporary file in
+the same directory and renaming it over the old one, so that a reader (or stackr after
+a crash) sees the old or the new content, never half of one. ``durable`` adds the
+fsyncs that make the new content survive a power loss too; records of volatile host
+objects (bridges, netns, processes: all gone after a reboot) skip them, since an fsync
+costs about 12 ms on these machines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from stackr.errors import StateError
+
+
+def write_atomic(
+    path: Path, data: bytes, *, durable: bool = False, temp_dir: Path | None = None
+) -> None:
+    """Replace ``path`` by ``data``; ``temp_dir`` must be on the same filesystem."""
+    directory = temp_dir or path.parent
+    directory.mkdir(parents=True, exist_ok=True)
+    descriptor, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    try:
+        with os.fdopen(descriptor, "wb") as temp_file:
+            temp_file.write(data)
+            if durable:
+                temp_file.flush()
+                os.fsync(temp_file.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise
+    if durable:
+        directory_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(directory_fd)
+        finally:
+            os.close(directory_fd)
+
+
+def write_json_atomic(path: Path, value: Any, *, durable: bool = False) -> None:
+    """``value`` as JSON (sorted keys, so files diff well), written atomically."""
+    text = json.dumps(value, sort_keys=True, indent=1)
+    write_atomic(path, text.encode(), durable=durable)
+
+
+def read_json(path: Path) -> Any | None:
+    """The JSON document at ``path``; ``None`` when there is no file. A file that is not
+    JSON is a ``StateError`` naming it (exit 4), never a traceback."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise StateError(f"{path}: corrupt record ({error})") from None
+
+
+def read_json_object(path: Path) -> dict[str, Any] | None:
+    """Like ``read_json``, for records that must be a JSON object."""
+    value = read_json(path)
+    if value is not None and not isinstance(value, dict):
+        raise StateError(f"{path}: corrupt record (not an object)")
+    return value
