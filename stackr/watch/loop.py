@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from stackr.errors import StackFileError, StackrError
+from stackr.errors import PreconditionError, StackFileError, StackrError
 from stackr.watch.rules import (
     ContextTrigger,
     ServiceChanges,
@@ -115,6 +115,7 @@ class WatchLoop:
         self._clock = clock
         self._current = _current(loaded)
         self._states: dict[str, str] = {}
+        self._retry_apply = False  # the last apply met no engine: retry when one answers
         self.batches = 0
         self.applies = 0
 
@@ -218,12 +219,17 @@ class WatchLoop:
 
     def _apply(self, why: str, started: float) -> None:
         self.applies += 1
+        self._retry_apply = False
         try:
             outcome = self._applier.apply(self._current.loaded)
         except StackrError as error:
             self._report(f"{why}: apply failed ({_ms(self._clock() - started)}): "
                          f"{error.render()}")
-            self._report("watch goes on: the next change applies again")
+            if isinstance(error, PreconditionError):  # the engine away, a lock held
+                self._retry_apply = True
+                self._report("watch goes on: it applies again once the engine answers")
+            else:
+                self._report("watch goes on: the next change applies again")
             return
         elapsed = _ms(self._clock() - started)
         if outcome.nothing:
@@ -289,6 +295,8 @@ class WatchLoop:
             return
         if "" in self._states:
             self._report("engine reachable again")
+        if self._retry_apply:
+            self._apply("the engine answers again", self._clock())
         previous = {k: v for k, v in self._states.items() if k}
         for name in sorted(set(states) | set(previous)):
             before, now = previous.get(name), states.get(name)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from stackr.client.errors import EngineUnavailableError
 from stackr.config.pipeline import LoadedStack, load_stack
 from stackr.config.project import LoadOptions
 from stackr.errors import ApplyError
@@ -36,11 +37,13 @@ class FakeApplier:
     def __init__(self) -> None:
         self.calls: list[tuple[str, ...]] = []
         self.applied: list[LoadedStack] = []
-        self.fail_apply = False
+        self.fail_apply: bool | str = False
         self.fail_sync = False
         self.state_map: dict[str, str] = {}
 
     def apply(self, loaded: LoadedStack) -> ApplyOutcome:
+        if self.fail_apply == "unavailable":
+            raise EngineUnavailableError("no engine answers at unix:///x")
         if self.fail_apply:
             raise ApplyError("engine: connection refused")
         self.calls.append(("apply",))
@@ -211,3 +214,17 @@ def test_state_text_has_no_moving_parts() -> None:
     assert _state_text({"State": "exited", "Status": "Exited (3) 2 seconds ago"}) == "exited (3)"
     assert _state_text({"State": "restarting", "Status": "Restarting (1)"}) == "restarting (1)"
     assert _state_text({"State": "running", "Status": "Up 5 seconds"}) == "running"
+
+
+def test_apply_without_an_engine_is_retried_once_it_answers(project: Path) -> None:
+    loop, applier, lines = make_loop(project)
+    applier.fail_apply = "unavailable"
+    (project / "compose.yaml").write_text(STACK.replace("one", "two"))
+    loop.handle([project / "compose.yaml"])
+    assert "once the engine answers" in lines[-1] and applier.applied == []
+    applier.fail_apply = False
+    loop.check_states()
+    assert len(applier.applied) == 1
+    assert applier.applied[0].stack.services["web"].environment["MODE"] == "two"
+    loop.check_states()
+    assert len(applier.applied) == 1  # once
