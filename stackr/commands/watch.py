@@ -14,8 +14,8 @@ from typing import Any
 
 # Compose waits 500 ms. An editor's save is over in a few milliseconds and an invalid
 # half-written stack file is harmless here (diagnostics, nothing changed), so a short
-# quiet period costs nothing and keeps a sync under 150 ms.
-DEFAULT_DEBOUNCE_MS = 100
+# quiet period costs nothing: a sync lands in about 60 ms.
+DEFAULT_DEBOUNCE_MS = 50
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

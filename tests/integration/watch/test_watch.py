@@ -81,7 +81,7 @@ def test_invalid_edit_harmless_env_edit_recreates_one_ctrl_c_leaves_up(
 def test_burst_of_50_writes_is_one_reapply_and_down_on_exit(
         project: Project, start_watch: Any) -> None:
     project.write(TWO)
-    watch = start_watch(project, "--debounce", "300")
+    watch = start_watch(project)  # the default debounce
     watch.wait_for("watching")
     for index in range(50):
         project.write(TWO.replace("MODE: one", f"MODE: burst{index}"))
