@@ -159,7 +159,10 @@ def main() -> int:
         client.close()
         if os.environ.get("BENCH_KEEP_LOG"):  # watch's own per-step timings
             shutil.copy(log_path, REPO / "bench" / "results" / "watch-last.log")
-        default = "default" if args.debounce is None else f"{args.debounce} ms"
+        from stackr.commands.watch import DEFAULT_DEBOUNCE_MS
+
+        default = (f"default {DEFAULT_DEBOUNCE_MS} ms" if args.debounce is None
+                   else f"{args.debounce} ms")
         for name, samples, target_ms in (("sync (write → visible in container)", sync_ms, 150),
                                          ("reapply (write → new command running)",
                                           reapply_ms, 500)):
