@@ -280,3 +280,26 @@ def test_engine_killed_watch_goes_on(project: Project, start_watch: Any) -> None
         # the engine watch started is not the fixture's: take it all down here
         project.stackr("-p", project.name, "down", "-v", "-t", "1", check=False)
         project.stackr("engine", "stop", check=False)
+
+
+def test_env_file_and_dotenv_edits_reapply(project: Project, start_watch: Any) -> None:
+    """What Compose's watch ignores while it runs (compose#11003): an env_file edit
+    recreates the service that reads it; a .env edit re-interpolates the stack."""
+    (project.directory / "web.env").write_text("GREETING=hello\n")
+    project.write(TWO.replace("environment: {MODE: one}", "env_file: web.env")
+                  .replace('db:\n    image: busybox:latest\n    command: [sleep, "3600"]',
+                           'db:\n    image: busybox:latest\n    command: [sleep, "${DB_SLEEP:-3600}"]'))
+    watch = start_watch(project)
+    watch.wait_for("watching")
+    before = running(project)
+    (project.directory / "web.env").write_text("GREETING=bonjour\n")
+    watch.wait_for("web.env changed: applied")
+    after = running(project)
+    assert [n for n in after if after[n] != before[n]] == [n for n in after if "-web-" in n]
+    (project.directory / ".env").write_text("DB_SLEEP=3601\n")  # created while watching
+    watch.wait_for(".env changed: applied")
+    final = running(project)
+    assert [n for n in final if final[n] != after[n]] == [n for n in final if "-db-" in n]
+    web = next(c for n, c in containers(project).items() if "-web-" in n)
+    assert "GREETING=bonjour" in web["Config"]["Env"]
+    assert watch.interrupt() == 0
