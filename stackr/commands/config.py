@@ -57,9 +57,9 @@ def normalised_document(stack: Any) -> dict[str, Any]:
         data[section] = {
             name: _resource_document(entries[name], data[section][name]) for name in sorted(entries)
         }
-    ordered = {key: data[key] for key in TOP_LEVEL_ORDER if data.get(key)}
-    ordered.update({key: data[key] for key in sorted(data) if key not in ordered})
-    return ordered
+    keys = [key for key in TOP_LEVEL_ORDER if key in data]
+    keys += sorted(key for key in data if key not in TOP_LEVEL_ORDER)
+    return {key: data[key] for key in keys if data[key] not in (None, {}, [])}
 
 
 def run(args: argparse.Namespace) -> int:

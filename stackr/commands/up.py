@@ -8,11 +8,8 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
 
     from stackr.client import EngineClient
-    from stackr.graph import ResourceId
-    from stackr.project.apply import Requests
     from stackr.project.observe import Observation
 
 
@@ -43,20 +40,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from stackr.commands.project_options import load_project
-    from stackr.commands.project_session import (
-        client_for,
-        print_warnings,
-        progress_sink,
-        resolve_images,
-    )
+    from stackr.commands.project_session import client_for, print_warnings, progress_sink
     from stackr.errors import UsageError
     from stackr.graph import build_graph
-    from stackr.plan import UpOptions, reconcile
-    from stackr.project import secrets
-    from stackr.project.desired import desired_stack, parse_scale, with_scale
-    from stackr.project.lock import project_lock
+    from stackr.plan import UpOptions
+    from stackr.project.converge import converge
+    from stackr.project.desired import parse_scale, with_scale
     from stackr.project.observe import observe
-    from stackr.project.requests import up_requests
 
     if args.force_recreate and args.no_recreate:
         raise UsageError("--force-recreate and --no-recreate cannot be combined")
@@ -74,41 +64,22 @@ def run(args: argparse.Namespace) -> int:
     graph = build_graph(stack, loaded.raw.source_map)
     client = client_for(args)
     started_at = time.time()
-    with project_lock(stack.name, on_wait=lambda text: print(text, file=sys.stderr)):
-        image_ids = resolve_images(loaded, stack, graph, pull=not args.dry_run,
-                                   build_all=args.build)
-        desired = desired_stack(stack, graph, image_ids)
-        _check_external(client, desired.external, desired.engine_names)
-        observation = observe(client, stack.name)
-        options = UpOptions(
-            force_recreate=args.force_recreate, no_recreate=args.no_recreate,
-            no_start=args.no_start, remove_orphans=args.remove_orphans,
-            services=tuple(args.services), no_deps=args.no_deps,
-            restart_dependants=desired.restart_dependants,
-        )
-        plan = reconcile(graph, desired.resources, observation.resources, options)
-        if args.dry_run:
-            print(plan.render())
-            return 0
-        print_warnings(plan.warnings)
-        # Secrets and configs are (re)written on every up: a reboot empties run_root().
-        secret_files = {
-            name: secrets.plan_files(stack, name, service, loaded.raw.environment,
-                                     secrets.project_directory(stack.name))
-            for name, service in stack.services.items()
-            if service.secrets or service.configs
-        }
-        for files in secret_files.values():
-            secrets.write_files(files)
-        if plan.is_empty():
-            print(f"nothing to do: project {stack.name} matches the stack file", file=sys.stderr)
-        else:
-            from stackr.project.apply import Executor
-
-            requests = up_requests(stack, desired, observation, secret_files)
-            if args.timeout is not None:
-                requests = _with_stop_timeout(requests, args.timeout)
-            Executor(client, requests, progress_sink(args.progress)).run(plan)
+    options = UpOptions(
+        force_recreate=args.force_recreate, no_recreate=args.no_recreate,
+        no_start=args.no_start, remove_orphans=args.remove_orphans,
+        services=tuple(args.services), no_deps=args.no_deps,
+    )
+    plan = converge(
+        client, loaded, stack, graph, options, dry_run=args.dry_run, build_all=args.build,
+        stop_timeout=args.timeout, progress=progress_sink(args.progress),
+        on_wait=lambda text: print(text, file=sys.stderr),
+    )
+    if args.dry_run:
+        print(plan.render())
+        return 0
+    print_warnings(plan.warnings)
+    if plan.is_empty():
+        print(f"nothing to do: project {stack.name} matches the stack file", file=sys.stderr)
     selected = tuple(args.services)
     if args.wait and not args.no_start:
         _wait_ready(client, observe(client, stack.name), selected, args.wait_timeout)
@@ -118,29 +89,6 @@ def run(args: argparse.Namespace) -> int:
 
     return attach(client, observe(client, stack.name), selected, started_at,
                   args.abort_on_container_exit, args.exit_code_from, args.timeout)
-
-
-def _with_stop_timeout(requests: Requests, timeout: int) -> Requests:
-    import dataclasses
-
-    return dataclasses.replace(requests, stop_timeout=timeout)
-
-
-def _check_external(client: EngineClient, external: frozenset[ResourceId],
-                    engine_names: Mapping[ResourceId, str]) -> None:
-    from urllib.parse import quote
-
-    from stackr.client import EngineNotFoundError
-    from stackr.errors import ApplyError
-
-    for resource in sorted(external):
-        name = engine_names[resource]
-        path = ("/networks/" if resource.kind == "network" else "/volumes/") + quote(name, safe="")
-        try:
-            client.request("GET", path)
-        except EngineNotFoundError:
-            raise ApplyError(f"{resource.kind} {name} is declared external but does not exist "
-                             f"(create it first)") from None
 
 
 def _wait_ready(client: EngineClient, observation: Observation, services: tuple[str, ...],

@@ -38,6 +38,7 @@ from stackr.config.models_parts import (
     Resources,
     Restart,
     Ulimit,
+    WatchExec,
     WatchRule,
 )
 from stackr.config.models_service import Service
@@ -87,6 +88,7 @@ __all__ = [
     "Volume",
     "VolumeOptions",
     "VolumesFrom",
+    "WatchExec",
     "WatchRule",
     "dump",
 ]

@@ -19,6 +19,7 @@ from stackr.config.models_base import (
     Seconds,
     StringOrListIn,
     byte_size,
+    command_list,
     duration,
     each_item,
     fail,
@@ -241,24 +242,45 @@ class Logging(Model):
         return int(text) if text else None
 
 
+class WatchExec(Model):
+    """What ``sync+exec`` runs in the service's containers after a sync."""
+
+    command: tuple[str, ...]
+    user: str | None = None
+    working_dir: str | None = None
+    environment: dict[str, str | None] = Field(default_factory=dict)
+    privileged: bool = False
+
+    @field_validator("command", mode="before", json_schema_input_type=StringOrListIn)
+    @classmethod
+    def _command(cls, value: Any) -> Any:
+        return command_list(value)
+
+    @field_validator("environment", mode="before", json_schema_input_type=ListOrDictIn | None)
+    @classmethod
+    def _environment(cls, value: Any) -> Any:
+        return key_value_mapping(value, missing=None)
+
+
 class WatchRule(Model):
     path: str  # absolute host path
-    action: Literal["sync", "rebuild", "restart", "sync+restart"]
+    action: Literal["sync", "rebuild", "restart", "sync+restart", "sync+exec"]
     target: str | None = None
     ignore: tuple[str, ...] = ()
     include: tuple[str, ...] = ()
     initial_sync: bool = False
+    exec: WatchExec | None = None  # sync+exec only
 
     @model_validator(mode="before")
     @classmethod
     def _paths(cls, data: Any, info: ValidationInfo) -> Any:
         if isinstance(data, Mapping):
-            if data.get("action") == "sync+exec":
-                fail('watch action "sync+exec" is not supported by stackr yet', ("action",))
             if isinstance(data.get("path"), str):
                 data = {**data, "path": resolve_path(data["path"], info)}
             if str(data.get("action", "")).startswith("sync") and not data.get("target"):
                 fail(f'watch action "{data["action"]}" needs a "target"')
+            if data.get("action") == "sync+exec" and not data.get("exec"):
+                fail('watch action "sync+exec" needs an "exec" with a "command"')
         return data
 
     @field_validator(

@@ -18,6 +18,7 @@ from stackr.watch.sync import ContainerRoot, SyncItem, SyncReport
 
 if TYPE_CHECKING:
     from stackr.client import EngineClient
+    from stackr.config.models import WatchExec
     from stackr.config.pipeline import LoadedStack
     from stackr.project.apply import ProgressSink
 
@@ -51,41 +52,21 @@ class EngineApplier:
     # -- the stack --------------------------------------------------------------------
 
     def apply(self, loaded: LoadedStack) -> ApplyOutcome:
-        from stackr.commands.project_session import resolve_images
         from stackr.graph import build_graph
-        from stackr.plan import OpType, UpOptions, reconcile
-        from stackr.project import secrets
-        from stackr.project.apply import Executor
-        from stackr.project.desired import desired_stack
-        from stackr.project.lock import project_lock
-        from stackr.project.observe import observe
-        from stackr.project.requests import up_requests
+        from stackr.plan import OpType, UpOptions
+        from stackr.project.converge import converge
 
         stack = loaded.stack
         graph = build_graph(stack, loaded.raw.source_map)
         try:
-            with project_lock(stack.name, on_wait=self.on_wait):
-                image_ids = resolve_images(loaded, stack, graph, pull=True)
-                desired = desired_stack(stack, graph, image_ids)
-                observation = observe(self.client, stack.name)
-                plan = reconcile(graph, desired.resources, observation.resources,
-                                 UpOptions(restart_dependants=desired.restart_dependants))
-                secret_files = {
-                    name: secrets.plan_files(stack, name, service, loaded.raw.environment,
-                                             secrets.project_directory(stack.name))
-                    for name, service in stack.services.items()
-                    if service.secrets or service.configs
-                }
-                for files in secret_files.values():
-                    secrets.write_files(files)
-                if plan.is_empty():
-                    return ApplyOutcome()
-                requests = up_requests(stack, desired, observation, secret_files)
-                Executor(self.client, requests, self.progress).run(plan)
+            plan = converge(self.client, loaded, stack, graph, UpOptions(),
+                            progress=self.progress, on_wait=self.on_wait)
         except StackrError:
             raise
         except OSError as error:
             raise ApplyError(f"project {stack.name}: {error}") from None
+        if plan.is_empty():
+            return ApplyOutcome()
         recreated = sorted({op.resource.name for op in plan.operations
                             if op.resource.kind == "service"
                             and op.op is OpType.CREATE_CONTAINER})
@@ -133,8 +114,31 @@ class EngineApplier:
         for handle in handles:
             self.client.container_restart(handle)
 
-    def exec(self, loaded: LoadedStack, service: str, command: tuple[str, ...]) -> int:
-        raise ApplyError("sync+exec is not supported yet: the stack model has no exec rule")
+    def exec(self, loaded: LoadedStack, service: str, command: WatchExec) -> int:
+        """Run a sync+exec command in every running container of the service; the
+        highest exit code."""
+        handles = self._containers(loaded, service)
+        if not handles:
+            raise ApplyError(f"service {service} has no container")
+        args = list(command.command)
+        if command.working_dir:
+            # The engine's exec has no working directory yet (as `stackr exec -w`).
+            args = ["sh", "-c", 'cd "$0" && exec "$@"', command.working_dir, *args]
+        body: dict[str, Any] = {
+            "Cmd": args,
+            "Env": [f"{k}={v}" for k, v in sorted(command.environment.items()) if v is not None],
+            "AttachStdout": True,
+            "AttachStderr": True,
+        }
+        if command.user:
+            body["User"] = command.user
+        worst = 0
+        for handle in handles:
+            exec_id = self.client.exec_create(handle, body)
+            for entry in self.client.exec_start(exec_id):
+                if "ExitCode" in entry:
+                    worst = max(worst, int(entry["ExitCode"]))
+        return worst
 
     def rebuild(self, loaded: LoadedStack, service: str) -> None:
         from stackr.commands.project_session import build_image

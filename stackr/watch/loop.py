@@ -35,6 +35,7 @@ from stackr.watch.rules import (
 from stackr.watch.sync import SyncItem, SyncReport
 
 if TYPE_CHECKING:
+    from stackr.config.models import WatchExec
     from stackr.config.pipeline import LoadedStack
     from stackr.watch.debounce import Debouncer
 
@@ -63,7 +64,7 @@ class Applier(Protocol):
 
     def restart(self, loaded: LoadedStack, service: str) -> None: ...
 
-    def exec(self, loaded: LoadedStack, service: str, command: tuple[str, ...]) -> int: ...
+    def exec(self, loaded: LoadedStack, service: str, command: WatchExec) -> int: ...
 
     def rebuild(self, loaded: LoadedStack, service: str) -> None: ...
 
@@ -259,7 +260,18 @@ class WatchLoop:
                 return
             self._report(f"{service}: restarted ({_ms(self._clock() - started)})")
         for rule in change.execs:
-            self._report(f"{service}: watch rule {rule.path}: sync+exec has no command")
+            if rule.exec is None:
+                continue
+            started = self._clock()
+            try:
+                exit_code = self._applier.exec(self._current.loaded, service, rule.exec)
+            except StackrError as error:
+                self._report(f"{service}: exec failed: {error.render()}")
+                continue
+            command = " ".join(rule.exec.command)
+            self._report(
+                f"{service}: ran {command!r}: exit {exit_code} ({_ms(self._clock() - started)})"
+            )
 
     def _sync(self, service: str, items: list[SyncItem], what: str) -> bool:
         started = self._clock()

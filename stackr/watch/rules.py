@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from stackr.build.ignore import IgnoreMatcher, load_ignore
-from stackr.config.models import Stack
+from stackr.config.models import Stack, WatchExec
 
 # Compose's pkg/watch/ephemeral.go: JetBrains, Vim, Emacs; plus common others.
 EPHEMERAL_NAMES = (
@@ -64,6 +64,7 @@ class WatchTrigger:
     dockerignore: IgnoreMatcher
     never_synced: frozenset[Path]  # stack files, Dockerfile
     initial_sync: bool = False
+    exec: WatchExec | None = None  # what sync+exec runs after the sync
 
     def matches(self, path: Path) -> bool:
         """Whether a change of ``path`` (absolute) concerns this rule."""
@@ -139,7 +140,7 @@ def compile_triggers(stack: Stack, stack_files: Iterable[Path]
                 ignore=IgnoreMatcher.from_lines(list(rule.ignore)),
                 include=IgnoreMatcher.from_lines(list(rule.include)) if rule.include else None,
                 context=context, dockerignore=dockerignore, never_synced=frozenset(never),
-                initial_sync=rule.initial_sync,
+                initial_sync=rule.initial_sync, exec=rule.exec,
             ))
         if not rules and context is not None:
             contexts.append(ContextTrigger(name, context, dockerignore))

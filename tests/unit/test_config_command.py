@@ -118,3 +118,14 @@ def test_config_does_not_import_the_graph_library(webapp: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=webapp
     )
     assert result.stdout.split() == ["False", "False"]
+
+
+def test_config_leaves_out_empty_top_level_sections(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "compose.yaml").write_text("services:\n  app: {image: x, x-note: kept}\n")
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["config"]) == 0
+    document = yaml.safe_load(capsys.readouterr().out)
+    assert list(document) == ["name", "services", "networks"]
+    assert document["services"]["app"]["x-note"] == "kept"

@@ -303,3 +303,33 @@ def test_env_file_and_dotenv_edits_reapply(project: Project, start_watch: Any) -
     web = next(c for n, c in containers(project).items() if "-web-" in n)
     assert "GREETING=bonjour" in web["Config"]["Env"]
     assert watch.interrupt() == 0
+
+
+SYNC_EXEC = """
+services:
+  app:
+    image: busybox:latest
+    command: [sleep, "3600"]
+    stop_signal: SIGKILL
+    develop:
+      watch:
+        - path: ./templates
+          target: /srv/templates
+          action: sync+exec
+          exec:
+            command: [sh, -c, "ls /srv/templates > /tmp/reloaded"]
+            environment: {REASON: watch}
+"""
+
+
+def test_sync_exec_runs_the_command_after_the_files_land(
+        project: Project, start_watch: Any) -> None:
+    (project.directory / "templates").mkdir()
+    project.write(SYNC_EXEC)
+    watch = start_watch(project)
+    watch.wait_for("watching")
+    (project.directory / "templates/page.html").write_text("<p>hi</p>")
+    watch.wait_for("app: ran")
+    inside = project.stackr("-p", project.name, "exec", "-T", "app", "cat", "/tmp/reloaded")
+    assert inside.stdout.split() == ["page.html"]
+    assert watch.interrupt() == 0

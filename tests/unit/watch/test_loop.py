@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from stackr.client.errors import EngineUnavailableError
+from stackr.config.models import WatchExec
 from stackr.config.pipeline import LoadedStack, load_stack
 from stackr.config.project import LoadOptions
 from stackr.errors import ApplyError
@@ -27,6 +28,10 @@ services:
         - {path: ./src, target: /app, action: sync, initial_sync: true}
         - {path: ./conf, target: /etc/app, action: sync+restart}
         - {path: ./deps.txt, action: rebuild}
+        - path: ./templates
+          target: /app/templates
+          action: sync+exec
+          exec: {command: "kill -HUP 1", user: root}
   db:
     image: busybox
     env_file: db.env
@@ -59,8 +64,8 @@ class FakeApplier:
     def restart(self, loaded: LoadedStack, service: str) -> None:
         self.calls.append(("restart", service))
 
-    def exec(self, loaded: LoadedStack, service: str, command: tuple[str, ...]) -> int:
-        self.calls.append(("exec", service, *command))
+    def exec(self, loaded: LoadedStack, service: str, command: WatchExec) -> int:
+        self.calls.append(("exec", service, *command.command))
         return 0
 
     def rebuild(self, loaded: LoadedStack, service: str) -> None:
@@ -76,6 +81,7 @@ class FakeApplier:
 def project(tmp_path: Path) -> Path:
     (tmp_path / "src").mkdir()
     (tmp_path / "conf").mkdir()
+    (tmp_path / "templates").mkdir()
     (tmp_path / "src/app.py").write_text("print(1)\n")
     (tmp_path / "deps.txt").write_text("x\n")
     (tmp_path / "db.env").write_text("A=1\n")
@@ -228,3 +234,13 @@ def test_apply_without_an_engine_is_retried_once_it_answers(project: Path) -> No
     assert applier.applied[0].stack.services["web"].environment["MODE"] == "two"
     loop.check_states()
     assert len(applier.applied) == 1  # once
+
+
+def test_sync_exec_syncs_then_runs_the_command(project: Path) -> None:
+    loop, applier, lines = make_loop(project)
+    loop.handle([project / "templates/page.html"])
+    assert applier.calls == [
+        ("sync", "web", "/app/templates/page.html"),
+        ("exec", "web", "kill", "-HUP", "1"),
+    ]
+    assert any("ran 'kill -HUP 1': exit 0" in line for line in lines)

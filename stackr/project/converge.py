@@ -1,0 +1,98 @@
+"""``converge``: make the engine's view of a project match a loaded stack, once.
+
+The one use case behind ``stackr up`` and every reapply of ``stackr watch``: under the
+project's lock, resolve (build or pull) the images, compute the desired state, check
+external resources, observe the engine, plan, write secret files, and run the plan.
+Callable any number of times from one process; it prints nothing (the caller renders
+the plan, warnings and progress).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from stackr.client import EngineClient
+    from stackr.config.models import Stack
+    from stackr.config.pipeline import LoadedStack
+    from stackr.graph import ResourceId, StackGraph
+    from stackr.plan import Plan, UpOptions
+    from stackr.project.apply import ProgressSink
+
+
+def converge(
+    client: EngineClient,
+    loaded: LoadedStack,
+    stack: Stack,
+    graph: StackGraph,
+    options: UpOptions,
+    *,
+    dry_run: bool = False,
+    build_all: bool = False,
+    stop_timeout: int | None = None,
+    progress: ProgressSink | None = None,
+    on_wait: Callable[[str], None] | None = None,
+) -> Plan:
+    """Plan, and unless ``dry_run`` apply, what makes the project match ``stack`` (the
+    loaded stack, possibly scaled). Returns the plan; raises ``ApplyError`` naming the
+    failed operation."""
+    from stackr.commands.project_session import resolve_images
+    from stackr.plan import reconcile
+    from stackr.project import secrets
+    from stackr.project.desired import desired_stack
+    from stackr.project.lock import project_lock
+    from stackr.project.observe import observe
+    from stackr.project.requests import up_requests
+
+    with project_lock(stack.name, on_wait=on_wait):
+        image_ids = resolve_images(loaded, stack, graph, pull=not dry_run, build_all=build_all)
+        desired = desired_stack(stack, graph, image_ids)
+        check_external(client, desired.external, desired.engine_names)
+        observation = observe(client, stack.name)
+        options = dataclasses.replace(options, restart_dependants=desired.restart_dependants)
+        plan = reconcile(graph, desired.resources, observation.resources, options)
+        if dry_run:
+            return plan
+        # Secrets and configs are (re)written on every up: a reboot empties run_root().
+        secret_files = {
+            name: secrets.plan_files(
+                stack, name, service, loaded.raw.environment, secrets.project_directory(stack.name)
+            )
+            for name, service in stack.services.items()
+            if service.secrets or service.configs
+        }
+        for files in secret_files.values():
+            secrets.write_files(files)
+        if not plan.is_empty():
+            from stackr.project.apply import Executor
+
+            requests = up_requests(stack, desired, observation, secret_files)
+            if stop_timeout is not None:
+                requests = dataclasses.replace(requests, stop_timeout=stop_timeout)
+            Executor(client, requests, progress).run(plan)
+    return plan
+
+
+def check_external(
+    client: EngineClient,
+    external: frozenset[ResourceId],
+    engine_names: Mapping[ResourceId, str],
+) -> None:
+    """External networks and volumes must exist: stackr never makes or removes them."""
+    from urllib.parse import quote
+
+    from stackr.client import EngineNotFoundError
+    from stackr.errors import ApplyError
+
+    for resource in sorted(external):
+        name = engine_names[resource]
+        path = ("/networks/" if resource.kind == "network" else "/volumes/") + quote(name, safe="")
+        try:
+            client.request("GET", path)
+        except EngineNotFoundError:
+            raise ApplyError(
+                f"{resource.kind} {name} is declared external but does not exist "
+                "(create it first)"
+            ) from None
