@@ -33,7 +33,7 @@ HOST_CONFIG_KEYS = {
     "NanoCpus", "CpuShares", "CpusetCpus", "PidsLimit", "NetworkMode", "ReadonlyRootfs",
     "CapAdd", "CapDrop", "Privileged", "Init", "ShmSize", "Sysctls", "Ulimits",
     "OomScoreAdj", "GroupAdd", "SecurityOpt", "Tmpfs", "LogConfig", "AutoRemove",
-    "PortBindings",
+    "PortBindings", "ExtraHosts", "Dns", "DnsSearch", "DnsOptions",
 }
 HEALTH_KEYS = {"Test", "Interval", "Timeout", "Retries", "StartPeriod", "StartInterval"}
 
@@ -132,7 +132,8 @@ def check_create_body(body: JsonObject) -> JsonObject:
         _check_type(host_config, key, int, "HostConfig")
     for key in ("ReadonlyRootfs", "Privileged", "Init", "AutoRemove"):
         _check_type(host_config, key, bool, "HostConfig")
-    for key in ("CapAdd", "CapDrop", "GroupAdd", "SecurityOpt", "Binds"):
+    for key in ("CapAdd", "CapDrop", "GroupAdd", "SecurityOpt", "Binds", "ExtraHosts", "Dns",
+                "DnsSearch", "DnsOptions"):
         _strings(host_config.get(key), f"HostConfig.{key}")
     _string_map(host_config.get("Sysctls"), "HostConfig.Sysctls")
     _string_map(host_config.get("Tmpfs"), "HostConfig.Tmpfs")

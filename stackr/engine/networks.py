@@ -269,7 +269,8 @@ class NetworkManager:
                 )
                 addresses[state.network_id] = attachment.ipv4_address
                 self.resolver().register(container_id, state.network_id,
-                                         attachment.ipv4_address, dns_names)
+                                         attachment.ipv4_address, dns_names,
+                                         upstreams=host_config.get("Dns") or ())
             published: builtins.list[JsonObject] = []
             specs = port_specs(host_config)
             if specs and states:
@@ -286,9 +287,20 @@ class NetworkManager:
         directory.mkdir(parents=True, exist_ok=True)
         resolv = directory / "resolv.conf"
         hosts = directory / "hosts"
-        resolv.write_text(etcfiles.render_resolv_conf([states[0].gateway] if states else []))
-        hosts.write_text(etcfiles.render_hosts(hostname, list(addresses.values())[:1],
-                                               gateway=states[0].gateway if states else None))
+        resolv.write_text(etcfiles.render_resolv_conf(
+            [states[0].gateway] if states else [],
+            search=host_config.get("DnsSearch") or (),
+            options=host_config.get("DnsOptions") or (),
+        ))
+        try:
+            extra_hosts = [etcfiles.parse_extra_host(entry)
+                           for entry in host_config.get("ExtraHosts") or ()]
+            hosts.write_text(etcfiles.render_hosts(
+                hostname, list(addresses.values())[:1], extra_hosts,
+                gateway=states[0].gateway if states else None,
+            ))
+        except ValueError as error:
+            raise ApiError(400, f"container {container_name}: ExtraHosts: {error}") from None
         return Wiring(str(sandbox), str(resolv), str(hosts), addresses, published)
 
     def disconnect(self, container_id: str) -> None:

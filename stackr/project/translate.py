@@ -28,8 +28,7 @@ NANOSECONDS = 1_000_000_000
 def unsupported_keys(service: Service) -> list[str]:
     """Keys the engine cannot honour yet: refused, never silently ignored."""
     keys = []
-    for key in ("devices", "volumes_from", "dns", "dns_search",
-                "dns_opt", "extra_hosts"):
+    for key in ("devices", "volumes_from"):
         if getattr(service, key):
             keys.append(key)
     for key in ("ipc", "pid", "runtime"):
@@ -44,6 +43,25 @@ def unsupported_keys(service: Service) -> list[str]:
     if any(mount.type == "volume" and not mount.source for mount in service.volumes):
         keys.append("volumes (anonymous volume)")
     return keys
+
+
+def name_resolution(service: Service) -> JsonObject:
+    """``extra_hosts`` (``host-gateway`` is the network's gateway), ``dns`` (the
+    upstreams the network's resolver asks for names outside the stack), ``dns_search``,
+    ``dns_opt``."""
+    body: JsonObject = {}
+    if service.extra_hosts:
+        body["ExtraHosts"] = [
+            f"{name}:{address}"
+            for name, addresses in sorted(service.extra_hosts.items())
+            for address in addresses
+        ]
+    for key, values in (
+        ("Dns", service.dns), ("DnsSearch", service.dns_search), ("DnsOptions", service.dns_opt)
+    ):
+        if values:
+            body[key] = list(values)
+    return body
 
 
 def process_config(service: Service) -> JsonObject:
@@ -248,6 +266,7 @@ def container_body(stack: Stack, resource: ResourceId, desired: DesiredStack,
         **resources(service),
         **privileges(service),
         **network_host,
+        **name_resolution(service),
         "RestartPolicy": restart_policy(service),
     }
     if bindings:

@@ -125,12 +125,33 @@ name: demo
 services:
   one:
     image: busybox
-    dns: [1.1.1.1]
+    ipc: host
     volumes: [/anonymous]
 """, tmp_path)
     desired = desired_stack(stack, graph, {"busybox": "sha256:a"})
-    with pytest.raises(NotImplementedYetError, match="dns, volumes \\(anonymous volume\\)"):
+    with pytest.raises(NotImplementedYetError, match="ipc, volumes \\(anonymous volume\\)"):
         container_body(stack, ResourceId("service", "one", 1), desired)
+
+
+def test_name_resolution_keys_reach_the_engine(tmp_path: Path) -> None:
+    stack, graph = load("""
+name: demo
+services:
+  one:
+    image: busybox
+    extra_hosts: ["host.docker.internal:host-gateway", "db.local=10.0.0.5"]
+    dns: [192.0.2.53]
+    dns_search: [corp.example]
+    dns_opt: [ndots:2]
+""", tmp_path)
+    desired = desired_stack(stack, graph, {"busybox": "sha256:a"})
+    host_config = container_body(stack, ResourceId("service", "one", 1), desired)["HostConfig"]
+    assert host_config["ExtraHosts"] == [
+        "db.local:10.0.0.5", "host.docker.internal:host-gateway"
+    ]
+    assert host_config["Dns"] == ["192.0.2.53"]
+    assert host_config["DnsSearch"] == ["corp.example"]
+    assert host_config["DnsOptions"] == ["ndots:2"]
 
 
 def test_container_name_with_replicas_is_refused(tmp_path: Path) -> None:
