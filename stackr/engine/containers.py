@@ -45,6 +45,7 @@ from stackr.engine.restart import Backoff, RestartPolicy
 from stackr.engine.routing import ApiError, bad_request, conflict, not_found
 from stackr.engine.volumes import labels_match
 from stackr.errors import StackrError
+from stackr.paths import run_root
 
 JsonObject = dict[str, Any]
 
@@ -380,6 +381,9 @@ class ContainerManager:
 
         record = supervised.record
         config = record["Config"]
+        network_mode = record["HostConfig"].get("NetworkMode") or ""
+        if network_mode.startswith("container:"):
+            return self._share_network(supervised, spec, network_mode[len("container:"):])
         endpoints = (config.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
         if self.networks is None or not network_names(record["HostConfig"],
                                                       config.get("NetworkingConfig")):
@@ -398,6 +402,27 @@ class ContainerManager:
         return dataclasses.replace(
             spec, network=NetworkSpec("join", wiring.netns_path),
             resolv_conf_file=wiring.resolv_conf_file, hosts_file=wiring.hosts_file,
+        )
+
+    def _share_network(self, supervised: Supervised, spec: Any, ref: str) -> Any:
+        """``NetworkMode: container:NAME`` (Compose's ``network_mode: service:x``): join
+        that running container's network namespace and use its hosts and resolv.conf."""
+        import dataclasses
+
+        from stackr.runtime.spec import NetworkSpec
+
+        owner = self.running(ref)
+        settings = owner.record.get("NetworkSettings") or {}
+        sandbox = settings.get("SandboxKey")
+        if not sandbox:
+            raise conflict(f"container {owner.name} has no network namespace to share "
+                           f"(its network mode is {owner.record['HostConfig'].get('NetworkMode')})")
+        supervised.record["NetworkSettings"] = {"Networks": {}, "Ports": {},
+                                                "SandboxKey": sandbox}
+        etc = run_root() / "engine" / "etc" / owner.container_id
+        return dataclasses.replace(
+            spec, network=NetworkSpec("join", sandbox),
+            resolv_conf_file=str(etc / "resolv.conf"), hosts_file=str(etc / "hosts"),
         )
 
     def _watch(self, supervised: Supervised, run: Run) -> None:

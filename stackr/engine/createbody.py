@@ -169,11 +169,15 @@ def check_create_body(body: JsonObject) -> JsonObject:
     if not isinstance(network_mode, str) or not (
         network_mode in ("none", "host") or network_mode.startswith("ns:/")
         or is_valid_name(network_mode)
+        or (network_mode.startswith("container:") and is_valid_name(network_mode[10:]))
     ):
         raise bad_request(
-            f"HostConfig.NetworkMode {network_mode!r}: use none, host, ns:/path or a "
-            "network name"
+            f"HostConfig.NetworkMode {network_mode!r}: use none, host, ns:/path, "
+            "container:NAME or a network name"
         )
+    if network_mode.startswith("container:") and host_config.get("PortBindings"):
+        raise bad_request("HostConfig.PortBindings: a container that shares another "
+                          "container's network publishes its ports there")
     health = body.get("Healthcheck")
     if health is not None:
         check_healthcheck(health)

@@ -30,7 +30,9 @@ NON_NETWORK_MODES = ("none", "host")
 def network_names(host_config: JsonObject, networking: JsonObject | None) -> list[str]:
     """The networks a container config asks for (NetworkMode + EndpointsConfig)."""
     mode = host_config.get("NetworkMode") or "none"
-    names = [] if mode in NON_NETWORK_MODES or mode.startswith("ns:") else [mode]
+    names = (
+        [] if mode in NON_NETWORK_MODES or mode.startswith(("ns:", "container:")) else [mode]
+    )
     endpoints = (networking or {}).get("EndpointsConfig") or {}
     for name in sorted(endpoints):
         if name not in names:

@@ -34,7 +34,7 @@ def unsupported_keys(service: Service) -> list[str]:
     for key in ("ipc", "pid", "runtime"):
         if getattr(service, key) is not None:
             keys.append(key)
-    if (service.network_mode or "").startswith(("service:", "container:")):
+    if (service.network_mode or "").startswith("container:"):
         keys.append("network_mode")
     if service.stdin_open:
         keys.append("stdin_open")
@@ -155,6 +155,12 @@ def network_attachments(service_name: str, service: Service, desired: DesiredSta
     network an endpoint whose aliases make the service name resolvable."""
     if service.network_mode in ("host", "none"):
         return {"NetworkMode": service.network_mode}, None
+    network_mode = service.network_mode or ""
+    if network_mode.startswith("service:"):
+        # Share the first replica's network namespace (as Compose does); the plan
+        # recreates this service whenever that one is recreated.
+        owner = ResourceId("service", network_mode.removeprefix("service:"), 1)
+        return {"NetworkMode": f"container:{desired.engine_names[owner]}"}, None
     endpoints: JsonObject = {}
     ordered = sorted(service.networks.items(), key=lambda item: (-item[1].priority, item[0]))
     for key, attachment in ordered:
