@@ -116,6 +116,7 @@ class WatchLoop:
         self._clock = clock
         self._current = _current(loaded)
         self._states: dict[str, str] = {}
+        self._states_seen = False  # whether a first look at the containers was taken
         self._retry_apply = False  # the last apply met no engine: retry when one answers
         self.batches = 0
         self.applies = 0
@@ -314,7 +315,11 @@ class WatchLoop:
             before, now = previous.get(name), states.get(name)
             if before is not None and before != now:
                 self._report(f"{name}: {before} → {now or 'gone'}")
+            elif not self._states_seen and now is not None and not now.startswith("running"):
+                # The first look: a container that is already down is news too.
+                self._report(f"{name}: {now}")
         self._states = states
+        self._states_seen = True
 
     # -- the loop -----------------------------------------------------------------------------
 

@@ -194,6 +194,15 @@ def test_state_changes_reported(project: Path) -> None:
     assert lines[-1] == "engine reachable again"
 
 
+def test_first_look_reports_containers_already_down(project: Path) -> None:
+    loop, applier, lines = make_loop(project)
+    applier.state_map = {"dev-web-1": "running", "dev-db-1": "exited (3)"}
+    loop.check_states()
+    assert lines == ["dev-db-1: exited (3)"]
+    loop.check_states()
+    assert lines == ["dev-db-1: exited (3)"]  # said once, not at every look
+
+
 def test_run_with_debouncer_one_apply_for_a_burst(project: Path) -> None:
     loop, applier, _ = make_loop(project)
     debouncer: Debouncer[Path] = Debouncer(0.05)
