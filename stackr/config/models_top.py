@@ -3,7 +3,7 @@
 import ipaddress
 import re
 from collections.abc import Mapping
-from typing import Any, Literal, Self
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -99,21 +99,30 @@ class Ipam(Model):
         return value
 
 
-class Network(Model):
+class NamedResource(Model):
+    """What networks, volumes, secrets and configs share: a host-side name, ``external``
+    (also in the old ``external: {name: x}`` spelling) and labels."""
+
     name: str | None = None  # the host-side name; None: "<project>_<key>"
-    driver: Literal["bridge"] | None = None
-    driver_opts: dict[str, str] = Field(default_factory=dict)
-    internal: bool = False
-    attachable: bool = False
-    enable_ipv6: bool = False
     external: bool = False
-    ipam: Ipam | None = None
     labels: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("external", mode="before", json_schema_input_type=ExternalIn)
     @classmethod
     def _external_flag(cls, value: Any) -> Any:
         return value  # the mapping form is turned into `name:` by the model validator
+
+    @field_validator("labels", mode="before", json_schema_input_type=ListOrDictIn | None)
+    @classmethod
+    def _labels(cls, value: Any) -> Any:
+        return text_mapping(value)
+
+
+class DriverResource(NamedResource):
+    """Networks and volumes: made by a driver (stackr has one of each)."""
+
+    SUPPORTED_DRIVER: ClassVar[str]
+    driver_opts: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -122,12 +131,30 @@ class Network(Model):
         external_conflicts(data, ("name", "labels"))
         return data
 
-    @field_validator("driver", mode="before")
+    @field_validator("driver", mode="before", check_fields=False)
     @classmethod
     def _driver(cls, value: Any) -> Any:
-        if isinstance(value, str) and value != "bridge":
-            fail(f'network driver "{value}" is not supported by stackr yet (bridge only)')
+        if isinstance(value, str) and value != cls.SUPPORTED_DRIVER:
+            kind = cls.__name__.lower()
+            fail(
+                f'{kind} driver "{value}" is not supported by stackr yet '
+                f"({cls.SUPPORTED_DRIVER} only)"
+            )
         return value
+
+    @field_validator("driver_opts", mode="before", json_schema_input_type=ListOrDictIn | None)
+    @classmethod
+    def _driver_opts(cls, value: Any) -> Any:
+        return text_mapping(value)
+
+
+class Network(DriverResource):
+    SUPPORTED_DRIVER: ClassVar[str] = "bridge"
+    driver: Literal["bridge"] | None = None
+    internal: bool = False
+    attachable: bool = False
+    enable_ipv6: bool = False
+    ipam: Ipam | None = None
 
     @field_validator("enable_ipv6")
     @classmethod
@@ -136,46 +163,10 @@ class Network(Model):
             fail('"enable_ipv6: true" is not supported by stackr yet')
         return value
 
-    @field_validator(
-        "driver_opts", "labels", mode="before", json_schema_input_type=ListOrDictIn | None
-    )
-    @classmethod
-    def _mapping(cls, value: Any) -> Any:
-        return text_mapping(value)
 
-
-class Volume(Model):
-    name: str | None = None  # the host-side name; None: "<project>_<key>"
+class Volume(DriverResource):
+    SUPPORTED_DRIVER: ClassVar[str] = "local"
     driver: Literal["local"] | None = None
-    driver_opts: dict[str, str] = Field(default_factory=dict)
-    external: bool = False
-    labels: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("external", mode="before", json_schema_input_type=ExternalIn)
-    @classmethod
-    def _external_flag(cls, value: Any) -> Any:
-        return value  # the mapping form is turned into `name:` by the model validator
-
-    @model_validator(mode="before")
-    @classmethod
-    def _external(cls, data: Any) -> Any:
-        data = external_flag(data)
-        external_conflicts(data, ("name", "labels"))
-        return data
-
-    @field_validator("driver", mode="before")
-    @classmethod
-    def _driver(cls, value: Any) -> Any:
-        if isinstance(value, str) and value != "local":
-            fail(f'volume driver "{value}" is not supported by stackr yet (local only)')
-        return value
-
-    @field_validator(
-        "driver_opts", "labels", mode="before", json_schema_input_type=ListOrDictIn | None
-    )
-    @classmethod
-    def _mapping(cls, value: Any) -> Any:
-        return text_mapping(value)
 
 
 def secret_source(data: Any, info: ValidationInfo, sources: tuple[str, ...]) -> Any:
@@ -191,51 +182,25 @@ def secret_source(data: Any, info: ValidationInfo, sources: tuple[str, ...]) -> 
     return data
 
 
-class Secret(Model):
-    name: str | None = None
+class Secret(NamedResource):
     file: str | None = None  # absolute host path
     environment: str | None = None  # the name of a variable of the environment
-    external: bool = False
-    labels: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("external", mode="before", json_schema_input_type=ExternalIn)
-    @classmethod
-    def _external_flag(cls, value: Any) -> Any:
-        return value  # the mapping form is turned into `name:` by the model validator
 
     @model_validator(mode="before")
     @classmethod
     def _source(cls, data: Any, info: ValidationInfo) -> Any:
         return secret_source(data, info, ("file", "environment", "external"))
 
-    @field_validator("labels", mode="before", json_schema_input_type=ListOrDictIn | None)
-    @classmethod
-    def _labels(cls, value: Any) -> Any:
-        return text_mapping(value)
 
-
-class Config(Model):
-    name: str | None = None
+class Config(NamedResource):
     file: str | None = None
     environment: str | None = None
     content: str | None = None
-    external: bool = False
-    labels: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("external", mode="before", json_schema_input_type=ExternalIn)
-    @classmethod
-    def _external_flag(cls, value: Any) -> Any:
-        return value  # the mapping form is turned into `name:` by the model validator
 
     @model_validator(mode="before")
     @classmethod
     def _source(cls, data: Any, info: ValidationInfo) -> Any:
         return secret_source(data, info, ("file", "environment", "content", "external"))
-
-    @field_validator("labels", mode="before", json_schema_input_type=ListOrDictIn | None)
-    @classmethod
-    def _labels(cls, value: Any) -> Any:
-        return text_mapping(value)
 
 
 def named_entries(value: Any, *, null_is_empty: bool) -> Any:
