@@ -145,20 +145,19 @@ def _recorded_networks() -> list[NetworkRule]:
 
 
 def _recorded_dnats() -> list[DnatRule]:
-    found = []
-    for path in records.list_json(records.network_root() / "ports"):
-        data = records.read_json(path) or {}
-        for entry in data.get("ports", []):
-            found.append(
-                DnatRule(
-                    protocol=str(entry["protocol"]),
-                    host_ip=str(entry["host_ip"]),
-                    host_port=int(entry["host_port"]),
-                    container_ip=str(entry["container_ip"]),
-                    container_port=int(entry["container_port"]),
-                )
-            )
-    return found
+    # ports imports this module (it syncs the rules after each change): import late.
+    from stackr.network.ports import list_published
+
+    return [
+        DnatRule(
+            protocol=port.protocol,
+            host_ip=port.host_ip,
+            host_port=port.host_port,
+            container_ip=port.container_ip,
+            container_port=port.container_port,
+        )
+        for port in list_published()
+    ]
 
 
 @contextmanager
