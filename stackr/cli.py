@@ -53,6 +53,7 @@ VERBS: tuple[Verb, ...] = (
     Verb("kill", "Send a signal to services' containers", 7),
     Verb("rm", "Remove stopped service containers", 7, f_is_file=False),
     Verb("top", "Show the processes of services' containers", 7),
+    Verb("stats", "Show CPU, memory and pids of services' containers", 7),
     Verb("port", "Show the host address a container port is published on", 7),
     Verb("ls", "List the projects on this host", 7),
     Verb("pull", "Pull the images of the stack's services", 5),

@@ -1,5 +1,5 @@
-"""kill, rm, top, port and ls: modules ready for the verb table (not in cli.py yet), so
-called in-process with the project options the CLI would give them."""
+"""kill, rm, top, port, ls and stats, called in-process with the project options the CLI
+would give them."""
 
 from __future__ import annotations
 
@@ -49,6 +49,12 @@ services:
     assert address.startswith("127.0.0.1:") and int(address.split(":")[1]) > 0
     assert invoke(project, "top", "idle") == 0
     assert "sleep 3600" in capsys.readouterr().out
+    assert invoke(project, "stats", "--no-stream") == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["NAME", "CPU", "%", "MEM", "USAGE", "/", "LIMIT", "PIDS"]
+    rows = {line.split()[0]: line.split() for line in table[1:]}
+    assert set(rows) == {f"{project.name}-web-1", f"{project.name}-idle-1"}
+    assert int(rows[f"{project.name}-idle-1"][-1]) >= 1  # init and sleep
     assert invoke(project, "ls", "--format", "json") == 0
     listed = {row["Name"]: row["Status"] for row in json.loads(capsys.readouterr().out)}
     assert listed[project.name] == "running(2)"
