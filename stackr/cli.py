@@ -52,6 +52,8 @@ VERBS: tuple[Verb, ...] = (
     Verb("restart", "Restart services", 7),
     Verb("kill", "Send a signal to services' containers", 7),
     Verb("rm", "Remove stopped service containers", 7, f_is_file=False),
+    Verb("pause", "Freeze services' containers", 7),
+    Verb("unpause", "Let paused containers go on", 7),
     Verb("top", "Show the processes of services' containers", 7),
     Verb("stats", "Show CPU, memory and pids of services' containers", 7),
     Verb("port", "Show the host address a container port is published on", 7),

@@ -302,6 +302,12 @@ class EngineClient:
     def container_restart(self, container: str, timeout: float | None = None) -> None:
         self.request("POST", _path("/containers/{}/restart", container) + _query({"t": timeout}))
 
+    def container_pause(self, container: str) -> None:
+        self.request("POST", _path("/containers/{}/pause", container))
+
+    def container_unpause(self, container: str) -> None:
+        self.request("POST", _path("/containers/{}/unpause", container))
+
     def container_kill(self, container: str, signal: str | int = "SIGKILL") -> None:
         self.request("POST", _path("/containers/{}/kill", container) + _query({"signal": signal}))
 

@@ -34,7 +34,7 @@ def rows(client: Any, project: str, services: tuple[str, ...], all_states: bool
     result = []
     for resource in observation.service_containers(services):
         summary = observation.containers[resource]
-        if not all_states and summary.get("State") not in ("running", "restarting"):
+        if not all_states and summary.get("State") not in ("running", "restarting", "paused"):
             continue
         inspected = client.container_inspect(summary["Id"])
         state = inspected.get("State") or {}

@@ -80,6 +80,18 @@ def kill(engine: Engine, request: Request) -> Response:
     return Response(204)
 
 
+@router.route("POST", "/containers/{id}/pause")
+def pause(engine: Engine, request: Request) -> Response:
+    engine.containers.pause(request.params["id"])
+    return Response(204)
+
+
+@router.route("POST", "/containers/{id}/unpause")
+def unpause(engine: Engine, request: Request) -> Response:
+    engine.containers.unpause(request.params["id"])
+    return Response(204)
+
+
 @router.route("DELETE", "/containers/{id}")
 def remove(engine: Engine, request: Request) -> Response:
     engine.containers.remove(request.params["id"], request.query_bool("force"))

@@ -523,6 +523,7 @@ class ContainerManager:
                 supervised.state.update({"Status": "exited", "Restarting": False})
                 self._save(supervised)
                 return True
+            self._thaw(supervised)
             run = supervised.run
             if supervised.state["Status"] != "running" or run is None:
                 self._save(supervised)
@@ -547,6 +548,7 @@ class ContainerManager:
         supervised = self.get(ref)
         number = signal_number(signal or "SIGKILL")
         with supervised.lock:
+            self._thaw(supervised)
             if supervised.state["Status"] != "running":
                 raise conflict(f"container {supervised.name} is not running")
             if number in (signals.SIGKILL, signals.SIGTERM, signals.SIGINT):
@@ -554,6 +556,34 @@ class ContainerManager:
                 self._save(supervised)
             self._publish(supervised, "kill", signal=str(number))
             self._signal(supervised, number)
+
+    def pause(self, ref: str) -> None:
+        """Freeze every process of the container (its cgroup's freezer)."""
+        supervised = self.get(ref)
+        with supervised.lock:
+            if supervised.state["Status"] != "running":
+                raise conflict(f"container {supervised.name} is not running"
+                               + (" (it is paused)" if supervised.state["Paused"] else ""))
+            self.runtime().pause(supervised.container_id)
+            supervised.state.update({"Status": "paused", "Paused": True})
+            self._save(supervised)
+            self._publish(supervised, "pause")
+
+    def unpause(self, ref: str) -> None:
+        supervised = self.get(ref)
+        with supervised.lock:
+            if supervised.state["Status"] != "paused":
+                raise conflict(f"container {supervised.name} is not paused")
+            self._thaw(supervised)
+            self._publish(supervised, "unpause")
+
+    def _thaw(self, supervised: Supervised) -> None:
+        """Let a paused container go on (before it is stopped or killed too: a frozen
+        process cannot act on a signal)."""
+        if supervised.state.get("Paused"):
+            self.runtime().resume(supervised.container_id)
+            supervised.state.update({"Status": "running", "Paused": False})
+            self._save(supervised)
 
     def restart(self, ref: str, timeout: int | None) -> None:
         self.stop(ref, timeout)

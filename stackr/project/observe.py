@@ -18,7 +18,7 @@ from stackr.plan import ObservedResource
 from stackr.project import names
 
 JsonObject = dict[str, Any]
-RUNNING_STATES = ("running", "restarting")
+RUNNING_STATES = ("running", "restarting", "paused")  # a paused process is alive
 
 
 class EngineReader(Protocol):

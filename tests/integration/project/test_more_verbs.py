@@ -29,6 +29,18 @@ def invoke(project: Project, verb: str, *argv: str) -> int:
         os.chdir(old)
 
 
+def freezer_state(project: Project, service: str) -> str:
+    """The freezer state of the service's container, read from the host's cgroup tree
+    (v1 here; v2 has cgroup.freeze)."""
+    from pathlib import Path
+
+    container_id = project.ps()[f"{project.name}-{service}-1"]["ID"]
+    matches = list(Path("/sys/fs/cgroup/freezer/stackr").glob(f"{container_id}*/freezer.state"))
+    if not matches:
+        pytest.skip("no cgroup v1 freezer hierarchy on this host")
+    return matches[0].read_text().strip()
+
+
 def test_kill_rm_top_port_ls(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
     project.write("""
 services:
@@ -58,7 +70,18 @@ services:
     assert invoke(project, "ls", "--format", "json") == 0
     listed = {row["Name"]: row["Status"] for row in json.loads(capsys.readouterr().out)}
     assert listed[project.name] == "running(2)"
-    assert invoke(project, "kill", "idle") == 0
+    assert invoke(project, "pause", "idle") == 0
+    assert capsys.readouterr().out.split() == ["Container", f"{project.name}-idle-1", "Paused"]
+    assert project.ps()[f"{project.name}-idle-1"]["State"] == "paused"
+    assert freezer_state(project, "idle") == "FROZEN"
+    assert project.stackr("up", "-d").returncode == 0  # a paused service is left as it is
+    assert invoke(project, "unpause", "idle") == 0
+    assert capsys.readouterr().out.split() == ["Container", f"{project.name}-idle-1", "Unpaused"]
+    assert project.ps()[f"{project.name}-idle-1"]["State"] == "running"
+    assert freezer_state(project, "idle") == "THAWED"
+    assert invoke(project, "pause", "idle") == 0
+    capsys.readouterr()
+    assert invoke(project, "kill", "idle") == 0  # a paused container is thawed to be killed
     assert capsys.readouterr().out.split() == [f"{project.name}-idle-1"]
     assert project.ps()[f"{project.name}-idle-1"]["State"] == "exited"
     assert invoke(project, "rm", "idle") == 0
