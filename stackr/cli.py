@@ -47,6 +47,7 @@ VERBS: tuple[Verb, ...] = (
     Verb("ps", "List the project's containers", 7),
     Verb("logs", "Show the output of the project's containers", 7, f_is_file=False),
     Verb("exec", "Run a command in a running container", 7),
+    Verb("run", "Run a one-off command in a new container of a service", 7),
     Verb("stop", "Stop services without removing them", 7),
     Verb("start", "Start stopped services", 7),
     Verb("restart", "Restart services", 7),

@@ -100,6 +100,7 @@ class UpOptions:
     remove_orphans: bool = False
     services: tuple[str, ...] = ()  # only these (with their dependencies); empty = all
     no_deps: bool = False  # with services: not the services they depend on
+    needs_only: bool = False  # with services: what they need, not themselves (`run`)
     # (dependency, dependant) service names of ``depends_on: {restart: true}``: the
     # dependant is restarted when its dependency is recreated.
     restart_dependants: frozenset[tuple[str, str]] = frozenset()
@@ -164,10 +165,11 @@ def _change_cause(desired: DesiredResource, observed: ObservedResource) -> str:
 
 
 def _selected(
-    graph: StackGraph, services: Iterable[str], no_deps: bool = False
+    graph: StackGraph, services: Iterable[str], no_deps: bool = False, needs_only: bool = False
 ) -> set[ResourceId] | None:
     """The resources ``up SERVICE...`` touches: the services and all they need (with
-    ``no_deps``: their networks, volumes and images, but no other service)."""
+    ``no_deps``: their networks, volumes and images, but no other service; with
+    ``needs_only``: not the services themselves, as ``run`` makes its own container)."""
     wanted = set(services)
     if not wanted:
         return None
@@ -182,6 +184,8 @@ def _selected(
                 for needed, _ in graph.needs_of(resource)
                 if not (no_deps and needed.kind == "service")
             )
+    if needs_only:
+        selected = {r for r in selected if not (r.kind == "service" and r.name in wanted)}
     return selected
 
 
@@ -236,7 +240,7 @@ def reconcile(
 ) -> Plan:
     """What ``up`` must do to make the host match ``desired``."""
     builder = _Builder()
-    selected = _selected(graph, options.services, options.no_deps)
+    selected = _selected(graph, options.services, options.no_deps, options.needs_only)
     generations = [
         [r for r in generation if selected is None or r in selected]
         for generation in graph.start_generations()

@@ -43,6 +43,9 @@ def run(args: argparse.Namespace) -> int:
         if args.dry_run:
             print(plan.render())
             return 0
+        # One-off (`stackr run`) containers are no replicas, so the plan does not know
+        # them; they go first, as they may hold the networks the plan removes.
+        _remove_one_offs(client, project)
         if plan.is_empty():
             print(f"nothing to do: project {project} has no resources", file=sys.stderr)
         else:
@@ -54,6 +57,19 @@ def run(args: argparse.Namespace) -> int:
         if args.rmi:
             _remove_images(client, observation, args.rmi)
     return 0
+
+
+def _remove_one_offs(client: EngineClient, project: str) -> None:
+    from stackr.client import EngineNotFoundError
+    from stackr.project import names
+
+    filters = {"label": [*names.project_filter(project)["label"], f"{names.LABEL_ONEOFF}=1"]}
+    for summary in client.containers(all=True, filters=filters):
+        try:
+            client.container_remove(summary["Id"], force=True)
+        except EngineNotFoundError:
+            continue
+        print(f"Container {str(summary['Names'][0]).lstrip('/')}  Removed", file=sys.stderr)
 
 
 def _remove_images(client: EngineClient, observation: Observation, which: str) -> None:

@@ -260,3 +260,16 @@ def test_lifecycle_orders_stop_and_start_by_the_records() -> None:
     start = lifecycle(stopped, "start", ("db",))
     assert [(op.op.name, str(op.resource)) for op in start.operations] == [
         ("START_CONTAINER", "service:db:1")]
+
+
+def test_needs_only_brings_what_a_service_needs_but_not_itself() -> None:
+    plan = reconcile(STACK, desired(), {}, UpOptions(services=("api",), needs_only=True))
+    assert sorted({str(op.resource) for op in plan.operations}) == [
+        "network:back",
+        "service:db:1",
+        "volume:data",
+    ]
+    alone = reconcile(
+        STACK, desired(), {}, UpOptions(services=("api",), needs_only=True, no_deps=True)
+    )
+    assert sorted({str(op.resource) for op in alone.operations}) == ["network:back"]

@@ -87,3 +87,34 @@ services:
     assert invoke(project, "rm", "idle") == 0
     assert f"{project.name}-idle-1" not in project.ps()
     project.stackr("down")
+
+
+def test_run_a_one_off_with_its_dependencies_and_its_exit_code(project: Project) -> None:
+    project.write("""
+services:
+  db:
+    image: busybox:latest
+    init: true
+    command: sleep 3600
+  app:
+    image: busybox:latest
+    init: true
+    command: sleep 3600
+    depends_on: [db]
+    environment: {GREETING: hello}
+""")
+    done = project.stackr("run", "--rm", "app", "sh", "-c",
+                          'echo "$GREETING from run"; nslookup db >/dev/null && exit 7',
+                          check=False)
+    assert done.returncode == 7, done.stderr
+    assert "hello from run" in done.stdout
+    containers = project.ps()
+    assert set(containers) == {f"{project.name}-db-1"}  # the dependency, no app replica
+    kept = project.stackr("run", "-e", "GREETING=bye", "app", "sh", "-c", 'echo "$GREETING"')
+    assert kept.stdout.strip() == "bye"
+    project.stackr("down")  # removes the kept one-off container too
+    client = project.engine.client()
+    try:
+        assert client.containers(all=True) == []
+    finally:
+        client.close()
