@@ -127,6 +127,35 @@ def read_pids(procs_file: Path) -> list[int]:
     return sorted(int(line) for line in text.split())
 
 
+def make_cgroup_dirs(path: Path, attempts: int = 5) -> None:
+    """mkdir the shared parent (``stackr``) and the container's cgroup below it.
+
+    The last container of another caller may remove the empty parent between the two
+    mkdirs (``remove_parent_if_empty``): the child's mkdir then fails with ENOENT, and
+    both are made again.
+    """
+    for attempt in range(attempts):
+        try:
+            path.parent.mkdir(exist_ok=True)
+            path.mkdir(exist_ok=True)
+            return
+        except FileNotFoundError as error:
+            if attempt == attempts - 1:
+                raise HostError.from_os_error("create cgroup", str(path), error) from error
+        except OSError as error:
+            raise HostError.from_os_error("create cgroup", str(path), error) from error
+
+
+def remove_parent_if_empty(parent: Path) -> None:
+    """The shared parent goes with the last container's cgroup, so nothing of stackr's
+    is left in the hierarchy; other containers' cgroups keep it (EBUSY/ENOTEMPTY)."""
+    try:
+        os.rmdir(parent)
+    except OSError as error:
+        if error.errno not in (errno.ENOENT, errno.EBUSY, errno.ENOTEMPTY):
+            raise HostError("remove cgroup", str(parent), error.errno) from error
+
+
 def remove_dir(path: Path, timeout: float = 5.0) -> None:
     """rmdir a cgroup, waiting while just-killed tasks are still leaving it (EBUSY)."""
     deadline = time.monotonic() + timeout

@@ -18,11 +18,13 @@ from typing import Any
 from stackr import naming
 from stackr.cgroups.base import (
     CgroupStats,
+    make_cgroup_dirs,
     read_file,
     read_int,
     read_keyed,
     read_pids,
     remove_dir,
+    remove_parent_if_empty,
     write_file,
 )
 from stackr.errors import HostError
@@ -81,12 +83,10 @@ class V1Manager:
 
     def create(self) -> None:
         for path in self._distinct_paths():
-            for directory in (path.parent, path):
-                try:
-                    directory.mkdir(exist_ok=True)
-                except OSError as error:
-                    raise HostError.from_os_error("create cgroup", str(directory), error) from error
-                if path.parts[-3] == "cpuset":
+            make_cgroup_dirs(path)
+            if path.parts[-3] == "cpuset":
+                # A new v1 cpuset has no cpus or mems: copy them down, parent first.
+                for directory in (path.parent, path):
                     self._inherit_cpuset(directory)
 
     def _inherit_cpuset(self, directory: Path) -> None:
@@ -200,3 +200,4 @@ class V1Manager:
             self.kill_all()
         for path in self._distinct_paths():
             remove_dir(path)
+            remove_parent_if_empty(path.parent)

@@ -17,11 +17,13 @@ from typing import Any
 from stackr import naming
 from stackr.cgroups.base import (
     CgroupStats,
+    make_cgroup_dirs,
     read_file,
     read_int,
     read_keyed,
     read_pids,
     remove_dir,
+    remove_parent_if_empty,
     write_file,
 )
 from stackr.errors import HostError
@@ -55,14 +57,9 @@ class V2Manager:
         return self.path.is_dir()
 
     def create(self) -> None:
-        parent = self.path.parent
-        for directory in (parent, self.path):
-            try:
-                directory.mkdir(exist_ok=True)
-            except OSError as error:
-                raise HostError.from_os_error("create cgroup", str(directory), error) from error
+        make_cgroup_dirs(self.path)
         self._delegate(self.root)
-        self._delegate(parent)
+        self._delegate(self.path.parent)
 
     def _delegate(self, directory: Path) -> None:
         available = (read_file(directory / "cgroup.controllers") or "").split()
@@ -155,3 +152,4 @@ class V2Manager:
         if self.exists():
             self.kill_all()
         remove_dir(self.path)
+        remove_parent_if_empty(self.path.parent)

@@ -80,6 +80,7 @@ def _cgroups() -> frozenset[str]:
         try:
             for child in hierarchy.iterdir():
                 if child.is_dir() and child.name.startswith("stackr"):
+                    found.add(str(child))  # the shared parent goes with its last cgroup
                     for sub in child.rglob("*"):
                         if sub.is_dir():
                             found.add(str(sub))

@@ -182,3 +182,16 @@ def test_freeze_and_thaw_v1_and_v2(tmp_path: Path) -> None:
     assert (v2_manager.path / "cgroup.freeze").read_text() == "1"
     v2_manager.thaw()
     assert (v2_manager.path / "cgroup.freeze").read_text() == "0"
+
+
+def test_the_shared_parent_goes_with_the_last_cgroup(tmp_path: Path) -> None:
+    root = fake_v2(tmp_path)
+    first, second = V2Manager("c1", root), V2Manager("c2", root)
+    first.create()
+    second.create()
+    first.remove()
+    assert (root / "stackr").is_dir()  # c2 still needs it
+    second.remove()
+    assert not (root / "stackr").exists()
+    first.create()  # made again from nothing
+    assert first.exists()
