@@ -71,13 +71,12 @@ def run(args: argparse.Namespace) -> int:
     import secrets as random
 
     from stackr.commands.project_options import load_project
-    from stackr.commands.project_session import client_for, progress_sink, resolve_images
+    from stackr.commands.project_session import client_for, progress_sink
     from stackr.errors import UsageError
     from stackr.graph import ResourceId, build_graph
     from stackr.plan import UpOptions
     from stackr.project import secrets
     from stackr.project.converge import converge
-    from stackr.project.desired import desired_stack
     from stackr.project.translate import container_body
 
     for item in args.env:
@@ -89,10 +88,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"no such service: {args.service}")
     graph = build_graph(stack, loaded.raw.source_map)
     client = client_for(args)
-    converge(client, loaded, stack, graph,
-             UpOptions(services=(args.service,), needs_only=True, no_deps=args.no_deps),
-             progress=progress_sink("quiet"), on_wait=lambda text: print(text, file=sys.stderr))
-    desired = desired_stack(stack, graph, resolve_images(loaded, stack, graph))
+    # Images are resolved (built or pulled) once, there: the one-off uses the same ids.
+    desired = converge(
+        client, loaded, stack, graph,
+        UpOptions(services=(args.service,), needs_only=True, no_deps=args.no_deps),
+        progress=progress_sink("quiet"), on_wait=lambda text: print(text, file=sys.stderr),
+    ).desired
     service = stack.services[args.service]
     secret_files = None
     if service.secrets or service.configs:

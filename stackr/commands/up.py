@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         client, loaded, stack, graph, options, dry_run=args.dry_run, build_all=args.build,
         stop_timeout=args.timeout, progress=progress_sink(args.progress),
         on_wait=lambda text: print(text, file=sys.stderr),
-    )
+    ).plan
     if args.dry_run:
         print(plan.render())
         return 0

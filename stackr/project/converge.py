@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -20,6 +21,13 @@ if TYPE_CHECKING:
     from stackr.graph import ResourceId, StackGraph
     from stackr.plan import Plan, UpOptions
     from stackr.project.apply import ProgressSink
+    from stackr.project.desired import DesiredStack
+
+
+@dataclass(frozen=True)
+class Converged:
+    plan: Plan  # what was (or, with dry_run, would be) done
+    desired: DesiredStack  # with the image ids resolved: what a caller builds more on
 
 
 def converge(
@@ -34,10 +42,9 @@ def converge(
     stop_timeout: int | None = None,
     progress: ProgressSink | None = None,
     on_wait: Callable[[str], None] | None = None,
-) -> Plan:
+) -> Converged:
     """Plan, and unless ``dry_run`` apply, what makes the project match ``stack`` (the
-    loaded stack, possibly scaled). Returns the plan; raises ``ApplyError`` naming the
-    failed operation."""
+    loaded stack, possibly scaled). Raises ``ApplyError`` naming the failed operation."""
     from stackr.commands.project_session import resolve_images
     from stackr.plan import reconcile
     from stackr.project import secrets
@@ -54,7 +61,7 @@ def converge(
         options = dataclasses.replace(options, restart_dependants=desired.restart_dependants)
         plan = reconcile(graph, desired.resources, observation.resources, options)
         if dry_run:
-            return plan
+            return Converged(plan, desired)
         # Secrets and configs are (re)written on every up: a reboot empties run_root().
         secret_files = {
             name: secrets.plan_files(
@@ -72,7 +79,7 @@ def converge(
             if stop_timeout is not None:
                 requests = dataclasses.replace(requests, stop_timeout=stop_timeout)
             Executor(client, requests, progress).run(plan)
-    return plan
+    return Converged(plan, desired)
 
 
 def check_external(

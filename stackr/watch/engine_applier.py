@@ -60,7 +60,7 @@ class EngineApplier:
         graph = build_graph(stack, loaded.raw.source_map)
         try:
             plan = converge(self.client, loaded, stack, graph, UpOptions(),
-                            progress=self.progress, on_wait=self.on_wait)
+                            progress=self.progress, on_wait=self.on_wait).plan
         except StackrError:
             raise
         except OSError as error:
