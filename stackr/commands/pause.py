@@ -24,7 +24,7 @@ def freeze(args: argparse.Namespace, *, pause: bool) -> int:
     names = observation.display_names()
     for resource in observation.service_containers(tuple(args.services)):
         handle = observation.handles[resource]
-        state = (client.container_inspect(handle).get("State") or {}).get("Status")
+        state = observation.containers[resource].get("State")  # from the listing observe made
         if state != ("running" if pause else "paused"):
             continue
         if pause:
