@@ -36,8 +36,6 @@ def unsupported_keys(service: Service) -> list[str]:
             keys.append(key)
     if (service.network_mode or "").startswith("container:"):
         keys.append("network_mode")
-    if service.stdin_open:
-        keys.append("stdin_open")
     if any(link.alias != link.service for link in service.links):
         keys.append("links (with an alias)")
     if any(mount.type == "volume" and not mount.source for mount in service.volumes):
@@ -76,6 +74,8 @@ def process_config(service: Service) -> JsonObject:
         body["User"] = service.user
     if service.tty:
         body["Tty"] = True
+    if service.stdin_open:
+        body["OpenStdin"] = True
     if service.stop_signal:
         body["StopSignal"] = service.stop_signal
     if service.stop_grace_period is not None:
