@@ -180,16 +180,42 @@ def _state_json(state: object) -> dict[str, object]:
 
 
 def run(args: Arguments) -> int:
-    from stackr.runtime import container, oci
-    from stackr.runtime.forkserver import DirectFork
-    from stackr.runtime.spec import ContainerStdio
+    from stackr.runtime import container
 
-    container.use_fork_server(DirectFork())  # one container per process: no 2nd interpreter
     if args.root is not None:
         container.set_containers_dir(args.root.resolve())
     verb = args.runtime_verb
     container_id: str = getattr(args, "container_id", "")
     if verb in ("create", "run"):
+        return _create(args, container_id, wait=verb == "run")
+    if verb == "start":
+        container.start(container_id)
+    elif verb == "state":
+        print(json.dumps(_state_json(container.state(container_id)), indent=2))
+    elif verb == "kill":
+        container.kill(container_id, parse_signal(args.signal), all_processes=args.all)
+    elif verb == "delete":
+        container.delete(container_id, force=args.force)
+    elif verb == "list":
+        print(f"{'ID':<24} {'PID':<8} {'STATUS':<10} BUNDLE")
+        for state in container.list_containers():
+            pid = state.pid or 0
+            print(f"{state.container_id:<24} {pid:<8} {state.status.value:<10} {state.bundle}")
+    return 0
+
+
+def _create(args: Arguments, container_id: str, *, wait: bool) -> int:
+    """``create``, and for ``run`` also start, wait and delete; ``run`` returns the status."""
+    from stackr.runtime import container, oci, prefork
+    from stackr.runtime.spec import ContainerStdio
+
+    # One container per process: its init helper is forked from here, not re-executed
+    # (no second interpreter), and forked first, so that it loads the init code while
+    # this process reads the bundle and makes the cgroup (see prefork). A caller with
+    # threads (in-process use) keeps the re-executed helper: forking it is unsafe.
+    launcher = prefork.PreFork.start() if prefork.single_threaded() else None
+    container.use_fork_server(launcher)
+    try:
         bundle = args.bundle.resolve()
         try:
             config = json.loads((bundle / "config.json").read_text())
@@ -207,28 +233,18 @@ def run(args: Arguments) -> int:
         else:  # runc passes its own stdio straight to the container process
             stdio = ContainerStdio(0, 1, 2)
         state = container.create(spec, stdio, bundle_dir=bundle)
-        if args.pid_file is not None and state.pid is not None:
-            args.pid_file.write_text(str(state.pid))
-        if verb == "create":
-            return 0
-        container.start(container_id)
-        final = container.wait(container_id)
-        container.delete(container_id)
-        return final.exit_code if final.exit_code is not None else 255
-    if verb == "start":
-        container.start(container_id)
-    elif verb == "state":
-        print(json.dumps(_state_json(container.state(container_id)), indent=2))
-    elif verb == "kill":
-        container.kill(container_id, parse_signal(args.signal), all_processes=args.all)
-    elif verb == "delete":
-        container.delete(container_id, force=args.force)
-    elif verb == "list":
-        print(f"{'ID':<24} {'PID':<8} {'STATUS':<10} BUNDLE")
-        for state in container.list_containers():
-            pid = state.pid or 0
-            print(f"{state.container_id:<24} {pid:<8} {state.status.value:<10} {state.bundle}")
-    return 0
+    finally:
+        if launcher is not None:
+            launcher.close()  # used (its child is gone already) or not: no child left
+        container.use_fork_server(None)
+    if args.pid_file is not None and state.pid is not None:
+        args.pid_file.write_text(str(state.pid))
+    if not wait:
+        return 0
+    container.start(container_id)
+    final = container.wait(container_id)
+    container.delete(container_id)
+    return final.exit_code if final.exit_code is not None else 255
 
 
 def parse(argv: list[str]) -> Arguments:

@@ -1,0 +1,99 @@
+"""``PreFork``: a one-request fork server forked from the caller, that loads while it works.
+
+``stackr runtime run`` makes one container per process, and its time is mostly
+Python's imports. The init helper's code (``stackr.runtime.init`` with rootfs,
+seccomp, users, namespaces, socket: about a fifth of those imports) is needed only by
+the process that builds the container, never by the caller. ``DirectFork`` imports it
+in the caller before forking; ``PreFork.start()`` instead forks a child at once (the
+caller is single-threaded: fork is safe), and that child imports the init code while
+the caller reads the bundle, creates the cgroup and writes the state dir: on two CPUs,
+the two halves overlap. The child then serves exactly one request with the fork
+server's own loop (``forkserver.serve``: same protocol, same helper, so the container
+is built exactly as with the engine's fork server) and leaves when the caller's end
+closes.
+
+Nothing here imports ``socket`` or the init code: the caller's side sends through
+``_socket``. Fork it after the imports both sides need (``stackr.runtime.container``),
+so they are made once.
+"""
+
+from __future__ import annotations
+
+import _socket
+import contextlib
+import json
+import os
+import struct
+from typing import Any
+
+
+def single_threaded() -> bool:
+    """True when this process has one thread (``threading`` sees only the ones it made)."""
+    return len(os.listdir("/proc/self/task")) == 1
+
+
+class PreFork:
+    """The caller's end: ``launch`` once (``process.Launcher``), or ``close`` to give up."""
+
+    def __init__(self, own_end: _socket.socket, child_pid: int) -> None:
+        self._socket: _socket.socket | None = own_end
+        self.child_pid = child_pid
+
+    @classmethod
+    def start(cls) -> PreFork:
+        """Fork the child now; refuses in a multi-threaded process (fork is unsafe there)."""
+        if not single_threaded():
+            raise RuntimeError("PreFork started in a multi-threaded process")
+        own_end, child_end = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+        child_pid = os.fork()
+        if child_pid == 0:
+            own_end.close()
+            os._exit(_serve_one(child_end.detach()))
+        child_end.close()
+        return cls(own_end, child_pid)
+
+    def launch(self, config: dict[str, Any], fds: list[int]) -> None:
+        """Hand the request to the child, then wait until its helper has forked the shim.
+
+        The fds go as SCM_RIGHTS, as to the fork server. A child that died before the
+        request (it cannot have started anything) is replaced by a fork of the caller.
+        """
+        if self._socket is None:
+            raise RuntimeError("PreFork used twice")
+        rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack(f"{len(fds)}i", *fds))]
+        try:
+            self._socket.sendmsg([json.dumps(config).encode()], rights)
+        except OSError:
+            self.close()
+            from stackr.runtime.forkserver import DirectFork
+
+            DirectFork().launch(config, fds)
+            return
+        self.close()  # the child serves until this end closes: one request only
+
+    def close(self) -> None:
+        """Close our end and reap the child (it exits at the end of its one request)."""
+        if self._socket is None:
+            return
+        self._socket.close()
+        self._socket = None
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.child_pid, 0)
+
+
+def _serve_one(socket_fd: int) -> int:
+    """The child: import the init code, then serve until the caller's end closes."""
+    # The container's stdio come with the request. Ours are the caller's: a caller
+    # reading its stdout to EOF must not wait for this child.
+    null_fd = os.open(os.devnull, os.O_RDWR)
+    for target in (0, 1, 2):
+        os.dup2(null_fd, target)
+    os.close(null_fd)
+    try:
+        import socket
+
+        from stackr.runtime import forkserver
+
+        return forkserver.serve(socket.socket(fileno=socket_fd))
+    except BaseException:  # the caller sees the missing report
+        return 1
