@@ -206,6 +206,10 @@ def run(args: Arguments) -> int:
 
 def _create(args: Arguments, container_id: str, *, wait: bool) -> int:
     """``create``, and for ``run`` also start, wait and delete; ``run`` returns the status."""
+    # What both sides of the fork below need, imported once, before it (open_manager
+    # would import the cgroup drivers later, on each side).
+    import stackr.cgroups.v1
+    import stackr.cgroups.v2  # noqa: F401
     from stackr.runtime import container, oci, prefork
     from stackr.runtime.spec import ContainerStdio
 
