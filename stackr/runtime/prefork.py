@@ -83,8 +83,12 @@ class PreFork:
 
 def _serve_one(socket_fd: int) -> int:
     """The child: import the init code, then serve until the caller's end closes."""
-    # The container's stdio come with the request. Ours are the caller's: a caller
-    # reading its stdout to EOF must not wait for this child.
+    # A fork copies every fd of the caller, inheritable or not: the shim and the
+    # container must not hold any (a pipe's reader would never see EOF), as with
+    # DirectFork. The container's stdio come with the request. Our own stdio are the
+    # caller's: a caller reading its stdout to EOF must not wait for this child.
+    os.closerange(3, socket_fd)
+    os.closerange(socket_fd + 1, os.sysconf("SC_OPEN_MAX"))
     null_fd = os.open(os.devnull, os.O_RDWR)
     for target in (0, 1, 2):
         os.dup2(null_fd, target)
