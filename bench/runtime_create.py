@@ -6,13 +6,19 @@ STACKR_ROOT/STACKR_RUN and a busybox root made from the host's /bin/busybox; pri
 * the marginal cost inside a running process (create + start + wait, cgroup and
   seccomp included, no interpreter start-up), with a fork server (the engine's way)
   and with one re-executed init helper per container; delete is timed apart;
-* ``stackr runtime run`` as a whole process (``python -m stackr.runtime.ocicli``),
-  interpreter start-up included; and ``runc run`` on the same bundle when runc is
-  installed (Debian package ``runc``).
+* ``stackr runtime run`` as a whole process, interpreter start-up included, by the
+  ``stackr`` console script (what pip writes: ``from stackr.cli import main``) and by
+  ``python -m stackr.runtime.ocicli``; and ``runc run`` on the same bundle when runc
+  is installed (Debian package ``runc``). The three are run in turn, round after
+  round, so that a busy host slows all of them alike; the ratio to runc is printed.
+
+stackr's bytecode is compiled first, as an installed package has it (pip compiles at
+install; a checkout run with PYTHONDONTWRITEBYTECODE=1 would compile on every start).
 """
 
 from __future__ import annotations
 
+import compileall
 import json
 import os
 import shutil
@@ -61,17 +67,31 @@ def in_process(layer: Path, runs: int, label: str) -> tuple[list[float], list[fl
     return lifecycle_ms, delete_ms
 
 
-def whole_process(command: Callable[[int], list[str]], runs: int) -> list[float]:
-    samples: list[float] = []
+def whole_processes(
+    commands: dict[str, Callable[[int], list[str]]], runs: int
+) -> dict[str, list[float]]:
+    """Each command once per round, in turn; the first two rounds warm up."""
+    samples: dict[str, list[float]] = {name: [] for name in commands}
     for index in range(runs + 2):
-        started = time.perf_counter()
-        result = subprocess.run(command(index), capture_output=True, check=False)
-        elapsed = (time.perf_counter() - started) * 1000
-        if result.returncode != 0:
-            raise RuntimeError(result.stderr.decode(errors="replace"))
-        if index >= 2:
-            samples.append(elapsed)
+        for name, command in commands.items():
+            started = time.perf_counter()
+            result = subprocess.run(command(index), capture_output=True, check=False)
+            elapsed = (time.perf_counter() - started) * 1000
+            if result.returncode != 0:
+                raise RuntimeError(result.stderr.decode(errors="replace"))
+            if index >= 2:
+                samples[name].append(elapsed)
     return samples
+
+
+# What pip writes for the ``stackr = "stackr.cli:main"`` console script.
+CONSOLE_SCRIPT = """import re
+import sys
+from stackr.cli import main
+if __name__ == "__main__":
+    sys.argv[0] = re.sub(r"(-script\\.pyw|\\.exe)?$", "", sys.argv[0])
+    sys.exit(main())
+"""
 
 
 def main() -> int:
@@ -110,8 +130,26 @@ def main() -> int:
         config["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW"}  # stackr: its default
         (bundle / "config.json").write_text(json.dumps(config))
         state_root = base / "oci"
-        stackr_run = whole_process(
-            lambda i: [
+        compileall.compile_dir(str(Path(__file__).resolve().parents[1] / "stackr"), quiet=1)
+        script = base / "stackr"
+        script.write_text(CONSOLE_SCRIPT)
+        environment_path = os.environ.get("PYTHONPATH", "")
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str(Path(__file__).resolve().parents[1]), environment_path])
+        )
+        commands: dict[str, Callable[[int], list[str]]] = {
+            "stackr runtime run (console script)": lambda i: [
+                sys.executable,
+                str(script),
+                "runtime",
+                "--root",
+                str(state_root),
+                "run",
+                "--bundle",
+                str(bundle),
+                f"cs-{i}",
+            ],
+            "python -m stackr.runtime.ocicli run": lambda i: [
                 sys.executable,
                 "-m",
                 "stackr.runtime.ocicli",
@@ -122,24 +160,25 @@ def main() -> int:
                 str(bundle),
                 f"oci-{i}",
             ],
-            runs,
-        )
-        lines.append(summary("stackr runtime run (whole process)", stackr_run))
+        }
         runc = shutil.which("runc")
         if runc:
-            runc_run = whole_process(
-                lambda i: [
-                    runc,
-                    "--root",
-                    str(base / "runc"),
-                    "run",
-                    "--bundle",
-                    str(bundle),
-                    f"runc-{i}",
-                ],
-                runs,
-            )
-            lines.append(summary("runc run (whole process, same bundle)", runc_run))
+            commands["runc run (same bundle)"] = lambda i: [
+                runc,
+                "--root",
+                str(base / "runc"),
+                "run",
+                "--bundle",
+                str(bundle),
+                f"runc-{i}",
+            ]
+        samples = whole_processes(commands, runs)
+        lines.extend(summary(f"whole process: {name}", values) for name, values in samples.items())
+        if runc:
+            runc_p50 = statistics.median(samples["runc run (same bundle)"])
+            for name in list(commands)[:2]:
+                ratio = statistics.median(samples[name]) / runc_p50
+                lines.append(f"  p50 ratio to runc: {name:<40} {ratio:5.2f}x (target 2.5x)")
         else:
             lines.append("runc run: not measured (runc is not installed)")
     finally:
