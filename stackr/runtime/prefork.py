@@ -7,10 +7,9 @@ the process that builds the container, never by the caller. ``DirectFork`` impor
 in the caller before forking; ``PreFork.start()`` instead forks a child at once (the
 caller is single-threaded: fork is safe), and that child imports the init code while
 the caller reads the bundle, creates the cgroup and writes the state dir: on two CPUs,
-the two halves overlap. The child then serves exactly one request with the fork
-server's own loop (``forkserver.serve``: same protocol, same helper, so the container
-is built exactly as with the engine's fork server) and leaves when the caller's end
-closes.
+the two halves overlap. The child then takes exactly one request of the fork
+server's protocol and is its helper (``forkserver``'s: the container is built exactly as
+with the engine's fork server): it forks the shim and leaves.
 
 Nothing here imports ``socket`` or the init code: the caller's side sends through
 ``_socket``. Fork it after the imports both sides need (``stackr.runtime.container``),
@@ -25,6 +24,12 @@ import json
 import os
 import struct
 from typing import Any
+
+# The fork server's request: JSON, and stdin, stdout, stderr, the report pipe's write
+# end[, a console socket] as SCM_RIGHTS.
+_MAX_MESSAGE = 1 << 20
+_MIN_FDS_PER_REQUEST = 4
+_MAX_FDS_PER_REQUEST = 5
 
 
 def single_threaded() -> bool:
@@ -72,7 +77,7 @@ class PreFork:
         self.close()  # the child serves until this end closes: one request only
 
     def close(self) -> None:
-        """Close our end and reap the child (it exits at the end of its one request)."""
+        """Close our end and reap the child (it exits once it has forked the shim)."""
         if self._socket is None:
             return
         self._socket.close()
@@ -82,7 +87,7 @@ class PreFork:
 
 
 def _serve_one(socket_fd: int) -> int:
-    """The child: import the init code, then serve until the caller's end closes."""
+    """The child: import the init code, take one request and be its helper."""
     # A fork copies every fd of the caller, inheritable or not: the shim and the
     # container must not hold any (a pipe's reader would never see EOF), as with
     # DirectFork. The container's stdio come with the request. Our own stdio are the
@@ -94,10 +99,22 @@ def _serve_one(socket_fd: int) -> int:
         os.dup2(null_fd, target)
     os.close(null_fd)
     try:
-        import socket
+        from stackr.runtime import forkserver  # the init code: what this child is for
 
-        from stackr.runtime import forkserver
-
-        return forkserver.serve(socket.socket(fileno=socket_fd))
+        request = _socket.socket(fileno=socket_fd)
+        data, ancillary, _, _ = request.recvmsg(
+            _MAX_MESSAGE, _socket.CMSG_SPACE(_MAX_FDS_PER_REQUEST * 4)
+        )
+        request.close()  # not to be inherited by the shim
+        fds: list[int] = []
+        for level, kind, payload in ancillary:
+            if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+                count = len(payload) // 4
+                fds.extend(struct.unpack(f"{count}i", payload[: count * 4]))
+        if not data or not _MIN_FDS_PER_REQUEST <= len(fds) <= _MAX_FDS_PER_REQUEST:
+            return 0 if not data else 1  # closed unused; or not a request of ours
+        # We are the helper itself (the fork server forks one per request): fork the
+        # shim and leave, which tells the caller's launch() the container is on its way.
+        return forkserver._run_helper(json.loads(data), fds)
     except BaseException:  # the caller sees the missing report
         return 1
