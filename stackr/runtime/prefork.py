@@ -11,9 +11,9 @@ the two halves overlap. The child then takes exactly one request of the fork
 server's protocol and is its helper (``forkserver``'s: the container is built exactly as
 with the engine's fork server): it forks the shim and leaves.
 
-Nothing here imports ``socket`` or the init code: the caller's side sends through
-``_socket``. Fork it after the imports both sides need (``stackr.runtime.container``),
-so they are made once.
+Nothing here imports ``socket`` (its enums cost ~4 ms), the fork server or the init
+code: the caller's side sends through ``_socket``. Fork it after the imports both
+sides need (``stackr.runtime.container``), so they are made once.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ import contextlib
 import json
 import os
 import struct
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 # The fork server's request: JSON, and stdin, stdout, stderr, the report pipe's write
@@ -99,7 +101,7 @@ def _serve_one(socket_fd: int) -> int:
         os.dup2(null_fd, target)
     os.close(null_fd)
     try:
-        from stackr.runtime import forkserver  # the init code: what this child is for
+        from stackr.runtime import init  # the init code: what this child is for
 
         request = _socket.socket(fileno=socket_fd)
         data, ancillary, _, _ = request.recvmsg(
@@ -113,8 +115,33 @@ def _serve_one(socket_fd: int) -> int:
                 fds.extend(struct.unpack(f"{count}i", payload[: count * 4]))
         if not data or not _MIN_FDS_PER_REQUEST <= len(fds) <= _MAX_FDS_PER_REQUEST:
             return 0 if not data else 1  # closed unused; or not a request of ours
-        # We are the helper itself (the fork server forks one per request): fork the
-        # shim and leave, which tells the caller's launch() the container is on its way.
-        return forkserver._run_helper(json.loads(data), fds)
+        return _be_the_helper(init, json.loads(data), fds)
     except BaseException:  # the caller sees the missing report
         return 1
+
+
+def _be_the_helper(init: ModuleType, config: dict[str, Any], fds: list[int]) -> int:
+    """What the fork server's helper does (``forkserver._run_helper``), done here.
+
+    We are the helper ourselves (the fork server forks one per request): fork the shim
+    and leave, which tells the caller's ``launch`` the container is on its way. Not
+    imported from the fork server, whose ``socket`` this child does without.
+    """
+    stdin_fd, stdout_fd, stderr_fd, report_fd = fds[:4]
+    if len(fds) > 4:
+        config["console_fd"] = fds[4]
+    os.chdir("/")  # the shim lives long: it must not keep the caller's cwd busy
+    # dup first, so that an fd already numbered 0-2 is not closed before it is copied.
+    copies = [os.dup(fd) for fd in (stdin_fd, stdout_fd, stderr_fd)]
+    for target, copy in enumerate(copies):
+        os.dup2(copy, target)
+        os.close(copy)
+    for fd in (stdin_fd, stdout_fd, stderr_fd):
+        if fd > 2:
+            os.close(fd)
+    try:
+        code: int = init.fork_shim(Path(config["state_dir"]), config, report_fd)
+    except BaseException as error:
+        init._report(report_fd, {"error": f"init helper: {error}"})
+        return 1
+    return code
