@@ -40,7 +40,7 @@ def single_threaded() -> bool:
 
 
 class PreFork:
-    """The caller's end: ``launch`` once (``process.Launcher``), or ``close`` to give up."""
+    """The caller's end: ``launch`` once (``process.Launcher``), then ``close``."""
 
     def __init__(self, own_end: _socket.socket, child_pid: int) -> None:
         self._socket: _socket.socket | None = own_end
@@ -60,10 +60,12 @@ class PreFork:
         return cls(own_end, child_pid)
 
     def launch(self, config: dict[str, Any], fds: list[int]) -> None:
-        """Hand the request to the child, then wait until its helper has forked the shim.
+        """Hand the request to the child; the report pipe tells when the container is built.
 
-        The fds go as SCM_RIGHTS, as to the fork server. A child that died before the
-        request (it cannot have started anything) is replaced by a fork of the caller.
+        The fds go as SCM_RIGHTS, as to the fork server. The child is not waited for
+        here (its exit would delay the caller's wait for the report): ``close`` reaps
+        it. A child that died before the request (it cannot have started anything) is
+        replaced by a fork of the caller.
         """
         if self._socket is None:
             raise RuntimeError("PreFork used twice")
@@ -76,16 +78,21 @@ class PreFork:
 
             DirectFork().launch(config, fds)
             return
-        self.close()  # the child serves until this end closes: one request only
+        self._socket.close()  # one request only
+        self._socket = None
 
     def close(self) -> None:
-        """Close our end and reap the child (it exits once it has forked the shim)."""
-        if self._socket is None:
-            return
-        self._socket.close()
-        self._socket = None
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(self.child_pid, 0)
+        """Reap the child (it exits once it has forked the shim, or at once if unused).
+
+        Call it once ``create`` has returned, or to give up before ``launch``.
+        """
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+        if self.child_pid:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.child_pid, 0)
+            self.child_pid = 0
 
 
 def _serve_one(socket_fd: int) -> int:

@@ -40,6 +40,9 @@ def run_with(launcher: prefork.PreFork, spec: ContainerSpec, cleanup: list[str])
     finally:
         os.close(write_end)
         container.use_fork_server(None)
+        child_pid = launcher.child_pid
+        launcher.close()
+    assert gone(child_pid)  # reaped once it had handed the container over
     container.start(spec.container_id)
     output = read_all(read_end).decode()  # EOF: nothing but the container holds the pipe
     os.close(read_end)
@@ -61,7 +64,6 @@ def test_a_container_from_the_preforked_child(
     output, exit_code = run_with(launcher, spec, cleanup)
     assert output.split() == ["1", "pre", "0", "1", "2", "3"]  # 3: ls's own directory fd
     assert exit_code == 3
-    assert gone(launcher.child_pid)  # reaped once it had handed the container over
     os.close(held_write)
     assert os.read(held_read, 1) == b""  # no process of the container kept it
     os.close(held_read)
@@ -69,8 +71,9 @@ def test_a_container_from_the_preforked_child(
 
 def test_an_unused_prefork_leaves_nothing() -> None:
     launcher = prefork.PreFork.start()
+    child_pid = launcher.child_pid
     launcher.close()
-    assert gone(launcher.child_pid)
+    assert gone(child_pid)
     launcher.close()  # again: nothing to do
 
 
@@ -82,4 +85,3 @@ def test_a_dead_child_is_replaced_by_a_direct_fork(
     os.waitid(os.P_PID, launcher.child_pid, os.WEXITED | os.WNOWAIT)  # dead, not yet reaped
     output, exit_code = run_with(launcher, make_spec("echo", "direct"), cleanup)
     assert (output, exit_code) == ("direct\n", 0)
-    assert gone(launcher.child_pid)
