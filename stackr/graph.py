@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from stackr.errors import Diagnostic, KeyPath, StackFileError, render_key_path
-from stackr.naming import built_image_name
+from stackr.naming import anonymous_volume_key, built_image_name
 
 if TYPE_CHECKING:
     from stackr.config.models import Service, Stack
@@ -251,6 +251,16 @@ def build_graph(stack: Stack, source_map: SourceMap | None = None) -> StackGraph
                 needer = ResourceId("service", service_name, index)
                 for target in targets:
                     graph.add_edge(target, needer, reason=need.reason, path=need.path)
+        for position, mount in enumerate(service.volumes):
+            if mount.type != "volume" or mount.source:
+                continue
+            for index in range(1, replicas[service_name] + 1):  # each replica its own
+                volume = ResourceId(
+                    "volume", anonymous_volume_key(service_name, index, mount.target)
+                )
+                graph.add_edge(volume, ResourceId("service", service_name, index),
+                               reason="volume", path=("services", service_name, "volumes",
+                                                      position))
     return StackGraph(graph, source_map)
 
 

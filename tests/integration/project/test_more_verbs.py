@@ -118,3 +118,28 @@ services:
         assert client.containers(all=True) == []
     finally:
         client.close()
+
+
+def test_tty_and_stdin_open_keep_an_interactive_service_up(project: Project) -> None:
+    # The common dev-stack idiom: a shell that stays up for `exec`, as with Docker.
+    project.write("""
+services:
+  shell:
+    image: busybox:latest
+    command: sh
+    tty: true
+    stdin_open: true
+  plain:
+    image: busybox:latest
+    command: sh
+    stdin_open: true
+""")
+    project.stackr("up", "-d", "--wait")
+    rows = project.ps()
+    assert {name: row["State"] for name, row in rows.items()} == {
+        f"{project.name}-shell-1": "running", f"{project.name}-plain-1": "running",
+    }
+    result = project.stackr("exec", "-T", "shell", "sh", "-c", "readlink /proc/1/fd/0")
+    assert result.stdout.strip() == "/dev/pts/0"
+    project.stackr("down", "-t", "1")
+    assert project.ps() == {}
