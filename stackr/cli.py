@@ -194,9 +194,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"stackr {__version__}")
         return 0
     if arguments[:1] == ["runtime"]:
-        exit_code = _runtime_fast_path(arguments[1:])
+        # argv None: main is the process's entry, the command is the whole process.
+        exit_code = _runtime_fast_path(arguments[1:], whole_process=argv is None)
         if exit_code is not None:
-            if argv is None:  # this is the process's entry: leave without the teardown
+            if argv is None:  # leave without the interpreter's teardown
                 from stackr.runtime.ocicli import exit_now
 
                 exit_now(exit_code)
@@ -213,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _guarded(lambda: _run(args), debug=args.debug)
 
 
-def _runtime_fast_path(arguments: list[str]) -> int | None:
+def _runtime_fast_path(arguments: list[str], *, whole_process: bool) -> int | None:
     """``stackr runtime ...`` without building the verb table (every verb's module).
 
     ``stackr runtime run`` is compared with runc as a whole process, so its start-up
@@ -225,6 +226,8 @@ def _runtime_fast_path(arguments: list[str]) -> int | None:
     args = ocicli.parse_fast(arguments)
     if args is None:
         return None
+    if whole_process:
+        ocicli.one_shot_process()
     return _guarded(lambda: ocicli.run(args), debug=False)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import _socket
 import contextlib
+import gc
 import json
 import os
 import struct
@@ -109,6 +110,12 @@ def _serve_one(socket_fd: int) -> int:
     os.close(null_fd)
     try:
         from stackr.runtime import init  # the init code: what this child is for
+
+        # The shim (and an ``init: true`` PID 1) live long: collect cycles again if the
+        # caller had the collector off (``ocicli.one_shot_process``), but not through
+        # what was there before the fork: that would copy every page on write.
+        gc.freeze()
+        gc.enable()
 
         request = _socket.socket(fileno=socket_fd)
         data, ancillary, _, _ = request.recvmsg(
