@@ -1,7 +1,8 @@
 """Benchmark: the cost of one container running ``true`` (issue 3's two figures).
 
-Run as root: ``PYTHONPATH=. python bench/runtime_create.py [RUNS]``. Uses a temporary
-STACKR_ROOT/STACKR_RUN and a busybox root made from the host's /bin/busybox; prints:
+Run as root: ``PYTHONPATH=. python bench/runtime_create.py [RUNS] [--instructions]``.
+Uses a temporary STACKR_ROOT/STACKR_RUN and a busybox root made from the host's
+/bin/busybox; prints:
 
 * the marginal cost inside a running process (create + start + wait, cgroup and
   seccomp included, no interpreter start-up), with a fork server (the engine's way)
@@ -11,6 +12,9 @@ STACKR_ROOT/STACKR_RUN and a busybox root made from the host's /bin/busybox; pri
   ``python -m stackr.runtime.ocicli``; and ``runc run`` on the same bundle when runc
   is installed (Debian package ``runc``). The three are run in turn, round after
   round, so that a busy host slows all of them alike; the ratio to runc is printed.
+
+``--instructions`` adds, per whole-process command, the instructions its own process
+executes (valgrind's callgrind, when installed): a figure the host's load does not move.
 
 stackr's bytecode is compiled first, as an installed package has it (pip compiles at
 install; a checkout run with PYTHONDONTWRITEBYTECODE=1 would compile on every start).
@@ -94,8 +98,36 @@ if __name__ == "__main__":
 """
 
 
+def instructions(command: list[str]) -> int | None:
+    """Instructions the command's own process executes (valgrind's callgrind), or None.
+
+    Unlike wall-clock time this does not move with the load of a shared host, so two
+    versions compare reliably; fixed hash seed, so that runs repeat exactly. The
+    largest count is the caller's (its forked children count apart).
+    """
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+    result = subprocess.run(
+        [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", *command],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+    )
+    counts = [
+        int(line.rsplit(":", 1)[1].replace(",", "").strip())
+        for line in result.stderr.splitlines()
+        if "Collected :" in line
+    ]
+    return max(counts) if result.returncode == 0 and counts else None
+
+
 def main() -> int:
-    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    """``runtime_create.py [RUNS] [--instructions]``."""
+    count_instructions = "--instructions" in sys.argv
+    positional = [argument for argument in sys.argv[1:] if not argument.startswith("--")]
+    runs = int(positional[0]) if positional else 20
     base = Path(tempfile.mkdtemp(prefix="stackr-bench-rt-"))
     os.environ["STACKR_ROOT"] = str(base / "root")
     os.environ["STACKR_RUN"] = str(base / "run")
@@ -181,6 +213,11 @@ def main() -> int:
                 lines.append(f"  p50 ratio to runc: {name:<40} {ratio:5.2f}x (target 2.5x)")
         else:
             lines.append("runc run: not measured (runc is not installed)")
+        if count_instructions:
+            for name, command in commands.items():
+                count = instructions(command(runs + 2))
+                shown = f"{count / 1e6:8.1f} M" if count is not None else "not measured"
+                lines.append(f"instructions of the caller's process: {name:<40} {shown}")
     finally:
         shutil.rmtree(base, ignore_errors=True)
     print("\n".join(lines))
