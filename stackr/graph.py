@@ -75,6 +75,10 @@ def _service_needs(project_name: str, service_name: str, service: Service) -> li
                 (*base, "network_mode"),
             )
         )
+    for key, mode in (("ipc", service.ipc), ("pid", service.pid)):
+        if mode and mode.startswith("service:"):
+            needs.append(Need(ResourceId("service", mode.removeprefix("service:")), key,
+                              (*base, key)))
     for volume_source in service.volumes_from:
         needs.append(
             Need(

@@ -224,12 +224,17 @@ def _recreations(
                 inherited = [
                     (needed, reason)
                     for needed, reason in graph.needs_of(resource)
-                    if needed in causes and reason in ("network", "network_mode", "volumes_from")
+                    if needed in causes and reason in ("network", *NAMESPACE_NEEDS)
                 ]
                 if inherited:
                     needed, reason = inherited[0]
                     causes[resource] = f"{needed} recreated ({reason})"
     return causes
+
+
+# Needs of another container's namespaces (or volumes), joined when a container is
+# built: it follows that container's recreation, and is built only once it runs.
+NAMESPACE_NEEDS = ("network_mode", "volumes_from", "ipc", "pid")
 
 
 def reconcile(
@@ -294,8 +299,7 @@ def reconcile(
                 cause = recreate.get(resource, "new")
                 create_wave = wave
                 if resource.kind == "service" and not any(
-                    reason in ("network_mode", "volumes_from")
-                    for _, reason in graph.needs_of(resource)
+                    reason in NAMESPACE_NEEDS for _, reason in graph.needs_of(resource)
                 ):
                     if first_container_wave is None:
                         first_container_wave = wave

@@ -291,8 +291,10 @@ class ContainerManager:
             self._containers[container_id] = supervised
         self._save(supervised)
         self._publish(supervised, "create")
-        if not (config["HostConfig"].get("NetworkMode") or "").startswith("container:"):
-            # (whose owner may not run yet: prepared at its start)
+        if not any((config["HostConfig"].get(key) or "").startswith("container:")
+                   for key in ("NetworkMode", "IpcMode", "PidMode")):
+            # (one that joins another's namespaces, which may not run yet, is prepared
+            # at its start)
             self._prepare_early(supervised)
         return {"Id": container_id, "Warnings": []}
 
@@ -392,7 +394,7 @@ class ContainerManager:
 
         container_id = supervised.container_id
         config = {**supervised.record["Config"], "HostConfig": supervised.record["HostConfig"]}
-        spec = self._spec(container_id, config)
+        spec = self._join_namespaces(supervised, self._spec(container_id, config))
         if supervised.writer is None:
             supervised.writer = _log_writer(supervised)
         spec = self._wire_networks(supervised, spec)
@@ -455,6 +457,19 @@ class ContainerManager:
             prepared.pump.join(5)
         if prepared.stdin_input is not None:
             os.close(prepared.stdin_input)
+
+    def _join_namespaces(self, supervised: Supervised, spec: Any) -> Any:
+        """``IpcMode``/``PidMode: container:NAME``: that running container's namespace."""
+        import dataclasses
+
+        joins = {}
+        for key, field_name, kind in (("IpcMode", "ipc_namespace", "ipc"),
+                                      ("PidMode", "pid_namespace", "pid")):
+            mode = supervised.record["HostConfig"].get(key) or ""
+            if mode.startswith("container:"):
+                owner = self.running(mode[len("container:"):])
+                joins[field_name] = f"/proc/{owner.state['Pid']}/ns/{kind}"
+        return dataclasses.replace(spec, **joins) if joins else spec
 
     def _wire_networks(self, supervised: Supervised, spec: Any) -> Any:
         """Join the container's sandbox (made on first start) when it is on networks."""

@@ -34,6 +34,7 @@ HOST_CONFIG_KEYS = {
     "CapAdd", "CapDrop", "Privileged", "Init", "ShmSize", "Sysctls", "Ulimits",
     "OomScoreAdj", "GroupAdd", "SecurityOpt", "Tmpfs", "LogConfig", "AutoRemove",
     "PortBindings", "ExtraHosts", "Dns", "DnsSearch", "DnsOptions", "ConsoleSize",
+    "IpcMode", "PidMode",
 }
 HEALTH_KEYS = {"Test", "Interval", "Timeout", "Retries", "StartPeriod", "StartInterval"}
 
@@ -176,6 +177,14 @@ def check_create_body(body: JsonObject) -> JsonObject:
             f"HostConfig.NetworkMode {network_mode!r}: use none, host, ns:/path, "
             "container:NAME or a network name"
         )
+    for key in ("IpcMode", "PidMode"):
+        mode = host_config.get(key) or ""
+        if not isinstance(mode, str) or not (
+            mode in ("", "private", "shareable", "host")
+            or (mode.startswith("container:") and is_valid_name(mode[10:]))
+        ):
+            raise bad_request(f"HostConfig.{key} {mode!r}: use private, shareable, host or "
+                              "container:NAME")
     if network_mode.startswith("container:") and host_config.get("PortBindings"):
         raise bad_request("HostConfig.PortBindings: a container that shares another "
                           "container's network publishes its ports there")
@@ -295,6 +304,9 @@ def to_runtime_spec(
             read_only=bool(host.get("ReadonlyRootfs")),
             shm_size=host.get("ShmSize") or runtime_spec.DEFAULT_SHM_SIZE,
             network=network,
+            # container:NAME is joined at start, by the owner's pid (containers.py)
+            ipc_namespace="host" if host.get("IpcMode") == "host" else "",
+            pid_namespace="host" if host.get("PidMode") == "host" else "",
             resources=resources,
             cap_add=tuple(host.get("CapAdd") or ()),
             cap_drop=tuple(host.get("CapDrop") or ()),

@@ -32,14 +32,26 @@ def unsupported_keys(service: Service) -> list[str]:
     for key in ("devices", "volumes_from"):
         if getattr(service, key):
             keys.append(key)
-    for key in ("ipc", "pid", "runtime"):
-        if getattr(service, key) is not None:
-            keys.append(key)
+    if service.runtime is not None:
+        keys.append("runtime")
     if (service.network_mode or "").startswith("container:"):
         keys.append("network_mode")
     if any(link.alias != link.service for link in service.links):
         keys.append("links (with an alias)")
     return keys
+
+
+def shared_namespaces(service: Service, desired: DesiredStack) -> JsonObject:
+    """``ipc``/``pid``: ``host``, or ``service:x`` (its first replica's namespace); the
+    other ipc modes (private, shareable, none) are a namespace of the container's own."""
+    body: JsonObject = {}
+    for key, mode in (("IpcMode", service.ipc), ("PidMode", service.pid)):
+        if mode == "host":
+            body[key] = "host"
+        elif mode and mode.startswith("service:"):
+            owner = ResourceId("service", mode.removeprefix("service:"), 1)
+            body[key] = f"container:{desired.engine_names[owner]}"
+    return body
 
 
 def name_resolution(service: Service) -> JsonObject:
@@ -270,6 +282,7 @@ def container_body(stack: Stack, resource: ResourceId, desired: DesiredStack,
         raise NotImplementedYetError(f"service {service_name}: secrets and configs need "
                                      "their files planned (secrets.plan_files)")
     host_config: JsonObject = {
+        **shared_namespaces(service, desired),
         **mounts(service, desired, resource),
         **resources(service),
         **privileges(service),

@@ -147,7 +147,8 @@ def start_pid1(
     sync_read, sync_write = sync
     # A new session: a terminal's ^C or hang-up aimed at the caller must not reach us.
     os.setsid()
-    syscalls.unshare(syscalls.CLONE_NEWPID)  # our next child is PID 1 of a new namespace
+    # Our next child is PID 1 of a new PID namespace (or joins the one asked for).
+    namespaces.enter_pid_namespace(config["spec"].get("pid_namespace", ""))
     pid = os.fork()
     if pid == 0:
         os.close(sync_read)
@@ -285,7 +286,7 @@ def build_container(
 
     # 2. namespaces: net first (joining by path needs the host's mount namespace).
     network_flag = namespaces.enter_network(spec.network.mode, spec.network.netns_path)
-    namespaces.unshare_container_namespaces(network_flag)
+    namespaces.unshare_container_namespaces(network_flag, spec.ipc_namespace)
     if spec.network.mode == "none":
         namespaces.bring_loopback_up()
     if spec.hostname:

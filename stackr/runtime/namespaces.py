@@ -5,7 +5,8 @@ only affects children); PID 1 then joins or creates the others for itself:
 
 * net first: joining by path needs the host's mount namespace to see the netns file;
 * cgroup after joining the container's cgroup, so the namespace's root is that cgroup;
-* mount, uts, ipc: new, private to the container.
+* mount, uts: new, private to the container; ipc new, or the host's, or joined;
+* pid (made by the shim for its child): new, or the host's, or joined.
 """
 
 from __future__ import annotations
@@ -25,25 +26,38 @@ IFF_UP = 0x1
 def enter_network(mode: str, netns_path: str | None) -> int:
     """Join ``netns_path`` now; return the unshare flag for a new namespace (or 0)."""
     if mode == "join" and netns_path:
-        fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            syscalls.setns(fd, syscalls.CLONE_NEWNET)
-        finally:
-            os.close(fd)
+        join(netns_path, syscalls.CLONE_NEWNET)
         return 0
     if mode == "none":
         return syscalls.CLONE_NEWNET
     return 0  # host
 
 
-def unshare_container_namespaces(network_flag: int) -> None:
+def unshare_container_namespaces(network_flag: int, ipc_namespace: str = "") -> None:
+    """New mount, uts and cgroup namespaces; IPC new, the host's, or joined by path."""
+    ipc_flag = syscalls.CLONE_NEWIPC if ipc_namespace == "" else 0
+    if ipc_namespace not in ("", "host"):
+        join(ipc_namespace, syscalls.CLONE_NEWIPC)
     syscalls.unshare(
-        syscalls.CLONE_NEWNS
-        | syscalls.CLONE_NEWUTS
-        | syscalls.CLONE_NEWIPC
-        | syscalls.CLONE_NEWCGROUP
+        syscalls.CLONE_NEWNS | syscalls.CLONE_NEWUTS | ipc_flag | syscalls.CLONE_NEWCGROUP
         | network_flag
     )
+
+
+def enter_pid_namespace(pid_namespace: str) -> None:
+    """For the next child (PID 1): a new PID namespace, the host's, or one joined."""
+    if pid_namespace == "":
+        syscalls.unshare(syscalls.CLONE_NEWPID)
+    elif pid_namespace != "host":
+        join(pid_namespace, syscalls.CLONE_NEWPID)
+
+
+def join(path: str, flag: int) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        syscalls.setns(fd, flag)
+    finally:
+        os.close(fd)
 
 
 def bring_loopback_up() -> None:

@@ -43,7 +43,12 @@ def _mount_entry(spec_mount: Any) -> dict[str, Any]:
 
 
 def _namespaces(spec: ContainerSpec) -> list[dict[str, str]]:
-    namespaces = [{"type": kind} for kind in ("pid", "mount", "ipc", "uts", "cgroup")]
+    namespaces = [{"type": kind} for kind in ("mount", "uts", "cgroup")]
+    for kind, mode in (("pid", spec.pid_namespace), ("ipc", spec.ipc_namespace)):
+        if mode == "":
+            namespaces.append({"type": kind})
+        elif mode != "host":
+            namespaces.append({"type": kind, "path": mode})
     if spec.network.mode == "none":
         namespaces.append({"type": "network"})
     elif spec.network.mode == "join":
@@ -201,6 +206,14 @@ def _oci_network(config: dict[str, Any]) -> NetworkSpec:
     return NetworkSpec(mode="host")
 
 
+def _oci_namespace(config: dict[str, Any], kind: str) -> str:
+    """"" (new), a path to join, or "host" when the config does not list it."""
+    for namespace in config.get("linux", {}).get("namespaces", []):
+        if namespace.get("type") == kind:
+            return str(namespace.get("path") or "")
+    return "host"
+
+
 def _oci_resources(config: dict[str, Any]) -> Resources:
     resources = config.get("linux", {}).get("resources", {}) or {}
     memory = resources.get("memory", {}) or {}
@@ -222,8 +235,9 @@ def _oci_resources(config: dict[str, Any]) -> Resources:
 def spec_from_config(config: dict[str, Any], bundle: Path, container_id: str) -> ContainerSpec:
     """Read a bundle's config.json as the runtime's spec (``stackr runtime`` follows it).
 
-    Differences from runc: PID, mount, UTS, IPC and cgroup namespaces are always new
-    (a config without them is not honoured); a config with a ``seccomp`` section gets
+    Differences from runc: mount, UTS and cgroup namespaces are always new (a config
+    without them is not honoured); PID and IPC follow the config (new, joined by path,
+    or the host's when absent); a config with a ``seccomp`` section gets
     stackr's default filter rather than the one described; user namespaces and
     hooks are not supported (refused).
     """
@@ -259,6 +273,8 @@ def spec_from_config(config: dict[str, Any], bundle: Path, container_id: str) ->
         mounts=_oci_mounts(config),
         read_only=bool(root.get("readonly", False)),
         network=_oci_network(config),
+        pid_namespace=_oci_namespace(config, "pid"),
+        ipc_namespace=_oci_namespace(config, "ipc"),
         resources=_oci_resources(config),
         cap_add=tuple(capabilities) if capabilities is not None else (),
         cap_drop=("ALL",) if capabilities is not None else (),

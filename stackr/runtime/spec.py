@@ -164,6 +164,10 @@ class ContainerSpec:
     read_only: bool = False
     shm_size: int = DEFAULT_SHM_SIZE
     network: NetworkSpec = NetworkSpec()
+    # IPC and PID namespaces: "" a new one, "host" the host's, or a path to join
+    # (/proc/PID/ns/ipc of another container: compose's ipc/pid: service:x)
+    ipc_namespace: str = ""
+    pid_namespace: str = ""
     resources: Resources = Resources()
     cap_add: tuple[str, ...] = ()  # "NET_ADMIN" or "CAP_NET_ADMIN"; "ALL"
     cap_drop: tuple[str, ...] = ()
@@ -191,6 +195,10 @@ class ContainerSpec:
             raise UsageError(
                 f"container {self.container_id}: give either image layers or a rootfs dir"
             )
+        for kind, namespace in (("ipc", self.ipc_namespace), ("pid", self.pid_namespace)):
+            if namespace not in ("", "host") and not namespace.startswith("/"):
+                raise UsageError(f"container {self.container_id}: {kind} namespace "
+                                 f"{namespace!r}: give host or a path to join")
         if self.network.mode == "join" and not self.network.netns_path:
             raise UsageError(f"container {self.container_id}: network join needs a netns path")
         if not self.cwd.startswith("/"):

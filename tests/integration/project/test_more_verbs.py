@@ -227,3 +227,33 @@ services:
         assert client.container_inspect(name)["State"]["Status"] == "running"
     finally:
         client.close()
+
+
+def test_a_service_joins_anothers_pid_and_ipc_namespaces(project: Project) -> None:
+    # a debugging sidecar's idiom: it sees the main service's processes
+    project.write("""
+services:
+  main:
+    image: busybox:latest
+    command: sleep 3600
+  debug:
+    image: busybox:latest
+    command: sleep 3601
+    pid: service:main
+    ipc: service:main
+  tool:
+    image: busybox:latest
+    command: sleep 3602
+    pid: host
+""")
+    project.stackr("up", "-d")
+    seen = project.stackr("exec", "-T", "debug", "ps", "-o", "pid,args").stdout
+    rows = [line.split(None, 1) for line in seen.splitlines()[1:]]
+    assert ["1", "sleep 3600"] in rows and any(row[1] == "sleep 3601" for row in rows)
+    namespaces = {
+        name: project.stackr("exec", "-T", name, "readlink", "/proc/self/ns/ipc").stdout
+        for name in ("main", "debug", "tool")
+    }
+    assert namespaces["main"] == namespaces["debug"] != namespaces["tool"]
+    own = project.stackr("exec", "-T", "tool", "sh", "-c", "echo $$").stdout.strip()
+    assert own != "1"  # the host's PID namespace

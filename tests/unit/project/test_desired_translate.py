@@ -125,12 +125,36 @@ name: demo
 services:
   one:
     image: busybox
-    ipc: host
-    stdin_open: true
+    devices: ["/dev/fuse:/dev/fuse"]
 """, tmp_path)
     desired = desired_stack(stack, graph, {"busybox": "sha256:a"})
-    with pytest.raises(NotImplementedYetError, match="service one: ipc not supported"):
+    with pytest.raises(NotImplementedYetError, match="service one: devices not supported"):
         container_body(stack, ResourceId("service", "one", 1), desired)
+
+
+def test_ipc_and_pid_modes_reach_the_engine(tmp_path: Path) -> None:
+    stack, graph = load("""
+name: demo
+services:
+  main:
+    image: busybox
+  debug:
+    image: busybox
+    ipc: service:main
+    pid: service:main
+  tool:
+    image: busybox
+    ipc: host
+    pid: host
+""", tmp_path)
+    desired = desired_stack(stack, graph, {"busybox": "sha256:a"})
+    debug = container_body(stack, ResourceId("service", "debug", 1), desired)["HostConfig"]
+    assert (debug["IpcMode"], debug["PidMode"]) == ("container:demo-main-1",) * 2
+    assert ResourceId("service", "main", 1) in desired.needs[ResourceId("service", "debug", 1)]
+    tool = container_body(stack, ResourceId("service", "tool", 1), desired)["HostConfig"]
+    assert (tool["IpcMode"], tool["PidMode"]) == ("host", "host")
+    main = container_body(stack, ResourceId("service", "main", 1), desired)["HostConfig"]
+    assert "IpcMode" not in main and "PidMode" not in main
 
 
 def test_anonymous_volumes_are_per_replica_project_volumes(tmp_path: Path) -> None:
