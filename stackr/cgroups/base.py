@@ -47,7 +47,8 @@ class CgroupManager(Protocol):
     def add_current_thread(self) -> None:
         """Move the calling, single-threaded process into the cgroup, cheaply."""
 
-    def apply(self, resources: Resources, *, devices_allow_all: bool = False) -> None:
+    def apply(self, resources: Resources, *, devices_allow_all: bool = False,
+              device_rules: tuple[str, ...] = ()) -> None:
         """Write the limits; ``None`` fields are left at the kernel default."""
 
     def stats(self) -> CgroupStats: ...

@@ -114,7 +114,8 @@ class V1Manager:
         for path in self._distinct_paths():
             write_file(path / "tasks", "0")
 
-    def apply(self, resources: Resources, *, devices_allow_all: bool = False) -> None:
+    def apply(self, resources: Resources, *, devices_allow_all: bool = False,
+              device_rules: tuple[str, ...] = ()) -> None:
         memory = self.path("memory")
         if memory.is_dir():
             if resources.memory is not None:
@@ -143,7 +144,7 @@ class V1Manager:
         devices = self.path("devices")
         if devices.is_dir() and not devices_allow_all:
             write_file(devices / "devices.deny", "a")
-            for rule in DEFAULT_DEVICE_RULES:
+            for rule in (*DEFAULT_DEVICE_RULES, *device_rules):
                 write_file(devices / "devices.allow", rule)
 
     def stats(self) -> CgroupStats:

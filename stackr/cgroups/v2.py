@@ -75,7 +75,8 @@ class V2Manager:
         # v2 has no cheap form for a process (CLONE_INTO_CGROUP would be: clone3).
         self.add_pid(0)
 
-    def apply(self, resources: Resources, *, devices_allow_all: bool = False) -> None:
+    def apply(self, resources: Resources, *, devices_allow_all: bool = False,
+              device_rules: tuple[str, ...] = ()) -> None:
         # Devices on v2 need an eBPF program; not done (the capability set and the
         # minimal /dev are the protection there).
         path = self.path

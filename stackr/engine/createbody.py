@@ -9,6 +9,7 @@ what the CLI passes until the image store resolves ``Image`` itself.
 
 from __future__ import annotations
 
+import os
 import signal as signals
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -34,7 +35,7 @@ HOST_CONFIG_KEYS = {
     "CapAdd", "CapDrop", "Privileged", "Init", "ShmSize", "Sysctls", "Ulimits",
     "OomScoreAdj", "GroupAdd", "SecurityOpt", "Tmpfs", "LogConfig", "AutoRemove",
     "PortBindings", "ExtraHosts", "Dns", "DnsSearch", "DnsOptions", "ConsoleSize",
-    "IpcMode", "PidMode",
+    "IpcMode", "PidMode", "Devices",
 }
 HEALTH_KEYS = {"Test", "Interval", "Timeout", "Retries", "StartPeriod", "StartInterval"}
 
@@ -177,6 +178,11 @@ def check_create_body(body: JsonObject) -> JsonObject:
             f"HostConfig.NetworkMode {network_mode!r}: use none, host, ns:/path, "
             "container:NAME or a network name"
         )
+    for device in host_config.get("Devices") or []:
+        if not (isinstance(device, dict) and isinstance(device.get("PathOnHost"), str)
+                and str(device["PathOnHost"]).startswith("/")):
+            raise bad_request("HostConfig.Devices: each needs PathOnHost (an absolute path), "
+                              "PathInContainer and CgroupPermissions")
     for key in ("IpcMode", "PidMode"):
         mode = host_config.get(key) or ""
         if not isinstance(mode, str) or not (
@@ -223,6 +229,28 @@ def parse_size(text: str) -> int:
     if size <= 0:
         raise ValueError(f"size {text!r} must be positive")
     return size
+
+
+def host_device(device: JsonObject) -> Any:
+    """A ``HostConfig.Devices`` entry as the runtime's device: the host node's numbers."""
+    import stat
+
+    from stackr.runtime import spec as runtime_spec
+
+    host_path = str(device["PathOnHost"])
+    try:
+        info = os.stat(host_path)
+    except OSError as error:
+        raise bad_request(f"HostConfig.Devices: {host_path}: {error.strerror}") from None
+    if not (stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode)):
+        raise bad_request(f"HostConfig.Devices: {host_path} is not a device")
+    return runtime_spec.DeviceSpec(
+        path=str(device.get("PathInContainer") or host_path),
+        kind="c" if stat.S_ISCHR(info.st_mode) else "b",
+        major=os.major(info.st_rdev), minor=os.minor(info.st_rdev),
+        file_mode=stat.S_IMODE(info.st_mode),
+        permissions=str(device.get("CgroupPermissions") or "rwm"),
+    )
 
 
 def to_runtime_spec(
@@ -305,6 +333,7 @@ def to_runtime_spec(
             shm_size=host.get("ShmSize") or runtime_spec.DEFAULT_SHM_SIZE,
             network=network,
             # container:NAME is joined at start, by the owner's pid (containers.py)
+            devices=tuple(host_device(d) for d in host.get("Devices") or []),
             ipc_namespace="host" if host.get("IpcMode") == "host" else "",
             pid_namespace="host" if host.get("PidMode") == "host" else "",
             resources=resources,

@@ -29,9 +29,8 @@ NANOSECONDS = 1_000_000_000
 def unsupported_keys(service: Service) -> list[str]:
     """Keys the engine cannot honour yet: refused, never silently ignored."""
     keys = []
-    for key in ("devices", "volumes_from"):
-        if getattr(service, key):
-            keys.append(key)
+    if service.volumes_from:
+        keys.append("volumes_from")
     if service.runtime is not None:
         keys.append("runtime")
     if (service.network_mode or "").startswith("container:"):
@@ -39,6 +38,17 @@ def unsupported_keys(service: Service) -> list[str]:
     if any(link.alias != link.service for link in service.links):
         keys.append("links (with an alias)")
     return keys
+
+
+def devices(service: Service) -> JsonObject:
+    """``devices``: the host's nodes made in the container (Docker's HostConfig.Devices)."""
+    if not service.devices:
+        return {}
+    return {"Devices": [
+        {"PathOnHost": device.source, "PathInContainer": device.target or device.source,
+         "CgroupPermissions": device.permissions}
+        for device in service.devices
+    ]}
 
 
 def shared_namespaces(service: Service, desired: DesiredStack) -> JsonObject:
@@ -283,6 +293,7 @@ def container_body(stack: Stack, resource: ResourceId, desired: DesiredStack,
                                      "their files planned (secrets.plan_files)")
     host_config: JsonObject = {
         **shared_namespaces(service, desired),
+        **devices(service),
         **mounts(service, desired, resource),
         **resources(service),
         **privileges(service),

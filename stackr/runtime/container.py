@@ -238,7 +238,8 @@ def _build(
 
     cgroup = open_manager(container_id)
     cgroup.create()
-    cgroup.apply(spec.resources, devices_allow_all=spec.privileged)
+    cgroup.apply(spec.resources, devices_allow_all=spec.privileged,
+                 device_rules=tuple(device.cgroup_rule for device in spec.devices))
 
     spec_json = json.loads(spec.to_json())
     write_json_atomic(directory / SPEC_FILE, spec_json)

@@ -305,6 +305,7 @@ def build_container(
         spec.rootfs.rootfs_dir,
     )
     rootfs.mount_standard(root, spec.shm_size)
+    rootfs.make_devices(root, spec.devices)
     rootfs.mount_cgroups(root, _cgroup_hierarchies(config["cgroup"]))
     for mount in spec.mounts:
         rootfs.mount_user(root, mount)

@@ -18,13 +18,15 @@ disappears with it.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 
 from stackr import rootpath, syscalls
-from stackr.runtime.spec import MountSpec
+from stackr.runtime.spec import DeviceSpec, MountSpec
 
 _MOUNT_DATA_LIMIT = 4096  # the kernel copies one page of mount data
 
@@ -124,6 +126,18 @@ def mount_root(
         _mount("overlay", mountpoint, "overlay", 0, options)
     finally:
         os.chdir("/")
+
+
+def make_devices(root: str, devices: Iterable[DeviceSpec]) -> None:
+    """compose's ``devices``: nodes with the host device's numbers (after /dev is ours)."""
+    for device in devices:
+        node = resolve_in_root(root, device.path)
+        os.makedirs(os.path.dirname(node), mode=0o755, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(node)  # a standard node of the same name: the device asked for wins
+        kind = stat.S_IFCHR if device.kind == "c" else stat.S_IFBLK
+        os.mknod(node, device.file_mode | kind, os.makedev(device.major, device.minor))
+        os.chmod(node, device.file_mode)  # mknod honours the umask
 
 
 def mount_standard(root: str, shm_size: int) -> None:

@@ -113,6 +113,23 @@ class Resources:
 
 
 @dataclass(frozen=True)
+class DeviceSpec:
+    """A host device node made inside the container (compose's ``devices``), and
+    allowed by the device cgroup (v1) with ``permissions`` (r, w, m)."""
+
+    path: str  # where, in the container
+    kind: str  # "c" (character) or "b" (block)
+    major: int
+    minor: int
+    file_mode: int = 0o666
+    permissions: str = "rwm"
+
+    @property
+    def cgroup_rule(self) -> str:
+        return f"{self.kind} {self.major}:{self.minor} {self.permissions}"
+
+
+@dataclass(frozen=True)
 class Ulimit:
     name: str  # Docker's names: "nofile", "nproc", "core", "memlock", "stack", ...
     soft: int
@@ -169,6 +186,7 @@ class ContainerSpec:
     ipc_namespace: str = ""
     pid_namespace: str = ""
     resources: Resources = Resources()
+    devices: tuple[DeviceSpec, ...] = ()
     cap_add: tuple[str, ...] = ()  # "NET_ADMIN" or "CAP_NET_ADMIN"; "ALL"
     cap_drop: tuple[str, ...] = ()
     privileged: bool = False
@@ -195,6 +213,11 @@ class ContainerSpec:
             raise UsageError(
                 f"container {self.container_id}: give either image layers or a rootfs dir"
             )
+        for device in self.devices:
+            if not device.path.startswith("/") or device.kind not in ("b", "c") or not (
+                    device.permissions and set(device.permissions) <= set("rwm")):
+                raise UsageError(f"container {self.container_id}: device {device.path!r}: "
+                                 "needs an absolute path, kind b or c, permissions of rwm")
         for kind, namespace in (("ipc", self.ipc_namespace), ("pid", self.pid_namespace)):
             if namespace not in ("", "host") and not namespace.startswith("/"):
                 raise UsageError(f"container {self.container_id}: {kind} namespace "
@@ -238,6 +261,7 @@ def spec_from_dict(data: dict[str, Any]) -> ContainerSpec:
         MountSpec(**{**m, "options": _tuple(m["options"])}) for m in data["mounts"]
     )
     values["ulimits"] = tuple(Ulimit(**u) for u in data["ulimits"])
+    values["devices"] = tuple(DeviceSpec(**d) for d in data.get("devices", ()))
     for name in (f.name for f in fields(ContainerSpec)):
         if isinstance(values.get(name), list):
             values[name] = tuple(values[name])

@@ -125,10 +125,12 @@ name: demo
 services:
   one:
     image: busybox
-    devices: ["/dev/fuse:/dev/fuse"]
+    volumes_from: [other]
+  other:
+    image: busybox
 """, tmp_path)
     desired = desired_stack(stack, graph, {"busybox": "sha256:a"})
-    with pytest.raises(NotImplementedYetError, match="service one: devices not supported"):
+    with pytest.raises(NotImplementedYetError, match="service one: volumes_from not supported"):
         container_body(stack, ResourceId("service", "one", 1), desired)
 
 
