@@ -227,12 +227,19 @@ def _hidden_by_opaque(layer: Path, rel: str) -> bool:
 class _Extractor:
     def __init__(self, dest: Path, lowers: Sequence[Path], what: str) -> None:
         self.dest = dest
+        self.dest_text = str(dest)  # paths are built as text: pathlib costs per member
         self.lowers = lowers
         self.what = what
         self.as_root = os.geteuid() == 0
         self.known_dirs: set[str] = {""}
+        # every name this extraction created: ``dest`` starts empty and only this
+        # extractor writes to it, so a name not in here has nothing to remove (no lstat)
+        self.created: set[str] = set()
         self.dir_metadata: dict[str, tarfile.TarInfo] = {}
         self.unpacked_size = 0
+
+    def _path(self, rel: str) -> str:
+        return f"{self.dest_text}/{rel}" if rel else self.dest_text
 
     # -- path checks -------------------------------------------------------------------
     def _ensure_dir(self, rel: str, member_name: str) -> None:
@@ -241,7 +248,7 @@ class _Extractor:
             return
         parent = rel.rpartition("/")[0]
         self._ensure_dir(parent, member_name)
-        path = self.dest / rel
+        path = self._path(rel)
         try:
             found = os.lstat(path)
         except FileNotFoundError:
@@ -258,6 +265,7 @@ class _Extractor:
                 ) from None
             os.mkdir(path, 0o755)
             self.known_dirs.add(rel)
+            self.created.add(rel)
             return
         if stat.S_ISLNK(found.st_mode):
             raise UnsafeLayerError(
@@ -273,7 +281,9 @@ class _Extractor:
 
     def _clear(self, rel: str, keep_dir: bool) -> bool:
         """Remove what is at ``rel`` in this layer; True if a directory was kept."""
-        path = self.dest / rel
+        if rel not in self.created:
+            return False
+        path = self._path(rel)
         try:
             found = os.lstat(path)
         except FileNotFoundError:
@@ -294,7 +304,7 @@ class _Extractor:
             os.unlink(path)
         return False
 
-    def _existing_file(self, rel: str, member_name: str) -> Path:
+    def _existing_file(self, rel: str, member_name: str) -> str:
         """The path of a non-directory already extracted in this layer (hard-link source)."""
         parent = rel.rpartition("/")[0]
         if parent not in self.known_dirs:
@@ -303,7 +313,7 @@ class _Extractor:
             for part in parent.split("/") if parent else []:
                 current = f"{current}/{part}" if current else part
                 try:
-                    found = os.lstat(self.dest / current)
+                    found = os.lstat(self._path(current))
                 except FileNotFoundError:
                     found = None
                 if found is None or not stat.S_ISDIR(found.st_mode):
@@ -311,7 +321,7 @@ class _Extractor:
                         f"{self.what}: hard link {member_name!r} points to {rel!r}, which is not "
                         "a file of this layer"
                     )
-        path = self.dest / rel
+        path = self._path(rel)
         try:
             found = os.lstat(path)
         except FileNotFoundError:
@@ -335,13 +345,22 @@ class _Extractor:
             found.append((name, value.encode("utf-8", "surrogateescape")))
         return found
 
-    def _apply_metadata(self, path: Path, member: tarfile.TarInfo) -> None:
+    def _apply_metadata(self, path: str, member: tarfile.TarInfo, fd: int | None = None) -> None:
+        """Owner, xattrs, mode and mtime of ``path``; through ``fd`` when it is open (one
+        lookup less per call, and the very file written, whatever the name points at)."""
         is_link = member.issym()
+        target: int | str = path if fd is None else fd
         if self.as_root:
-            os.lchown(path, member.uid, member.gid)
+            if fd is None:
+                os.lchown(path, member.uid, member.gid)
+            else:
+                os.chown(fd, member.uid, member.gid)
         for name, value in self._xattrs(member):
             try:
-                os.setxattr(path, name, value, follow_symlinks=False)
+                if fd is None:
+                    os.setxattr(path, name, value, follow_symlinks=False)
+                else:
+                    os.setxattr(fd, name, value)
             except OSError as error:
                 # as Docker: a file system without (this kind of) xattrs loses them, and
                 # user.* xattrs cannot be set on symlinks at all
@@ -350,9 +369,12 @@ class _Extractor:
                         f"set xattr {name} on", str(path), error
                     ) from error
         if not is_link:
-            os.chmod(path, stat.S_IMODE(member.mode))
+            os.chmod(target, stat.S_IMODE(member.mode))
         mtime_ns = int(member.mtime * 10**9)
-        os.utime(path, ns=(mtime_ns, mtime_ns), follow_symlinks=False)
+        if fd is None:
+            os.utime(path, ns=(mtime_ns, mtime_ns), follow_symlinks=False)
+        else:
+            os.utime(fd, ns=(mtime_ns, mtime_ns))
 
     # -- members -----------------------------------------------------------------------
     def member(
@@ -365,13 +387,14 @@ class _Extractor:
         if kind is EntryKind.OPAQUE:
             self._ensure_dir(target, member.name)
             self._need_root(member.name, "an opaque directory")
-            os.setxattr(self.dest / target if target else self.dest, OPAQUE_XATTR, b"y")
+            os.setxattr(self._path(target), OPAQUE_XATTR, b"y")
             return
         if kind is EntryKind.WHITEOUT:
             self._ensure_dir(target.rpartition("/")[0], member.name)
             self._need_root(member.name, "a whiteout")
             self._clear(target, keep_dir=False)
-            os.mknod(self.dest / target, stat.S_IFCHR | 0o000, os.makedev(0, 0))
+            os.mknod(self._path(target), stat.S_IFCHR | 0o000, os.makedev(0, 0))
+            self.created.add(target)
             return
         if not rel:
             if member.isdir():
@@ -379,10 +402,11 @@ class _Extractor:
                 return
             raise UnsafeLayerError(f"{self.what}: entry {member.name!r} replaces the layer root")
         self._ensure_dir(rel.rpartition("/")[0], member.name)
-        path = self.dest / rel
+        path = self._path(rel)
         if member.isdir():
             if not self._clear(rel, keep_dir=True):
                 os.mkdir(path, 0o700)
+                self.created.add(rel)
             self.known_dirs.add(rel)
             self.dir_metadata[rel] = member
             return
@@ -392,8 +416,10 @@ class _Extractor:
                 return
             self._clear(rel, keep_dir=False)
             os.link(source, path, follow_symlinks=False)
+            self.created.add(rel)
             return
         self._clear(rel, keep_dir=False)
+        self.created.add(rel)
         if member.isreg():
             self._write_file(archive, member, path, stream)
             return
@@ -410,7 +436,7 @@ class _Extractor:
         self._apply_metadata(path, member)
 
     def _write_file(
-        self, archive: tarfile.TarFile, member: tarfile.TarInfo, path: Path, stream: _HashingReader
+        self, archive: tarfile.TarFile, member: tarfile.TarInfo, path: str, stream: _HashingReader
     ) -> None:
         source: IO[bytes] | _HashingReader | None
         remaining = member.size
@@ -424,25 +450,28 @@ class _Extractor:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(path, flags, 0o600)
         written = 0
-        with os.fdopen(fd, "wb", buffering=0) as out:
-            while True:
+        try:
+            while remaining:
                 try:
-                    chunk = source.read(min(CHUNK, remaining)) if remaining else b""
-                    remaining -= len(chunk)
+                    chunk = source.read(min(CHUNK, remaining))
                 except tarfile.ReadError as error:
                     raise ArchiveError(
                         f"{self.what}: entry {member.name!r} is truncated"
                     ) from error
                 if not chunk:
                     break
-                out.write(chunk)
+                remaining -= len(chunk)
+                _write_all(fd, chunk)
                 written += len(chunk)
-        if written != member.size:
-            raise ArchiveError(
-                f"{self.what}: entry {member.name!r} declares {member.size} bytes but has {written}"
-            )
+            if written != member.size:
+                raise ArchiveError(
+                    f"{self.what}: entry {member.name!r} declares {member.size} bytes but has "
+                    f"{written}"
+                )
+            self._apply_metadata(path, member, fd)
+        finally:
+            os.close(fd)
         self.unpacked_size += written
-        self._apply_metadata(path, member)
 
     def _need_root(self, name: str, what: str) -> None:
         if not self.as_root:
@@ -451,7 +480,14 @@ class _Extractor:
     def finish(self) -> None:
         # deepest first, so setting a parent's mtime comes after its children were written
         for rel in sorted(self.dir_metadata, key=lambda d: d.count("/") + bool(d), reverse=True):
-            self._apply_metadata(self.dest / rel if rel else self.dest, self.dir_metadata[rel])
+            self._apply_metadata(self._path(rel), self.dir_metadata[rel])
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """``os.write`` until every byte is written (a write may be short, e.g. on a signal)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def extract_layer(
