@@ -1,7 +1,8 @@
-"""``/images``: list, inspect, remove, pull (progress stream), load (a tar body).
+"""``/images``: list, inspect, tag, remove, prune, pull (progress stream), load (a tar body).
 
 A thin layer over ``stackr.images.ImageStore``; image references may contain ``/``
 and ``:``, so their path parameter takes the rest of the path (Docker's ``{name:.*}``).
+The CLI's image verbs all come through here, so ``-H`` reaches another engine's store.
 """
 
 from __future__ import annotations
@@ -48,25 +49,38 @@ def list_images(engine: Engine, request: Request) -> Response:
 def prune(engine: Engine, request: Request) -> Response:
     """Untagged images no container uses, unused layers, leftovers."""
     lines = engine.images().prune()
-    deleted = [{"Deleted": line.partition(": ")[2]} for line in lines]
+    deleted = []
+    for line in lines:  # "Untagged: name" / "Deleted: sha256:…", as Docker's answer has them
+        kind, _, value = line.partition(": ")
+        deleted.append({kind: value})
     return Response(body={"ImagesDeleted": deleted, "SpaceReclaimed": 0})
 
 
 @router.route("GET", "/images/{name*}/json")
 def inspect(engine: Engine, request: Request) -> Response:
+    """Docker's inspect shape (familiar names), the layers' lowerdirs under GraphDriver."""
+    from stackr.images.inspect import inspect_document
+
     store = engine.images()
     record = store.resolve(request.params["name"])
     if record is None:
         raise not_found(f"no such image: {request.params['name']}")
-    document = store.config_document(record)
-    return Response(body={
-        **_summary(record),
-        "Created": record.created,
-        "Architecture": record.architecture,
-        "Os": record.os,
-        "Config": document.get("config") or {},
-        "RootFS": {"Type": "layers", "Layers": list(record.diff_ids)},
-    })
+    document = inspect_document(record, store.config_document(record), store.layer_dirs(record))
+    return Response(body={**document, "Labels": dict(record.labels)})
+
+
+@router.route("POST", "/images/{name*}/tag")
+def tag(engine: Engine, request: Request) -> Response:
+    """``docker tag``: ``repo`` (and ``tag``, default ``latest``) names the image too."""
+    repository = request.query_str("repo")
+    if not repository:
+        raise bad_request("images/tag: repo is required")
+    name = f"{repository}:{request.query_str('tag') or 'latest'}"
+    store = engine.images()
+    record = store.require(request.params["name"])
+    store.tag(record.id, name)
+    engine.events.publish("image", "tag", record.id, {"name": name})
+    return Response(status=201)
 
 
 @router.route("DELETE", "/images/{name*}")
@@ -128,9 +142,14 @@ def pull(engine: Engine, request: Request) -> Response:
     store = engine.images()
 
     def work(progress: Any) -> list[str]:
+        from stackr.images.reference import parse_reference
+
         record = store.pull(reference, progress)
         engine.events.publish("image", "pull", record.id, {"name": reference})
-        return [f"Digest: {record.repo_digests[0].split('@')[1]}" if record.repo_digests
+        # the digest under the repository pulled (an image may carry several)
+        repository = parse_reference(reference).repository
+        digests = [d for d in record.repo_digests if d.startswith(repository + "@")]
+        return [f"Digest: {digests[0].rpartition('@')[2]}" if digests
                 else f"Image: {record.id}", f"Status: Downloaded {reference}"]
 
     return Response(stream=json_lines(_progress_stream(work)))
@@ -138,16 +157,20 @@ def pull(engine: Engine, request: Request) -> Response:
 
 @router.route("POST", "/images/load", raw_body=True)
 def load(engine: Engine, request: Request) -> Response:
+    from stackr.images.errors import SENT_ARCHIVE_LABEL
+
     store = engine.images()
     # The body is read now, in this thread: the stream below must not outlive it.
     try:
-        records = store.load_archive(request.body_stream)
+        records = store.load_archive(request.body_stream, label=SENT_ARCHIVE_LABEL)
     except StackrError as error:
-        raise bad_request(f"images/load: {error}") from None
+        raise bad_request(str(error)) from None
     lines = []
     for record in records:
-        names = record.repo_tags or (record.id,)
-        for name in names:
+        for name in record.repo_tags:
             engine.events.publish("image", "load", record.id, {"name": name})
             lines.append({"stream": f"Loaded image: {name}\n"})
+        if not record.repo_tags:  # Docker's line for an image that carries no name
+            engine.events.publish("image", "load", record.id, {"name": record.id})
+            lines.append({"stream": f"Loaded image ID: {record.id}\n"})
     return Response(stream=json_lines(iter(lines)))

@@ -370,8 +370,9 @@ def read_archive(source: ArchiveSource) -> list[ArchivedImage]:
     return images
 
 
-def open_tar(path: Path) -> tarfile.TarFile:
+def open_tar(path: Path, label: str | None = None) -> tarfile.TarFile:
+    """``label`` names the archive in the error (a spooled stream's temp path means nothing)."""
     try:
         return tarfile.open(path, mode="r:*")
     except (tarfile.TarError, OSError, EOFError) as error:
-        raise ArchiveError(f"{path}: not a readable tar archive ({error})") from error
+        raise ArchiveError(f"{label or path}: not a readable tar archive ({error})") from error

@@ -311,15 +311,20 @@ class ImageStore:
 
     # -- adding images -----------------------------------------------------------------
     def load_archive(
-        self, source: Path | BinaryIO | IO[bytes], progress: ProgressCallback | None = None
+        self,
+        source: Path | BinaryIO | IO[bytes],
+        progress: ProgressCallback | None = None,
+        *,
+        label: str | None = None,
     ) -> builtins.list[ImageRecord]:
         """Load every image of a ``docker save`` or OCI archive (file, directory or stream).
 
         All layers are unpacked into temporary directories and verified first; the store
         changes only once everything checked out, so a bad archive leaves it unchanged.
+        ``label`` names the archive in errors (default: its path, or "archive from stdin").
         """
         spooled: list[Path] = []
-        label = str(source) if isinstance(source, Path) else "archive from stdin"
+        label = label or (str(source) if isinstance(source, Path) else "archive from stdin")
         try:
             if isinstance(source, Path):
                 if source.is_dir():
@@ -340,7 +345,7 @@ class ImageStore:
                 except (OSError, EOFError, ValueError) as error:
                     raise ArchiveError(f"{label}: corrupt compressed archive ({error})") from error
                 spooled.append(archive_path)
-            with open_tar(archive_path) as tar:
+            with open_tar(archive_path, label) as tar:
                 try:
                     tar_source = TarArchiveSource(tar, label, archive_path)
                 except (OSError, EOFError) as error:

@@ -1,4 +1,5 @@
-"""The image verbs end to end through ``stackr.cli.main``, and concurrent CLI processes."""
+"""The image verbs end to end through ``stackr.cli.main`` and a real engine (the verbs
+call its API), and concurrent CLI processes."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,8 +16,19 @@ import pytest
 from stackr.cli import main
 from stackr.images import ImageStore
 from tests.fixtures import images as fx
+from tests.integration.engine.conftest import EngineProcess, spawn_engine, stop_engine
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(autouse=True)
+def engine(stackr_dirs: tuple[Path, Path]) -> Iterator[EngineProcess]:
+    """The engine the verbs reach through the default socket (no autostart in tests)."""
+    running = spawn_engine(stackr_dirs[1])
+    try:
+        yield running
+    finally:
+        stop_engine(running)
 
 
 def test_load_images_inspect_rmi(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
