@@ -104,6 +104,10 @@ class LayerResult:
     digest: str  # sha256 of the bytes read (compressed blob); "" when not asked to verify it
     blob_size: int
     unpacked_size: int  # sum of regular file sizes
+    # extracted before its lowers were known (``lowers=None``): the directories this layer
+    # made where it had none, each with the entry that needed it, to check with
+    # ``check_lower_dirs`` once the lowers are known
+    lower_dirs: tuple[tuple[str, str], ...] = ()
 
 
 class _HashingReader:
@@ -164,7 +168,7 @@ class _HashingReader:
         return self.size
 
 
-class _Prefixed:
+class PrefixedStream:
     """A stream with bytes already read from its start put back in front."""
 
     def __init__(self, prefix: bytes, rest: IO[bytes]) -> None:
@@ -212,6 +216,30 @@ def _lower_entry(lowers: Sequence[Path], rel: str) -> os.stat_result | None:
     return None
 
 
+def _check_lower_dir(lowers: Sequence[Path], rel: str, member_name: str, what: str) -> None:
+    """Refuse a directory ``rel`` made by a layer where its lowers have a symlink (the
+    layer's entries would be written through it in a container's view) or a file."""
+    lower = _lower_entry(lowers, rel)
+    if lower is not None and stat.S_ISLNK(lower.st_mode):
+        raise UnsafeLayerError(
+            f"{what}: entry {member_name!r} would be written through the "
+            f"symlink {rel!r} of a lower layer"
+        )
+    if lower is not None and not stat.S_ISDIR(lower.st_mode):
+        raise ArchiveError(
+            f"{what}: entry {member_name!r} needs {rel!r} to be a directory, "
+            "but a lower layer has a file there"
+        )
+
+
+def check_lower_dirs(result: LayerResult, lowers: Sequence[Path], what: str) -> None:
+    """The lower-layer checks of a layer extracted with ``lowers=None``, now that its
+    ``lowers`` (top first) are known: the same refusals, in the same order, as extracting
+    it on them would have made (lowers are only read, so the order of work is free)."""
+    for rel, member_name in result.lower_dirs:
+        _check_lower_dir(lowers, rel, member_name, what)
+
+
 def _hidden_by_opaque(layer: Path, rel: str) -> bool:
     parent = rel.rpartition("/")[0]
     while parent:
@@ -225,10 +253,11 @@ def _hidden_by_opaque(layer: Path, rel: str) -> bool:
 
 
 class _Extractor:
-    def __init__(self, dest: Path, lowers: Sequence[Path], what: str) -> None:
+    def __init__(self, dest: Path, lowers: Sequence[Path] | None, what: str) -> None:
         self.dest = dest
         self.dest_text = str(dest)  # paths are built as text: pathlib costs per member
-        self.lowers = lowers
+        self.lowers = lowers  # None: not known yet, the checks are recorded in lower_dirs
+        self.lower_dirs: list[tuple[str, str]] = []
         self.what = what
         self.as_root = os.geteuid() == 0
         self.known_dirs: set[str] = {""}
@@ -252,17 +281,10 @@ class _Extractor:
         try:
             found = os.lstat(path)
         except FileNotFoundError:
-            lower = _lower_entry(self.lowers, rel)
-            if lower is not None and stat.S_ISLNK(lower.st_mode):
-                raise UnsafeLayerError(
-                    f"{self.what}: entry {member_name!r} would be written through the "
-                    f"symlink {rel!r} of a lower layer"
-                ) from None
-            if lower is not None and not stat.S_ISDIR(lower.st_mode):
-                raise ArchiveError(
-                    f"{self.what}: entry {member_name!r} needs {rel!r} to be a directory, "
-                    "but a lower layer has a file there"
-                ) from None
+            if self.lowers is None:
+                self.lower_dirs.append((rel, member_name))
+            else:
+                _check_lower_dir(self.lowers, rel, member_name, self.what)
             os.mkdir(path, 0o755)
             self.known_dirs.add(rel)
             self.created.add(rel)
@@ -493,7 +515,7 @@ def _write_all(fd: int, data: bytes) -> None:
 def extract_layer(
     raw: BinaryIO | IO[bytes],
     dest: Path,
-    lowers: Sequence[Path] = (),
+    lowers: Sequence[Path] | None = (),
     *,
     what: str = "layer",
     expected_diff_id: str | None = None,
@@ -503,11 +525,13 @@ def extract_layer(
     """Unpack the (gzip, zstd or plain) tar ``raw`` into the empty directory ``dest``.
 
     ``lowers`` are the unpacked directories of the layers below, top first: they are only
-    read, to refuse writes through their symlinks. On any error ``dest`` is left partly
-    filled: the caller extracts into a temporary directory and removes it.
+    read, to refuse writes through their symlinks. ``lowers=None`` when they are not known
+    yet (a layer unpacked as an archive streams in): the result then lists what
+    ``check_lower_dirs`` must check before the layer is used. On any error ``dest`` is
+    left partly filled: the caller extracts into a temporary directory and removes it.
     """
     head = raw.read(4)
-    blob_reader = _HashingReader(_Prefixed(head, raw), what)  # type: ignore[arg-type]
+    blob_reader = _HashingReader(PrefixedStream(head, raw), what)  # type: ignore[arg-type]
     decompressed = _decompressor(head, blob_reader, what)  # type: ignore[arg-type]
     # an uncompressed layer's digest is its diff_id: hash those bytes once
     tar_reader = blob_reader if decompressed is None else _HashingReader(decompressed, what)
@@ -527,15 +551,38 @@ def extract_layer(
     extractor.finish()
     diff_id = "sha256:" + tar_reader.hash.hexdigest()
     digest = "sha256:" + blob_reader.hash.hexdigest() if blob_reader.hashing else ""
-    if expected_size is not None and blob_reader.size != expected_size:
+    result = LayerResult(
+        diff_id, digest, blob_reader.size, extractor.unpacked_size, tuple(extractor.lower_dirs)
+    )
+    verify_layer(
+        result,
+        what,
+        expected_diff_id=expected_diff_id,
+        expected_digest=expected_digest,
+        expected_size=expected_size,
+    )
+    return result
+
+
+def verify_layer(
+    result: LayerResult,
+    what: str,
+    *,
+    expected_diff_id: str | None = None,
+    expected_digest: str | None = None,
+    expected_size: int | None = None,
+) -> None:
+    """Refuse a layer whose size, blob digest or diff_id is not the one its image names."""
+    if expected_size is not None and result.blob_size != expected_size:
         raise DigestMismatchError(
-            f"{what}: size is {blob_reader.size} bytes, the manifest says {expected_size}"
+            f"{what}: size is {result.blob_size} bytes, the manifest says {expected_size}"
         )
-    if expected_digest is not None and digest != expected_digest:
-        raise DigestMismatchError(f"{what}: content hashes to {digest}, expected {expected_digest}")
-    if expected_diff_id is not None and diff_id != expected_diff_id:
+    if expected_digest is not None and result.digest != expected_digest:
         raise DigestMismatchError(
-            f"{what}: uncompressed content hashes to {diff_id}, the image config says "
+            f"{what}: content hashes to {result.digest}, expected {expected_digest}"
+        )
+    if expected_diff_id is not None and result.diff_id != expected_diff_id:
+        raise DigestMismatchError(
+            f"{what}: uncompressed content hashes to {result.diff_id}, the image config says "
             f"{expected_diff_id}"
         )
-    return LayerResult(diff_id, digest, blob_reader.size, extractor.unpacked_size)

@@ -29,6 +29,7 @@ import fcntl
 import json
 import os
 import shutil
+import tarfile
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -43,11 +44,14 @@ from stackr.images.archive import (
     ArchivedImage,
     ArchiveSource,
     DirectoryArchiveSource,
+    StreamedArchiveSource,
     TarArchiveSource,
+    UnpackedLayer,
     check_diff_ids,
     check_os,
     open_tar,
     read_archive,
+    read_stream,
     sha256_digest,
 )
 from stackr.images.config import DEFAULT_PATH, ImageConfig
@@ -59,7 +63,7 @@ from stackr.images.errors import (
     ImageNotFoundError,
     InvalidReferenceError,
 )
-from stackr.images.layers import extract_layer
+from stackr.images.layers import PrefixedStream, check_lower_dirs, extract_layer, verify_layer
 from stackr.images.progress import Phase, ProgressCallback, ProgressEvent
 from stackr.images.reference import Reference, is_id_prefix, parse_reference
 from stackr.paths import state_root
@@ -333,7 +337,11 @@ class ImageStore:
                     raise ArchiveError(f"{source}: no such file")
                 archive_path = source
             else:
-                archive_path = self._spool(source)
+                head = source.read(6)
+                rejoined = cast(IO[bytes], PrefixedStream(head, source))
+                if not head.startswith((b"BZh", b"\xfd7zXZ")):  # plain, gzip or zstd
+                    return self._load_stream(rejoined, label, progress)
+                archive_path = self._spool(rejoined)  # bzip2, xz: through a spooled copy
                 spooled.append(archive_path)
             opener = _decompressor_for(archive_path)
             if opener is not None:
@@ -348,7 +356,7 @@ class ImageStore:
             with open_tar(archive_path, label) as tar:
                 try:
                     tar_source = TarArchiveSource(tar, label, archive_path)
-                except (OSError, EOFError) as error:
+                except (OSError, EOFError, tarfile.TarError) as error:
                     raise ArchiveError(
                         f"{label}: truncated or corrupt archive ({error})"
                     ) from error
@@ -367,6 +375,27 @@ class ImageStore:
             raise
         return Path(name)
 
+    def _load_stream(
+        self, stream: IO[bytes], label: str, progress: ProgressCallback | None
+    ) -> builtins.list[ImageRecord]:
+        """Load an archive as it streams in: layers unpacked on the way (no spooled copy
+        of the archive), checked against their images once the manifest is read."""
+        spool_dir = self._temp_dir("stream.")
+        unpacked_dirs: builtins.list[Path] = []
+
+        def unpack(section: IO[bytes], name: str) -> UnpackedLayer:
+            target = self._layer_temp_dir()
+            unpacked_dirs.append(target)
+            result = extract_layer(section, target, None, what=f"layer {name}")
+            return UnpackedLayer(target, result)
+
+        try:
+            return self._load_from(read_stream(stream, label, spool_dir, unpack), progress)
+        finally:
+            self._discard(spool_dir)
+            for path in unpacked_dirs:  # committed ones were renamed away
+                self._discard(path)
+
     def _load_from(
         self, source: ArchiveSource, progress: ProgressCallback | None
     ) -> builtins.list[ImageRecord]:
@@ -374,7 +403,7 @@ class ImageStore:
         staged = _Staged()
         try:
             for image in images:
-                self._stage_archived_layers(image, staged, progress)
+                self._stage_archived_layers(image, staged, progress, source)
             with self._locked():
                 self._commit_layers(staged)
                 ids = [self._commit_image(image, image.tags, None) for image in images]
@@ -385,7 +414,11 @@ class ImageStore:
         return [self._load_record(i, tags, digests) for i in ids]
 
     def _stage_archived_layers(
-        self, image: ArchivedImage, staged: _Staged, progress: ProgressCallback | None
+        self,
+        image: ArchivedImage,
+        staged: _Staged,
+        progress: ProgressCallback | None,
+        source: ArchiveSource,
     ) -> None:
         lowers: builtins.list[Path] = []
         for layer, diff_id in zip(image.layers, image.diff_ids, strict=True):
@@ -394,7 +427,26 @@ class ImageStore:
                 if progress:
                     progress(ProgressEvent(Phase.EXISTS, diff_id))
                 continue
-            if diff_id not in staged.dirs:
+            unpacked = (
+                source.unpacked_layer(layer.name)
+                if isinstance(source, StreamedArchiveSource) and diff_id not in staged.dirs
+                else None
+            )
+            if unpacked is not None:
+                what = f"layer {layer.name}"
+                verify_layer(
+                    unpacked.result,
+                    what,
+                    expected_diff_id=diff_id,
+                    expected_digest=layer.digest,
+                    expected_size=layer.size,
+                )
+                check_lower_dirs(unpacked.result, lowers, what)
+                staged.dirs[diff_id] = unpacked.directory
+                staged.sizes[diff_id] = unpacked.result.unpacked_size
+                if progress:
+                    progress(ProgressEvent(Phase.LOADED, diff_id))
+            elif diff_id not in staged.dirs:
                 if progress:
                     progress(ProgressEvent(Phase.EXTRACTING, diff_id))
                 target = self._layer_temp_dir()
