@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from stackr.images.errors import ArchiveError, DigestMismatchError, ImageError
-from stackr.images.layers import LayerResult
+from stackr.images.layers import CHUNK, LayerResult
 from stackr.images.platform import select_platform
 from stackr.images.reference import is_sha256_digest
 
@@ -237,7 +237,7 @@ class _Section:
         return data
 
     def drain(self) -> None:
-        while self.read(1 << 20):
+        while self.read(CHUNK):
             pass
 
 
@@ -289,7 +289,7 @@ def read_stream(
                 path = spool_dir / str(index)
                 with open(path, "wb") as out:
                     out.write(first)
-                    while data := section.read(1 << 20):
+                    while data := section.read(CHUNK):
                         out.write(data)
                 files[name] = path
             reader.drain()

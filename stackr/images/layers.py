@@ -49,7 +49,7 @@ OPAQUE_MARKER = ".wh..wh..opq"
 OPAQUE_XATTR = "trusted.overlay.opaque"
 PAX_XATTR_PREFIX = "SCHILY.xattr."
 FORBIDDEN_XATTR_PREFIX = "trusted.overlay."
-CHUNK = 1 << 20
+CHUNK = 1 << 16  # below glibc's mmap threshold (128 KiB): no page faults per buffer
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
