@@ -256,6 +256,25 @@ class EngineClient:
         path = f"/images/{quote(reference, safe='/:@')}/tag"
         self.request("POST", path + _query({"repo": repository, "tag": tag}))
 
+    def image_import(self, rootfs: IO[bytes], repository: str, tag: str, *,
+                     changes: list[str] | None = None, message: str = "") -> str:
+        """``docker import``: a one-layer image from a root file system tar (read from its
+        current position to the end); ``changes``: CMD/ENTRYPOINT/ENV/WORKDIR lines. The
+        new image's id."""
+        import os
+
+        length = os.fstat(rootfs.fileno()).st_size - rootfs.tell()
+        query = _query({"fromSrc": "-", "repo": repository, "tag": tag,
+                        "message": message or None})
+        for change in changes or []:
+            query += "&" + urlencode({"changes": change})
+        image_id = ""
+        for line in self._send_body("/images/create" + query, rootfs, length):
+            if "error" in line:
+                raise error_for(500, str(line["error"]))
+            image_id = str(line.get("status", image_id))
+        return image_id
+
     def image_load(self, archive: str | IO[bytes], length: int | None = None
                    ) -> Iterator[JsonObject]:
         """Send a ``docker save`` / OCI archive (a file name, or a binary file of ``length``
@@ -267,12 +286,13 @@ class EngineClient:
         try:
             if length is None:
                 length = os.fstat(body.fileno()).st_size - body.tell()
-            yield from self._load_stream(body, length)
+            yield from self._send_body("/images/load", body, length)
         finally:
             if isinstance(archive, str):
                 body.close()
 
-    def _load_stream(self, body: IO[bytes], length: int) -> Iterator[JsonObject]:
+    def _send_body(self, path: str, body: IO[bytes], length: int) -> Iterator[JsonObject]:
+        """POST a tar body of ``length`` bytes; the answer's JSON lines."""
         if self._may_autostart():
             # the body cannot be sent twice, so start the engine before, not on a refusal
             self._ensure_engine()
@@ -280,7 +300,7 @@ class EngineClient:
         try:
             try:
                 response = connection.request(
-                    "POST", "/images/load", cast(BinaryIO, body),
+                    "POST", path, cast(BinaryIO, body),
                     {"Content-Type": "application/x-tar"}, length=length,
                 )
             except (FileNotFoundError, ConnectionRefusedError) as error:
@@ -290,7 +310,7 @@ class EngineClient:
                 ) from None
             except (BrokenPipeError, ConnectionResetError):
                 raise EngineUnavailableError(
-                    f"the engine at {self.host} closed the connection while the archive was "
+                    f"the engine at {self.host} closed the connection while the tar was "
                     "sent (see its log)"
                 ) from None
             if response.status >= 400:

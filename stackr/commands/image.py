@@ -69,10 +69,30 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
+    """The root file system goes to the engine as a tar (a directory is packed first)."""
     from pathlib import Path
 
-    from stackr.images.store import ImageStore
+    from stackr.client import EngineClient, EngineError
+    from stackr.commands.load import packed_directory
+    from stackr.images.errors import ArchiveError, InvalidReferenceError
+    from stackr.images.reference import parse_reference
 
-    record = ImageStore().import_rootfs(Path(args.source), args.name, cmd=args.cmd)
-    print(record.id)
+    name = parse_reference(args.name)
+    if not name.tag:
+        raise InvalidReferenceError(f"{args.name!r}: an imported image needs a tag, not a digest")
+    source = Path(args.source)
+    if not source.exists():
+        raise ArchiveError(f"{source}: no such file or directory")
+    changes = [f"CMD {json.dumps(args.cmd)}"] if args.cmd else []
+    client = EngineClient(getattr(args, "host", None))
+    with packed_directory(source) if source.is_dir() else open(source, "rb") as rootfs:
+        try:
+            image_id = client.image_import(
+                rootfs, name.repository, name.tag, changes=changes, message=source.name
+            )
+        except EngineError as error:
+            if error.status != 400:
+                raise
+            raise ArchiveError(f"{source}: {error.message}") from None
+    print(image_id)
     return 0

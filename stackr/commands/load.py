@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
             raise ArchiveError(f"{source}: no such file")
         label = str(source)
         if source.is_dir():
-            with _packed_directory(source) as packed:
+            with packed_directory(source) as packed:
                 lines = list(_load(client, packed, label))
         else:
             with open(source, "rb") as archive:
@@ -98,7 +98,7 @@ def _spooled(stream: IO[bytes]) -> Iterator[IO[bytes]]:
 
 
 @contextlib.contextmanager
-def _packed_directory(root: Path) -> Iterator[IO[bytes]]:
+def packed_directory(root: Path) -> Iterator[IO[bytes]]:
     """An OCI layout directory as an uncompressed tar in a temporary file (symlinks stay
     symlinks: the engine resolves them inside the archive only)."""
     import tarfile

@@ -131,11 +131,15 @@ def _progress_stream(work: Any) -> Iterator[JsonObject | None]:
         yield item
 
 
-@router.route("POST", "/images/create")
-def pull(engine: Engine, request: Request) -> Response:
+@router.route("POST", "/images/create", raw_body=True)
+def create(engine: Engine, request: Request) -> Response:
+    """Docker's one path for two things: a pull (``fromImage``) or an import of a root
+    file system sent as the body (``fromSrc=-``)."""
+    if request.query_str("fromSrc") is not None:
+        return _import(engine, request)
     name = request.query_str("fromImage")
     if not name:
-        raise bad_request("images/create: fromImage is required (import is not supported)")
+        raise bad_request("images/create: fromImage (a pull) or fromSrc=- (an import) is required")
     tag = request.query_str("tag")
     reference = f"{name}:{tag}" if tag and "@" not in name and ":" not in name.rsplit("/")[-1] \
         else name
@@ -153,6 +157,66 @@ def pull(engine: Engine, request: Request) -> Response:
                 else f"Image: {record.id}", f"Status: Downloaded {reference}"]
 
     return Response(stream=json_lines(_progress_stream(work)))
+
+
+def _import(engine: Engine, request: Request) -> Response:
+    if request.query_str("fromSrc") != "-":
+        raise bad_request("images/create: fromSrc must be '-' (the root file system as the body)")
+    repository = request.query_str("repo")
+    if not repository:
+        raise bad_request("images/create: an import needs repo (and tag)")
+    reference = f"{repository}:{request.query_str('tag') or 'latest'}"
+    settings = parse_changes(request.query.get("changes", []))
+    try:
+        record = engine.images().import_rootfs(
+            request.body_stream, reference, source_name=request.query_str("message") or "-",
+            **settings,
+        )
+    except StackrError as error:  # the tar sent is at fault: a bad request, as for load
+        raise bad_request(str(error)) from None
+    engine.events.publish("image", "import", record.id, {"name": reference})
+    return Response(stream=json_lines(iter([{"status": record.id}])))
+
+
+def parse_changes(changes: list[str]) -> dict[str, Any]:
+    """Docker's ``changes`` (Dockerfile instructions) that an import can apply: CMD and
+    ENTRYPOINT (JSON or shell form), ENV, WORKDIR. Anything else is refused, not ignored."""
+    import json
+
+    settings: dict[str, Any] = {}
+    env: list[str] = []
+    for change in changes:
+        keyword, _, argument = change.strip().partition(" ")
+        keyword, argument = keyword.upper(), argument.strip()
+        if keyword in ("CMD", "ENTRYPOINT"):
+            try:
+                words = json.loads(argument) if argument.startswith("[") else None
+            except ValueError:
+                raise bad_request(f"images/create: {keyword} {argument!r} is not a JSON "
+                                  "list of strings") from None
+            if words is None:
+                words = ["/bin/sh", "-c", argument]
+            if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+                raise bad_request(f"images/create: {keyword} must be a list of strings")
+            settings["cmd" if keyword == "CMD" else "entrypoint"] = words
+        elif keyword == "ENV":
+            name, separator, value = argument.partition("=")
+            if not separator:  # the old "ENV NAME value" form
+                name, _, value = argument.partition(" ")
+            if not name:
+                raise bad_request(f"images/create: ENV {argument!r} names no variable")
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+                value = value[1:-1]
+            env.append(f"{name}={value}")
+        elif keyword == "WORKDIR":
+            settings["working_dir"] = argument
+        else:
+            raise bad_request(f"images/create: the change {keyword or change!r} is not "
+                              "supported on import (CMD, ENTRYPOINT, ENV, WORKDIR are)")
+    if env:
+        settings["env"] = env
+    return settings
 
 
 @router.route("POST", "/images/load", raw_body=True)

@@ -569,15 +569,18 @@ class ImageStore:
 
     def import_rootfs(
         self,
-        source: Path,
+        source: Path | IO[bytes],
         reference: str,
         *,
         cmd: Sequence[str] | None = None,
         entrypoint: Sequence[str] | None = None,
         env: Sequence[str] = (),
         working_dir: str = "",
+        source_name: str = "",
     ) -> ImageRecord:
-        """``docker import``: a one-layer image from a root directory or a (compressed) tar.
+        """``docker import``: a one-layer image from a root directory or a (compressed) tar
+        (a path, or a stream: the engine's ``POST /images/create?fromSrc=-`` body, which
+        ``source_name`` then names in the image's history).
 
         The offline way to a base image: ``mkdir -p root/bin && cp /bin/busybox root/bin/``
         then ``stackr image import root busybox:local --cmd /bin/busybox sh``.
@@ -589,16 +592,23 @@ class ImageStore:
             raise InvalidReferenceError(
                 f"{reference!r}: an imported image needs a tag, not a digest"
             )
-        if not source.exists():
-            raise ArchiveError(f"{source}: no such file or directory")
+        if isinstance(source, Path):
+            if not source.exists():
+                raise ArchiveError(f"{source}: no such file or directory")
+            source_name = source_name or source.name
+        label = f"root {source}" if isinstance(source, Path) else f"root {source_name or 'sent'}"
         staged = _Staged()
         tar_path: Path | None = None
+        target: Path | None = None
         try:
-            if source.is_dir():
+            if isinstance(source, Path) and source.is_dir():
                 tar_path = self._tar_directory(source)
             target = self._layer_temp_dir()
-            with open(tar_path or source, "rb") as stream:
-                result = extract_layer(stream, target, (), what=f"root {source}")
+            if isinstance(source, Path):
+                with open(tar_path or source, "rb") as stream:
+                    result = extract_layer(stream, target, (), what=label)
+            else:
+                result = extract_layer(source, target, (), what=label)
             staged.dirs[result.diff_id] = target
             staged.sizes[result.diff_id] = result.unpacked_size
             created = _now()
@@ -616,7 +626,7 @@ class ImageStore:
                 "config": process,
                 "rootfs": {"type": "layers", "diff_ids": [result.diff_id]},
                 "history": [
-                    {"created": created, "created_by": f"stackr image import {source.name}"}
+                    {"created": created, "created_by": f"stackr image import {source_name}"}
                 ],
             }
             config_bytes = json.dumps(config, separators=(",", ":")).encode()
@@ -627,6 +637,8 @@ class ImageStore:
         finally:
             for path in staged.dirs.values():
                 self._discard(path)
+            if target is not None:  # an extraction that failed is not staged
+                self._discard(target)
             if tar_path is not None:
                 self._discard(tar_path)
         return self.get(image_id)
