@@ -390,7 +390,16 @@ class ImageStore:
             return UnpackedLayer(target, result)
 
         try:
-            return self._load_from(read_stream(stream, label, spool_dir, unpack), progress)
+            try:
+                source = read_stream(stream, label, spool_dir, unpack)
+            except ArchiveError:
+                # the sender may still be sending: read the rest, so that it gets this
+                # answer rather than a broken pipe
+                with contextlib.suppress(Exception):
+                    while stream.read(1 << 16):
+                        pass
+                raise
+            return self._load_from(source, progress)
         finally:
             self._discard(spool_dir)
             for path in unpacked_dirs:  # committed ones were renamed away

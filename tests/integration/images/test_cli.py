@@ -220,6 +220,10 @@ def test_refusals_name_the_users_file_and_keep_exit_codes(
     junk = fx.write_raw_archive(tmp_path / "junk.tar", {"hello.txt": b"hi"})
     assert main(["load", "-i", str(junk)]) == 1
     assert f"{junk}: not an image archive" in capsys.readouterr().err
+    garbage = tmp_path / "garbage.tar"  # refused at once, but bigger than socket buffers:
+    garbage.write_bytes(b"\x01not a tar" * 800_000)  # the client still gets the reason
+    assert main(["load", "-i", str(garbage)]) == 1
+    assert f"{garbage}: not a readable tar archive" in capsys.readouterr().err
     assert main(["rmi", "Not/Valid"]) == 2  # refused before the engine is asked
     assert "must be lowercase" in capsys.readouterr().err
     assert main(["image", "inspect", "absent:1"]) == 1
