@@ -63,7 +63,13 @@ from stackr.images.errors import (
     ImageNotFoundError,
     InvalidReferenceError,
 )
-from stackr.images.layers import PrefixedStream, check_lower_dirs, extract_layer, verify_layer
+from stackr.images.layers import (
+    LayerResult,
+    PrefixedStream,
+    check_lower_dirs,
+    extract_layer,
+    verify_layer,
+)
 from stackr.images.progress import Phase, ProgressCallback, ProgressEvent
 from stackr.images.reference import Reference, is_id_prefix, parse_reference
 from stackr.paths import state_root
@@ -735,6 +741,9 @@ class ImageStore:
         downloads: builtins.list[Path],
         progress: ProgressCallback | None,
     ) -> None:
+        """Download the missing layers concurrently, each unpacked by its download thread
+        as soon as it is complete and verified (so the layers decompress in parallel);
+        the checks against the layers below, which need those, run here in order."""
         missing = [
             (descriptor, diff_id)
             for descriptor, diff_id in zip(layers, diff_ids, strict=True)
@@ -744,57 +753,65 @@ class ImageStore:
             for descriptor, diff_id in zip(layers, diff_ids, strict=True):
                 if self.has_layer(diff_id):
                     progress(ProgressEvent(Phase.EXISTS, str(descriptor.get("digest"))))
-        futures: dict[str, Future[Path]] = {}
+        futures: dict[str, Future[tuple[Path, Path | None, LayerResult | None]]] = {}
         stop = threading.Event()
-        with ThreadPoolExecutor(
-            max_workers=LAYER_DOWNLOAD_THREADS, thread_name_prefix="layer"
-        ) as pool:
-            for descriptor, _diff_id in missing:
-                digest = str(descriptor.get("digest"))
-                if digest not in futures:
-                    futures[digest] = pool.submit(
-                        client.download_blob,
-                        parsed.path,
-                        descriptor,
-                        self.download_dir(),
-                        progress,
-                        stop,
-                    )
-            try:
-                # unpack in order as downloads finish: a layer needs the ones below it
-                lowers: builtins.list[Path] = []
-                for descriptor, diff_id in zip(layers, diff_ids, strict=True):
-                    if self.has_layer(diff_id):
-                        lowers.insert(0, self.layer_dir(diff_id))
-                        continue
+        unpacked_dirs: builtins.list[Path] = []  # every directory a thread unpacked into
+
+        def fetch(descriptor: Mapping[str, Any], diff_id: str
+                  ) -> tuple[Path, Path | None, LayerResult | None]:
+            blob = client.download_blob(
+                parsed.path, descriptor, self.download_dir(), progress, stop
+            )
+            if self.has_layer(diff_id) or stop.is_set():  # another pull committed it
+                return blob, None, None
+            digest = str(descriptor.get("digest"))
+            if progress:
+                progress(ProgressEvent(Phase.EXTRACTING, digest))
+            target = self._layer_temp_dir()
+            unpacked_dirs.append(target)
+            with open(blob, "rb") as stream:
+                result = extract_layer(stream, target, None, what=f"layer {digest}")
+            return blob, target, result
+
+        try:
+            with ThreadPoolExecutor(
+                max_workers=LAYER_DOWNLOAD_THREADS, thread_name_prefix="layer"
+            ) as pool:
+                for descriptor, diff_id in missing:
                     digest = str(descriptor.get("digest"))
-                    if diff_id not in staged.dirs:
-                        blob = futures[digest].result()
-                        downloads.append(blob)
-                        if self.has_layer(diff_id):  # another pull committed it meanwhile
+                    if digest not in futures:
+                        futures[digest] = pool.submit(fetch, descriptor, diff_id)
+                try:
+                    lowers: builtins.list[Path] = []
+                    for descriptor, diff_id in zip(layers, diff_ids, strict=True):
+                        if self.has_layer(diff_id):
                             lowers.insert(0, self.layer_dir(diff_id))
                             continue
-                        if progress:
-                            progress(ProgressEvent(Phase.EXTRACTING, digest))
-                        target = self._layer_temp_dir()
-                        staged.dirs[diff_id] = target
-                        with open(blob, "rb") as stream:
-                            result = extract_layer(
-                                stream,
-                                target,
-                                lowers,
-                                what=f"layer {digest}",
-                                expected_diff_id=diff_id,
-                            )
-                        staged.sizes[diff_id] = result.unpacked_size
-                        if progress:
-                            progress(ProgressEvent(Phase.DONE, digest))
-                    lowers.insert(0, staged.dirs[diff_id])
-            except BaseException:
-                stop.set()  # running downloads end at their next chunk, queued ones never start
-                for future in futures.values():
-                    future.cancel()
-                raise
+                        digest = str(descriptor.get("digest"))
+                        if diff_id not in staged.dirs:
+                            blob, target, result = futures[digest].result()
+                            downloads.append(blob)
+                            if target is None or result is None:
+                                lowers.insert(0, self.layer_dir(diff_id))
+                                continue
+                            what = f"layer {digest}"
+                            verify_layer(result, what, expected_diff_id=diff_id)
+                            check_lower_dirs(result, lowers, what)
+                            staged.dirs[diff_id] = target
+                            staged.sizes[diff_id] = result.unpacked_size
+                            if progress:
+                                progress(ProgressEvent(Phase.DONE, digest))
+                        lowers.insert(0, staged.dirs[diff_id])
+                except BaseException:
+                    stop.set()  # running downloads end at their next chunk, queued ones never start
+                    for future in futures.values():
+                        future.cancel()
+                    raise
+        finally:
+            kept = set(staged.dirs.values())  # the caller commits or discards those
+            for path in unpacked_dirs:  # the threads are done (the pool was shut down)
+                if path not in kept:
+                    self._discard(path)
 
     # -- removing ----------------------------------------------------------------------
     def tag(self, reference: str, new_name: str) -> None:
