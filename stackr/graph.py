@@ -9,9 +9,13 @@ of resources that can be made in parallel.
 Edges come from ``depends_on``, ``links``, network and volume use, the image,
 ``network_mode: service:x`` and ``volumes_from``. Every edge remembers where it was
 declared so that a cycle is reported with the whole path and each edge's position.
-``networkx`` stays inside this module: callers get typed methods. It is imported only
-when a graph is built: checking references and cycles (all ``stackr config`` needs) is
-a plain depth-first search over the services, so validating a file stays fast.
+The graph itself is a small adjacency structure (``_Dag``), not a ``networkx.DiGraph``:
+importing networkx costs 0.2-0.4 s, more than a whole no-op ``up`` may take, and every
+``up``/``down``/``watch`` builds a graph; the only algorithms needed are Kahn's
+topological generations and a depth-first search. ``to_networkx()`` hands the graph to
+networkx for callers that analyse or render it (and the tests check the generations
+against networkx's own). Checking references and cycles (all ``stackr config`` needs)
+is a plain depth-first search over the services, so validating a file stays fast.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from stackr.errors import Diagnostic, KeyPath, StackFileError, render_key_path
-from stackr.naming import built_image_name
+from stackr.naming import anonymous_volume_key, built_image_name
 
 if TYPE_CHECKING:
     from stackr.config.models import Service, Stack
@@ -112,12 +116,65 @@ def replica_count(service: Service) -> int:
     return 1
 
 
+class _Dag:
+    """Nodes and "needed → needer" edges, each edge with its reason and declaration path."""
+
+    def __init__(self) -> None:
+        self.nodes: set[ResourceId] = set()
+        self.edges: dict[tuple[ResourceId, ResourceId], tuple[str, KeyPath]] = {}
+        self.predecessors: dict[ResourceId, set[ResourceId]] = {}
+        self.successors: dict[ResourceId, set[ResourceId]] = {}
+
+    def add_node(self, node: ResourceId) -> None:
+        if node not in self.nodes:
+            self.nodes.add(node)
+            self.predecessors[node] = set()
+            self.successors[node] = set()
+
+    def add_edge(self, needed: ResourceId, needer: ResourceId, reason: str,
+                 path: KeyPath) -> None:
+        self.add_node(needed)
+        self.add_node(needer)
+        self.edges[needed, needer] = (reason, path)
+        self.predecessors[needer].add(needed)
+        self.successors[needed].add(needer)
+
+    def generations(self) -> list[list[ResourceId]]:
+        """Kahn's algorithm, one layer at a time (networkx's topological_generations)."""
+        waiting = {node: len(needed) for node, needed in self.predecessors.items()}
+        layer = sorted(node for node, count in waiting.items() if count == 0)
+        layers = []
+        while layer:
+            layers.append(layer)
+            following = set()
+            for node in layer:
+                for needer in self.successors[node]:
+                    waiting[needer] -= 1
+                    if waiting[needer] == 0:
+                        following.add(needer)
+            layer = sorted(following)
+        if sum(len(found) for found in layers) != len(self.nodes):
+            raise ValueError("the graph has a cycle")  # build_graph refuses cycles first
+        return layers
+
+
 class StackGraph:
     """What needs what, in a stack; build with :func:`build_graph`."""
 
-    def __init__(self, graph: Any, source_map: SourceMap | None) -> None:
+    def __init__(self, graph: _Dag, source_map: SourceMap | None) -> None:
         self._graph = graph
         self._source_map = source_map
+
+    @classmethod
+    def from_edges(cls, edges: Iterable[tuple[ResourceId, ResourceId, str]],
+                   nodes: Iterable[ResourceId] = ()) -> StackGraph:
+        """A graph of (needed, needer, reason) edges and, optionally, lone nodes."""
+        graph = _Dag()
+        for node in nodes:
+            graph.add_node(node)
+        for needed, needer, reason in edges:
+            graph.add_edge(needed, needer, reason, ())
+        return cls(graph, None)
 
     def resources(self) -> list[ResourceId]:
         return sorted(self._graph.nodes)
@@ -125,29 +182,34 @@ class StackGraph:
     def needs_of(self, resource: ResourceId) -> list[tuple[ResourceId, str]]:
         """What ``resource`` needs, with the reason, sorted."""
         return sorted(
-            (needed, self._graph.edges[needed, resource]["reason"])
-            for needed in self._graph.predecessors(resource)
+            (needed, self._graph.edges[needed, resource][0])
+            for needed in self._graph.predecessors[resource]
         )
 
     def needed_by(self, resource: ResourceId) -> list[ResourceId]:
-        return sorted(self._graph.successors(resource))
+        return sorted(self._graph.successors[resource])
 
     def start_generations(self) -> list[list[ResourceId]]:
         """Sets of resources that can be created in parallel, in creation order."""
-        import networkx as nx
-
-        return [sorted(generation) for generation in nx.topological_generations(self._graph)]
+        return self._graph.generations()
 
     def teardown_generations(self) -> list[list[ResourceId]]:
         return list(reversed(self.start_generations()))
 
     def edges(self) -> Iterator[tuple[ResourceId, ResourceId, str]]:
         for needed, needer in sorted(self._graph.edges):
-            yield needed, needer, self._graph.edges[needed, needer]["reason"]
+            yield needed, needer, self._graph.edges[needed, needer][0]
 
     def to_networkx(self) -> Any:
-        """A copy of the underlying graph, for callers that render or analyse it."""
-        return self._graph.copy()
+        """The graph as a ``networkx.DiGraph`` (edge data: reason, path), for callers
+        that render or analyse it."""
+        import networkx as nx
+
+        graph = nx.DiGraph()
+        graph.add_nodes_from(self._graph.nodes)
+        for (needed, needer), (reason, path) in self._graph.edges.items():
+            graph.add_edge(needed, needer, reason=reason, path=path)
+        return graph
 
 
 def _service_relations(stack: Stack) -> dict[str, list[Need]]:
@@ -230,10 +292,8 @@ def check_references(stack: Stack, source_map: SourceMap | None = None) -> None:
 
 def build_graph(stack: Stack, source_map: SourceMap | None = None) -> StackGraph:
     """The stack's graph; raises ``StackFileError`` for a cycle or an unknown reference."""
-    import networkx as nx
-
     check_references(stack, source_map)
-    graph = nx.DiGraph()
+    graph = _Dag()
     replicas = {name: replica_count(service) for name, service in stack.services.items()}
     for service_name in sorted(stack.services):
         for index in range(1, replicas[service_name] + 1):
@@ -251,23 +311,44 @@ def build_graph(stack: Stack, source_map: SourceMap | None = None) -> StackGraph
                 needer = ResourceId("service", service_name, index)
                 for target in targets:
                     graph.add_edge(target, needer, reason=need.reason, path=need.path)
+        for position, mount in enumerate(service.volumes):
+            if mount.type != "volume" or mount.source:
+                continue
+            for index in range(1, replicas[service_name] + 1):  # each replica its own
+                volume = ResourceId(
+                    "volume", anonymous_volume_key(service_name, index, mount.target)
+                )
+                graph.add_edge(volume, ResourceId("service", service_name, index),
+                               reason="volume", path=("services", service_name, "volumes",
+                                                      position))
     return StackGraph(graph, source_map)
 
 
 def graph_from_needs(needs: Mapping[ResourceId, Iterable[ResourceId]]) -> StackGraph:
-    """A graph from recorded dependencies (``down`` without a stack file)."""
-    import networkx as nx
+    """A graph from recorded dependencies (``down`` without a stack file).
 
-    graph = nx.DiGraph()
+    Records never hold a cycle (up refuses them); if one was edited in, teardown still
+    has to finish, so an edge that would close a cycle is left out.
+    """
+    graph = _Dag()
     for resource in sorted(needs):
         graph.add_node(resource)
+    for resource in sorted(needs):
         for needed in sorted(needs[resource]):
+            if needed == resource or _reaches(graph, resource, needed):
+                continue
             graph.add_edge(needed, resource, reason="recorded", path=())
-    if not nx.is_directed_acyclic_graph(graph):
-        # Records never hold a cycle (up refuses them); if one was edited in, teardown
-        # still has to finish, so drop the edges that close cycles.
-        graph = nx.DiGraph(nx.dfs_tree(graph))
-        graph.add_nodes_from(needs)
-        for _, _, data in graph.edges(data=True):
-            data.update(reason="recorded", path=())
     return StackGraph(graph, None)
+
+
+def _reaches(graph: _Dag, start: ResourceId, goal: ResourceId) -> bool:
+    """Whether ``goal`` can be reached from ``start`` along the edges."""
+    seen, stack = {start}, [start]
+    while stack:
+        for following in graph.successors.get(stack.pop(), ()):
+            if following == goal:
+                return True
+            if following not in seen:
+                seen.add(following)
+                stack.append(following)
+    return False

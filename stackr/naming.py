@@ -44,3 +44,10 @@ def built_image_name(project_name: str, service_name: str) -> str:
     """The name of the image a service's ``build:`` makes when it has no ``image:``
     (``<project>-<service>``, as docker compose names it)."""
     return f"{project_name}-{service_name}"
+
+
+def anonymous_volume_key(service_name: str, replica: int, target: str) -> str:
+    """The stack key stackr gives an anonymous volume (``volumes: [/app/node_modules]``):
+    one per replica and target, stable, so the data survives a recreate as in Compose;
+    it becomes the volume ``<project>_<key>``, removed by ``down -v``."""
+    return f"{service_name}-{replica}-anon-{short_hash(target, length=12)}"

@@ -415,6 +415,12 @@ class EngineClient:
             raise error_for(response.status, message)
         return session
 
+    def exec_start_detached(self, exec_id: str) -> None:
+        self.request("POST", _path("/exec/{}/start", exec_id), {"Detach": True})
+
+    def exec_resize(self, exec_id: str, rows: int, columns: int) -> None:
+        self.request("POST", _path("/exec/{}/resize", exec_id) + f"?h={rows}&w={columns}")
+
     def exec_inspect(self, exec_id: str) -> JsonObject:
         result: JsonObject = self.request("GET", _path("/exec/{}/json", exec_id))
         return result

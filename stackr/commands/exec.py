@@ -4,13 +4,14 @@ exit code is stackr's."""
 from __future__ import annotations
 
 import argparse
-import base64
 import sys
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-d", "--detach", action="store_true",
+                        help="run the command in the background")
     parser.add_argument("-T", "--no-tty", action="store_true",
-                        help="accepted: exec has no TTY yet")
+                        help="no TTY (one is given when stdin and stdout are terminals)")
     parser.add_argument("-u", "--user", default=None)
     parser.add_argument("-e", "--env", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("-w", "--workdir", default=None, metavar="DIR")
@@ -20,6 +21,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from stackr.commands.exec_session import run_attached, terminal_size
     from stackr.commands.project_session import client_for, project_for_records
     from stackr.errors import UsageError
     from stackr.graph import ResourceId
@@ -41,18 +43,16 @@ def run(args: argparse.Namespace) -> int:
     if args.workdir:
         # The engine's exec has no working directory yet: change to it in a shell.
         command = ["sh", "-c", 'cd "$0" && exec "$@"', args.workdir, *command]
-    body = {"Cmd": command, "Env": list(args.env), "AttachStdout": True, "AttachStderr": True}
+    tty = not args.no_tty and not args.detach and sys.stdin.isatty() and sys.stdout.isatty()
+    body: dict[str, object] = {"Cmd": command, "Env": list(args.env), "AttachStdout": True,
+                               "AttachStderr": True, "AttachStdin": not args.detach,
+                               "Tty": tty}
+    if tty:
+        body["ConsoleSize"] = list(terminal_size())
     if args.user:
         body["User"] = args.user
     exec_id = client.exec_create(observation.handles[resource], body)
-    exit_code = 0
-    for entry in client.exec_start(exec_id):
-        if "ExitCode" in entry:
-            exit_code = int(entry["ExitCode"])
-        elif "data_base64" in entry:
-            sys.stdout.buffer.write(base64.b64decode(entry["data_base64"]))
-            sys.stdout.flush()
-        elif "data" in entry:
-            sys.stdout.write(entry["data"])
-            sys.stdout.flush()
-    return exit_code
+    if args.detach:
+        client.exec_start_detached(exec_id)
+        return 0
+    return run_attached(client, exec_id, tty)

@@ -183,10 +183,20 @@ def exec_create(engine: Engine, request: Request) -> Response:
 def exec_start(engine: Engine, request: Request) -> Response:
     body = request.json()
     if body.get("Detach"):
-        raise bad_request("exec start: Detach is not supported yet")
+        engine.execs.start_detached(request.params["id"])
+        return Response(200, {})
     if request.headers.get("upgrade", "").lower() == "tcp":
         return Response(upgrade=engine.execs.attach(request.params["id"]))
     return Response(stream=json_lines(engine.execs.start(request.params["id"])))
+
+
+@router.route("POST", "/exec/{id}/resize")
+def exec_resize(engine: Engine, request: Request) -> Response:
+    rows, columns = request.query_int("h"), request.query_int("w")
+    if rows is None or columns is None or not (0 <= rows < 65536 and 0 <= columns < 65536):
+        raise bad_request("exec resize: give h and w (rows and columns)")
+    engine.execs.get(request.params["id"]).resize(rows, columns)
+    return Response(200, {})
 
 
 @router.route("GET", "/exec/{id}/json")

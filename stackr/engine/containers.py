@@ -1,8 +1,9 @@
 """Containers: the records, the lifecycle through ``stackr.runtime`` and the supervision.
 
-**Who watches a container.** The runtime puts a small shim between the engine and
-the container's PID 1; the shim reaps PID 1 and writes its exit status to the
-runtime's state dir, so an exit is never lost, even while no engine runs. The engine
+**Who watches a container.** The runtime's fork server adopts every container's
+PID 1, reaps it and writes its exit status to the runtime's state dir, so an exit is
+never lost, even while no engine runs (the server outlives the engine while any of
+its containers runs). The engine
 (a child subreaper) runs one watcher thread per running container that blocks in
 ``runtime.wait`` (a pidfd; no polling), then records the exit (code, signal, OOM
 kill, finish time), publishes ``die``, and applies the restart policy with back-off.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import errno
 import os
 import secrets
 import signal as signals
@@ -44,7 +46,7 @@ from stackr.engine.records import RecordStore, is_valid_name
 from stackr.engine.restart import Backoff, RestartPolicy
 from stackr.engine.routing import ApiError, bad_request, conflict, not_found
 from stackr.engine.volumes import labels_match
-from stackr.errors import StackrError
+from stackr.errors import HostError, StackrError
 from stackr.paths import run_root
 
 JsonObject = dict[str, Any]
@@ -335,13 +337,19 @@ class ContainerManager:
             supervised.writer = _log_writer(supervised)
         spec = self._wire_networks(supervised, spec)
         fifos = logs.make_fifos(container_id)
-        ends = logs.open_container_ends(fifos)
+        ends = {} if spec.tty else logs.open_container_ends(fifos)
+        if config.get("OpenStdin") and not spec.tty:
+            ends["stdin"] = logs.open_stdin_end(container_id)
         pump = None
         try:
-            # The engine's read ends are opened while the container's ends are open,
-            # so they only see EOF once every process of the container has exited.
-            pump = logs.LogPump(container_id, supervised.writer)
-            runtime.create(spec, ContainerStdio(stdout=ends["stdout"], stderr=ends["stderr"]))
+            if spec.tty:
+                pump = self._create_with_terminal(supervised, spec)
+            else:
+                # The engine's read ends are opened while the container's ends are open,
+                # so they only see EOF once every process of the container has exited.
+                pump = logs.LogPump(container_id, supervised.writer)
+                runtime.create(spec, ContainerStdio(
+                    stdin=ends.get("stdin"), stdout=ends["stdout"], stderr=ends["stderr"]))
             state = runtime.start(container_id)
         except Exception as error:
             if pump is not None:
@@ -424,6 +432,25 @@ class ContainerManager:
             spec, network=NetworkSpec("join", sandbox),
             resolv_conf_file=str(etc / "resolv.conf"), hosts_file=str(etc / "hosts"),
         )
+
+    def _create_with_terminal(self, supervised: Supervised, spec: Any) -> logs.LogPump:
+        """``tty: true``: the container makes a pty of its own devpts and hands the master
+        over a console socket; the engine holds it and logs what the terminal shows.
+        The master lives in the engine: if the engine is killed, the terminal hangs up
+        (Docker keeps it in the container's shim)."""
+        import socket
+
+        from stackr.runtime.spec import ContainerStdio
+
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        with ours, theirs:
+            self.runtime().create(spec, ContainerStdio(console_socket=theirs.fileno()))
+            theirs.close()
+            _, fds, _, _ = socket.recv_fds(ours, 1, 1)
+        if not fds:
+            raise HostError("receive the terminal of", supervised.name, errno.EPROTO)
+        assert supervised.writer is not None
+        return logs.LogPump(supervised.container_id, supervised.writer, terminal=fds[0])
 
     def _watch(self, supervised: Supervised, run: Run) -> None:
         threading.Thread(

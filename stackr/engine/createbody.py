@@ -96,11 +96,10 @@ def check_create_body(body: JsonObject) -> JsonObject:
         _check_type(body, key, str, "config")
     _check_type(body, "StopTimeout", int, "config")
     _check_type(body, "Tty", bool, "config")
-    if body.get("Tty"):
-        raise bad_request("config.Tty: containers with a terminal are not supported yet "
-                          "(exec with Tty is)")
-    if body.get("OpenStdin") or body.get("AttachStdin"):
-        raise bad_request("config.OpenStdin: attaching stdin to a container is not supported yet")
+    _check_type(body, "OpenStdin", bool, "config")
+    if body.get("AttachStdin"):
+        raise bad_request("config.AttachStdin: attaching to a container's stdin is not "
+                          "supported yet (OpenStdin keeps it open; exec attaches)")
     cmd = _strings(body.get("Cmd"), "config.Cmd")
     entrypoint = _strings(body.get("Entrypoint"), "config.Entrypoint")
     if not cmd and not entrypoint and not body.get("Image"):
@@ -308,7 +307,7 @@ def to_runtime_spec(
             ),
             oom_score_adj=host.get("OomScoreAdj"),
             init=bool(host.get("Init")),
-            tty=False,
+            tty=bool(config.get("Tty")),
             stop_signal=config.get("StopSignal") or "SIGTERM",
             labels=dict(config.get("Labels") or {}),
         )

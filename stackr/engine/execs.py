@@ -2,14 +2,17 @@
 
 Created by ``POST /containers/{id}/exec``, run by ``POST /exec/{id}/start``, which
 streams the output as JSON lines ``{"stream": "stdout", "data": ...}`` and ends with
-``{"ExitCode": n}`` (not Docker's hijacked raw stream: stdin attach and TTY are not
-supported yet). Kept in memory only, as Docker does.
+``{"ExitCode": n}``; with an HTTP upgrade it is Docker's hijacked stream (stdin in,
+output out, raw with a TTY); with ``Detach`` it runs in the background. A TTY gets
+``ConsoleSize`` at start and ``/exec/{id}/resize`` later. Kept in memory only, as
+Docker does.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import os
 import secrets
 import socket
@@ -26,7 +29,8 @@ from stackr.engine.routing import bad_request, conflict, not_found
 
 JsonObject = dict[str, Any]
 EXEC_KEYS = {"Cmd", "Env", "User", "AttachStdout", "AttachStderr", "AttachStdin", "Tty",
-             "Detach", "Privileged", "WorkingDir"}
+             "Detach", "Privileged", "WorkingDir", "ConsoleSize"}
+TIOCSWINSZ = 0x5414
 
 
 @dataclass
@@ -37,9 +41,16 @@ class ExecInstance:
     env: list[str]
     user: str
     tty: bool = False
+    console_size: tuple[int, int] | None = None  # rows, columns
     running: bool = False
     exit_code: int | None = None
     pid: int = 0
+    terminal: int | None = None  # the pty master while it runs (for resize)
+
+    def resize(self, rows: int, columns: int) -> None:
+        if self.terminal is not None:
+            with contextlib.suppress(OSError):  # it may have just ended
+                fcntl.ioctl(self.terminal, TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
 
     def to_json(self) -> JsonObject:
         return {"ID": self.exec_id, "ContainerID": self.container_id, "Running": self.running,
@@ -67,6 +78,10 @@ class ExecManager:
             raise bad_request(f"unknown field(s) in exec config: {', '.join(sorted(unknown))}")
         if not isinstance(body.get("Tty", False), bool):
             raise bad_request("exec: Tty must be a boolean")
+        size = body.get("ConsoleSize")
+        if size is not None and not (isinstance(size, list) and len(size) == 2 and all(
+                isinstance(n, int) and 0 <= n < 65536 for n in size)):
+            raise bad_request("exec: ConsoleSize must be [rows, columns]")
         if body.get("WorkingDir"):
             raise bad_request("exec: WorkingDir is not supported yet")
         args = body.get("Cmd")
@@ -81,6 +96,7 @@ class ExecManager:
             secrets.token_hex(32), supervised.container_id, list(args),
             [*config.get("Env", []), *env], body.get("User") or config.get("User") or "",
             tty=bool(body.get("Tty")),
+            console_size=(size[0], size[1]) if size else None,
         )
         with self._lock:
             self._instances[instance.exec_id] = instance
@@ -123,6 +139,10 @@ class ExecManager:
             if stdin_read is not None:
                 os.close(stdin_read)
         instance.pid = process.pid
+        if instance.tty:
+            instance.terminal = read_end
+            if instance.console_size:
+                instance.resize(*instance.console_size)
         input_fd = read_end if instance.tty and with_stdin else stdin_write
         return process, read_end, input_fd
 
@@ -131,6 +151,22 @@ class ExecManager:
             process.kill()
         instance.exit_code = process.wait()
         instance.running = False
+        instance.terminal = None
+
+    def start_detached(self, exec_id: str) -> None:
+        """``Detach``: run in the background, output discarded (as Docker does)."""
+        instance = self.get(exec_id)
+        process, read_end, _ = self._spawn(instance, with_stdin=False)
+
+        def drain() -> None:
+            try:
+                while _read(read_end):
+                    pass
+                self._finish(instance, process)
+            finally:
+                os.close(read_end)
+
+        threading.Thread(target=drain, daemon=True, name=f"exec-{exec_id[:12]}").start()
 
     def start(self, exec_id: str) -> Iterator[JsonObject | None]:
         """Output as JSON lines ``{"stream", "data"}``, then ``{"ExitCode"}``."""
@@ -182,7 +218,9 @@ class ExecManager:
                         connection.sendall(data)
                     else:
                         connection.sendall(struct.pack(">BxxxL", 1, len(data)) + data)
-                process.wait()
+                # The exit code is recorded before the client sees the end of output,
+                # so that its inspect right after finds it.
+                self._finish(instance, process)
                 with contextlib.suppress(OSError):
                     connection.shutdown(socket.SHUT_WR)
             except OSError:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import errno
 import fcntl
 import json
 import os
@@ -95,6 +96,15 @@ def make_fifos(container_id: str) -> dict[str, Path]:
             os.mkfifo(path, 0o600)
         fifos[stream] = path
     return fifos
+
+
+def open_stdin_end(container_id: str) -> int:
+    """``stdin_open``: a FIFO the container holds open for reading *and* writing, so
+    its stdin never reaches EOF (nothing is written to it: attach is not supported)."""
+    path = fifo_dir(container_id) / "stdin.fifo"
+    with contextlib.suppress(FileExistsError):
+        os.mkfifo(path, 0o600)
+    return os.open(path, os.O_RDWR | os.O_CLOEXEC)
 
 
 def open_container_ends(fifos: dict[str, Path]) -> dict[str, int]:
@@ -191,12 +201,18 @@ class LogWriter:
 class LogPump:
     """One thread that drains a container's FIFOs into its ``LogWriter`` until EOF."""
 
-    def __init__(self, container_id: str, writer: LogWriter) -> None:
+    def __init__(self, container_id: str, writer: LogWriter, terminal: int | None = None) -> None:
+        """Reads the FIFOs, or with ``terminal`` (``tty: true``) that pty master, which
+        it owns: a terminal has one stream, logged as stdout (as Docker does)."""
         self.container_id = container_id
         self.writer = writer
         self.finished = threading.Event()
         self._fds: list[int] = []
-        for stream in STREAMS:
+        self._streams: tuple[str, ...] = STREAMS
+        if terminal is not None:
+            os.set_blocking(terminal, False)
+            self._fds, self._streams = [terminal], ("stdout",)
+        for stream in () if terminal is not None else STREAMS:
             path = fifo_dir(container_id) / f"{stream}.fifo"
             self._fds.append(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC))
         self._thread = threading.Thread(
@@ -209,7 +225,7 @@ class LogPump:
     def _run(self) -> None:
         selector = selectors.DefaultSelector()
         try:
-            for stream, descriptor in zip(STREAMS, self._fds, strict=True):
+            for stream, descriptor in zip(self._streams, self._fds, strict=True):
                 selector.register(descriptor, selectors.EVENT_READ, stream)
             open_count = len(self._fds)
             while open_count:
@@ -218,6 +234,10 @@ class LogPump:
                         data = os.read(key.fd, 65536)
                     except BlockingIOError:
                         continue
+                    except OSError as error:  # a pty master: EIO once no process holds it
+                        if error.errno != errno.EIO:
+                            raise
+                        data = b""
                     if data:
                         self.writer.write(key.data, data)
                     else:  # every writer (the container's processes) is gone

@@ -100,6 +100,12 @@ def desired_stack(
         config = resource_config(volume)
         resources[resource] = DesiredResource(resource, config, config_hash(config))
     for resource in graph.resources():
+        if resource.kind == "volume" and resource.name not in stack.volumes:
+            # an anonymous volume (naming.anonymous_volume_key): made and kept like a
+            # named one, without a model of its own
+            engine_names[resource] = names.volume_name(project, resource.name, None)
+            config = {"anonymous": True}
+            resources[resource] = DesiredResource(resource, config, config_hash(config))
         if resource.kind != "service":
             continue
         service = stack.services[resource.name]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from stackr import naming
 from stackr.errors import NotImplementedYetError, UsageError
 from stackr.graph import ResourceId
 from stackr.project import names
@@ -36,12 +37,8 @@ def unsupported_keys(service: Service) -> list[str]:
             keys.append(key)
     if (service.network_mode or "").startswith("container:"):
         keys.append("network_mode")
-    if service.stdin_open:
-        keys.append("stdin_open")
     if any(link.alias != link.service for link in service.links):
         keys.append("links (with an alias)")
-    if any(mount.type == "volume" and not mount.source for mount in service.volumes):
-        keys.append("volumes (anonymous volume)")
     return keys
 
 
@@ -76,6 +73,8 @@ def process_config(service: Service) -> JsonObject:
         body["User"] = service.user
     if service.tty:
         body["Tty"] = True
+    if service.stdin_open:
+        body["OpenStdin"] = True
     if service.stop_signal:
         body["StopSignal"] = service.stop_signal
     if service.stop_grace_period is not None:
@@ -89,14 +88,17 @@ def environment(service: Service) -> list[str]:
             if value is not None]
 
 
-def mounts(service: Service, desired: DesiredStack) -> JsonObject:
+def mounts(service: Service, desired: DesiredStack, replica: ResourceId) -> JsonObject:
     host: JsonObject = {}
     items = []
     for mount in service.volumes:
         item: JsonObject = {"Type": mount.type, "Target": mount.target,
                             "ReadOnly": mount.read_only}
         if mount.type == "volume":
-            item["Source"] = desired.engine_names[ResourceId("volume", mount.source or "")]
+            key = mount.source or naming.anonymous_volume_key(
+                replica.name, replica.replica, mount.target
+            )
+            item["Source"] = desired.engine_names[ResourceId("volume", key)]
         elif mount.type == "bind":
             item["Source"] = mount.source
         elif mount.tmpfs is not None:
@@ -268,7 +270,7 @@ def container_body(stack: Stack, resource: ResourceId, desired: DesiredStack,
         raise NotImplementedYetError(f"service {service_name}: secrets and configs need "
                                      "their files planned (secrets.plan_files)")
     host_config: JsonObject = {
-        **mounts(service, desired),
+        **mounts(service, desired, resource),
         **resources(service),
         **privileges(service),
         **network_host,
@@ -318,10 +320,10 @@ def network_body(stack: Stack, resource: ResourceId, desired: DesiredStack) -> J
 
 
 def volume_body(stack: Stack, resource: ResourceId, desired: DesiredStack) -> JsonObject:
-    volume = stack.volumes[resource.name]
+    volume = stack.volumes.get(resource.name)  # None: an anonymous volume
     wanted = desired.resources[resource]
     return {
         "Name": desired.engine_names[resource],
-        "Labels": {**volume.labels, **names.resource_labels(
+        "Labels": {**(volume.labels if volume else {}), **names.resource_labels(
             desired.project, resource, wanted.config, wanted.config_hash)},
     }

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stackr.config.pipeline import load_stack
 from stackr.config.project import LoadOptions
 from stackr.errors import StackFileError
-from stackr.graph import ResourceId, build_graph, graph_from_needs
+from stackr.graph import ResourceId, StackGraph, build_graph, graph_from_needs
 
 
 def load(tmp_path: Path, text: str) -> tuple[object, object]:
@@ -120,3 +122,26 @@ def test_graph_from_records_survives_an_edited_in_cycle() -> None:
     b = ResourceId("service", "b", 1)
     graph = graph_from_needs({a: (b,), b: (a,)})
     assert sorted(r for generation in graph.teardown_generations() for r in generation) == [a, b]
+
+
+@settings(deadline=None)  # the first example pays for networkx's import
+@given(st.lists(st.tuples(st.integers(0, 11), st.integers(0, 11)), max_size=40),
+       st.sets(st.integers(0, 11)))
+def test_generations_match_networkx(pairs: list[tuple[int, int]], lone: set[int]) -> None:
+    # Random DAGs (an edge always goes from a lower to a higher number) with lone nodes:
+    # the hand-written Kahn layers are networkx's topological generations.
+    import networkx as nx
+
+    def node(number: int) -> ResourceId:
+        return ResourceId("service", f"s{number:02d}", 1)
+
+    edges = [(node(min(a, b)), node(max(a, b)), "depends_on") for a, b in pairs if a != b]
+    graph = StackGraph.from_edges(edges, nodes=[node(n) for n in lone])
+    reference = graph.to_networkx()
+    assert graph.start_generations() == [
+        sorted(generation) for generation in nx.topological_generations(reference)
+    ]
+    assert sorted(reference.nodes) == graph.resources()
+    for resource in graph.resources():
+        assert [needed for needed, _ in graph.needs_of(resource)] == sorted(
+            reference.predecessors(resource))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import networkx as nx
-
 from stackr.graph import ResourceId, StackGraph
 from stackr.plan import (
     DesiredResource,
@@ -22,10 +20,7 @@ SIDECAR = ResourceId("service", "sidecar", 1)
 
 
 def make_graph(edges: list[tuple[ResourceId, ResourceId, str]]) -> StackGraph:
-    graph = nx.DiGraph()
-    for needed, needer, reason in edges:
-        graph.add_edge(needed, needer, reason=reason, path=())
-    return StackGraph(graph, None)
+    return StackGraph.from_edges(edges)
 
 
 STACK = make_graph(

@@ -346,3 +346,38 @@ def test_prune_removes_stopped_containers_only(engine: EngineProcess, rootfs: Pa
     check("/containers/prune", "POST", 200, answer)
     assert sorted(answer["ContainersDeleted"]) == sorted([done, never_started])
     assert sorted(c["Id"] for c in client.containers(all=True)) == sorted([running, other])
+
+
+def test_a_container_with_a_terminal_logs_what_it_shows(engine: EngineProcess,
+                                                        rootfs: Path) -> None:  # fmt: skip
+    client = engine.client()
+    container_id = client.container_create(
+        busybox(rootfs, "tty; test -t 0 && test -t 1 && test -t 2 && echo all three", Tty=True)
+    )
+    client.container_start(container_id)
+    assert client.container_wait(container_id)["StatusCode"] == 0
+    entries = list(client.container_logs(container_id))
+    # One stream, as a terminal shows it: CR LF line ends, all of it logged as stdout.
+    assert {e["stream"] for e in entries} == {"stdout"}
+    assert "".join(e["log"] for e in entries) == "/dev/pts/0\r\nall three\r\n"
+    client.container_remove(container_id)
+
+
+def test_a_terminal_or_an_open_stdin_keeps_a_shell_running(engine: EngineProcess,
+                                                           rootfs: Path) -> None:  # fmt: skip
+    # compose's `tty: true` / `stdin_open: true` with `command: sh`: the shell waits for
+    # input instead of exiting at once at EOF, as with Docker.
+    client = engine.client()
+    ids = [
+        client.container_create({"Cmd": ["sh"], "RootfsDir": str(rootfs), **extra})
+        for extra in ({"Tty": True}, {"OpenStdin": True}, {"Tty": True, "OpenStdin": True})
+    ]
+    for container_id in ids:
+        client.container_start(container_id)
+    time.sleep(0.5)  # were they to see EOF, they would have exited by now
+    for container_id in ids:
+        assert client.container_inspect(container_id)["State"]["Status"] == "running"
+        client.container_stop(container_id, timeout=0)
+        client.container_remove(container_id)
+    with pytest.raises(Exception, match="AttachStdin"):
+        client.container_create(busybox(rootfs, "true", AttachStdin=True))

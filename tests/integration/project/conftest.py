@@ -41,11 +41,12 @@ class Project:
         self.file.write_text(f"name: {self.name}\n" + text)
 
     def stackr(self, *args: str, check: bool = True, timeout: float = 120,
-               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+               env: dict[str, str] | None = None, input: str = ""
+               ) -> subprocess.CompletedProcess[str]:
         environment = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
         result = subprocess.run(
             [sys.executable, "-m", "stackr", *args], cwd=self.directory, env=environment,
-            capture_output=True, text=True, timeout=timeout,
+            capture_output=True, text=True, timeout=timeout, input=input,
         )
         if check and result.returncode != 0:
             raise AssertionError(f"stackr {' '.join(args)} exited {result.returncode}:\n"

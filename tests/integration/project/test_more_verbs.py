@@ -7,10 +7,11 @@ import argparse
 import importlib
 import json
 import os
+import sys
 
 import pytest
 
-from tests.integration.project.conftest import Project
+from tests.integration.project.conftest import REPO, Project
 
 
 def invoke(project: Project, verb: str, *argv: str) -> int:
@@ -118,3 +119,82 @@ services:
         assert client.containers(all=True) == []
     finally:
         client.close()
+
+
+def test_tty_and_stdin_open_keep_an_interactive_service_up(project: Project) -> None:
+    # The common dev-stack idiom: a shell that stays up for `exec`, as with Docker.
+    project.write("""
+services:
+  shell:
+    image: busybox:latest
+    command: sh
+    tty: true
+    stdin_open: true
+  plain:
+    image: busybox:latest
+    command: sh
+    stdin_open: true
+""")
+    project.stackr("up", "-d", "--wait")
+    rows = project.ps()
+    assert {name: row["State"] for name, row in rows.items()} == {
+        f"{project.name}-shell-1": "running", f"{project.name}-plain-1": "running",
+    }
+    result = project.stackr("exec", "-T", "shell", "sh", "-c", "readlink /proc/1/fd/0")
+    assert result.stdout.strip() == "/dev/pts/0"
+    project.stackr("down", "-t", "1")
+    assert project.ps() == {}
+
+
+def test_exec_with_stdin_a_terminal_and_detached(project: Project) -> None:
+    import fcntl
+    import pty
+    import struct
+    import subprocess
+    import termios
+
+    project.write("""
+services:
+  app:
+    image: busybox:latest
+    init: true
+    command: sleep 3600
+""")
+    project.stackr("up", "-d")
+    # stdin reaches the command; its exit code is stackr's
+    piped = project.stackr("exec", "-T", "app", "sh", "-c", "cat; exit 5", input="from stdin\n",
+                           check=False)
+    assert (piped.returncode, piped.stdout) == (5, "from stdin\n")
+
+    # on a terminal: a TTY inside, of the terminal's size
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "stackr", "exec", "app", "sh", "-c", "test -t 0 && echo tty; stty size"],
+        cwd=project.directory, env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdin=slave, stdout=slave, stderr=subprocess.PIPE,
+    )
+    os.close(slave)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the last holder of the terminal has gone
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(master)
+    assert process.wait(60) == 0, process.stderr.read() if process.stderr else ""
+    if process.stderr:
+        process.stderr.close()
+    lines = output.decode().split()
+    assert lines == ["tty", "33", "101"]
+
+    # detached: returns at once, the command runs on
+    project.stackr("exec", "-d", "app", "sh", "-c", "echo done > /tmp/detached")
+    for _ in range(100):
+        found = project.stackr("exec", "-T", "app", "cat", "/tmp/detached", check=False)
+        if found.returncode == 0:
+            break
+    assert found.stdout == "done\n"

@@ -295,3 +295,36 @@ services:
     from stackr.images.store import ImageStore
 
     assert ImageStore().resolve(f"{project.name}-app") is None
+
+
+def test_an_anonymous_volume_keeps_its_data_across_a_recreate(project: Project) -> None:
+    stack = """
+services:
+  app:
+    image: busybox:latest
+    init: true
+    command: sleep 3600
+    environment: {{ROUND: "{round}"}}
+    volumes: [/app/node_modules]
+"""
+    project.write(stack.format(round=1))
+    project.stackr("up", "-d")
+    project.stackr("exec", "-T", "app", "sh", "-c", "echo kept > /app/node_modules/marker")
+    project.write(stack.format(round=2))  # recreates the container
+    project.stackr("up", "-d")
+    marker = project.stackr("exec", "-T", "app", "cat", "/app/node_modules/marker")
+    assert marker.stdout == "kept\n"
+
+    def volume_names() -> list[str]:
+        client = project.engine.client()
+        try:
+            return [v["Name"] for v in client.volumes() if v["Name"].startswith(project.name)]
+        finally:
+            client.close()
+
+    [name] = volume_names()
+    assert name.startswith(f"{project.name}_app-1-anon-")
+    project.stackr("down", "-t", "1")
+    assert volume_names() == [name]  # down keeps volumes, as in Compose ...
+    project.stackr("down", "-v")
+    assert volume_names() == []  # ... and down -v removes them

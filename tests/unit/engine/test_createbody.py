@@ -65,7 +65,7 @@ def test_a_network_name_and_a_netns_path() -> None:
 
 
 @pytest.mark.parametrize("body", [
-    {"Tty": True},
+    {"AttachStdin": True},
     {"Env": ["NOEQUALS"]},
     {"Healthcheck": {"Test": ["WHAT", "x"]}},
     {"Healthcheck": {"Test": ["CMD"]}},
@@ -74,7 +74,7 @@ def test_a_network_name_and_a_netns_path() -> None:
     {"HostConfig": {"NetworkMode": "../x"}},
     {"NetworkingConfig": {"EndpointsConfig": {"net": {"Links": []}}}},
     {"StopSignal": "SIGNOPE"},
-    {"OpenStdin": True},
+    {"Tty": "yes"},
     {"HostConfig": {"LogConfig": {"Type": "syslog"}}},
     {"HostConfig": {"LogConfig": {"Config": {"compress": "true"}}}},
     {"HostConfig": {"LogConfig": {"Config": {"max-size": "lots"}}}},

@@ -126,11 +126,36 @@ services:
   one:
     image: busybox
     ipc: host
-    volumes: [/anonymous]
+    stdin_open: true
 """, tmp_path)
     desired = desired_stack(stack, graph, {"busybox": "sha256:a"})
-    with pytest.raises(NotImplementedYetError, match="ipc, volumes \\(anonymous volume\\)"):
+    with pytest.raises(NotImplementedYetError, match="service one: ipc not supported"):
         container_body(stack, ResourceId("service", "one", 1), desired)
+
+
+def test_anonymous_volumes_are_per_replica_project_volumes(tmp_path: Path) -> None:
+    stack, graph = load("""
+name: demo
+services:
+  one:
+    image: busybox
+    scale: 2
+    volumes: [/app/node_modules, "data:/data"]
+volumes:
+  data: {}
+""", tmp_path)
+    desired = desired_stack(stack, graph, {"busybox": "sha256:a"})
+    sources = []
+    for replica in (1, 2):
+        body = container_body(stack, ResourceId("service", "one", replica), desired)
+        mounts = {m["Target"]: m["Source"] for m in body["HostConfig"]["Mounts"]}
+        assert mounts["/data"] == "demo_data"
+        sources.append(mounts["/app/node_modules"])
+        anonymous = ResourceId("volume", sources[-1].removeprefix("demo_"))
+        # made before the container that mounts it, with the project's labels
+        assert anonymous in desired.needs[ResourceId("service", "one", replica)]
+        assert desired.resources[anonymous].config == {"anonymous": True}
+    assert sources[0] != sources[1] and all(s.startswith("demo_one-") for s in sources)
 
 
 def test_name_resolution_keys_reach_the_engine(tmp_path: Path) -> None:
