@@ -12,8 +12,11 @@ gzip layers from a local docker-registry. The baselines are ``tar -x`` (and ``ta
 of the same layer tars into empty directories: the limit an unpacker can reach. Each run
 is a fresh CLI process talking to an engine started for that run (as the embedded
 engine stays running after the first call; its start is not timed); wall time and peak
-RSS of the CLI, and the engine's peak RSS (VmHWM) after the run, are reported. Docker's
-own ``docker load``/``docker pull`` are timed too when a docker CLI is present.
+RSS of the CLI, and the engine's peak RSS (VmHWM) after the run, are reported. Two more
+rows time the store alone, in one process (its own clock, without interpreter start,
+CLI or socket): loading the archive file, and reading it as a stream as the engine gets
+a request body. Docker's own ``docker load``/``docker pull`` are timed too when a docker
+CLI is present.
 """
 
 from __future__ import annotations
@@ -165,6 +168,32 @@ def _engine(env: dict[str, str]) -> Iterator[int]:
             process.wait()
 
 
+IN_PROCESS = """
+import sys, time
+from pathlib import Path
+from stackr.images.store import ImageStore
+store = ImageStore()
+start = time.perf_counter()
+if sys.argv[2] == "stream":
+    with open(sys.argv[1], "rb") as stream:
+        store.load_archive(stream)
+else:
+    store.load_archive(Path(sys.argv[1]))
+print(time.perf_counter() - start)
+"""
+
+
+def _in_process(archive: Path, how: str, env: dict[str, str]) -> tuple[float, int]:
+    """The store's own time to load ``archive`` (a file, or read as a stream)."""
+    with tempfile.NamedTemporaryFile("r") as report:
+        output = subprocess.run(
+            ["/usr/bin/time", "-o", report.name, "-f", "%M",
+             sys.executable, "-c", IN_PROCESS, str(archive), how],
+            env=env, capture_output=True, text=True, check=True,
+        )
+        return float(output.stdout.strip()), int(report.read().split()[-1])
+
+
 def _peak_rss_kb(pid: int) -> int:
     with open(f"/proc/{pid}/status") as status:
         for line in status:
@@ -208,6 +237,10 @@ def _measure(
         with _engine(env) as pid:
             load = _run([*stackr, "load", "-q", "-i", str(archive)], env)
             record("stackr load -i (docker save)", load, pid)
+        for how in ("file", "stream"):
+            env["STACKR_ROOT"] = str(workdir / f"root-load-{run}-{how}")
+            record(f"  store alone, archive as a {how}", _in_process(archive, how, env))
+            shutil.rmtree(env["STACKR_ROOT"], ignore_errors=True)
         record("tar -xz (gzip layers)", _tar_x(gz_files, workdir, gzip=True))
         env["STACKR_ROOT"] = str(workdir / f"root-pull-{run}")
         env["STACKR_RUN"] = str(workdir / f"run-pull-{run}")
