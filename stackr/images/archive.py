@@ -219,11 +219,12 @@ class StreamedArchiveSource:
 
 
 class _Section:
-    """The next ``size`` bytes of a forward-only stream."""
+    """The next ``size`` bytes of a forward-only stream (the member ``name``)."""
 
-    def __init__(self, source: Any, size: int) -> None:
+    def __init__(self, source: Any, size: int, label: str, name: str) -> None:
         self._source = source
         self.remaining = size
+        self._what = f"{label}: {name!r}"
 
     def read(self, size: int = -1) -> bytes:
         if size < 0 or size > self.remaining:
@@ -232,7 +233,7 @@ class _Section:
             return b""
         data: bytes = self._source.read(size)
         if len(data) < size:
-            raise ArchiveError("the archive ends in the middle of a member (truncated)")
+            raise ArchiveError(f"{self._what} is cut short: the archive is truncated")
         self.remaining -= len(data)
         return data
 
@@ -277,7 +278,7 @@ def read_stream(
                 if member.sparse is not None:
                     raise ArchiveError(f"{label}: {name!r} is a sparse file")
                 reader.seek(member.offset_data)
-                section = _Section(reader, member.size)
+                section = _Section(reader, member.size, label, name)
                 first = section.read(tarfile.BLOCKSIZE)
                 if _looks_like_tar(first):
                     try:
