@@ -399,11 +399,7 @@ class ImageStore:
             try:
                 source = read_stream(stream, label, spool_dir, unpack)
             except ArchiveError:
-                # the sender may still be sending: read the rest, so that it gets this
-                # answer rather than a broken pipe
-                with contextlib.suppress(Exception):
-                    while stream.read(1 << 16):
-                        pass
+                _drain(stream)
                 raise
             return self._load_from(source, progress)
         finally:
@@ -623,7 +619,11 @@ class ImageStore:
                 with open(tar_path or source, "rb") as stream:
                     result = extract_layer(stream, target, (), what=label)
             else:
-                result = extract_layer(source, target, (), what=label)
+                try:
+                    result = extract_layer(source, target, (), what=label)
+                except ArchiveError:
+                    _drain(source)
+                    raise
             staged.dirs[result.diff_id] = target
             staged.sizes[result.diff_id] = result.unpacked_size
             created = _now()
@@ -927,6 +927,14 @@ class ImageStore:
                 if not _download_in_progress(path):
                     self._discard(path)
         return removed
+
+
+def _drain(stream: IO[bytes]) -> None:
+    """Read a refused stream to its end: its sender (a client of the engine, still
+    sending) then gets the refusal as the answer rather than a broken pipe."""
+    with contextlib.suppress(Exception):
+        while stream.read(1 << 16):
+            pass
 
 
 def _familiar(name: str) -> str:
