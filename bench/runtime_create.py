@@ -1,18 +1,28 @@
 """Benchmark: the cost of one container running ``true`` (issue 3's two figures).
 
-Run as root: ``PYTHONPATH=. python bench/runtime_create.py [RUNS]``. Uses a temporary
-STACKR_ROOT/STACKR_RUN and a busybox root made from the host's /bin/busybox; prints:
+Run as root: ``PYTHONPATH=. python bench/runtime_create.py [RUNS] [--instructions]``.
+Uses a temporary STACKR_ROOT/STACKR_RUN and a busybox root made from the host's
+/bin/busybox; prints:
 
 * the marginal cost inside a running process (create + start + wait, cgroup and
   seccomp included, no interpreter start-up), with a fork server (the engine's way)
   and with one re-executed init helper per container; delete is timed apart;
-* ``stackr runtime run`` as a whole process (``python -m stackr.runtime.ocicli``),
-  interpreter start-up included; and ``runc run`` on the same bundle when runc is
-  installed (Debian package ``runc``).
+* ``stackr runtime run`` as a whole process, interpreter start-up included, by the
+  ``stackr`` console script (what pip writes: ``from stackr.cli import main``) and by
+  ``python -m stackr.runtime.ocicli``; and ``runc run`` on the same bundle when runc
+  is installed (Debian package ``runc``). The three are run in turn, round after
+  round, so that a busy host slows all of them alike; the ratio to runc is printed.
+
+``--instructions`` adds, per whole-process command, the instructions its own process
+executes (valgrind's callgrind, when installed): a figure the host's load does not move.
+
+stackr's bytecode is compiled first, as an installed package has it (pip compiles at
+install; a checkout run with PYTHONDONTWRITEBYTECODE=1 would compile on every start).
 """
 
 from __future__ import annotations
 
+import compileall
 import json
 import os
 import shutil
@@ -61,21 +71,63 @@ def in_process(layer: Path, runs: int, label: str) -> tuple[list[float], list[fl
     return lifecycle_ms, delete_ms
 
 
-def whole_process(command: Callable[[int], list[str]], runs: int) -> list[float]:
-    samples: list[float] = []
+def whole_processes(
+    commands: dict[str, Callable[[int], list[str]]], runs: int
+) -> dict[str, list[float]]:
+    """Each command once per round, in turn; the first two rounds warm up."""
+    samples: dict[str, list[float]] = {name: [] for name in commands}
     for index in range(runs + 2):
-        started = time.perf_counter()
-        result = subprocess.run(command(index), capture_output=True, check=False)
-        elapsed = (time.perf_counter() - started) * 1000
-        if result.returncode != 0:
-            raise RuntimeError(result.stderr.decode(errors="replace"))
-        if index >= 2:
-            samples.append(elapsed)
+        for name, command in commands.items():
+            started = time.perf_counter()
+            result = subprocess.run(command(index), capture_output=True, check=False)
+            elapsed = (time.perf_counter() - started) * 1000
+            if result.returncode != 0:
+                raise RuntimeError(result.stderr.decode(errors="replace"))
+            if index >= 2:
+                samples[name].append(elapsed)
     return samples
 
 
+# What pip writes for the ``stackr = "stackr.cli:main"`` console script.
+CONSOLE_SCRIPT = """import re
+import sys
+from stackr.cli import main
+if __name__ == "__main__":
+    sys.argv[0] = re.sub(r"(-script\\.pyw|\\.exe)?$", "", sys.argv[0])
+    sys.exit(main())
+"""
+
+
+def instructions(command: list[str], log_file: Path) -> int | None:
+    """Instructions the command's own process executes (valgrind's callgrind), or None.
+
+    Unlike wall-clock time this does not move with the load of a shared host, so two
+    versions compare reliably; fixed hash seed, so that runs repeat exactly. The
+    largest count is the caller's (its forked children count apart). valgrind 3.19
+    has no pidfd_open, which ``wait`` and ``delete`` use: count ``create``.
+    """
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+    result = subprocess.run(
+        [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null",
+         f"--log-file={log_file}", *command],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        check=False, env={**os.environ, "PYTHONHASHSEED": "0"},
+    )  # fmt: skip
+    counts = [
+        int(line.rsplit(":", 1)[1].replace(",", "").strip())
+        for line in log_file.read_text().splitlines()
+        if "Collected :" in line
+    ]
+    return max(counts) if result.returncode == 0 and counts else None
+
+
 def main() -> int:
-    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    """``runtime_create.py [RUNS] [--instructions]``."""
+    count_instructions = "--instructions" in sys.argv
+    positional = [argument for argument in sys.argv[1:] if not argument.startswith("--")]
+    runs = int(positional[0]) if positional else 20
     base = Path(tempfile.mkdtemp(prefix="stackr-bench-rt-"))
     os.environ["STACKR_ROOT"] = str(base / "root")
     os.environ["STACKR_RUN"] = str(base / "run")
@@ -110,8 +162,26 @@ def main() -> int:
         config["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW"}  # stackr: its default
         (bundle / "config.json").write_text(json.dumps(config))
         state_root = base / "oci"
-        stackr_run = whole_process(
-            lambda i: [
+        compileall.compile_dir(str(Path(__file__).resolve().parents[1] / "stackr"), quiet=1)
+        script = base / "stackr"
+        script.write_text(CONSOLE_SCRIPT)
+        environment_path = os.environ.get("PYTHONPATH", "")
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str(Path(__file__).resolve().parents[1]), environment_path])
+        )
+        commands: dict[str, Callable[[int], list[str]]] = {
+            "stackr runtime run (console script)": lambda i: [
+                sys.executable,
+                str(script),
+                "runtime",
+                "--root",
+                str(state_root),
+                "run",
+                "--bundle",
+                str(bundle),
+                f"cs-{i}",
+            ],
+            "python -m stackr.runtime.ocicli run": lambda i: [
                 sys.executable,
                 "-m",
                 "stackr.runtime.ocicli",
@@ -122,26 +192,41 @@ def main() -> int:
                 str(bundle),
                 f"oci-{i}",
             ],
-            runs,
-        )
-        lines.append(summary("stackr runtime run (whole process)", stackr_run))
+        }
         runc = shutil.which("runc")
         if runc:
-            runc_run = whole_process(
-                lambda i: [
-                    runc,
-                    "--root",
-                    str(base / "runc"),
-                    "run",
-                    "--bundle",
-                    str(bundle),
-                    f"runc-{i}",
-                ],
-                runs,
-            )
-            lines.append(summary("runc run (whole process, same bundle)", runc_run))
+            commands["runc run (same bundle)"] = lambda i: [
+                runc,
+                "--root",
+                str(base / "runc"),
+                "run",
+                "--bundle",
+                str(bundle),
+                f"runc-{i}",
+            ]
+        samples = whole_processes(commands, runs)
+        lines.extend(summary(f"whole process: {name}", values) for name, values in samples.items())
+        if runc:
+            runc_p50 = statistics.median(samples["runc run (same bundle)"])
+            for name in list(commands)[:2]:
+                ratio = statistics.median(samples[name]) / runc_p50
+                lines.append(f"  p50 ratio to runc: {name:<40} {ratio:5.2f}x (target 2.5x)")
         else:
             lines.append("runc run: not measured (runc is not installed)")
+        if count_instructions:
+            labels = ("stackr runtime create (console script)", "python -m ...ocicli create")
+            for label, command in zip(labels, list(commands.values())[:2], strict=True):
+                create = [
+                    "create" if argument == "run" else argument for argument in command(runs + 2)
+                ]
+                count = instructions(create, base / "callgrind.log")
+                subprocess.run(  # the created container goes, whatever happened
+                    [sys.executable, "-m", "stackr.runtime.ocicli", "--root", str(state_root),
+                     "delete", "--force", create[-1]],
+                    capture_output=True, check=False,
+                )  # fmt: skip
+                shown = f"{count / 1e6:8.1f} M" if count is not None else "not measured"
+                lines.append(f"instructions of the caller's process: {label:<37} {shown}")
     finally:
         shutil.rmtree(base, ignore_errors=True)
     print("\n".join(lines))

@@ -9,14 +9,13 @@ help or the version stays fast.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import os
 import sys
-import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from stackr import __version__
 from stackr.errors import (
@@ -25,6 +24,9 @@ from stackr.errors import (
     NotImplementedYetError,
     StackrError,
 )
+
+if TYPE_CHECKING:
+    import argparse
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,8 @@ def _add_project_options(
 ) -> None:
     """Options every verb accepts, before or after the verb (``stackr up -f x`` and
     ``stackr -f x up`` both work, as with docker compose)."""
+    import argparse
+
     default = argparse.SUPPRESS if suppress else None
     group = parser.add_argument_group("project options")
     group.add_argument(
@@ -134,6 +138,8 @@ def _add_project_options(
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="stackr",
         description="Run multi-container stacks from a Compose file, with stackr's own engine.",
@@ -164,6 +170,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _write_crash_log(error: BaseException) -> str:
+    import traceback
+
     from stackr.paths import run_root
 
     text = "".join(traceback.format_exception(error))
@@ -185,6 +193,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments == ["--version"]:  # the fast path: no parser, no command imports
         print(f"stackr {__version__}")
         return 0
+    if arguments[:1] == ["runtime"]:
+        # argv None: main is the process's entry, the command is the whole process.
+        exit_code = _runtime_fast_path(arguments[1:], whole_process=argv is None)
+        if exit_code is not None:
+            if argv is None:  # leave without the interpreter's teardown
+                from stackr.runtime.ocicli import exit_now
+
+                exit_now(exit_code)
+            return exit_code
     parser = build_parser()
     # Unknown arguments are tolerated only for verbs that are not implemented yet, so
     # that `stackr up -d` says "not implemented" rather than "unrecognized -d".
@@ -194,11 +211,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.verb is None:
         parser.print_help()
         return 0
+    return _guarded(lambda: _run(args), debug=args.debug)
+
+
+def _runtime_fast_path(arguments: list[str], *, whole_process: bool) -> int | None:
+    """``stackr runtime ...`` without building the verb table (every verb's module).
+
+    ``stackr runtime run`` is compared with runc as a whole process, so its start-up
+    must stay small (issue #3). None when the runtime's own fast parser defers (help,
+    mistakes, project options): the full parser then handles it as any verb.
+    """
+    from stackr.runtime import ocicli
+
+    args = ocicli.parse_fast(arguments)
+    if args is None:
+        return None
+    if whole_process:
+        ocicli.one_shot_process()
+    return _guarded(lambda: ocicli.run(args), debug=False)
+
+
+def _guarded(call: Callable[[], int], *, debug: bool) -> int:
+    """Run a verb; render its errors for the user (the only place that does)."""
     try:
-        return _run(args)
+        return call()
     except StackrError as error:
         print(error.render(), file=sys.stderr)
-        if args.debug and error.__cause__ is not None:
+        if debug and error.__cause__ is not None:
+            import traceback
+
             traceback.print_exception(error.__cause__, file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
@@ -210,6 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         log_path = _write_crash_log(error)
         print(f"internal error: {type(error).__name__}: {error}", file=sys.stderr)
         print(f"this is a bug in stackr; details are in {log_path}", file=sys.stderr)
-        if args.debug:
+        if debug:
+            import traceback
+
             traceback.print_exception(error, file=sys.stderr)
         return EXIT_INTERNAL

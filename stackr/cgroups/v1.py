@@ -57,23 +57,32 @@ class V1Manager:
     def __init__(self, container_id: str, root: Path) -> None:
         self.container_id = container_id
         self.root = root
-
-    def _controllers(self) -> list[str]:
-        return [name for name in CONTROLLERS if (self.root / name / "cgroup.procs").exists()]
+        self._hierarchy_paths: list[Path] | None = None
 
     def path(self, controller: str) -> Path:
         return self.root / controller / naming.CGROUP_PARENT / self.container_id
 
     def _distinct_paths(self) -> list[Path]:
-        """One path per hierarchy: "cpu" and "cpuacct" may be the same mount."""
-        seen: set[str] = set()
-        result = []
-        for controller in self._controllers():
-            real = os.path.realpath(self.root / controller)
-            if real not in seen:
-                seen.add(real)
-                result.append(self.path(controller))
-        return result
+        """One path per hierarchy: "cpu" and "cpuacct" may be the same mount.
+
+        Found once per manager (the host's hierarchies do not change under a container;
+        a manager lives for one operation): a container's create, start and delete each
+        asked for them several times, 16+ syscalls a time.
+        """
+        if self._hierarchy_paths is None:
+            seen: set[tuple[int, int]] = set()
+            found = []
+            for controller in CONTROLLERS:
+                try:
+                    os.stat(self.root / controller / "cgroup.procs")
+                    hierarchy = os.stat(self.root / controller)  # follows cpu -> cpu,cpuacct
+                except FileNotFoundError:
+                    continue
+                if (hierarchy.st_dev, hierarchy.st_ino) not in seen:
+                    seen.add((hierarchy.st_dev, hierarchy.st_ino))
+                    found.append(self.path(controller))
+            self._hierarchy_paths = found
+        return list(self._hierarchy_paths)
 
     def describe(self) -> dict[str, Any]:
         return {"driver": self.driver, "container_id": self.container_id, "root": str(self.root)}

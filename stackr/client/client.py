@@ -405,10 +405,21 @@ class EngineClient:
         """Start the exec with its stdin attached: send input with ``send``, end it
         with ``close_input``, read output with ``recv`` (raw bytes with a TTY, else
         Docker's 8-byte-header frames) until b""."""
+        return self._hijack(_path("/exec/{}/start", exec_id),
+                            json.dumps({"Detach": False}).encode())
+
+    def container_attach(self, container: str, stdin: bool = True) -> Hijacked:
+        """Attach to a container's stdio (before or after its start), as ``exec_attach``;
+        the output ends when the container's run does."""
+        query = f"?stream=1&stdout=1&stderr=1&stdin={int(stdin)}"
+        return self._hijack(_path("/containers/{}/attach", container) + query, b"")
+
+    def container_resize(self, container: str, rows: int, columns: int) -> None:
+        self.request("POST", _path("/containers/{}/resize", container) + f"?h={rows}&w={columns}")
+
+    def _hijack(self, path: str, body: bytes) -> Hijacked:
         connection = open_connection(self.host, None)
-        response, session = connection.hijack(
-            "POST", _path("/exec/{}/start", exec_id), json.dumps({"Detach": False}).encode()
-        )
+        response, session = connection.hijack("POST", path, body)
         if response.status != 101:
             message = _message(response.read(), response.status)
             connection.close()

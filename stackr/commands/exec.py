@@ -4,7 +4,6 @@ exit code is stackr's."""
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -21,8 +20,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stackr.commands.exec_session import run_attached, terminal_size
     from stackr.commands.project_session import client_for, project_for_records
+    from stackr.commands.stdio_session import copy_stdio, terminal_size, wants_tty
     from stackr.errors import UsageError
     from stackr.graph import ResourceId
     from stackr.project.observe import observe
@@ -43,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     if args.workdir:
         # The engine's exec has no working directory yet: change to it in a shell.
         command = ["sh", "-c", 'cd "$0" && exec "$@"', args.workdir, *command]
-    tty = not args.no_tty and not args.detach and sys.stdin.isatty() and sys.stdout.isatty()
+    tty = not args.detach and wants_tty(args.no_tty)
     body: dict[str, object] = {"Cmd": command, "Env": list(args.env), "AttachStdout": True,
                                "AttachStderr": True, "AttachStdin": not args.detach,
                                "Tty": tty}
@@ -55,4 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if args.detach:
         client.exec_start_detached(exec_id)
         return 0
-    return run_attached(client, exec_id, tty)
+    copy_stdio(client.exec_attach(exec_id), tty,
+               lambda rows, columns: client.exec_resize(exec_id, rows, columns))
+    exit_code = client.exec_inspect(exec_id).get("ExitCode")
+    return int(exit_code) if exit_code is not None else 1

@@ -14,6 +14,8 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
+from stackr.commands.stdio_session import copy_stdio
+
 if TYPE_CHECKING:
     from stackr.client import EngineClient
 
@@ -27,7 +29,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-w", "--workdir", default=None, metavar="DIR")
     parser.add_argument("--entrypoint", default=None, metavar="CMD")
     parser.add_argument("-T", "--no-tty", action="store_true",
-                        help="accepted: run has no TTY yet")
+                        help="no TTY (one is given when stdin and stdout are terminals)")
+    parser.add_argument("-d", "--detach", action="store_true",
+                        help="run in the background; print the container's name")
     parser.add_argument("service", metavar="SERVICE")
     parser.add_argument("command", nargs=argparse.REMAINDER, metavar="CMD")
 
@@ -72,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
     from stackr.commands.project_options import load_project
     from stackr.commands.project_session import client_for, progress_sink
+    from stackr.commands.stdio_session import terminal_size, wants_tty
     from stackr.errors import UsageError
     from stackr.graph import ResourceId, build_graph
     from stackr.plan import UpOptions
@@ -103,26 +108,39 @@ def run(args: argparse.Namespace) -> int:
     body = one_off_body(container_body(stack, ResourceId("service", args.service, 1), desired,
                                        secret_files), args)
     name = f"{stack.name}-{args.service}-run-{random.token_hex(3)}"
+    if args.detach:
+        if args.rm:
+            body["HostConfig"]["AutoRemove"] = True
+        client.container_start(client.container_create(body, name))
+        print(name)
+        return 0
+    tty = wants_tty(args.no_tty)
+    # Interactive, as compose run is: stdin attached (its end is the command's EOF).
+    body.update(Tty=tty, OpenStdin=True, StdinOnce=True, AttachStdin=True)
+    if tty:
+        body["HostConfig"]["ConsoleSize"] = list(terminal_size())
     container_id = client.container_create(body, name)
     try:
-        return _run_attached(client, container_id)
+        return _run_attached(client, container_id, tty)
     finally:
         if args.rm:
             client.container_remove(container_id, force=True)
 
 
-def _run_attached(client: EngineClient, container_id: str) -> int:
+def _run_attached(client: EngineClient, container_id: str, tty: bool) -> int:
     import contextlib
 
-    client.container_start(container_id)
+    # Attached before the start: no output is missed.
+    session = client.container_attach(container_id)
     try:
-        for entry in client.container_logs(container_id, follow=True):
-            stream = sys.stderr if entry.get("stream") == "stderr" else sys.stdout
-            stream.write(str(entry.get("log", "")))
-            stream.flush()
+        client.container_start(container_id)
+        copy_stdio(session, tty,
+                   lambda rows, columns: client.container_resize(container_id, rows, columns))
         result = client.container_wait(container_id)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # without a TTY; with one, ^C goes to the container
         with contextlib.suppress(Exception):
             client.container_stop(container_id, timeout=10)
         raise
+    finally:
+        session.close()
     return int(result.get("StatusCode", 1))

@@ -174,6 +174,35 @@ def stats(engine: Engine, request: Request) -> Response:
     return Response(body=engine.containers.stats(request.params["id"]))
 
 
+@router.route("POST", "/containers/{id}/attach")
+def container_attach(engine: Engine, request: Request) -> Response:
+    """Docker's hijacked attach (stream=1): the container's output from now on, and
+    with stdin=1 the client's input to its terminal or stdin."""
+    if request.headers.get("upgrade", "").lower() != "tcp":
+        raise bad_request("attach: upgrade the connection (Connection: Upgrade, Upgrade: tcp)")
+    supervised = engine.containers.get(request.params["id"])
+    config = supervised.record["Config"]
+    with_stdin = request.query_bool("stdin")
+    if with_stdin and not (config.get("OpenStdin") or config.get("Tty")):
+        raise bad_request(f"container {supervised.name}: its stdin is not open (OpenStdin)")
+
+    def is_alive() -> bool:
+        return supervised.state.get("Status") in ("created", "running", "restarting",
+                                                   "paused")
+
+    return Response(upgrade=supervised.attachments.session(
+        bool(config.get("Tty")), with_stdin, is_alive))
+
+
+@router.route("POST", "/containers/{id}/resize")
+def container_resize(engine: Engine, request: Request) -> Response:
+    rows, columns = request.query_int("h"), request.query_int("w")
+    if rows is None or columns is None or not (0 <= rows < 65536 and 0 <= columns < 65536):
+        raise bad_request("resize: give h and w (rows and columns)")
+    engine.containers.get(request.params["id"]).attachments.resize(rows, columns)
+    return Response(200, {})
+
+
 @router.route("POST", "/containers/{id}/exec")
 def exec_create(engine: Engine, request: Request) -> Response:
     return Response(201, {"Id": engine.execs.create(request.params["id"], request.json())})

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from stackr.engine import logs
+from stackr.engine.attach import Attachments, resize_terminal
 from stackr.engine.createbody import (
     check_create_body,
     parse_size,
@@ -89,6 +90,7 @@ class Supervised:
     run: Run | None = None
     writer: logs.LogWriter | None = None
     backoff: Backoff = field(default_factory=Backoff)
+    attachments: Attachments = field(default_factory=Attachments)
     restart_timer: threading.Timer | None = None
     exit_count: int = 0
     removed: bool = False
@@ -338,23 +340,32 @@ class ContainerManager:
         spec = self._wire_networks(supervised, spec)
         fifos = logs.make_fifos(container_id)
         ends = {} if spec.tty else logs.open_container_ends(fifos)
+        stdin_input = None  # where an attached client's input goes (no TTY)
         if config.get("OpenStdin") and not spec.tty:
-            ends["stdin"] = logs.open_stdin_end(container_id)
+            if config.get("StdinOnce"):
+                # A one-off (compose run): a pipe, whose end the attached client's end
+                # of input brings about.
+                ends["stdin"], stdin_input = os.pipe2(os.O_CLOEXEC)
+            else:
+                ends["stdin"] = logs.open_stdin_end(container_id)
+                stdin_input = logs.open_stdin_writer(container_id)
         pump = None
+        terminal = None
         try:
             if spec.tty:
-                pump = self._create_with_terminal(supervised, spec)
+                pump, terminal = self._create_with_terminal(supervised, spec)
             else:
                 # The engine's read ends are opened while the container's ends are open,
                 # so they only see EOF once every process of the container has exited.
-                pump = logs.LogPump(container_id, supervised.writer)
+                pump = logs.LogPump(container_id, supervised.writer,
+                                    attachments=supervised.attachments)
                 runtime.create(spec, ContainerStdio(
                     stdin=ends.get("stdin"), stdout=ends["stdout"], stderr=ends["stderr"]))
             state = runtime.start(container_id)
         except Exception as error:
             if pump is not None:
                 pump.start()  # drains what the failed setup wrote, then ends at EOF
-            for descriptor in ends.values():
+            for descriptor in [*ends.values(), *([stdin_input] if stdin_input else [])]:
                 os.close(descriptor)
             with contextlib.suppress(Exception):
                 runtime.delete(container_id, force=True)
@@ -367,6 +378,11 @@ class ContainerManager:
             raise
         for descriptor in ends.values():
             os.close(descriptor)
+        if terminal is not None:
+            supervised.attachments.set_input(terminal, terminal=terminal)  # the pump's
+        elif stdin_input is not None:
+            supervised.attachments.set_input(stdin_input, owned=True,
+                                             eof_closes=bool(config.get("StdinOnce")))
         pump.start()
         run = Run(pump, time.monotonic())
         supervised.run = run
@@ -433,7 +449,8 @@ class ContainerManager:
             resolv_conf_file=str(etc / "resolv.conf"), hosts_file=str(etc / "hosts"),
         )
 
-    def _create_with_terminal(self, supervised: Supervised, spec: Any) -> logs.LogPump:
+    def _create_with_terminal(self, supervised: Supervised, spec: Any
+                              ) -> tuple[logs.LogPump, int]:
         """``tty: true``: the container makes a pty of its own devpts and hands the master
         over a console socket; the engine holds it and logs what the terminal shows.
         The master lives in the engine: if the engine is killed, the terminal hangs up
@@ -449,8 +466,13 @@ class ContainerManager:
             _, fds, _, _ = socket.recv_fds(ours, 1, 1)
         if not fds:
             raise HostError("receive the terminal of", supervised.name, errno.EPROTO)
+        size = supervised.record["HostConfig"].get("ConsoleSize")
+        if size:  # before start: the command's first look at its terminal sees the size
+            resize_terminal(fds[0], size[0], size[1])
         assert supervised.writer is not None
-        return logs.LogPump(supervised.container_id, supervised.writer, terminal=fds[0])
+        pump = logs.LogPump(supervised.container_id, supervised.writer, terminal=fds[0],
+                            attachments=supervised.attachments)
+        return pump, fds[0]
 
     def _watch(self, supervised: Supervised, run: Run) -> None:
         threading.Thread(

@@ -33,7 +33,7 @@ HOST_CONFIG_KEYS = {
     "NanoCpus", "CpuShares", "CpusetCpus", "PidsLimit", "NetworkMode", "ReadonlyRootfs",
     "CapAdd", "CapDrop", "Privileged", "Init", "ShmSize", "Sysctls", "Ulimits",
     "OomScoreAdj", "GroupAdd", "SecurityOpt", "Tmpfs", "LogConfig", "AutoRemove",
-    "PortBindings", "ExtraHosts", "Dns", "DnsSearch", "DnsOptions",
+    "PortBindings", "ExtraHosts", "Dns", "DnsSearch", "DnsOptions", "ConsoleSize",
 }
 HEALTH_KEYS = {"Test", "Interval", "Timeout", "Retries", "StartPeriod", "StartInterval"}
 
@@ -96,10 +96,8 @@ def check_create_body(body: JsonObject) -> JsonObject:
         _check_type(body, key, str, "config")
     _check_type(body, "StopTimeout", int, "config")
     _check_type(body, "Tty", bool, "config")
-    _check_type(body, "OpenStdin", bool, "config")
-    if body.get("AttachStdin"):
-        raise bad_request("config.AttachStdin: attaching to a container's stdin is not "
-                          "supported yet (OpenStdin keeps it open; exec attaches)")
+    for key in ("OpenStdin", "StdinOnce", "AttachStdin", "AttachStdout", "AttachStderr"):
+        _check_type(body, key, bool, "config")
     cmd = _strings(body.get("Cmd"), "config.Cmd")
     entrypoint = _strings(body.get("Entrypoint"), "config.Entrypoint")
     if not cmd and not entrypoint and not body.get("Image"):
@@ -135,6 +133,10 @@ def check_create_body(body: JsonObject) -> JsonObject:
                 "DnsSearch", "DnsOptions"):
         _strings(host_config.get(key), f"HostConfig.{key}")
     _string_map(host_config.get("Sysctls"), "HostConfig.Sysctls")
+    size = host_config.get("ConsoleSize")
+    if size is not None and not (isinstance(size, list) and len(size) == 2 and all(
+            isinstance(n, int) and 0 <= n < 65536 for n in size)):
+        raise bad_request("HostConfig.ConsoleSize must be [rows, columns]")
     _string_map(host_config.get("Tmpfs"), "HostConfig.Tmpfs")
     from stackr.engine.networks import check_networking, network_names, port_specs
 

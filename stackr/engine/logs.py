@@ -30,9 +30,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from stackr.paths import run_root, state_root
+
+if TYPE_CHECKING:
+    from stackr.engine.attach import Attachments
 
 F_SETPIPE_SZ = 1031
 PIPE_SIZE = 1024 * 1024
@@ -105,6 +108,15 @@ def open_stdin_end(container_id: str) -> int:
     with contextlib.suppress(FileExistsError):
         os.mkfifo(path, 0o600)
     return os.open(path, os.O_RDWR | os.O_CLOEXEC)
+
+
+def open_stdin_writer(container_id: str) -> int:
+    """The engine's write end of the ``stdin_open`` FIFO, for attached clients' input
+    (it does not block: the container holds the FIFO open for reading)."""
+    path = fifo_dir(container_id) / "stdin.fifo"
+    descriptor = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    os.set_blocking(descriptor, True)
+    return descriptor
 
 
 def open_container_ends(fifos: dict[str, Path]) -> dict[str, int]:
@@ -201,11 +213,14 @@ class LogWriter:
 class LogPump:
     """One thread that drains a container's FIFOs into its ``LogWriter`` until EOF."""
 
-    def __init__(self, container_id: str, writer: LogWriter, terminal: int | None = None) -> None:
+    def __init__(self, container_id: str, writer: LogWriter, terminal: int | None = None,
+                 attachments: Attachments | None = None) -> None:
         """Reads the FIFOs, or with ``terminal`` (``tty: true``) that pty master, which
-        it owns: a terminal has one stream, logged as stdout (as Docker does)."""
+        it owns: a terminal has one stream, logged as stdout (as Docker does). What it
+        logs also goes to the ``attachments`` (attached clients)."""
         self.container_id = container_id
         self.writer = writer
+        self.attachments = attachments
         self.finished = threading.Event()
         self._fds: list[int] = []
         self._streams: tuple[str, ...] = STREAMS
@@ -240,12 +255,16 @@ class LogPump:
                         data = b""
                     if data:
                         self.writer.write(key.data, data)
+                        if self.attachments is not None:
+                            self.attachments.tee(key.data, data)
                     else:  # every writer (the container's processes) is gone
                         selector.unregister(key.fd)
                         open_count -= 1
             self.writer.flush_partial()
         finally:
             selector.close()
+            if self.attachments is not None:
+                self.attachments.run_ended()  # before the terminal's descriptor closes
             for descriptor in self._fds:
                 os.close(descriptor)
             self.finished.set()

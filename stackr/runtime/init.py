@@ -17,6 +17,7 @@ container's stdio as fds 0-2. Three roles, one after the other:
 
 from __future__ import annotations
 
+import _socket  # not socket: its enums cost every container ~4 ms of imports
 import contextlib
 import errno
 import fcntl
@@ -24,7 +25,6 @@ import json
 import os
 import resource
 import signal
-import socket
 import struct
 import sys
 import time
@@ -360,8 +360,12 @@ def _make_console(console_fd: int, exec_user: users.ExecUser) -> None:
     number = struct.unpack("i", fcntl.ioctl(master, TIOCGPTN, struct.pack("i", 0)))[0]
     terminal = os.open(f"/dev/pts/{number}", os.O_RDWR | os.O_NOCTTY)
     os.fchown(terminal, exec_user.uid, exec_user.gid)
-    with socket.socket(fileno=console_fd) as console:
-        socket.send_fds(console, [b"\0"], [master])
+    console = _socket.socket(fileno=console_fd)
+    try:  # socket.send_fds
+        rights = (_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack("i", master))
+        console.sendmsg([b"\0"], [rights])
+    finally:
+        console.close()
     os.close(master)
     for fd in (0, 1, 2):
         os.dup2(terminal, fd)

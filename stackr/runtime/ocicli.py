@@ -6,20 +6,121 @@ validation suite) can run it and it can be compared with runc on the same bundle
 Also runnable as ``python -m stackr.runtime.ocicli`` (no CLI verb table to import: the
 fast path for benchmarks). Output and exit statuses follow runc: ``state`` prints
 JSON, ``run`` exits with the container's status, errors go to stderr with status 1.
+
+Start-up cost matters here (``runtime run`` is compared with runc as a whole process):
+the command line is read by ``parse_fast`` (runc's grammar, no argparse) and argparse
+is imported only for what it does not understand (help, mistakes); nothing heavier
+than the runtime itself is imported, and ``exit_now`` skips the interpreter's teardown.
 """
 
 from __future__ import annotations
 
-import argparse
+import gc
 import json
+import os
 import signal as signals
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, NoReturn
 
 from stackr.errors import StackrError, UsageError
 
+if TYPE_CHECKING:
+    import argparse
+
+    Arguments = argparse.Namespace | SimpleNamespace
+
+# runc's global options that take a value and are accepted but ignored here.
+_IGNORED_GLOBAL_VALUES = ("--log", "--log-format", "--criu")
+# Per verb: flags without a value, options with a (path) value, positional names.
+_VERB_GRAMMAR: dict[str, tuple[dict[str, str], dict[str, str], tuple[str, ...]]] = {
+    "create": (
+        {"--no-pivot": "no_pivot", "--no-new-keyring": "no_new_keyring"},
+        {"--bundle": "bundle", "-b": "bundle", "--pid-file": "pid_file",
+         "--console-socket": "console_socket"},
+        ("container_id",),
+    ),
+    "start": ({}, {}, ("container_id",)),
+    "state": ({}, {}, ("container_id",)),
+    "kill": ({"--all": "all", "-a": "all"}, {}, ("container_id", "signal")),
+    "delete": ({"--force": "force", "-f": "force"}, {}, ("container_id",)),
+    "list": ({}, {}, ()),
+}  # fmt: skip
+_VERB_GRAMMAR["run"] = _VERB_GRAMMAR["create"]
+_VERB_DEFAULTS: dict[str, dict[str, object]] = {
+    "create": {"bundle": Path("."), "pid_file": None, "console_socket": None,
+               "no_pivot": False, "no_new_keyring": False},
+    "kill": {"all": False, "signal": "TERM"},
+    "delete": {"force": False},
+}  # fmt: skip
+_VERB_DEFAULTS["run"] = _VERB_DEFAULTS["create"]
+
+
+def parse_fast(argv: list[str]) -> SimpleNamespace | None:
+    """runc's command line without argparse; None when argparse must decide.
+
+    Understands the forms OCI tooling uses (global ``--root``, one verb, its options
+    as ``--opt value`` or ``--opt=value``, its positionals, flags anywhere after the
+    verb). Anything else (``--help``, abbreviations, a missing id, an unknown option)
+    returns None, so that ``configure``'s argparse parser reports it as before.
+    """
+    values: dict[str, object] = {"root": None, "systemd_cgroup": False}
+    values.update(dict.fromkeys(("log", "log_format", "criu")))
+    index = 0
+    while index < len(argv) and argv[index].startswith("-"):
+        name, has_value, value = argv[index].partition("=")
+        if name == "--systemd-cgroup" and not has_value:
+            values["systemd_cgroup"] = True
+            index += 1
+            continue
+        if name != "--root" and name not in _IGNORED_GLOBAL_VALUES:
+            return None
+        if not has_value:
+            index += 1
+            if index >= len(argv) or argv[index].startswith("-"):
+                return None
+            value = argv[index]
+        values[name[2:].replace("-", "_")] = Path(value) if name == "--root" else value
+        index += 1
+    if index >= len(argv) or argv[index] not in _VERB_GRAMMAR:
+        return None
+    verb = argv[index]
+    flags, options, positional_names = _VERB_GRAMMAR[verb]
+    values.update(_VERB_DEFAULTS.get(verb, {}), runtime_verb=verb)
+    positionals: list[str] = []
+    rest = argv[index + 1 :]
+    position = 0
+    while position < len(rest):
+        argument = rest[position]
+        position += 1
+        if not argument.startswith("-") or argument == "-":
+            positionals.append(argument)
+            continue
+        if positionals and len(positional_names) > 1:
+            return None  # argparse splits ``kill ID -a SIG`` its own way: let it
+        name, has_value, value = argument.partition("=")
+        if name in flags and not has_value:
+            values[flags[name]] = True
+        elif name in options:
+            if not has_value:
+                if position >= len(rest) or rest[position].startswith("-"):
+                    return None
+                value = rest[position]
+                position += 1
+            values[options[name]] = Path(value)
+        else:
+            return None  # "--", "-h", an abbreviation, a typo: argparse's to judge
+    required = 1 if positional_names else 0
+    if not required <= len(positionals) <= len(positional_names):
+        return None
+    values.update(zip(positional_names, positionals, strict=False))
+    return SimpleNamespace(**values)
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    import argparse
+
     parser.add_argument(
         "--root", type=Path, help="state directory (default $STACKR_RUN/containers)"
     )
@@ -79,17 +180,47 @@ def _state_json(state: object) -> dict[str, object]:
     }
 
 
-def run(args: argparse.Namespace) -> int:
-    from stackr.runtime import container, oci
-    from stackr.runtime.forkserver import DirectFork
-    from stackr.runtime.spec import ContainerStdio
+def run(args: Arguments) -> int:
+    from stackr.runtime import container
 
-    container.use_fork_server(DirectFork())  # one container per process: no 2nd interpreter
     if args.root is not None:
         container.set_containers_dir(args.root.resolve())
     verb = args.runtime_verb
     container_id: str = getattr(args, "container_id", "")
     if verb in ("create", "run"):
+        return _create(args, container_id, wait=verb == "run")
+    if verb == "start":
+        container.start(container_id)
+    elif verb == "state":
+        print(json.dumps(_state_json(container.state(container_id)), indent=2))
+    elif verb == "kill":
+        container.kill(container_id, parse_signal(args.signal), all_processes=args.all)
+    elif verb == "delete":
+        container.delete(container_id, force=args.force)
+    elif verb == "list":
+        print(f"{'ID':<24} {'PID':<8} {'STATUS':<10} BUNDLE")
+        for state in container.list_containers():
+            pid = state.pid or 0
+            print(f"{state.container_id:<24} {pid:<8} {state.status.value:<10} {state.bundle}")
+    return 0
+
+
+def _create(args: Arguments, container_id: str, *, wait: bool) -> int:
+    """``create``, and for ``run`` also start, wait and delete; ``run`` returns the status."""
+    # What both sides of the fork below need, imported once, before it (open_manager
+    # would import the cgroup drivers later, on each side).
+    import stackr.cgroups.v1
+    import stackr.cgroups.v2  # noqa: F401
+    from stackr.runtime import container, oci, prefork
+    from stackr.runtime.spec import ContainerStdio
+
+    # One container per process: its init helper is forked from here, not re-executed
+    # (no second interpreter), and forked first, so that it loads the init code while
+    # this process reads the bundle and makes the cgroup (see prefork). A caller with
+    # threads (in-process use) keeps the re-executed helper: forking it is unsafe.
+    launcher = prefork.PreFork.start() if prefork.single_threaded() else None
+    container.use_fork_server(launcher)
+    try:
         bundle = args.bundle.resolve()
         try:
             config = json.loads((bundle / "config.json").read_text())
@@ -107,34 +238,34 @@ def run(args: argparse.Namespace) -> int:
         else:  # runc passes its own stdio straight to the container process
             stdio = ContainerStdio(0, 1, 2)
         state = container.create(spec, stdio, bundle_dir=bundle)
-        if args.pid_file is not None and state.pid is not None:
-            args.pid_file.write_text(str(state.pid))
-        if verb == "create":
-            return 0
-        container.start(container_id)
-        final = container.wait(container_id)
-        container.delete(container_id)
-        return final.exit_code if final.exit_code is not None else 255
-    if verb == "start":
-        container.start(container_id)
-    elif verb == "state":
-        print(json.dumps(_state_json(container.state(container_id)), indent=2))
-    elif verb == "kill":
-        container.kill(container_id, parse_signal(args.signal), all_processes=args.all)
-    elif verb == "delete":
-        container.delete(container_id, force=args.force)
-    elif verb == "list":
-        print(f"{'ID':<24} {'PID':<8} {'STATUS':<10} BUNDLE")
-        for state in container.list_containers():
-            pid = state.pid or 0
-            print(f"{state.container_id:<24} {pid:<8} {state.status.value:<10} {state.bundle}")
-    return 0
+    finally:
+        if launcher is not None:
+            launcher.close()  # used (its child is gone already) or not: no child left
+        container.use_fork_server(None)
+    if args.pid_file is not None and state.pid is not None:
+        args.pid_file.write_text(str(state.pid))
+    if not wait:
+        return 0
+    container.start(container_id)
+    final = container.wait(container_id)
+    container.delete(container_id)
+    return final.exit_code if final.exit_code is not None else 255
+
+
+def parse(argv: list[str]) -> Arguments:
+    """``parse_fast``, or argparse for what it leaves (which exits on a mistake)."""
+    args = parse_fast(argv)
+    if args is not None:
+        return args
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="stackr runtime")
+    configure(parser)
+    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="stackr runtime")
-    configure(parser)
-    args = parser.parse_args(argv)
+    args = parse(sys.argv[1:] if argv is None else argv)
     try:
         return run(args)
     except StackrError as error:
@@ -142,5 +273,32 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def one_shot_process() -> None:
+    """Tune this interpreter for one command that is the whole process.
+
+    The cyclic garbage collector goes off: while the runtime's modules load it ran
+    about 20 times, some 10 ms of a ~100 ms ``runtime run``, and a one-shot command
+    gives its memory back by exiting (``exit_now``). The container's long-lived
+    processes collect again (``prefork``).
+    """
+    gc.disable()
+
+
+def exit_now(code: int) -> NoReturn:
+    """Leave without the interpreter's teardown (tens of ms for the modules loaded).
+
+    For a finished command only: stdout and stderr are flushed here; nothing of
+    stackr's needs atexit handlers or finalizers (its files are closed, the container
+    is waited for and deleted).
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe or stream: nothing left to say
+            code = code or 1
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    one_shot_process()
+    exit_now(main())

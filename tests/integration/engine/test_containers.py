@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 import threading
 import time
 from pathlib import Path
@@ -379,5 +380,34 @@ def test_a_terminal_or_an_open_stdin_keeps_a_shell_running(engine: EngineProcess
         assert client.container_inspect(container_id)["State"]["Status"] == "running"
         client.container_stop(container_id, timeout=0)
         client.container_remove(container_id)
-    with pytest.raises(Exception, match="AttachStdin"):
-        client.container_create(busybox(rootfs, "true", AttachStdin=True))
+
+
+def test_attach_to_an_open_stdin_and_to_a_terminal(engine: EngineProcess, rootfs: Path) -> None:
+    client = engine.client()
+    # OpenStdin (a service's stdin_open): input reaches the command; framed output back
+    plain = client.container_create(busybox(rootfs, "read line; echo got $line >&2",
+                                            OpenStdin=True))
+    session = client.container_attach(plain)  # before start: nothing is missed
+    client.container_start(plain)
+    session.send(b"hello\n")
+    received = b""
+    while chunk := session.recv():
+        received += chunk
+    session.close()
+    assert received == struct.pack(">BxxxL", 2, 10) + b"got hello\n"  # stream 2: stderr
+    assert client.container_wait(plain)["StatusCode"] == 0
+    # Tty: raw bytes, and the terminal takes the size it is given
+    terminal = client.container_create(busybox(rootfs, "read line; stty size; echo $line",
+                                               Tty=True, OpenStdin=True))
+    session = client.container_attach(terminal)
+    client.container_start(terminal)
+    client.container_resize(terminal, 40, 120)
+    session.send(b"typed\r")
+    received = b""
+    while chunk := session.recv():
+        received += chunk
+    session.close()
+    # the terminal echoes what was typed, then the command's output
+    assert received.split() == [b"typed", b"40", b"120", b"typed"]
+    for container_id in (plain, terminal):
+        client.container_remove(container_id)

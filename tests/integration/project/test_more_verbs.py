@@ -146,13 +146,38 @@ services:
     assert project.ps() == {}
 
 
-def test_exec_with_stdin_a_terminal_and_detached(project: Project) -> None:
+def on_terminal(project: Project, *args: str, rows: int = 33, columns: int = 101
+                ) -> tuple[int, str]:
+    """``stackr ARGS`` with a terminal of that size as its stdin and stdout: its exit
+    code and what the terminal showed."""
     import fcntl
     import pty
     import struct
     import subprocess
     import termios
 
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "stackr", *args], cwd=project.directory,
+        env={**os.environ, "PYTHONPATH": str(REPO)}, stdin=slave, stdout=slave,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(slave)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the last holder of the terminal has gone
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(master)
+    return process.wait(60), output.decode(errors="replace")
+
+
+def test_exec_with_stdin_a_terminal_and_detached(project: Project) -> None:
     project.write("""
 services:
   app:
@@ -167,29 +192,8 @@ services:
     assert (piped.returncode, piped.stdout) == (5, "from stdin\n")
 
     # on a terminal: a TTY inside, of the terminal's size
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "stackr", "exec", "app", "sh", "-c", "test -t 0 && echo tty; stty size"],
-        cwd=project.directory, env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdin=slave, stdout=slave, stderr=subprocess.PIPE,
-    )
-    os.close(slave)
-    output = b""
-    while True:
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:  # EIO: the last holder of the terminal has gone
-            break
-        if not chunk:
-            break
-        output += chunk
-    os.close(master)
-    assert process.wait(60) == 0, process.stderr.read() if process.stderr else ""
-    if process.stderr:
-        process.stderr.close()
-    lines = output.decode().split()
-    assert lines == ["tty", "33", "101"]
+    code, shown = on_terminal(project, "exec", "app", "sh", "-c", "test -t 0 && echo tty; stty size")
+    assert code == 0 and shown.split() == ["tty", "33", "101"]
 
     # detached: returns at once, the command runs on
     project.stackr("exec", "-d", "app", "sh", "-c", "echo done > /tmp/detached")
@@ -198,3 +202,28 @@ services:
         if found.returncode == 0:
             break
     assert found.stdout == "done\n"
+
+
+def test_run_is_interactive_with_a_terminal_or_a_pipe(project: Project) -> None:
+    project.write("""
+services:
+  app:
+    image: busybox:latest
+    command: sleep 3600
+""")
+    # a pipe: stdin's end is the command's EOF, output and exit code come back
+    piped = project.stackr("run", "--rm", "-T", "app", "sh", "-c", "cat; echo err >&2; exit 3",
+                           input="line one\nline two\n", check=False)
+    assert piped.returncode == 3
+    assert (piped.stdout, piped.stderr.strip().splitlines()[-1]) == ("line one\nline two\n", "err")
+    # a terminal: the container's own /dev/pts, of the terminal's size
+    code, shown = on_terminal(project, "run", "--rm", "app", "sh", "-c", "tty; stty size; exit 4")
+    assert code == 4 and shown.split() == ["/dev/pts/0", "33", "101"], shown
+    # detached: the one-off's name, and it runs
+    name = project.stackr("run", "-d", "app").stdout.strip()
+    assert name.startswith(f"{project.name}-app-run-")
+    client = project.engine.client()
+    try:
+        assert client.container_inspect(name)["State"]["Status"] == "running"
+    finally:
+        client.close()

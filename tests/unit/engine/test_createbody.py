@@ -65,7 +65,8 @@ def test_a_network_name_and_a_netns_path() -> None:
 
 
 @pytest.mark.parametrize("body", [
-    {"AttachStdin": True},
+    {"AttachStdin": "yes"},
+    {"HostConfig": {"ConsoleSize": [24]}},
     {"Env": ["NOEQUALS"]},
     {"Healthcheck": {"Test": ["WHAT", "x"]}},
     {"Healthcheck": {"Test": ["CMD"]}},

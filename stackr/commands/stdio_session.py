@@ -1,4 +1,5 @@
-"""An attached exec: the user's stdin to the process, its output back, a TTY when on one.
+"""An attached exec or one-off container: the user's stdin to the process, its output
+back, a TTY when on one (``stackr exec``, ``stackr run``).
 
 With a TTY the local terminal is put in raw mode (restored on the way out, whatever
 happens), the remote terminal gets the local size at start and on every SIGWINCH, and
@@ -15,11 +16,10 @@ import signal
 import struct
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from stackr.client import EngineClient
     from stackr.client.transport import Hijacked
 
 FRAME_HEADER = struct.Struct(">BxxxL")
@@ -44,30 +44,38 @@ def raw_terminal(descriptor: int) -> Iterator[None]:
         termios.tcsetattr(descriptor, termios.TCSADRAIN, saved)
 
 
-def run_attached(client: EngineClient, exec_id: str, tty: bool) -> int:
-    """Run the exec with stdin attached; returns its exit code."""
-    session = client.exec_attach(exec_id)
+def wants_tty(no_tty: bool) -> bool:
+    """A TTY unless refused, when stdin and stdout are terminals (as Compose decides)."""
+    return not no_tty and sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def copy_stdio(session: Hijacked, tty: bool,
+               resize: Callable[[int, int], None] | None = None) -> None:
+    """Copy stdin to the session and its output to stdout/stderr until the output ends.
+    With ``tty``: raw mode, and ``resize(rows, columns)`` on every SIGWINCH."""
     try:
         threading.Thread(target=_copy_input, args=(session,), daemon=True,
-                         name="exec-stdin").start()
+                         name="stdin").start()
         if tty:
-            with _resizing(client, exec_id), raw_terminal(sys.stdin.fileno()):
+            with _resizing(resize), raw_terminal(sys.stdin.fileno()):
                 _copy_output(session, tty=True)
         else:
             _copy_output(session, tty=False)
     finally:
         session.close()
-    exit_code = client.exec_inspect(exec_id).get("ExitCode")
-    return int(exit_code) if exit_code is not None else 1
 
 
 @contextlib.contextmanager
-def _resizing(client: EngineClient, exec_id: str) -> Iterator[None]:
-    def resize(_signum: int, _frame: object) -> None:
-        with contextlib.suppress(Exception):
-            client.exec_resize(exec_id, *terminal_size())
+def _resizing(resize: Callable[[int, int], None] | None) -> Iterator[None]:
+    if resize is None:
+        yield
+        return
 
-    previous = signal.signal(signal.SIGWINCH, resize)
+    def on_change(_signum: int, _frame: object) -> None:
+        with contextlib.suppress(Exception):
+            resize(*terminal_size())
+
+    previous = signal.signal(signal.SIGWINCH, on_change)
     try:
         yield
     finally:
