@@ -137,6 +137,7 @@ class ImageStore:
             for sub in ("blobs/sha256", "layers/sha256", "records", "tmp", "downloads"):
                 (self.root / sub).mkdir(parents=True, exist_ok=True)
             os.chmod(self.root / "layers", 0o700)
+            _spread_children(self.root / "tmp")
         except PermissionError as error:
             raise PreconditionError(
                 f"cannot use the image store {self.root}: permission denied (run as root, "
@@ -927,6 +928,36 @@ class ImageStore:
                 if not _download_in_progress(path):
                     self._discard(path)
         return removed
+
+
+FS_IOC_GETFLAGS = 0x80086601
+FS_IOC_SETFLAGS = 0x40086602
+FS_TOPDIR_FL = 0x00020000
+
+
+def _spread_children(directory: Path) -> None:
+    """Mark ``directory`` as a "top" directory (``chattr +T``): ext4 then places each
+    directory made in it (a layer being unpacked) in a block group of its own choosing
+    rather than next to its parent. Layers then do not pile up in one group, and on an
+    ext4 without a journal, unpacking right after an ``rmi`` does not pay for the inodes
+    it just freed (each recently freed inode is skipped one by one, up to 2 ms per new
+    file). Only a hint: file systems without the flag are left as they are."""
+    import array
+
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        flags = array.array("i", [0])  # the kernel reads and writes an int
+        fcntl.ioctl(fd, FS_IOC_GETFLAGS, flags, True)
+        if not flags[0] & FS_TOPDIR_FL:
+            flags[0] |= FS_TOPDIR_FL
+            fcntl.ioctl(fd, FS_IOC_SETFLAGS, flags, True)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _drain(stream: IO[bytes]) -> None:

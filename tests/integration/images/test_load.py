@@ -238,3 +238,25 @@ def test_builders_add_layers_then_an_image(tmp_path: Path, store: ImageStore) ->
     missing = {**config, "rootfs": {"type": "layers", "diff_ids": ["sha256:" + "9" * 64]}}
     with pytest.raises(ImageError, match="not in the store"):
         store.add_image(missing, ["broken:1"])
+
+
+def test_layers_are_unpacked_in_a_top_directory(store: ImageStore) -> None:
+    """ext4 places each layer being unpacked in a block group of its own (chattr +T)."""
+    import array
+    import fcntl
+
+    from stackr.images.store import FS_IOC_GETFLAGS, FS_TOPDIR_FL
+
+    fd = os.open(store.root / "tmp", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        flags = array.array("i", [0])
+        try:
+            fcntl.ioctl(fd, FS_IOC_GETFLAGS, flags, True)
+        except OSError:
+            pytest.skip("the file system has no inode flags")
+    finally:
+        os.close(fd)
+    if subprocess.run(["findmnt", "-no", "FSTYPE", "-T", str(store.root)], capture_output=True,
+                      text=True, check=False).stdout.strip() != "ext4":
+        pytest.skip("the flag is ext4's")
+    assert flags[0] & FS_TOPDIR_FL
