@@ -15,13 +15,17 @@ Every tar member is checked here rather than trusting ``tarfile.extractall``:
 A layer is unpacked once (keyed by its diff_id) and checked against the lower layers of
 the image that first brings it. It is never resolved through them on the host, so a
 layer reused on other lowers cannot escape either; the check only refuses layers whose
-paths would have gone through a lower symlink in a container's view.
+paths would have gone through a lower symlink in a container's view. Since the lowers
+are only read, the check can also come after the unpacking (``lowers=None``, then
+``check_lower_dirs``): for layers unpacked before their image is known (an archive
+streaming in) or in parallel (a pull).
 
 Whiteouts become OverlayFS's forms: ``dir/.wh.NAME`` → a character device 0:0 at
 ``dir/NAME``; ``dir/.wh..wh..opq`` → the ``trusted.overlay.opaque=y`` xattr on ``dir``.
 Owner, mode (with setuid bits), xattrs and mtimes are kept. The diff_id (sha256 of the
 uncompressed tar) and, when asked, the digest and size of the compressed blob are
-verified in the same pass.
+verified in the same pass: each byte is read once, hashed, and written (64 KiB at a
+time; file metadata through the open descriptor).
 """
 
 from __future__ import annotations
