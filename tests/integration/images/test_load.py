@@ -260,3 +260,27 @@ def test_layers_are_unpacked_in_a_top_directory(store: ImageStore) -> None:
                       text=True, check=False).stdout.strip() != "ext4":
         pytest.skip("the flag is ext4's")
     assert flags[0] & FS_TOPDIR_FL
+
+
+@pytest.mark.parametrize("how", ["file", "stream"])
+def test_layers_shared_through_archive_symlinks(how: str, tmp_path: Path, store: ImageStore) -> None:
+    """Docker's legacy layout writes a layer a second image repeats as a symlink to the
+    first copy; read as a stream, that layer was unpacked once, under the first name."""
+    base, top = fx.busybox_layers()
+    other = fx.layer_tar([fx.TarEntry("etc/other", data=b"other\n")])
+    first = fx.build_image([base, top], compression="none")
+    second = fx.build_image([base, other, top], compression="none")
+    archive = fx.write_docker_save_legacy(
+        tmp_path / "two.tar", [(first, ["one:1"]), (second, ["two:1"])]
+    )
+    if how == "stream":
+        with open(archive, "rb") as stream:
+            records = store.load_archive(stream)
+    else:
+        records = store.load_archive(archive)
+    assert sorted(t for r in records for t in r.repo_tags) == [
+        "docker.io/library/one:1", "docker.io/library/two:1"
+    ]
+    assert len(os.listdir(store.root / "layers" / "sha256")) == 3
+    assert (store.layer_dirs(store.require("two:1"))[1] / "etc" / "other").read_bytes() == b"other\n"
+    assert os.listdir(store.root / "tmp") == []
