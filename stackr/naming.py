@@ -8,8 +8,6 @@ hash instead of the project and network names.
 
 from __future__ import annotations
 
-import hashlib
-
 LINK_PREFIX = "stk"  # every bridge/veth stackr makes starts with this
 IFNAME_MAX = 15
 CGROUP_PARENT = "stackr"  # cgroup directory (in each hierarchy) holding stackr's containers
@@ -24,6 +22,8 @@ LABEL_VOLUME = "io.stackr.volume"
 
 
 def short_hash(*parts: str, length: int = 10) -> str:
+    import hashlib  # here: the runtime's path imports this module, and hashlib is heavy
+
     digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()
     return digest[:length]
 

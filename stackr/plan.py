@@ -276,7 +276,12 @@ def reconcile(
         )
     wave += 1 if scaled_down or (true_orphans and options.remove_orphans) else 0
 
-    # Then creations and starts, by generation.
+    # Then creations and starts, by generation. A container is created in the first
+    # wave that creates containers (it needs only networks, volumes and its image, all
+    # made before): the engine builds it at create, so the stack's containers are built
+    # in parallel and a chain of depends_on waits only for the starts. Not a container
+    # that joins another's namespaces at create (network_mode: service:x).
+    first_container_wave: int | None = None
     for generation in generations:
         did_something = False
         for resource in generation:
@@ -287,7 +292,15 @@ def reconcile(
                 continue
             if current is None or resource in recreate:
                 cause = recreate.get(resource, "new")
-                _add_creation(builder, resource, cause, options, wave)
+                create_wave = wave
+                if resource.kind == "service" and not any(
+                    reason in ("network_mode", "volumes_from")
+                    for _, reason in graph.needs_of(resource)
+                ):
+                    if first_container_wave is None:
+                        first_container_wave = wave
+                    create_wave = first_container_wave
+                _add_creation(builder, resource, cause, options, create_wave, wave)
                 did_something = True
             elif resource.kind == "service" and not current.running and not options.no_start:
                 builder.add(OpType.START_CONTAINER, resource, "not running", wave)
@@ -325,7 +338,8 @@ def _add_removal(
 
 
 def _add_creation(
-    builder: _Builder, resource: ResourceId, cause: str, options: UpOptions, wave: int
+    builder: _Builder, resource: ResourceId, cause: str, options: UpOptions, wave: int,
+    start_wave: int,
 ) -> None:
     if resource.kind == "network":
         builder.add(OpType.CREATE_NETWORK, resource, cause, wave)
@@ -334,7 +348,7 @@ def _add_creation(
     elif resource.kind == "service":
         builder.add(OpType.CREATE_CONTAINER, resource, cause, wave)
         if not options.no_start:
-            builder.add(OpType.START_CONTAINER, resource, cause, wave)
+            builder.add(OpType.START_CONTAINER, resource, cause, start_wave)
 
 
 def teardown(

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,11 @@ def write_atomic(
     """Replace ``path`` by ``data``; ``temp_dir`` must be on the same filesystem."""
     directory = temp_dir or path.parent
     directory.mkdir(parents=True, exist_ok=True)
-    descriptor, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    # O_EXCL with a random name, as tempfile.mkstemp does, without importing tempfile
+    # (and random, shutil, bz2, lzma): the runtime's and the fork server's start-up
+    # and memory pay for every module.
+    temp_name = str(directory / f".{path.name}.{os.urandom(6).hex()}")
+    descriptor = os.open(temp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
         with os.fdopen(descriptor, "wb") as temp_file:
             temp_file.write(data)

@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from stackr.engine import logs
 from stackr.engine.attach import Attachments, resize_terminal
@@ -82,6 +82,16 @@ class Run:
 
 
 @dataclass
+class Prepared:
+    """A container built by the runtime and waiting for its start (``_prepare_locked``)."""
+
+    stdin_once: bool = False
+    pump: Any = None  # the logs.LogPump to start with it
+    terminal: int | None = None  # the pty master (tty: true), owned by the pump
+    stdin_input: int | None = None  # the engine's end of the container's stdin
+
+
+@dataclass
 class Supervised:
     container_id: str
     record: JsonObject
@@ -91,6 +101,7 @@ class Supervised:
     writer: logs.LogWriter | None = None
     backoff: Backoff = field(default_factory=Backoff)
     attachments: Attachments = field(default_factory=Attachments)
+    prepared: Prepared | None = None  # built at create, waiting for the first start
     restart_timer: threading.Timer | None = None
     exit_count: int = 0
     removed: bool = False
@@ -280,7 +291,20 @@ class ContainerManager:
             self._containers[container_id] = supervised
         self._save(supervised)
         self._publish(supervised, "create")
+        if not (config["HostConfig"].get("NetworkMode") or "").startswith("container:"):
+            # (whose owner may not run yet: prepared at its start)
+            self._prepare_early(supervised)
         return {"Id": container_id, "Warnings": []}
+
+    def _prepare_early(self, supervised: Supervised) -> None:
+        """Prepare at create; a failure here is not the create's: start tries again and
+        reports it."""
+        with supervised.lock:
+            try:
+                supervised.prepared = self._prepare_locked(supervised)
+            except (ApiError, StackrError, OSError):
+                supervised.state.update({"Error": "", "ExitCode": 0})
+                self._save(supervised)
 
     def _mounts_of(self, config: JsonObject) -> list[JsonObject]:
         host = config["HostConfig"]
@@ -329,62 +353,20 @@ class ContainerManager:
         return True
 
     def _start_locked(self, supervised: Supervised) -> None:
-        runtime = self.runtime()
-        from stackr.runtime.spec import ContainerStdio
-
-        container_id = supervised.container_id
-        config = {**supervised.record["Config"], "HostConfig": supervised.record["HostConfig"]}
-        spec = self._spec(container_id, config)
-        if supervised.writer is None:
-            supervised.writer = _log_writer(supervised)
-        spec = self._wire_networks(supervised, spec)
-        fifos = logs.make_fifos(container_id)
-        ends = {} if spec.tty else logs.open_container_ends(fifos)
-        stdin_input = None  # where an attached client's input goes (no TTY)
-        if config.get("OpenStdin") and not spec.tty:
-            if config.get("StdinOnce"):
-                # A one-off (compose run): a pipe, whose end the attached client's end
-                # of input brings about.
-                ends["stdin"], stdin_input = os.pipe2(os.O_CLOEXEC)
-            else:
-                ends["stdin"] = logs.open_stdin_end(container_id)
-                stdin_input = logs.open_stdin_writer(container_id)
-        pump = None
-        terminal = None
+        prepared, supervised.prepared = supervised.prepared, None
+        if prepared is None:
+            prepared = self._prepare_locked(supervised)
         try:
-            if spec.tty:
-                pump, terminal = self._create_with_terminal(supervised, spec)
-            else:
-                # The engine's read ends are opened while the container's ends are open,
-                # so they only see EOF once every process of the container has exited.
-                pump = logs.LogPump(container_id, supervised.writer,
-                                    attachments=supervised.attachments)
-                runtime.create(spec, ContainerStdio(
-                    stdin=ends.get("stdin"), stdout=ends["stdout"], stderr=ends["stderr"]))
-            state = runtime.start(container_id)
+            state = self.runtime().start(supervised.container_id)
         except Exception as error:
-            if pump is not None:
-                pump.start()  # drains what the failed setup wrote, then ends at EOF
-            for descriptor in [*ends.values(), *([stdin_input] if stdin_input else [])]:
-                os.close(descriptor)
-            with contextlib.suppress(Exception):
-                runtime.delete(container_id, force=True)
-            supervised.state.update({"Status": "exited" if supervised.exit_count else "created",
-                                     "Error": str(error), "ExitCode": 128})
-            self._save(supervised)
-            if isinstance(error, StackrError):
-                raise ApiError(500 if not isinstance(error, ValueError) else 400,
-                               f"container {supervised.name}: cannot start: {error}") from None
-            raise
-        for descriptor in ends.values():
-            os.close(descriptor)
-        if terminal is not None:
-            supervised.attachments.set_input(terminal, terminal=terminal)  # the pump's
-        elif stdin_input is not None:
-            supervised.attachments.set_input(stdin_input, owned=True,
-                                             eof_closes=bool(config.get("StdinOnce")))
-        pump.start()
-        run = Run(pump, time.monotonic())
+            self._abandon(supervised, prepared, error)
+        if prepared.terminal is not None:
+            supervised.attachments.set_input(prepared.terminal, terminal=prepared.terminal)
+        elif prepared.stdin_input is not None:
+            supervised.attachments.set_input(prepared.stdin_input, owned=True,
+                                             eof_closes=prepared.stdin_once)
+        prepared.pump.start()
+        run = Run(prepared.pump, time.monotonic())
         supervised.run = run
         supervised.state.update({
             "Status": "running", "Running": True, "Restarting": False, "Pid": state.pid or 0,
@@ -396,6 +378,83 @@ class ContainerManager:
         self._publish(supervised, "start")
         self._watch(supervised, run)
         self._start_health(supervised)
+
+    def _prepare_locked(self, supervised: Supervised) -> Prepared:
+        """Everything of a start but the start itself: networks wired, log FIFOs, and the
+        runtime's container built, its PID 1 waiting for ``start`` (runc's create).
+
+        ``create`` prepares at once, so that a stack's containers are built in parallel
+        and a chain of ``depends_on`` only waits for the starts (a few ms each); a
+        container prepared by an engine that has since gone is prepared again.
+        """
+        runtime = self.runtime()
+        from stackr.runtime.spec import ContainerStdio
+
+        container_id = supervised.container_id
+        config = {**supervised.record["Config"], "HostConfig": supervised.record["HostConfig"]}
+        spec = self._spec(container_id, config)
+        if supervised.writer is None:
+            supervised.writer = _log_writer(supervised)
+        spec = self._wire_networks(supervised, spec)
+        fifos = logs.make_fifos(container_id)
+        ends = {} if spec.tty else logs.open_container_ends(fifos)
+        prepared = Prepared(stdin_once=bool(config.get("StdinOnce")))
+        if config.get("OpenStdin") and not spec.tty:
+            if prepared.stdin_once:
+                # A one-off (compose run): a pipe, whose end the attached client's end
+                # of input brings about.
+                ends["stdin"], prepared.stdin_input = os.pipe2(os.O_CLOEXEC)
+            else:
+                ends["stdin"] = logs.open_stdin_end(container_id)
+                prepared.stdin_input = logs.open_stdin_writer(container_id)
+        try:
+            if spec.tty:
+                prepared.pump, prepared.terminal = self._create_with_terminal(supervised, spec)
+            else:
+                # The engine's read ends are opened while the container's ends are open,
+                # so they only see EOF once every process of the container has exited.
+                prepared.pump = logs.LogPump(container_id, supervised.writer,
+                                             attachments=supervised.attachments)
+                runtime.create(spec, ContainerStdio(
+                    stdin=ends.get("stdin"), stdout=ends["stdout"], stderr=ends["stderr"]))
+        except Exception as error:
+            for descriptor in ends.values():
+                os.close(descriptor)
+            self._abandon(supervised, prepared, error)
+        for descriptor in ends.values():
+            os.close(descriptor)
+        return prepared
+
+    def _abandon(self, supervised: Supervised, prepared: Prepared, error: Exception
+                 ) -> NoReturn:
+        """A prepare or start failed: drain what it wrote, remove the runtime's container,
+        record the error, raise it as the API's error."""
+        if prepared.pump is not None:
+            prepared.pump.start()  # drains what the failed setup wrote, then ends at EOF
+        if prepared.stdin_input is not None:
+            os.close(prepared.stdin_input)
+        with contextlib.suppress(Exception):
+            self.runtime().delete(supervised.container_id, force=True)
+        supervised.state.update({"Status": "exited" if supervised.exit_count else "created",
+                                 "Error": str(error), "ExitCode": 128})
+        self._save(supervised)
+        if isinstance(error, StackrError):
+            raise ApiError(500 if not isinstance(error, ValueError) else 400,
+                           f"container {supervised.name}: cannot start: {error}") from None
+        raise error
+
+    def _discard_prepared(self, supervised: Supervised) -> None:
+        """Take a prepared, never started container back to a bare record."""
+        prepared, supervised.prepared = supervised.prepared, None
+        if prepared is None:
+            return
+        with contextlib.suppress(Exception):
+            self.runtime().delete(supervised.container_id, force=True)
+        if prepared.pump is not None:
+            prepared.pump.start()  # sees EOF now that the container's processes are gone
+            prepared.pump.join(5)
+        if prepared.stdin_input is not None:
+            os.close(prepared.stdin_input)
 
     def _wire_networks(self, supervised: Supervised, spec: Any) -> Any:
         """Join the container's sandbox (made on first start) when it is on networks."""
@@ -654,6 +713,7 @@ class ContainerManager:
             self._stop_health(supervised)
             if supervised.restart_timer is not None:
                 supervised.restart_timer.cancel()
+            self._discard_prepared(supervised)
             run = supervised.run
         if run is not None:
             self._signal(supervised, signals.SIGKILL, all_processes=True)
@@ -855,6 +915,11 @@ class ContainerManager:
         """Bring the records in line with what the kernel says (engine start)."""
         for supervised in self.all():
             status = supervised.state["Status"]
+            if status == "created":
+                # Prepared by an engine that has gone (its log pump with it): start
+                # prepares it again.
+                with contextlib.suppress(StackrError):
+                    self.runtime().delete(supervised.container_id, force=True)
             if status not in ("running", "restarting"):
                 continue
             try:

@@ -62,10 +62,11 @@ def test_empty_host_creates_everything_in_dependency_waves() -> None:
         [
             " 0  CREATE_NETWORK    network:back       (new)",
             " 0  CREATE_VOLUME     volume:data        (new)",
+            " 1  CREATE_CONTAINER  service:api:1      (new)",
             " 1  CREATE_CONTAINER  service:db:1       (new)",
             " 1  START_CONTAINER   service:db:1       (new)",
-            " 2  CREATE_CONTAINER  service:api:1      (new)",
             " 2  START_CONTAINER   service:api:1      (new)",
+            # network_mode: api's namespaces are joined at create, so after api's start
             " 3  CREATE_CONTAINER  service:sidecar:1  (new)",
             " 3  START_CONTAINER   service:sidecar:1  (new)",
         ]
