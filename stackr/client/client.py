@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import IO, Any, BinaryIO, cast
 from urllib.parse import quote, urlencode
 
 from stackr.client.errors import EngineUnavailableError, error_for
@@ -252,17 +252,67 @@ class EngineClient:
         """Progress lines; a line with ``error`` ends a failed pull."""
         return self.stream_json("POST", "/images/create" + _query({"fromImage": reference}))
 
-    def image_load(self, archive: str) -> Iterator[JsonObject]:
-        """Send a ``docker save`` / OCI archive file; one line per loaded name."""
+    def image_tag(self, reference: str, repository: str, tag: str = "latest") -> None:
+        path = f"/images/{quote(reference, safe='/:@')}/tag"
+        self.request("POST", path + _query({"repo": repository, "tag": tag}))
+
+    def image_import(self, rootfs: IO[bytes], repository: str, tag: str, *,
+                     changes: list[str] | None = None, message: str = "") -> str:
+        """``docker import``: a one-layer image from a root file system tar (read from its
+        current position to the end); ``changes``: CMD/ENTRYPOINT/ENV/WORKDIR lines. The
+        new image's id."""
         import os
 
+        length = os.fstat(rootfs.fileno()).st_size - rootfs.tell()
+        query = _query({"fromSrc": "-", "repo": repository, "tag": tag,
+                        "message": message or None})
+        for change in changes or []:
+            query += "&" + urlencode({"changes": change})
+        image_id = ""
+        for line in self._send_body("/images/create" + query, rootfs, length):
+            if "error" in line:
+                raise error_for(500, str(line["error"]))
+            image_id = str(line.get("status", image_id))
+        return image_id
+
+    def image_load(self, archive: str | IO[bytes], length: int | None = None
+                   ) -> Iterator[JsonObject]:
+        """Send a ``docker save`` / OCI archive (a file name, or a binary file of ``length``
+        bytes read from its current position); one ``{"stream": ...}`` line per loaded name.
+        An ``EngineError`` carries the engine's reason for refusing the archive."""
+        import os
+
+        body = open(archive, "rb") if isinstance(archive, str) else archive  # noqa: SIM115
+        try:
+            if length is None:
+                length = os.fstat(body.fileno()).st_size - body.tell()
+            yield from self._send_body("/images/load", body, length)
+        finally:
+            if isinstance(archive, str):
+                body.close()
+
+    def _send_body(self, path: str, body: IO[bytes], length: int) -> Iterator[JsonObject]:
+        """POST a tar body of ``length`` bytes; the answer's JSON lines."""
+        if self._may_autostart():
+            # the body cannot be sent twice, so start the engine before, not on a refusal
+            self._ensure_engine()
         connection = open_connection(self.host, None)
         try:
-            with open(archive, "rb") as body:
+            try:
                 response = connection.request(
-                    "POST", "/images/load", body, {"Content-Type": "application/x-tar"},
-                    length=os.fstat(body.fileno()).st_size,
+                    "POST", path, cast(BinaryIO, body),
+                    {"Content-Type": "application/x-tar"}, length=length,
                 )
+            except (FileNotFoundError, ConnectionRefusedError) as error:
+                raise EngineUnavailableError(
+                    f"no engine answers at {self.host}: {error.strerror or error} "
+                    "(start one with `stackr engine`)"
+                ) from None
+            except (BrokenPipeError, ConnectionResetError):
+                raise EngineUnavailableError(
+                    f"the engine at {self.host} closed the connection while the tar was "
+                    "sent (see its log)"
+                ) from None
             if response.status >= 400:
                 raise error_for(response.status, _message(response.read(), response.status))
             while line := response.readline():

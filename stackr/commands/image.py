@@ -39,30 +39,60 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stackr.images.inspect import inspect_document
-    from stackr.images.store import ImageStore
+    from stackr.client import EngineClient
 
     if getattr(args, "delegate", None):
         exit_code: int = _delegate(args.delegate).run(args)
         return exit_code
-    store = ImageStore()
+    if args.image_command == "import":
+        return _import(args)
+    client = EngineClient(getattr(args, "host", None))
     if args.image_command == "inspect":
-        records = [store.require(image) for image in args.images]
-        documents = [
-            inspect_document(r, store.config_document(r), store.layer_dirs(r)) for r in records
-        ]
+        documents = [client.image_inspect(image) for image in args.images]
         print(json.dumps(documents, indent=2))
     elif args.image_command == "prune":
-        removed = store.prune()
+        removed = [f"{kind}: {value}" for answer in client.images_prune()
+                   for kind, value in answer.items()]
         if removed:
             print("Deleted Images:")
             print("\n".join(removed))
         print(f"Total removed: {sum(1 for line in removed if line.startswith('Deleted'))}")
-    elif args.image_command == "import":
-        from pathlib import Path
-
-        record = store.import_rootfs(Path(args.source), args.name, cmd=args.cmd)
-        print(record.id)
     elif args.image_command == "tag":
-        store.tag(args.source, args.target)
+        from stackr.images.errors import InvalidReferenceError
+        from stackr.images.reference import parse_reference
+
+        target = parse_reference(args.target)
+        if not target.tag:
+            raise InvalidReferenceError(f"{args.target!r}: a tag cannot carry a digest")
+        client.image_tag(args.source, target.repository, target.tag)
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    """The root file system goes to the engine as a tar (a directory is packed first)."""
+    from pathlib import Path
+
+    from stackr.client import EngineClient, EngineError
+    from stackr.commands.load import packed_directory
+    from stackr.images.errors import ArchiveError, InvalidReferenceError
+    from stackr.images.reference import parse_reference
+
+    name = parse_reference(args.name)
+    if not name.tag:
+        raise InvalidReferenceError(f"{args.name!r}: an imported image needs a tag, not a digest")
+    source = Path(args.source)
+    if not source.exists():
+        raise ArchiveError(f"{source}: no such file or directory")
+    changes = [f"CMD {json.dumps(args.cmd)}"] if args.cmd else []
+    client = EngineClient(getattr(args, "host", None))
+    with packed_directory(source) if source.is_dir() else open(source, "rb") as rootfs:
+        try:
+            image_id = client.image_import(
+                rootfs, name.repository, name.tag, changes=changes, message=source.name
+            )
+        except EngineError as error:
+            if error.status != 400:
+                raise
+            raise ArchiveError(f"{source}: {error.message}") from None
+    print(image_id)
     return 0

@@ -1,4 +1,4 @@
-"""``stackr images``: list the images of the store."""
+"""``stackr images``: list the images of the engine's store."""
 
 from __future__ import annotations
 
@@ -16,13 +16,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stackr.images.inspect import render_table, summary, table_rows
+    from stackr.client import EngineClient
+    from stackr.images.inspect import listing_from_api, render_table, summary, table_rows
     from stackr.images.reference import parse_reference
-    from stackr.images.store import ImageStore
 
-    records = ImageStore().list()
-    if args.reference:
-        wanted = parse_reference(args.reference)
+    wanted = parse_reference(args.reference) if args.reference else None  # before the engine
+    records = [listing_from_api(i) for i in EngineClient(getattr(args, "host", None)).images()]
+    if wanted is not None:
         explicit_tag = ":" in args.reference.rpartition("/")[2]
         records = [
             r

@@ -1,4 +1,4 @@
-"""``stackr rmi IMAGE...``: untag and remove images (``docker rmi`` rules)."""
+"""``stackr rmi IMAGE...``: untag and remove images (``docker rmi`` rules), in the engine."""
 
 from __future__ import annotations
 
@@ -14,18 +14,32 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from stackr.client import EngineClient
     from stackr.errors import StackrError
-    from stackr.images.store import ImageStore
 
-    store = ImageStore()
+    client = EngineClient(getattr(args, "host", None))
     failed = 0
     for image in args.images:
         try:
-            lines = store.remove(image, force=args.force)
+            check_reference(image)
+            answers = client.image_remove(image, force=args.force)
         except StackrError as error:  # go on with the others, as docker rmi does
             print(error.render(), file=sys.stderr)
             failed = error.exit_code
             continue
-        for line in lines:
-            print(line)
+        for answer in answers:
+            for kind, value in answer.items():  # {"Untagged": name} / {"Deleted": id}
+                print(f"{kind}: {value}")
     return failed
+
+
+def check_reference(text: str) -> None:
+    """Refuse here what is neither a name nor an id (prefix): a usage error (exit 2)."""
+    from stackr.images.errors import InvalidReferenceError
+    from stackr.images.reference import is_id_prefix, parse_reference
+
+    try:
+        parse_reference(text)
+    except InvalidReferenceError:
+        if not is_id_prefix(text):
+            raise

@@ -1,7 +1,8 @@
-"""``/images``: list, inspect, remove, pull (progress stream), load (a tar body).
+"""``/images``: list, inspect, tag, remove, prune, pull (progress stream), load (a tar body).
 
 A thin layer over ``stackr.images.ImageStore``; image references may contain ``/``
 and ``:``, so their path parameter takes the rest of the path (Docker's ``{name:.*}``).
+The CLI's image verbs all come through here, so ``-H`` reaches another engine's store.
 """
 
 from __future__ import annotations
@@ -48,25 +49,38 @@ def list_images(engine: Engine, request: Request) -> Response:
 def prune(engine: Engine, request: Request) -> Response:
     """Untagged images no container uses, unused layers, leftovers."""
     lines = engine.images().prune()
-    deleted = [{"Deleted": line.partition(": ")[2]} for line in lines]
+    deleted = []
+    for line in lines:  # "Untagged: name" / "Deleted: sha256:…", as Docker's answer has them
+        kind, _, value = line.partition(": ")
+        deleted.append({kind: value})
     return Response(body={"ImagesDeleted": deleted, "SpaceReclaimed": 0})
 
 
 @router.route("GET", "/images/{name*}/json")
 def inspect(engine: Engine, request: Request) -> Response:
+    """Docker's inspect shape (familiar names), the layers' lowerdirs under GraphDriver."""
+    from stackr.images.inspect import inspect_document
+
     store = engine.images()
     record = store.resolve(request.params["name"])
     if record is None:
         raise not_found(f"no such image: {request.params['name']}")
-    document = store.config_document(record)
-    return Response(body={
-        **_summary(record),
-        "Created": record.created,
-        "Architecture": record.architecture,
-        "Os": record.os,
-        "Config": document.get("config") or {},
-        "RootFS": {"Type": "layers", "Layers": list(record.diff_ids)},
-    })
+    document = inspect_document(record, store.config_document(record), store.layer_dirs(record))
+    return Response(body={**document, "Labels": dict(record.labels)})
+
+
+@router.route("POST", "/images/{name*}/tag")
+def tag(engine: Engine, request: Request) -> Response:
+    """``docker tag``: ``repo`` (and ``tag``, default ``latest``) names the image too."""
+    repository = request.query_str("repo")
+    if not repository:
+        raise bad_request("images/tag: repo is required")
+    name = f"{repository}:{request.query_str('tag') or 'latest'}"
+    store = engine.images()
+    record = store.require(request.params["name"])
+    store.tag(record.id, name)
+    engine.events.publish("image", "tag", record.id, {"name": name})
+    return Response(status=201)
 
 
 @router.route("DELETE", "/images/{name*}")
@@ -117,37 +131,110 @@ def _progress_stream(work: Any) -> Iterator[JsonObject | None]:
         yield item
 
 
-@router.route("POST", "/images/create")
-def pull(engine: Engine, request: Request) -> Response:
+@router.route("POST", "/images/create", raw_body=True)
+def create(engine: Engine, request: Request) -> Response:
+    """Docker's one path for two things: a pull (``fromImage``) or an import of a root
+    file system sent as the body (``fromSrc=-``)."""
+    if request.query_str("fromSrc") is not None:
+        return _import(engine, request)
     name = request.query_str("fromImage")
     if not name:
-        raise bad_request("images/create: fromImage is required (import is not supported)")
+        raise bad_request("images/create: fromImage (a pull) or fromSrc=- (an import) is required")
     tag = request.query_str("tag")
     reference = f"{name}:{tag}" if tag and "@" not in name and ":" not in name.rsplit("/")[-1] \
         else name
     store = engine.images()
 
     def work(progress: Any) -> list[str]:
+        from stackr.images.reference import parse_reference
+
         record = store.pull(reference, progress)
         engine.events.publish("image", "pull", record.id, {"name": reference})
-        return [f"Digest: {record.repo_digests[0].split('@')[1]}" if record.repo_digests
+        # the digest under the repository pulled (an image may carry several)
+        repository = parse_reference(reference).repository
+        digests = [d for d in record.repo_digests if d.startswith(repository + "@")]
+        return [f"Digest: {digests[0].rpartition('@')[2]}" if digests
                 else f"Image: {record.id}", f"Status: Downloaded {reference}"]
 
     return Response(stream=json_lines(_progress_stream(work)))
 
 
+def _import(engine: Engine, request: Request) -> Response:
+    if request.query_str("fromSrc") != "-":
+        raise bad_request("images/create: fromSrc must be '-' (the root file system as the body)")
+    repository = request.query_str("repo")
+    if not repository:
+        raise bad_request("images/create: an import needs repo (and tag)")
+    reference = f"{repository}:{request.query_str('tag') or 'latest'}"
+    settings = parse_changes(request.query.get("changes", []))
+    try:
+        record = engine.images().import_rootfs(
+            request.body_stream, reference, source_name=request.query_str("message") or "-",
+            **settings,
+        )
+    except StackrError as error:  # the tar sent is at fault: a bad request, as for load
+        raise bad_request(str(error)) from None
+    engine.events.publish("image", "import", record.id, {"name": reference})
+    return Response(stream=json_lines(iter([{"status": record.id}])))
+
+
+def parse_changes(changes: list[str]) -> dict[str, Any]:
+    """Docker's ``changes`` (Dockerfile instructions) that an import can apply: CMD and
+    ENTRYPOINT (JSON or shell form), ENV, WORKDIR. Anything else is refused, not ignored."""
+    import json
+
+    settings: dict[str, Any] = {}
+    env: list[str] = []
+    for change in changes:
+        keyword, _, argument = change.strip().partition(" ")
+        keyword, argument = keyword.upper(), argument.strip()
+        if keyword in ("CMD", "ENTRYPOINT"):
+            try:
+                words = json.loads(argument) if argument.startswith("[") else None
+            except ValueError:
+                raise bad_request(f"images/create: {keyword} {argument!r} is not a JSON "
+                                  "list of strings") from None
+            if words is None:
+                words = ["/bin/sh", "-c", argument]
+            if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+                raise bad_request(f"images/create: {keyword} must be a list of strings")
+            settings["cmd" if keyword == "CMD" else "entrypoint"] = words
+        elif keyword == "ENV":
+            name, separator, value = argument.partition("=")
+            if not separator:  # the old "ENV NAME value" form
+                name, _, value = argument.partition(" ")
+            if not name:
+                raise bad_request(f"images/create: ENV {argument!r} names no variable")
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+                value = value[1:-1]
+            env.append(f"{name}={value}")
+        elif keyword == "WORKDIR":
+            settings["working_dir"] = argument
+        else:
+            raise bad_request(f"images/create: the change {keyword or change!r} is not "
+                              "supported on import (CMD, ENTRYPOINT, ENV, WORKDIR are)")
+    if env:
+        settings["env"] = env
+    return settings
+
+
 @router.route("POST", "/images/load", raw_body=True)
 def load(engine: Engine, request: Request) -> Response:
+    from stackr.images.errors import SENT_ARCHIVE_LABEL
+
     store = engine.images()
     # The body is read now, in this thread: the stream below must not outlive it.
     try:
-        records = store.load_archive(request.body_stream)
+        records = store.load_archive(request.body_stream, label=SENT_ARCHIVE_LABEL)
     except StackrError as error:
-        raise bad_request(f"images/load: {error}") from None
+        raise bad_request(str(error)) from None
     lines = []
     for record in records:
-        names = record.repo_tags or (record.id,)
-        for name in names:
+        for name in record.repo_tags:
             engine.events.publish("image", "load", record.id, {"name": name})
             lines.append({"stream": f"Loaded image: {name}\n"})
+        if not record.repo_tags:  # Docker's line for an image that carries no name
+            engine.events.publish("image", "load", record.id, {"name": record.id})
+            lines.append({"stream": f"Loaded image ID: {record.id}\n"})
     return Response(stream=json_lines(iter(lines)))

@@ -21,10 +21,36 @@ Submodules are imported lazily by their users; importing this package stays chea
 
 from __future__ import annotations
 
-from stackr.images.config import ImageConfig, ProcessSettings, effective_process
-from stackr.images.progress import Phase, ProgressEvent
-from stackr.images.reference import Reference, parse_reference
-from stackr.images.store import ImageRecord, ImageStore
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from stackr.images.config import ImageConfig, ProcessSettings, effective_process
+    from stackr.images.progress import Phase, ProgressEvent
+    from stackr.images.reference import Reference, parse_reference
+    from stackr.images.store import ImageRecord, ImageStore
+
+# name → module: loaded on first access, so that the CLI, which only needs
+# ``stackr.images.reference`` or ``.errors``, does not import the store (tarfile, hashlib…)
+_EXPORTS = {
+    "ImageConfig": "stackr.images.config",
+    "ProcessSettings": "stackr.images.config",
+    "effective_process": "stackr.images.config",
+    "Phase": "stackr.images.progress",
+    "ProgressEvent": "stackr.images.progress",
+    "Reference": "stackr.images.reference",
+    "parse_reference": "stackr.images.reference",
+    "ImageRecord": "stackr.images.store",
+    "ImageStore": "stackr.images.store",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'stackr.images' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "ImageConfig",

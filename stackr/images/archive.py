@@ -13,6 +13,12 @@ Formats understood, by what the archive holds at its top:
 
 Either may be a tar archive (optionally gzip-compressed) or a directory. This module
 only reads and checks the structure; ``stackr.images.store`` unpacks and commits.
+
+An archive that arrives as a stream (``stackr load`` sends it to the engine as a request
+body) is read once, front to back, by ``read_stream``: its uncompressed layers are
+unpacked as they pass (``docker save`` writes the manifest after the layers, so which
+image uses which layer is only known at the end; the checks that need the layers below
+run then), everything else is kept in files. No copy of the whole archive is written.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from stackr.images.errors import ArchiveError, DigestMismatchError, ImageError
+from stackr.images.layers import CHUNK, LayerResult
 from stackr.images.platform import select_platform
 from stackr.images.reference import is_sha256_digest
 
@@ -119,18 +126,7 @@ class TarArchiveSource:
         return self._label
 
     def _resolve(self, name: str) -> tarfile.TarInfo | None:
-        current = _clean(name)
-        for _ in range(MAX_SYMLINK_HOPS):
-            member = self._members.get(current)
-            if member is None or not (member.issym() or member.islnk()):
-                return member
-            if member.islnk():
-                current = _clean(member.linkname)
-            else:
-                base = current.rpartition("/")[0]
-                target = member.linkname
-                current = _clean(target if target.startswith("/") else f"{base}/{target}")
-        raise ArchiveError(f"{self._label}: too many symlinks resolving {name!r}")
+        return _resolve_member(self._members, name, self._label)
 
     def exists(self, name: str) -> bool:
         member = self._resolve(name)
@@ -146,6 +142,165 @@ class TarArchiveSource:
         if stream is None:  # pragma: no cover - regular members always have data
             raise ArchiveError(f"{self._label}: {name!r} has no data")
         return stream
+
+
+def _resolve_member(
+    members: Mapping[str, tarfile.TarInfo], name: str, label: str
+) -> tarfile.TarInfo | None:
+    """The member ``name`` names, following links inside the archive (never out of it)."""
+    current = _clean(name)
+    for _ in range(MAX_SYMLINK_HOPS):
+        member = members.get(current)
+        if member is None or not (member.issym() or member.islnk()):
+            return member
+        if member.islnk():
+            current = _clean(member.linkname)
+        else:
+            base = current.rpartition("/")[0]
+            target = member.linkname
+            current = _clean(target if target.startswith("/") else f"{base}/{target}")
+    raise ArchiveError(f"{label}: too many symlinks resolving {name!r}")
+
+
+@dataclass(frozen=True)
+class UnpackedLayer:
+    """A member unpacked as a layer while the archive streamed in (not yet checked
+    against its image: ``verify_layer`` and ``check_lower_dirs`` come when it is used)."""
+
+    directory: Path
+    result: LayerResult
+
+
+Unpacker = Callable[[IO[bytes], str], UnpackedLayer]
+
+
+class StreamedArchiveSource:
+    """An archive read once from a stream: small members kept in files, uncompressed
+    layers already unpacked (or the error unpacking them gave, raised if one is used)."""
+
+    def __init__(
+        self,
+        label: str,
+        members: Mapping[str, tarfile.TarInfo],
+        files: Mapping[str, Path],
+        unpacked: Mapping[str, UnpackedLayer | ArchiveError],
+    ) -> None:
+        self._label = label
+        self._members = members
+        self._files = files
+        self._unpacked = unpacked
+
+    def describe(self) -> str:
+        return self._label
+
+    def exists(self, name: str) -> bool:
+        member = _resolve_member(self._members, name, self._label)
+        return member is not None and member.isreg()
+
+    def open(self, name: str) -> IO[bytes]:
+        member = _resolve_member(self._members, name, self._label)
+        if member is None or not member.isreg():
+            raise ArchiveError(f"{self._label}: {name!r} is missing from the archive")
+        path = self._files.get(_clean(member.name))
+        if path is None:
+            raise ArchiveError(f"{self._label}: {name!r} is a layer, not a metadata file")
+        return open(path, "rb")
+
+    def unpacked_layer(self, name: str) -> UnpackedLayer | None:
+        """The layer ``name`` was unpacked into as it streamed in; None if it was kept as
+        a file (compressed, or not a tar) and must be unpacked from there."""
+        member = _resolve_member(self._members, name, self._label)
+        if member is None:
+            return None
+        found = self._unpacked.get(_clean(member.name))
+        if isinstance(found, ArchiveError):
+            raise found
+        return found
+
+
+class _Section:
+    """The next ``size`` bytes of a forward-only stream (the member ``name``)."""
+
+    def __init__(self, source: Any, size: int, label: str, name: str) -> None:
+        self._source = source
+        self.remaining = size
+        self._what = f"{label}: {name!r}"
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0 or size > self.remaining:
+            size = self.remaining
+        if size == 0:
+            return b""
+        data: bytes = self._source.read(size)
+        if len(data) < size:
+            raise ArchiveError(f"{self._what} is cut short: the archive is truncated")
+        self.remaining -= len(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(CHUNK):
+            pass
+
+
+def _looks_like_tar(block: bytes) -> bool:
+    """A tar header (ustar, POSIX or GNU: Docker's layers are written by Go's archive/tar)."""
+    return len(block) == tarfile.BLOCKSIZE and block[257:262] == b"ustar"
+
+
+def read_stream(
+    stream: IO[bytes], label: str, spool_dir: Path, unpack: Unpacker
+) -> StreamedArchiveSource:
+    """Read a (plain or gzip) tar archive from ``stream`` once: each member that is an
+    uncompressed tar goes to ``unpack(section, name)``, other members to files in
+    ``spool_dir``, links are noted. A member that fails to unpack is kept as its error
+    (a junk member no image uses must not fail the load)."""
+    from stackr.images.layers import PrefixedStream, _decompressor, _HashingReader
+
+    head = stream.read(4)
+    prefixed = PrefixedStream(head, stream)
+    decompressed = _decompressor(head, prefixed, label)  # type: ignore[arg-type]
+    reader = _HashingReader(decompressed or prefixed, label)  # type: ignore[arg-type]
+    reader.hashing = False  # only for its forward-only tell/seek and its error mapping
+    members: dict[str, tarfile.TarInfo] = {}
+    files: dict[str, Path] = {}
+    unpacked: dict[str, UnpackedLayer | ArchiveError] = {}
+    try:
+        with tarfile.open(fileobj=reader, mode="r:") as archive:  # type: ignore[call-overload]
+            for index, member in enumerate(archive):
+                name = _clean(member.name)
+                if not name:
+                    continue
+                members[name] = member
+                files.pop(name, None)  # a later member of the same name replaces it
+                unpacked.pop(name, None)
+                if not member.isreg():
+                    continue
+                if member.sparse is not None:
+                    raise ArchiveError(f"{label}: {name!r} is a sparse file")
+                reader.seek(member.offset_data)
+                section = _Section(reader, member.size, label, name)
+                first = section.read(tarfile.BLOCKSIZE)
+                if _looks_like_tar(first):
+                    try:
+                        unpacked[name] = unpack(PrefixedStream(first, section), name)  # type: ignore[arg-type]
+                    except ArchiveError as error:
+                        unpacked[name] = error
+                    section.drain()
+                    continue
+                path = spool_dir / str(index)
+                with open(path, "wb") as out:
+                    out.write(first)
+                    while data := section.read(CHUNK):
+                        out.write(data)
+                files[name] = path
+            reader.drain()
+    except tarfile.TarError as error:
+        raise ArchiveError(f"{label}: not a readable tar archive ({error})") from error
+    except OSError as error:
+        if isinstance(error, io.UnsupportedOperation):
+            raise
+        raise ArchiveError(f"{label}: cannot read the archive ({error})") from error
+    return StreamedArchiveSource(label, members, files, unpacked)
 
 
 class DirectoryArchiveSource:
@@ -370,8 +525,9 @@ def read_archive(source: ArchiveSource) -> list[ArchivedImage]:
     return images
 
 
-def open_tar(path: Path) -> tarfile.TarFile:
+def open_tar(path: Path, label: str | None = None) -> tarfile.TarFile:
+    """``label`` names the archive in the error (a spooled stream's temp path means nothing)."""
     try:
         return tarfile.open(path, mode="r:*")
     except (tarfile.TarError, OSError, EOFError) as error:
-        raise ArchiveError(f"{path}: not a readable tar archive ({error})") from error
+        raise ArchiveError(f"{label or path}: not a readable tar archive ({error})") from error

@@ -51,3 +51,8 @@ class RegistryError(ImageError):
 
 class AuthenticationError(RegistryError):
     """The registry wants credentials stackr does not have, or refused them."""
+
+
+# How the engine names an archive it received as a request body; the CLI puts the
+# user's file name in its place.
+SENT_ARCHIVE_LABEL = "the archive sent"

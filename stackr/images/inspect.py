@@ -1,18 +1,73 @@
 """Text and JSON views of images for the CLI (``stackr images``, ``stackr image inspect``).
 
-Pure functions of records: they neither read the store nor print.
+Pure functions of records: they neither read the store nor print. The CLI gets its
+images from the engine (``GET /images/json``) as ``ImageListing``s; the engine builds
+the inspect document from the store's records. Importing this module does not import
+the store.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from stackr.images.errors import InvalidReferenceError
 from stackr.images.reference import parse_reference
-from stackr.images.store import ImageRecord
+
+if TYPE_CHECKING:
+    from stackr.images.store import ImageRecord
+
+
+class ListedImage(Protocol):
+    """What a listing row needs: an ``ImageRecord`` or an ``ImageListing``."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def short_id(self) -> str: ...
+    @property
+    def repo_tags(self) -> tuple[str, ...]: ...
+    @property
+    def repo_digests(self) -> tuple[str, ...]: ...
+    @property
+    def created(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class ImageListing:
+    """One image as the engine lists it (full names, as the store keeps them)."""
+
+    id: str
+    repo_tags: tuple[str, ...]
+    repo_digests: tuple[str, ...]
+    created: str  # RFC 3339 ("" if unknown)
+    size: int
+
+    @property
+    def short_id(self) -> str:
+        return self.id.removeprefix("sha256:")[:12]
+
+
+def listing_from_api(summary: Mapping[str, Any]) -> ImageListing:
+    """An ``ImageListing`` from Docker's ImageSummary (``Created`` in Unix seconds)."""
+    created_seconds = int(summary.get("Created") or 0)
+    created = (
+        datetime.fromtimestamp(created_seconds, UTC).isoformat().replace("+00:00", "Z")
+        if created_seconds
+        else ""
+    )
+    return ImageListing(
+        id=str(summary["Id"]),
+        repo_tags=tuple(str(t) for t in summary.get("RepoTags") or ()),
+        repo_digests=tuple(str(d) for d in summary.get("RepoDigests") or ()),
+        created=created,
+        size=int(summary.get("Size") or 0),
+    )
 
 
 def familiar(name: str) -> str:
@@ -54,7 +109,7 @@ def human_age(created: str, now: datetime | None = None) -> str:
     return "Less than a minute ago"
 
 
-def table_rows(records: Sequence[ImageRecord], *, no_trunc: bool = False) -> list[list[str]]:
+def table_rows(records: Sequence[ListedImage], *, no_trunc: bool = False) -> list[list[str]]:
     """One row per (repository, tag) like ``docker images``; untagged images as <none>."""
     rows = [["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]]
     for record in records:
@@ -83,7 +138,7 @@ def render_table(rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def summary(record: ImageRecord) -> dict[str, Any]:
+def summary(record: ListedImage) -> dict[str, Any]:
     return {
         "Id": record.id,
         "RepoTags": [familiar(t) for t in record.repo_tags],

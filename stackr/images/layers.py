@@ -15,20 +15,23 @@ Every tar member is checked here rather than trusting ``tarfile.extractall``:
 A layer is unpacked once (keyed by its diff_id) and checked against the lower layers of
 the image that first brings it. It is never resolved through them on the host, so a
 layer reused on other lowers cannot escape either; the check only refuses layers whose
-paths would have gone through a lower symlink in a container's view.
+paths would have gone through a lower symlink in a container's view. Since the lowers
+are only read, the check can also come after the unpacking (``lowers=None``, then
+``check_lower_dirs``): for layers unpacked before their image is known (an archive
+streaming in) or in parallel (a pull).
 
 Whiteouts become OverlayFS's forms: ``dir/.wh.NAME`` → a character device 0:0 at
 ``dir/NAME``; ``dir/.wh..wh..opq`` → the ``trusted.overlay.opaque=y`` xattr on ``dir``.
 Owner, mode (with setuid bits), xattrs and mtimes are kept. The diff_id (sha256 of the
 uncompressed tar) and, when asked, the digest and size of the compressed blob are
-verified in the same pass.
+verified in the same pass: each byte is read once, hashed, and written (64 KiB at a
+time; file metadata through the open descriptor).
 """
 
 from __future__ import annotations
 
 import enum
 import errno
-import gzip
 import hashlib
 import io
 import os
@@ -49,7 +52,7 @@ OPAQUE_MARKER = ".wh..wh..opq"
 OPAQUE_XATTR = "trusted.overlay.opaque"
 PAX_XATTR_PREFIX = "SCHILY.xattr."
 FORBIDDEN_XATTR_PREFIX = "trusted.overlay."
-CHUNK = 1 << 20
+CHUNK = 1 << 16  # below glibc's mmap threshold (128 KiB): no page faults per buffer
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -104,6 +107,10 @@ class LayerResult:
     digest: str  # sha256 of the bytes read (compressed blob); "" when not asked to verify it
     blob_size: int
     unpacked_size: int  # sum of regular file sizes
+    # extracted before its lowers were known (``lowers=None``): the directories this layer
+    # made where it had none, each with the entry that needed it, to check with
+    # ``check_lower_dirs`` once the lowers are known
+    lower_dirs: tuple[tuple[str, str], ...] = ()
 
 
 class _HashingReader:
@@ -133,7 +140,7 @@ class _HashingReader:
     def _read_once(self, size: int) -> bytes:
         try:
             data: bytes = self._source.read(size)
-        except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+        except (EOFError, zlib.error) as error:
             raise ArchiveError(
                 f"{self._what}: corrupt or truncated compressed data ({error})"
             ) from error
@@ -164,7 +171,7 @@ class _HashingReader:
         return self.size
 
 
-class _Prefixed:
+class PrefixedStream:
     """A stream with bytes already read from its start put back in front."""
 
     def __init__(self, prefix: bytes, rest: IO[bytes]) -> None:
@@ -181,10 +188,50 @@ class _Prefixed:
         return self._rest.read(size)
 
 
+class GzipStream:
+    """The decompressed bytes of a gzip stream (one or more members, as gzip allows).
+
+    zlib parses the header and checks the CRC and length itself, in C; ``gzip.GzipFile``
+    does that in Python and copies every byte once more through a buffered reader
+    (a third slower). Truncation raises EOFError, corruption zlib.error, as GzipFile.
+    """
+
+    def __init__(self, source: IO[bytes]) -> None:
+        self._source = source
+        self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._pending = b""
+        self._between_members = False  # after a member's end: another member, or zeros
+
+    def read(self, size: int = -1) -> bytes:
+        limit = size if size >= 0 else 1 << 60
+        while True:
+            if not self._pending:
+                self._pending = self._source.read(CHUNK)
+                if not self._pending:
+                    if not self._between_members:
+                        raise EOFError("the gzip stream ends before its end marker")
+                    return b""
+            if self._between_members:
+                rest = self._pending.lstrip(b"\0")  # zero padding after the last member
+                if not rest:
+                    self._pending = b""
+                    continue
+                if not rest.startswith(GZIP_MAGIC):
+                    raise zlib.error("data after the end of the gzip stream is not gzip")
+                self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                self._pending, self._between_members = rest, False
+            data = self._inflate.decompress(self._pending, limit)
+            self._pending = self._inflate.unconsumed_tail
+            if self._inflate.eof:
+                self._pending, self._between_members = self._inflate.unused_data, True
+            if data or size == 0:
+                return data
+
+
 def _decompressor(head: bytes, stream: IO[bytes], what: str) -> IO[bytes] | None:
     """A decompressing reader of ``stream`` if ``head`` (its first bytes) is gzip or zstd."""
     if head.startswith(GZIP_MAGIC):
-        return gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[return-value]
+        return GzipStream(stream)  # type: ignore[return-value]
     if head.startswith(ZSTD_MAGIC):
         try:
             import zstandard  # type: ignore[import-not-found,unused-ignore]
@@ -212,6 +259,30 @@ def _lower_entry(lowers: Sequence[Path], rel: str) -> os.stat_result | None:
     return None
 
 
+def _check_lower_dir(lowers: Sequence[Path], rel: str, member_name: str, what: str) -> None:
+    """Refuse a directory ``rel`` made by a layer where its lowers have a symlink (the
+    layer's entries would be written through it in a container's view) or a file."""
+    lower = _lower_entry(lowers, rel)
+    if lower is not None and stat.S_ISLNK(lower.st_mode):
+        raise UnsafeLayerError(
+            f"{what}: entry {member_name!r} would be written through the "
+            f"symlink {rel!r} of a lower layer"
+        )
+    if lower is not None and not stat.S_ISDIR(lower.st_mode):
+        raise ArchiveError(
+            f"{what}: entry {member_name!r} needs {rel!r} to be a directory, "
+            "but a lower layer has a file there"
+        )
+
+
+def check_lower_dirs(result: LayerResult, lowers: Sequence[Path], what: str) -> None:
+    """The lower-layer checks of a layer extracted with ``lowers=None``, now that its
+    ``lowers`` (top first) are known: the same refusals, in the same order, as extracting
+    it on them would have made (lowers are only read, so the order of work is free)."""
+    for rel, member_name in result.lower_dirs:
+        _check_lower_dir(lowers, rel, member_name, what)
+
+
 def _hidden_by_opaque(layer: Path, rel: str) -> bool:
     parent = rel.rpartition("/")[0]
     while parent:
@@ -225,14 +296,22 @@ def _hidden_by_opaque(layer: Path, rel: str) -> bool:
 
 
 class _Extractor:
-    def __init__(self, dest: Path, lowers: Sequence[Path], what: str) -> None:
+    def __init__(self, dest: Path, lowers: Sequence[Path] | None, what: str) -> None:
         self.dest = dest
-        self.lowers = lowers
+        self.dest_text = str(dest)  # paths are built as text: pathlib costs per member
+        self.lowers = lowers  # None: not known yet, the checks are recorded in lower_dirs
+        self.lower_dirs: list[tuple[str, str]] = []
         self.what = what
         self.as_root = os.geteuid() == 0
         self.known_dirs: set[str] = {""}
+        # every name this extraction created: ``dest`` starts empty and only this
+        # extractor writes to it, so a name not in here has nothing to remove (no lstat)
+        self.created: set[str] = set()
         self.dir_metadata: dict[str, tarfile.TarInfo] = {}
         self.unpacked_size = 0
+
+    def _path(self, rel: str) -> str:
+        return f"{self.dest_text}/{rel}" if rel else self.dest_text
 
     # -- path checks -------------------------------------------------------------------
     def _ensure_dir(self, rel: str, member_name: str) -> None:
@@ -241,23 +320,17 @@ class _Extractor:
             return
         parent = rel.rpartition("/")[0]
         self._ensure_dir(parent, member_name)
-        path = self.dest / rel
+        path = self._path(rel)
         try:
             found = os.lstat(path)
         except FileNotFoundError:
-            lower = _lower_entry(self.lowers, rel)
-            if lower is not None and stat.S_ISLNK(lower.st_mode):
-                raise UnsafeLayerError(
-                    f"{self.what}: entry {member_name!r} would be written through the "
-                    f"symlink {rel!r} of a lower layer"
-                ) from None
-            if lower is not None and not stat.S_ISDIR(lower.st_mode):
-                raise ArchiveError(
-                    f"{self.what}: entry {member_name!r} needs {rel!r} to be a directory, "
-                    "but a lower layer has a file there"
-                ) from None
+            if self.lowers is None:
+                self.lower_dirs.append((rel, member_name))
+            else:
+                _check_lower_dir(self.lowers, rel, member_name, self.what)
             os.mkdir(path, 0o755)
             self.known_dirs.add(rel)
+            self.created.add(rel)
             return
         if stat.S_ISLNK(found.st_mode):
             raise UnsafeLayerError(
@@ -273,7 +346,9 @@ class _Extractor:
 
     def _clear(self, rel: str, keep_dir: bool) -> bool:
         """Remove what is at ``rel`` in this layer; True if a directory was kept."""
-        path = self.dest / rel
+        if rel not in self.created:
+            return False
+        path = self._path(rel)
         try:
             found = os.lstat(path)
         except FileNotFoundError:
@@ -294,7 +369,7 @@ class _Extractor:
             os.unlink(path)
         return False
 
-    def _existing_file(self, rel: str, member_name: str) -> Path:
+    def _existing_file(self, rel: str, member_name: str) -> str:
         """The path of a non-directory already extracted in this layer (hard-link source)."""
         parent = rel.rpartition("/")[0]
         if parent not in self.known_dirs:
@@ -303,7 +378,7 @@ class _Extractor:
             for part in parent.split("/") if parent else []:
                 current = f"{current}/{part}" if current else part
                 try:
-                    found = os.lstat(self.dest / current)
+                    found = os.lstat(self._path(current))
                 except FileNotFoundError:
                     found = None
                 if found is None or not stat.S_ISDIR(found.st_mode):
@@ -311,7 +386,7 @@ class _Extractor:
                         f"{self.what}: hard link {member_name!r} points to {rel!r}, which is not "
                         "a file of this layer"
                     )
-        path = self.dest / rel
+        path = self._path(rel)
         try:
             found = os.lstat(path)
         except FileNotFoundError:
@@ -335,13 +410,22 @@ class _Extractor:
             found.append((name, value.encode("utf-8", "surrogateescape")))
         return found
 
-    def _apply_metadata(self, path: Path, member: tarfile.TarInfo) -> None:
+    def _apply_metadata(self, path: str, member: tarfile.TarInfo, fd: int | None = None) -> None:
+        """Owner, xattrs, mode and mtime of ``path``; through ``fd`` when it is open (one
+        lookup less per call, and the very file written, whatever the name points at)."""
         is_link = member.issym()
+        target: int | str = path if fd is None else fd
         if self.as_root:
-            os.lchown(path, member.uid, member.gid)
+            if fd is None:
+                os.lchown(path, member.uid, member.gid)
+            else:
+                os.chown(fd, member.uid, member.gid)
         for name, value in self._xattrs(member):
             try:
-                os.setxattr(path, name, value, follow_symlinks=False)
+                if fd is None:
+                    os.setxattr(path, name, value, follow_symlinks=False)
+                else:
+                    os.setxattr(fd, name, value)
             except OSError as error:
                 # as Docker: a file system without (this kind of) xattrs loses them, and
                 # user.* xattrs cannot be set on symlinks at all
@@ -350,9 +434,12 @@ class _Extractor:
                         f"set xattr {name} on", str(path), error
                     ) from error
         if not is_link:
-            os.chmod(path, stat.S_IMODE(member.mode))
+            os.chmod(target, stat.S_IMODE(member.mode))
         mtime_ns = int(member.mtime * 10**9)
-        os.utime(path, ns=(mtime_ns, mtime_ns), follow_symlinks=False)
+        if fd is None:
+            os.utime(path, ns=(mtime_ns, mtime_ns), follow_symlinks=False)
+        else:
+            os.utime(fd, ns=(mtime_ns, mtime_ns))
 
     # -- members -----------------------------------------------------------------------
     def member(
@@ -365,13 +452,14 @@ class _Extractor:
         if kind is EntryKind.OPAQUE:
             self._ensure_dir(target, member.name)
             self._need_root(member.name, "an opaque directory")
-            os.setxattr(self.dest / target if target else self.dest, OPAQUE_XATTR, b"y")
+            os.setxattr(self._path(target), OPAQUE_XATTR, b"y")
             return
         if kind is EntryKind.WHITEOUT:
             self._ensure_dir(target.rpartition("/")[0], member.name)
             self._need_root(member.name, "a whiteout")
             self._clear(target, keep_dir=False)
-            os.mknod(self.dest / target, stat.S_IFCHR | 0o000, os.makedev(0, 0))
+            os.mknod(self._path(target), stat.S_IFCHR | 0o000, os.makedev(0, 0))
+            self.created.add(target)
             return
         if not rel:
             if member.isdir():
@@ -379,10 +467,11 @@ class _Extractor:
                 return
             raise UnsafeLayerError(f"{self.what}: entry {member.name!r} replaces the layer root")
         self._ensure_dir(rel.rpartition("/")[0], member.name)
-        path = self.dest / rel
+        path = self._path(rel)
         if member.isdir():
             if not self._clear(rel, keep_dir=True):
                 os.mkdir(path, 0o700)
+                self.created.add(rel)
             self.known_dirs.add(rel)
             self.dir_metadata[rel] = member
             return
@@ -392,8 +481,10 @@ class _Extractor:
                 return
             self._clear(rel, keep_dir=False)
             os.link(source, path, follow_symlinks=False)
+            self.created.add(rel)
             return
         self._clear(rel, keep_dir=False)
+        self.created.add(rel)
         if member.isreg():
             self._write_file(archive, member, path, stream)
             return
@@ -410,7 +501,7 @@ class _Extractor:
         self._apply_metadata(path, member)
 
     def _write_file(
-        self, archive: tarfile.TarFile, member: tarfile.TarInfo, path: Path, stream: _HashingReader
+        self, archive: tarfile.TarFile, member: tarfile.TarInfo, path: str, stream: _HashingReader
     ) -> None:
         source: IO[bytes] | _HashingReader | None
         remaining = member.size
@@ -424,25 +515,28 @@ class _Extractor:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(path, flags, 0o600)
         written = 0
-        with os.fdopen(fd, "wb", buffering=0) as out:
-            while True:
+        try:
+            while remaining:
                 try:
-                    chunk = source.read(min(CHUNK, remaining)) if remaining else b""
-                    remaining -= len(chunk)
+                    chunk = source.read(min(CHUNK, remaining))
                 except tarfile.ReadError as error:
                     raise ArchiveError(
                         f"{self.what}: entry {member.name!r} is truncated"
                     ) from error
                 if not chunk:
                     break
-                out.write(chunk)
+                remaining -= len(chunk)
+                _write_all(fd, chunk)
                 written += len(chunk)
-        if written != member.size:
-            raise ArchiveError(
-                f"{self.what}: entry {member.name!r} declares {member.size} bytes but has {written}"
-            )
+            if written != member.size:
+                raise ArchiveError(
+                    f"{self.what}: entry {member.name!r} declares {member.size} bytes but has "
+                    f"{written}"
+                )
+            self._apply_metadata(path, member, fd)
+        finally:
+            os.close(fd)
         self.unpacked_size += written
-        self._apply_metadata(path, member)
 
     def _need_root(self, name: str, what: str) -> None:
         if not self.as_root:
@@ -451,13 +545,20 @@ class _Extractor:
     def finish(self) -> None:
         # deepest first, so setting a parent's mtime comes after its children were written
         for rel in sorted(self.dir_metadata, key=lambda d: d.count("/") + bool(d), reverse=True):
-            self._apply_metadata(self.dest / rel if rel else self.dest, self.dir_metadata[rel])
+            self._apply_metadata(self._path(rel), self.dir_metadata[rel])
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """``os.write`` until every byte is written (a write may be short, e.g. on a signal)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def extract_layer(
     raw: BinaryIO | IO[bytes],
     dest: Path,
-    lowers: Sequence[Path] = (),
+    lowers: Sequence[Path] | None = (),
     *,
     what: str = "layer",
     expected_diff_id: str | None = None,
@@ -467,11 +568,13 @@ def extract_layer(
     """Unpack the (gzip, zstd or plain) tar ``raw`` into the empty directory ``dest``.
 
     ``lowers`` are the unpacked directories of the layers below, top first: they are only
-    read, to refuse writes through their symlinks. On any error ``dest`` is left partly
-    filled: the caller extracts into a temporary directory and removes it.
+    read, to refuse writes through their symlinks. ``lowers=None`` when they are not known
+    yet (a layer unpacked as an archive streams in): the result then lists what
+    ``check_lower_dirs`` must check before the layer is used. On any error ``dest`` is
+    left partly filled: the caller extracts into a temporary directory and removes it.
     """
     head = raw.read(4)
-    blob_reader = _HashingReader(_Prefixed(head, raw), what)  # type: ignore[arg-type]
+    blob_reader = _HashingReader(PrefixedStream(head, raw), what)  # type: ignore[arg-type]
     decompressed = _decompressor(head, blob_reader, what)  # type: ignore[arg-type]
     # an uncompressed layer's digest is its diff_id: hash those bytes once
     tar_reader = blob_reader if decompressed is None else _HashingReader(decompressed, what)
@@ -491,15 +594,38 @@ def extract_layer(
     extractor.finish()
     diff_id = "sha256:" + tar_reader.hash.hexdigest()
     digest = "sha256:" + blob_reader.hash.hexdigest() if blob_reader.hashing else ""
-    if expected_size is not None and blob_reader.size != expected_size:
+    result = LayerResult(
+        diff_id, digest, blob_reader.size, extractor.unpacked_size, tuple(extractor.lower_dirs)
+    )
+    verify_layer(
+        result,
+        what,
+        expected_diff_id=expected_diff_id,
+        expected_digest=expected_digest,
+        expected_size=expected_size,
+    )
+    return result
+
+
+def verify_layer(
+    result: LayerResult,
+    what: str,
+    *,
+    expected_diff_id: str | None = None,
+    expected_digest: str | None = None,
+    expected_size: int | None = None,
+) -> None:
+    """Refuse a layer whose size, blob digest or diff_id is not the one its image names."""
+    if expected_size is not None and result.blob_size != expected_size:
         raise DigestMismatchError(
-            f"{what}: size is {blob_reader.size} bytes, the manifest says {expected_size}"
+            f"{what}: size is {result.blob_size} bytes, the manifest says {expected_size}"
         )
-    if expected_digest is not None and digest != expected_digest:
-        raise DigestMismatchError(f"{what}: content hashes to {digest}, expected {expected_digest}")
-    if expected_diff_id is not None and diff_id != expected_diff_id:
+    if expected_digest is not None and result.digest != expected_digest:
         raise DigestMismatchError(
-            f"{what}: uncompressed content hashes to {diff_id}, the image config says "
+            f"{what}: content hashes to {result.digest}, expected {expected_digest}"
+        )
+    if expected_diff_id is not None and result.diff_id != expected_diff_id:
+        raise DigestMismatchError(
+            f"{what}: uncompressed content hashes to {result.diff_id}, the image config says "
             f"{expected_diff_id}"
         )
-    return LayerResult(diff_id, digest, blob_reader.size, extractor.unpacked_size)

@@ -402,7 +402,12 @@ class RegistryClient:
         final = directory / digest.removeprefix("sha256:")
         partial = directory / f"{final.name}.partial"
         if final.exists():
-            return final
+            # left by a pull that ended before unpacking it; blobs are not fsynced (they
+            # are unpacked and deleted at once), so after a crash it is checked again
+            if _file_matches(final, digest, size):
+                return final
+            with contextlib.suppress(FileNotFoundError):
+                final.unlink()
         with open(partial, "ab+") as out:
             fcntl.flock(out.fileno(), fcntl.LOCK_EX)  # one download per blob across processes
             if final.exists():  # another process finished it while we waited
@@ -432,7 +437,6 @@ class RegistryClient:
                     f"sha256:{hasher.hexdigest()}, expected {size} bytes with that digest"
                 )
             out.flush()
-            os.fsync(out.fileno())
             os.rename(partial, final)
         return final
 
@@ -488,3 +492,16 @@ class RegistryClient:
         finally:
             connection.close()
         return hasher, offset
+
+
+def _file_matches(path: Path, digest: str, size: int) -> bool:
+    """Whether the file at ``path`` has ``size`` bytes hashing to ``digest``."""
+    hasher = hashlib.sha256()
+    try:
+        with open(path, "rb") as blob:
+            while chunk := blob.read(CHUNK):
+                hasher.update(chunk)
+            length = blob.tell()
+    except OSError:
+        return False
+    return length == size and "sha256:" + hasher.hexdigest() == digest

@@ -60,12 +60,18 @@ def _check_busybox_layers(store: ImageStore, reference: str) -> list[Path]:
     return [top, base]
 
 
+@pytest.mark.parametrize("how", ["file", "stream"])
 @pytest.mark.parametrize("kind", ["docker-legacy", "docker-oci", "oci-dir", "oci-archive"])
-def test_load_each_format(kind: str, tmp_path: Path, store: ImageStore) -> None:
+def test_load_each_format(kind: str, how: str, tmp_path: Path, store: ImageStore) -> None:
     archive = _write(kind, tmp_path)
-    records = store.load_archive(archive)
+    if how == "stream" and archive.is_file():  # as the engine gets it from `stackr load`
+        with open(archive, "rb") as stream:
+            records = store.load_archive(stream)
+    else:
+        records = store.load_archive(archive)
     assert len(records) == 1
     _check_busybox_layers(store, "busybox")
+    assert os.listdir(store.root / "tmp") == []
 
 
 @pytest.mark.parametrize("compression", ["gz", "bz2", "xz"])
@@ -80,6 +86,11 @@ def test_load_a_compressed_archive_file(
     packed = tmp_path / f"image.tar.{compression}"
     packed.write_bytes(compress(archive.read_bytes()))
     store.load_archive(packed)
+    _check_busybox_layers(store, "busybox")
+    assert os.listdir(store.root / "tmp") == []
+    store.remove("busybox")
+    with open(packed, "rb") as stream:  # gzip streams in; bzip2 and xz through a spool
+        store.load_archive(stream)
     _check_busybox_layers(store, "busybox")
     assert os.listdir(store.root / "tmp") == []
 
@@ -227,3 +238,49 @@ def test_builders_add_layers_then_an_image(tmp_path: Path, store: ImageStore) ->
     missing = {**config, "rootfs": {"type": "layers", "diff_ids": ["sha256:" + "9" * 64]}}
     with pytest.raises(ImageError, match="not in the store"):
         store.add_image(missing, ["broken:1"])
+
+
+def test_layers_are_unpacked_in_a_top_directory(store: ImageStore) -> None:
+    """ext4 places each layer being unpacked in a block group of its own (chattr +T)."""
+    import array
+    import fcntl
+
+    from stackr.images.store import FS_IOC_GETFLAGS, FS_TOPDIR_FL
+
+    fd = os.open(store.root / "tmp", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        flags = array.array("i", [0])
+        try:
+            fcntl.ioctl(fd, FS_IOC_GETFLAGS, flags, True)
+        except OSError:
+            pytest.skip("the file system has no inode flags")
+    finally:
+        os.close(fd)
+    if subprocess.run(["findmnt", "-no", "FSTYPE", "-T", str(store.root)], capture_output=True,
+                      text=True, check=False).stdout.strip() != "ext4":
+        pytest.skip("the flag is ext4's")
+    assert flags[0] & FS_TOPDIR_FL
+
+
+@pytest.mark.parametrize("how", ["file", "stream"])
+def test_layers_shared_through_archive_symlinks(how: str, tmp_path: Path, store: ImageStore) -> None:
+    """Docker's legacy layout writes a layer a second image repeats as a symlink to the
+    first copy; read as a stream, that layer was unpacked once, under the first name."""
+    base, top = fx.busybox_layers()
+    other = fx.layer_tar([fx.TarEntry("etc/other", data=b"other\n")])
+    first = fx.build_image([base, top], compression="none")
+    second = fx.build_image([base, other, top], compression="none")
+    archive = fx.write_docker_save_legacy(
+        tmp_path / "two.tar", [(first, ["one:1"]), (second, ["two:1"])]
+    )
+    if how == "stream":
+        with open(archive, "rb") as stream:
+            records = store.load_archive(stream)
+    else:
+        records = store.load_archive(archive)
+    assert sorted(t for r in records for t in r.repo_tags) == [
+        "docker.io/library/one:1", "docker.io/library/two:1"
+    ]
+    assert len(os.listdir(store.root / "layers" / "sha256")) == 3
+    assert (store.layer_dirs(store.require("two:1"))[1] / "etc" / "other").read_bytes() == b"other\n"
+    assert os.listdir(store.root / "tmp") == []

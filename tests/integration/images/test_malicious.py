@@ -1,14 +1,18 @@
 """Hostile archives are refused with a clear error, nothing is written outside the store,
-and the store is exactly as before."""
+and the store is exactly as before: read from a file (random access) and as a stream
+(what the engine gets from ``stackr load``: layers unpacked before their image is known)."""
 
 from __future__ import annotations
 
 import dataclasses
 import gzip
+import io
 import json
 import os
+import tarfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,6 +31,18 @@ def store(tmp_path: Path) -> ImageStore:
     good = fx.busybox_image(compression="none")
     store.load_archive(fx.write_docker_save_legacy(tmp_path / "good.tar", [(good, ["good:1"])]))
     return store
+
+
+@pytest.fixture(params=["file", "stream"])
+def how(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def _load(store: ImageStore, archive: Path, how: str) -> Any:
+    if how == "stream":
+        with open(archive, "rb") as stream:
+            return store.load_archive(stream)
+    return store.load_archive(archive)
 
 
 def _outside(tmp_path: Path) -> Path:
@@ -97,14 +113,14 @@ CASES = [
 
 @pytest.mark.parametrize(("case", "error", "words"), CASES, ids=[c[0] for c in CASES])
 def test_hostile_layers_are_refused(
-    case: str, error: type[Exception], words: str, tmp_path: Path, store: ImageStore
+    case: str, error: type[Exception], words: str, tmp_path: Path, store: ImageStore, how: str
 ) -> None:
     outside = _outside(tmp_path)
     before = fx.directory_snapshot(store.root)
     image = fx.build_image(_layers(case, outside), compression="none")
     archive = fx.write_docker_save_legacy(tmp_path / "evil.tar", [(image, ["evil:1"])])
     with pytest.raises(error) as raised:
-        store.load_archive(archive)
+        _load(store, archive, how)
     assert words in str(raised.value)
     assert "layer" in str(raised.value)
     assert os.listdir(outside) == []
@@ -112,13 +128,13 @@ def test_hostile_layers_are_refused(
     assert store.resolve("evil:1") is None
 
 
-def test_layer_not_matching_its_diff_id(tmp_path: Path, store: ImageStore) -> None:
+def test_layer_not_matching_its_diff_id(tmp_path: Path, store: ImageStore, how: str) -> None:
     before = fx.directory_snapshot(store.root)
     image = fx.build_image([fx.layer_tar([E("f", data=b"original")])], compression="none")
     tampered = dataclasses.replace(image, layers=(fx.layer_tar([E("f", data=b"tampered")]),))
     archive = fx.write_docker_save_legacy(tmp_path / "t.tar", [(tampered, ["t:1"])])
     with pytest.raises(DigestMismatchError, match=r"diff_id|config says"):
-        store.load_archive(archive)
+        _load(store, archive, how)
     assert fx.directory_snapshot(store.root) == before
 
 
@@ -157,12 +173,43 @@ def test_overlay_xattrs_from_an_archive_are_dropped(tmp_path: Path, store: Image
         os.getxattr(layer_dir / "d", OPAQUE_XATTR)
 
 
-def test_not_an_image_archive(tmp_path: Path, store: ImageStore) -> None:
+def test_not_an_image_archive(tmp_path: Path, store: ImageStore, how: str) -> None:
+    before = fx.directory_snapshot(store.root)
     archive = fx.write_raw_archive(tmp_path / "plain.tar", {"hello.txt": b"hi"})
     with pytest.raises(ArchiveError, match="not an image archive"):
-        store.load_archive(archive)
+        _load(store, archive, how)
     with pytest.raises(ArchiveError, match="not a readable tar"):
-        store.load_archive(_garbage(tmp_path))
+        _load(store, _garbage(tmp_path), how)
+    assert fx.directory_snapshot(store.root) == before
+
+
+def test_a_truncated_archive_stream(tmp_path: Path, store: ImageStore, how: str) -> None:
+    before = fx.directory_snapshot(store.root)
+    image = fx.build_image([fx.layer_tar([E("f", data=os.urandom(100_000))])], compression="none")
+    archive = fx.write_docker_save_legacy(tmp_path / "cut.tar", [(image, ["cut:1"])])
+    archive.write_bytes(archive.read_bytes()[:60_000])  # ends inside the layer
+    with pytest.raises(ArchiveError, match=r"truncated|not a readable|missing|corrupt"):
+        _load(store, archive, how)
+    assert fx.directory_snapshot(store.root) == before
+
+
+def test_a_hostile_tar_no_image_uses_is_ignored(
+    tmp_path: Path, store: ImageStore, how: str
+) -> None:
+    """A stream unpacks every tar member before the manifest says which are layers: one
+    that fails matters only if an image uses it (a file load never reads it)."""
+    outside = _outside(tmp_path)
+    image = fx.build_image([fx.layer_tar([E("f", data=b"fine")])], compression="none")
+    archive = fx.write_docker_save_legacy(tmp_path / "extra.tar", [(image, ["extra:1"])])
+    evil = fx.layer_tar([E("link", "symlink", linkname=str(outside)), E("link/x", data=b"no")])
+    with tarfile.open(archive, "a") as tar:
+        info = tarfile.TarInfo("unused/layer.tar")
+        info.size = len(evil)
+        tar.addfile(info, io.BytesIO(evil))
+    (record,) = _load(store, archive, how)
+    assert record.repo_tags == ("docker.io/library/extra:1",)
+    assert os.listdir(outside) == []
+    assert os.listdir(store.root / "tmp") == []
 
 
 def _garbage(tmp_path: Path) -> Path:
@@ -173,7 +220,7 @@ def _garbage(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("diff_id", ["sha256:" + "../" * 21 + "x", "sha256:" + "A" * 64, "md5:abc"])
 def test_malformed_diff_ids_never_name_a_path(
-    diff_id: str, tmp_path: Path, store: ImageStore
+    diff_id: str, tmp_path: Path, store: ImageStore, how: str
 ) -> None:
     before = fx.directory_snapshot(store.root)
     image = fx.build_image([fx.layer_tar([E("f", data=b"x")])], compression="none")
@@ -182,7 +229,7 @@ def test_malformed_diff_ids_never_name_a_path(
     bad = dataclasses.replace(image, config_bytes=json.dumps(config).encode())
     archive = fx.write_docker_save_legacy(tmp_path / "d.tar", [(bad, ["d:1"])])
     with pytest.raises(ArchiveError, match="malformed diff_id"):
-        store.load_archive(archive)
+        _load(store, archive, how)
     assert fx.directory_snapshot(store.root) == before
 
 

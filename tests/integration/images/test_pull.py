@@ -267,3 +267,21 @@ def test_https_registry_with_a_private_ca(tmp_path: Path, store: ImageStore) -> 
         assert trusted.resolve_image(reference).config_digest == image.config_digest
         # the store's pull speaks HTTPS to it (loopback: HTTPS first, as Docker)
         assert store.pull(str(reference)).id == image.image_id
+
+
+def test_a_blob_left_by_a_crash_is_checked_before_use(
+    registry: RegistryServer, store: ImageStore
+) -> None:
+    """Downloaded blobs are not fsynced (they are unpacked and deleted at once): one a
+    crash left behind may be cut short, so it is verified, and fetched again if bad."""
+    image = fx.busybox_image()
+    push_image(registry, "stackr/busybox", "1", image)
+    good, cut = image.layer_digests
+    (store.download_dir() / good.removeprefix("sha256:")).write_bytes(image.blobs[0])
+    (store.download_dir() / cut.removeprefix("sha256:")).write_bytes(image.blobs[1][:100])
+    progress = Recorder()
+    record = store.pull(f"{registry.host}/stackr/busybox:1", progress)
+    assert [e.layer for e in progress.phases(Phase.DOWNLOADING)][:1] == [cut]
+    assert good not in {e.layer for e in progress.phases(Phase.DOWNLOADING)}
+    assert len(store.layer_dirs(record)) == 2
+    assert os.listdir(store.download_dir()) == []

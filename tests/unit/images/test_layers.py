@@ -156,3 +156,20 @@ def test_whiteouts_need_root(tmp_path: Path) -> None:
         pytest.skip("runs as root: whiteouts are allowed")
     with pytest.raises(UnsafeLayerError, match="needs root"):
         _extract(fx.layer_tar([E(".wh.gone", data=b"")]), tmp_path / "w")
+
+
+def test_gzip_of_several_members_and_zero_padding(tmp_path: Path) -> None:
+    """gzip allows concatenated members (pigz, split writers) and zero padding after."""
+    layer = fx.layer_tar([E("a", data=os.urandom(300_000)), E("b", data=b"second")])
+    middle = len(layer) // 2
+    blob = gzip.compress(layer[:middle]) + gzip.compress(layer[middle:]) + b"\0" * 700
+    _extract(
+        blob,
+        tmp_path / "m",
+        expected_diff_id=fx.sha256(layer),
+        expected_digest=fx.sha256(blob),
+        expected_size=len(blob),
+    )
+    assert (tmp_path / "m" / "b").read_bytes() == b"second"
+    with pytest.raises(ArchiveError, match="corrupt"):
+        _extract(gzip.compress(layer) + b"garbage", tmp_path / "g")
