@@ -29,8 +29,6 @@ NANOSECONDS = 1_000_000_000
 def unsupported_keys(service: Service) -> list[str]:
     """Keys the engine cannot honour yet: refused, never silently ignored."""
     keys = []
-    if service.volumes_from:
-        keys.append("volumes_from")
     if service.runtime is not None:
         keys.append("runtime")
     if (service.network_mode or "").startswith("container:"):
@@ -110,8 +108,35 @@ def environment(service: Service) -> list[str]:
             if value is not None]
 
 
-def mounts(service: Service, desired: DesiredStack, replica: ResourceId) -> JsonObject:
+def mounts(stack: Stack, service: Service, desired: DesiredStack, replica: ResourceId
+           ) -> JsonObject:
+    """Its volumes, binds and tmpfs mounts, then ``volumes_from``: the volumes and binds
+    of the first replica of each service named (read-only with ``:ro``; a target the
+    container mounts itself stays its own), as Docker copies a container's mounts."""
     host: JsonObject = {}
+    items = _mount_items(service, desired, replica)
+    targets = {item["Target"] for item in items}
+    for source in service.volumes_from:
+        owner = ResourceId("service", source.service, 1)
+        for item in _mount_items(stack.services[source.service], desired, owner):
+            if item["Type"] == "tmpfs" or item["Target"] in targets:
+                continue
+            targets.add(item["Target"])
+            items.append({**item, "ReadOnly": item["ReadOnly"] or source.read_only})
+    if items:
+        host["Mounts"] = items
+    if service.tmpfs:
+        host["Tmpfs"] = {path: options for path, _, options in
+                         (entry.partition(":") for entry in service.tmpfs)}
+    if service.read_only:
+        host["ReadonlyRootfs"] = True
+    if service.shm_size is not None:
+        host["ShmSize"] = service.shm_size
+    return host
+
+
+def _mount_items(service: Service, desired: DesiredStack, replica: ResourceId
+                 ) -> list[JsonObject]:
     items = []
     for mount in service.volumes:
         item: JsonObject = {"Type": mount.type, "Target": mount.target,
@@ -127,16 +152,7 @@ def mounts(service: Service, desired: DesiredStack, replica: ResourceId) -> Json
             options = {"SizeBytes": mount.tmpfs.size, "Mode": mount.tmpfs.mode}
             item["TmpfsOptions"] = {k: v for k, v in options.items() if v is not None}
         items.append(item)
-    if items:
-        host["Mounts"] = items
-    if service.tmpfs:
-        host["Tmpfs"] = {path: options for path, _, options in
-                         (entry.partition(":") for entry in service.tmpfs)}
-    if service.read_only:
-        host["ReadonlyRootfs"] = True
-    if service.shm_size is not None:
-        host["ShmSize"] = service.shm_size
-    return host
+    return items
 
 
 def resources(service: Service) -> JsonObject:
@@ -294,7 +310,7 @@ def container_body(stack: Stack, resource: ResourceId, desired: DesiredStack,
     host_config: JsonObject = {
         **shared_namespaces(service, desired),
         **devices(service),
-        **mounts(service, desired, resource),
+        **mounts(stack, service, desired, resource),
         **resources(service),
         **privileges(service),
         **network_host,

@@ -280,3 +280,27 @@ services:
     write = project.stackr("exec", "-T", "app", "sh", "-c", "echo stackr-test > /dev/kmsg",
                            check=False)
     assert write.returncode != 0 and "Operation not permitted" in write.stdout + write.stderr
+
+
+def test_volumes_from_shares_a_services_volumes(project: Project) -> None:
+    project.write("""
+services:
+  data:
+    image: busybox:latest
+    command: sh -c "echo from-data > /shared/file && sleep 3600"
+    volumes: [/shared]
+  reader:
+    image: busybox:latest
+    command: sleep 3600
+    volumes_from: ["data:ro"]
+    depends_on: [data]
+""")
+    project.stackr("up", "-d")
+    for _ in range(100):
+        seen = project.stackr("exec", "-T", "reader", "cat", "/shared/file", check=False)
+        if seen.returncode == 0:
+            break
+    assert seen.stdout == "from-data\n"
+    refused = project.stackr("exec", "-T", "reader", "touch", "/shared/other", check=False)
+    assert refused.returncode != 0  # ":ro"
+    project.stackr("down", "-v")

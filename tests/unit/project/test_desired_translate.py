@@ -125,12 +125,10 @@ name: demo
 services:
   one:
     image: busybox
-    volumes_from: [other]
-  other:
-    image: busybox
+    runtime: runc
 """, tmp_path)
     desired = desired_stack(stack, graph, {"busybox": "sha256:a"})
-    with pytest.raises(NotImplementedYetError, match="service one: volumes_from not supported"):
+    with pytest.raises(NotImplementedYetError, match="service one: runtime not supported"):
         container_body(stack, ResourceId("service", "one", 1), desired)
 
 
@@ -216,3 +214,31 @@ services:
 
     with pytest.raises(UsageError, match="container_name"):
         desired_stack(scaled, build_graph(scaled), {})
+
+
+def test_volumes_from_copies_volumes_and_binds(tmp_path: Path) -> None:
+    stack, graph = load("""
+name: demo
+services:
+  data:
+    image: busybox
+    volumes: ["shared:/shared", "/srv:/srv:ro", /cache, {type: tmpfs, target: /tmp}]
+  app:
+    image: busybox
+    volumes: ["/own:/shared"]
+    volumes_from: ["data:ro"]
+volumes:
+  shared: {}
+""", tmp_path)
+    desired = desired_stack(stack, graph, {"busybox": "sha256:a"})
+    body = container_body(stack, ResourceId("service", "app", 1), desired)
+    mounts = {m["Target"]: (m["Type"], m["Source"], m["ReadOnly"])
+              for m in body["HostConfig"]["Mounts"]}
+    cache = next(m["Source"] for m in body["HostConfig"]["Mounts"] if m["Target"] == "/cache")
+    assert mounts == {
+        "/shared": ("bind", "/own", False),  # its own mount wins
+        "/srv": ("bind", "/srv", True),
+        "/cache": ("volume", cache, True),  # data's anonymous volume, read-only (":ro")
+    }
+    assert cache.startswith("demo_data-1-anon-")
+    assert ResourceId("service", "data", 1) in desired.needs[ResourceId("service", "app", 1)]
