@@ -743,7 +743,7 @@ class ContainerManager:
                 raise ApiError(500, f"container {supervised.name}: remove: {error}") from None
         except ImportError:
             pass
-        if self.networks is not None and "NetworkSettings" in supervised.record:
+        if self.networks is not None:  # (also what a failed start left half-made)
             try:
                 self.networks.disconnect(container_id)
             except StackrError as error:

@@ -12,6 +12,7 @@ by the runtime. The sandbox outlives restarts of the container (its address is k
 from __future__ import annotations
 
 import builtins
+import contextlib
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -82,12 +83,14 @@ def port_specs(host_config: JsonObject) -> list[Any]:
             if not isinstance(target, dict):
                 raise bad_request(f"HostConfig.PortBindings.{key} items must be objects")
             host_port = str(target.get("HostPort") or "")
-            if host_port and not host_port.isdigit():
+            first, _, last = host_port.partition("-")  # "8000-8010": the first free one
+            if host_port and not (first.isdigit() and (not last or last.isdigit())):
                 raise bad_request(f"HostConfig.PortBindings.{key}: HostPort {host_port!r}")
             specs.append(PortSpec(
                 container_port=int(port_text), protocol=protocol,
                 host_ip=target.get("HostIp") or "0.0.0.0",
-                host_port=int(host_port) if host_port else None,
+                host_port=int(first) if first else None,
+                host_port_end=int(last) if last else None,
             ))
     return specs
 
@@ -280,9 +283,12 @@ class NetworkManager:
                 first_address = addresses[states[0].network_id]
                 published = [p.to_json() for p in ports.publish(container_id, specs,
                                                                  first_address)]
-        except ApiError:
-            raise
-        except StackrError as error:
+        except (ApiError, StackrError) as error:
+            # Nothing half-made stays: the sandbox, attachments and ports go again.
+            with contextlib.suppress(Exception):
+                self.disconnect(container_id)
+            if isinstance(error, ApiError):
+                raise
             raise ApiError(409 if "InUse" in type(error).__name__ else 500,
                            f"container {container_name}: networking: {error}") from None
         directory = run_root() / "engine" / "etc" / container_id

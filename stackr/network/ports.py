@@ -186,7 +186,35 @@ _reservations: dict[str, list[socket.socket]] = {}
 _reservations_lock = threading.Lock()
 
 
+# Held while ports are chosen and reserved: the in-use check and the bind are one step.
+_publish_lock = threading.Lock()
+
+
+def _reserved_by_other(protocol: str, host_ip: str, port: int, container_id: str
+                       ) -> str | None:
+    """The container of this engine that holds the port (host IPs overlapping).
+
+    Needed because the kernel lets two SO_REUSEADDR sockets bind one TCP port while
+    neither listens: the reservation alone would not stop a second container."""
+    with _reservations_lock:
+        for owner, sockets in _reservations.items():
+            if owner == container_id:
+                continue
+            for sock in sockets:
+                held_protocol, held_ip, held_port = _key(sock)
+                if (held_protocol, held_port) == (protocol, port) and (
+                        "0.0.0.0" in (held_ip, host_ip) or held_ip == host_ip):
+                    return owner
+    return _published_by_other(protocol, host_ip, port, container_id) if port else None
+
+
 def _bind(protocol: str, host_ip: str, port: int, container_id: str) -> socket.socket:
+    owner = _reserved_by_other(protocol, host_ip, port, container_id) if port else None
+    if owner is not None:
+        raise PortInUseError(
+            f"cannot publish {host_ip}:{port}/{protocol}: port already in use by "
+            f"container {owner}"
+        )
     kind = socket.SOCK_STREAM if protocol == "tcp" else socket.SOCK_DGRAM
     sock = socket.socket(socket.AF_INET, kind)
     try:
@@ -281,6 +309,12 @@ def publish(container_id: str, ports: Sequence[PortSpec], container_ip: str) -> 
     """
     for spec in ports:
         _check_spec(spec)
+    with _publish_lock:
+        return _publish_locked(container_id, ports, container_ip)
+
+
+def _publish_locked(container_id: str, ports: Sequence[PortSpec], container_ip: str
+                    ) -> list[PublishedPort]:
     with _reservations_lock:
         held = _reservations.pop(container_id, [])
     reserved: list[socket.socket] = []

@@ -222,19 +222,15 @@ def ports(service: Service) -> tuple[JsonObject, JsonObject]:
         port, _, protocol = entry.partition("/")
         exposed[f"{port}/{protocol or 'tcp'}"] = {}
     for mapping in service.ports:
-        if mapping.published_end is not None:
-            raise NotImplementedYetError(
-                f"ports: a published port range ({mapping.published}-{mapping.published_end}) "
-                "is not supported yet"
-            )
         key = f"{mapping.target}/{mapping.protocol}"
         exposed[key] = {}
         if mapping.published is None and mapping.host_ip is None:
             continue
-        bindings.setdefault(key, []).append({
-            "HostIp": mapping.host_ip or "",
-            "HostPort": str(mapping.published) if mapping.published is not None else "",
-        })
+        host_port = str(mapping.published) if mapping.published is not None else ""
+        if mapping.published_end is not None:  # "8000-8010:80": the first free one
+            host_port += f"-{mapping.published_end}"
+        bindings.setdefault(key, []).append({"HostIp": mapping.host_ip or "",
+                                             "HostPort": host_port})
     return exposed, bindings
 
 

@@ -304,3 +304,42 @@ services:
     refused = project.stackr("exec", "-T", "reader", "touch", "/shared/other", check=False)
     assert refused.returncode != 0  # ":ro"
     project.stackr("down", "-v")
+
+
+def test_a_published_port_range_gives_each_replica_a_free_port(project: Project) -> None:
+    project.write("""
+services:
+  web:
+    image: busybox:latest
+    command: [httpd, -f, -p, "8080", -h, /etc]
+    scale: 2
+    ports: ["127.0.0.1:38410-38419:8080"]
+""")
+    project.stackr("up", "-d")
+    published = {
+        int(project.stackr("port", "--index", str(index), "web", "8080").stdout.split(":")[1])
+        for index in (1, 2)
+    }
+    assert len(published) == 2 and all(38410 <= port <= 38419 for port in published)
+
+
+def test_one_host_port_is_never_given_to_two_containers(project: Project) -> None:
+    # Within one file the loader refuses it; across projects the engine must.
+    stack = """
+services:
+  web:
+    image: busybox:latest
+    command: [httpd, -f, -p, "8080", -h, /etc]
+    ports: ["127.0.0.1:38420:8080"]
+"""
+    project.write(stack)
+    project.stackr("up", "-d")
+    other = project.directory / "other.yaml"
+    other.write_text(f"name: {project.name}x\n" + stack)
+    try:
+        failed = project.stackr("-f", str(other), "up", "-d", check=False)
+        assert failed.returncode != 0
+        assert "127.0.0.1:38420/tcp" in failed.stderr
+        assert "in use by container" in failed.stderr
+    finally:
+        project.stackr("-f", str(other), "down", check=False)
