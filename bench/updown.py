@@ -244,6 +244,7 @@ def main() -> int:
     samples = Samples()
     versions = f"stackr {_stackr_revision()}"
     cleanup_notes: list[str] = []
+    interrupted = False
     try:
         rootfs = make_rootfs(base / "rootfs")
         subprocess.run([*stackr.command, "image", "import", str(rootfs), "busybox:latest"],
@@ -263,6 +264,8 @@ def main() -> int:
                 docker_note = f"docker-compose: not measured ({reason})"
                 print(docker_note, file=sys.stderr)
         measure(sides, sizes, args.runs, samples)
+    except KeyboardInterrupt:
+        interrupted = True
     finally:
         # Whatever an interrupted round left up (down works from the project's records).
         last = stackr.stack_directory(sizes[-1])
@@ -275,6 +278,14 @@ def main() -> int:
             cleanup_notes = docker.stop()
         shutil.rmtree(base, ignore_errors=True)
     host_changes = host_snapshot.differences(host_before, host_snapshot.take())
+    if interrupted:
+        print("interrupted: stacks taken down, engines stopped, temporary files removed; "
+              "no results written", file=sys.stderr)
+        for note in cleanup_notes:
+            print(f"private Docker cleanup: {note}", file=sys.stderr)
+        print("host after vs before: " + ("unchanged" if not host_changes
+                                          else "; ".join(host_changes)), file=sys.stderr)
+        return 130
 
     compared = len(sides) == 2
     lines = [
