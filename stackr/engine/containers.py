@@ -1,8 +1,9 @@
 """Containers: the records, the lifecycle through ``stackr.runtime`` and the supervision.
 
-**Who watches a container.** The runtime puts a small shim between the engine and
-the container's PID 1; the shim reaps PID 1 and writes its exit status to the
-runtime's state dir, so an exit is never lost, even while no engine runs. The engine
+**Who watches a container.** The runtime's fork server adopts every container's
+PID 1, reaps it and writes its exit status to the runtime's state dir, so an exit is
+never lost, even while no engine runs (the server outlives the engine while any of
+its containers runs). The engine
 (a child subreaper) runs one watcher thread per running container that blocks in
 ``runtime.wait`` (a pidfd; no polling), then records the exit (code, signal, OOM
 kill, finish time), publishes ``die``, and applies the restart policy with back-off.

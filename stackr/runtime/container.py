@@ -27,6 +27,11 @@ set PR_SET_CHILD_SUBREAPER) or to the host's init. ``wait`` reaps it when the ca
 its parent; an engine that reaps with ``waitpid(-1)`` loses nothing, because the
 status is read from ``exit.json``, never from the shim's wait status.
 
+With the engine's fork server there is no shim: the helper starts PID 1 and exits,
+and the server, a child subreaper, adopts PID 1, reaps it and writes ``exit.json``
+(``reaper_pid`` in state.json instead of ``shim_pid``). ``wait`` then waits on a
+pidfd of PID 1 and for the record to appear.
+
 **Logs and terminals.** ``ContainerStdio`` fds become the container's fds 0-2 as
 they are (pipes, an O_APPEND log file, or a pty slave for ``tty: true``). Pipes end
 when the reading engine dies; a file survives engine restarts.
@@ -354,7 +359,26 @@ def wait(container_id: str, timeout: float | None = None) -> ContainerState:
     if pid is not None:
         # The shim is gone; if it was killed, PID 1 may outlive it (for a moment).
         process.wait_for_exit(pid, record.get("pid_start"), timeout)
+        # Re-parented to us when its shim or reaper was killed: collect the zombie.
+        process.reap_if_child(pid)
+        _await_exit_record(directory, record)
     return state(container_id)
+
+
+def _await_exit_record(directory: Path, record: dict[str, Any]) -> None:
+    """After PID 1 has exited: wait until its reaper (the engine's fork server) has
+    written ``exit.json``, which takes it a moment; not if the reaper itself is gone.
+    """
+    reaper_pid, reaper_start = record.get("reaper_pid"), record.get("reaper_start")
+    if reaper_pid is None:
+        return
+    deadline = time.monotonic() + SHIM_EXIT_TIMEOUT
+    pause = 0.0005
+    while not (directory / EXIT_FILE).exists() and time.monotonic() < deadline:
+        if not process.is_same_process(reaper_pid, reaper_start):
+            return
+        time.sleep(pause)  # a few ms at most: the reaper writes as soon as it reaps
+        pause = min(pause * 2, 0.01)
 
 
 def kill(container_id: str, signal: int = signals.SIGTERM, *, all_processes: bool = False) -> None:
@@ -444,6 +468,8 @@ def _remove_run_state(container_id: str, directory: Path) -> None:
         process.reap_if_child(shim_pid)
     if pid is not None:
         process.wait_for_exit(pid, pid_start, SHIM_EXIT_TIMEOUT)
+        # The reaper's late exit.json must not land in a re-created state dir.
+        _await_exit_record(directory, record)
     cgroup.remove()
     _remove_tree(directory)
 

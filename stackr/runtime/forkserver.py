@@ -3,15 +3,20 @@
 Re-executing ``python -m stackr.runtime.init`` for each container pays the
 interpreter's start-up and imports every time. The engine instead starts one fork
 server (``ForkServer.start()``) early; it imports the init code once and, per
-request, forks the same helper that ``init.main`` is, so the marginal cost of a
+request, forks a helper that builds the container's PID 1, so the marginal cost of a
 container is a fork, not an interpreter. The server is never multi-threaded (it only
-blocks in ``recvmsg`` and ``waitpid``), so forking it is safe (DESIGN.md §3).
+blocks in ``select``), so forking it is safe (DESIGN.md §3).
+
+The server is also the reaper of every container it made (``_Server``): no shim
+process per container, so a running container costs the host its own processes
+and nothing else of stackr's.
 
 Protocol, over a SOCK_SEQPACKET socketpair (one message per container, atomic, so
 threads of the engine may send concurrently without a lock): the JSON init config
 as data, and four fds as SCM_RIGHTS: the container's stdin, stdout, stderr and the
 write end of the caller's report pipe (and, for ``tty: true``, a console socket).
-The server exits when the engine's end closes.
+When the engine's end closes, the server answers ``exit`` or ``linger`` (it still
+watches containers) and leaves once its last container has exited.
 """
 
 from __future__ import annotations
@@ -20,12 +25,17 @@ import array
 import contextlib
 import json
 import os
+import select
+import signal
 import socket
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stackr import syscalls
 from stackr.runtime import init as container_init
+from stackr.statefile import read_json_object
 
 _MAX_MESSAGE = 1 << 20
 _MIN_FDS_PER_REQUEST = 4  # stdin, stdout, stderr, report pipe
@@ -99,9 +109,21 @@ class ForkServer:
             self._socket.sendmsg(message, rights)
 
     def close(self, timeout: float = 10.0) -> None:
-        """Stop the server; containers it made live on (they are not its children)."""
+        """Let the server go: at once when it watches no container, else when the last
+        of them has exited (containers outlive the engine, and their exits are recorded).
+        """
+        import subprocess
+
+        answer = b""
+        with contextlib.suppress(OSError):
+            self._socket.shutdown(socket.SHUT_WR)
+            self._socket.settimeout(timeout)
+            answer = self._socket.recv(16)
         self._socket.close()
-        self._helper.wait(timeout)
+        if answer == b"linger":
+            return
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._helper.wait(timeout)
 
 
 class DirectFork:
@@ -129,17 +151,75 @@ class DirectFork:
         os.waitpid(helper, 0)  # the helper exits as soon as it has forked the shim
 
 
-def serve(sock: socket.socket) -> int:
-    """Serve until the engine's end of the socket closes."""
-    while True:
+@dataclass
+class _Container:
+    """A container whose PID 1 this server adopts: where to record its exit."""
+
+    state_dir: Path
+    cgroup: dict[str, Any]
+    sync_read: int | None  # PID 1's sync pipe: an exec error arrives here, or EOF
+    exec_error: dict[str, Any] | None = None
+
+
+class _Server:
+    """The fork server's loop: requests from the engine, and the exits of containers.
+
+    The server is a child subreaper. Per request it forks a helper that builds PID 1
+    in a new pid namespace, records it and exits, so PID 1 is re-parented here: the
+    server reaps every container it made and writes its ``exit.json``. One process
+    watches all containers, where a shim per container would cost a process (and its
+    memory) per container. It outlives the engine while any container does, so an
+    engine restart loses no exit status; a new engine starts its own server, and this
+    one leaves when its last container has exited.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock: socket.socket | None = sock
+        self.helpers: dict[int, _Container] = {}  # helper pid -> the container it builds
+        self.containers: dict[int, _Container] = {}  # PID 1 -> its container
+        self.orphans: dict[int, int] = {}  # exited before its helper was reaped: status
+        self.wakeup_read, self.wakeup_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(self.wakeup_write)
+        signal.signal(signal.SIGCHLD, lambda _signum, _frame: None)
+        syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
+
+    def run(self) -> int:
+        while self.sock is not None or self.helpers or self.containers:
+            readable = [self.wakeup_read, *self._sync_fds()]
+            if self.sock is not None:
+                readable.append(self.sock.fileno())
+            try:
+                ready, _, _ = select.select(readable, [], [])
+            except InterruptedError:
+                continue
+            if self.wakeup_read in ready:
+                with contextlib.suppress(BlockingIOError):
+                    os.read(self.wakeup_read, 4096)
+            self._reap()
+            for container in list(self.containers.values()):
+                if container.sync_read in ready:
+                    self._read_sync(container)
+            if self.sock is not None and self.sock.fileno() in ready:
+                self._serve_request()
+        return 0
+
+    def _sync_fds(self) -> list[int]:
+        return [c.sync_read for c in self.containers.values() if c.sync_read is not None]
+
+    def _serve_request(self) -> None:
+        assert self.sock is not None
         try:
-            data, ancillary, _, _ = sock.recvmsg(
+            data, ancillary, _, _ = self.sock.recvmsg(
                 _MAX_MESSAGE, socket.CMSG_SPACE(_MAX_FDS_PER_REQUEST * 4)
             )
         except InterruptedError:
-            continue
-        if not data:
-            return 0
+            return
+        if not data:  # the engine closed its end (or died): say whether we linger
+            with contextlib.suppress(OSError):
+                self.sock.send(b"linger" if self.helpers or self.containers else b"exit")
+            self.sock.close()
+            self.sock = None
+            return
         fds = array.array("i")
         for level, kind, payload in ancillary:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
@@ -147,18 +227,88 @@ def serve(sock: socket.socket) -> int:
         if not _MIN_FDS_PER_REQUEST <= len(fds) <= _MAX_FDS_PER_REQUEST:
             for fd in fds:
                 os.close(fd)
-            continue
+            return
         config = json.loads(data)
+        sync_read, sync_write = os.pipe2(os.O_CLOEXEC)
         helper = os.fork()
         if helper == 0:
-            sock.close()
-            os._exit(_run_helper(config, list(fds)))
-        for fd in fds:
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            self.sock.close()
+            # Only this container's fds go on: not the server's, nor other containers'.
+            for fd in (self.wakeup_read, self.wakeup_write, *self._sync_fds(),
+                       *(c.sync_read for c in self.helpers.values() if c.sync_read)):
+                os.close(fd)
+            os._exit(_run_helper(config, list(fds), (sync_read, sync_write), os.getppid()))
+        for fd in (*fds, sync_write):
             os.close(fd)
-        os.waitpid(helper, 0)  # the helper exits as soon as it has forked the shim
+        self.helpers[helper] = _Container(Path(config["state_dir"]), config["cgroup"], sync_read)
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid in self.helpers:
+                self._adopt(self.helpers.pop(pid))
+            elif pid in self.containers:
+                self._record(self.containers.pop(pid), status)
+            else:
+                self.orphans[pid] = status  # its helper's exit is still to be seen
+
+    def _adopt(self, container: _Container) -> None:
+        """The helper is done: PID 1 (recorded in state.json) is now ours to watch."""
+        record = read_json_object(container.state_dir / "state.json") or {}
+        pid = record.get("pid")
+        if not isinstance(pid, int) or record.get("reaper_pid") != os.getpid():
+            _close(container)  # building it failed; the helper reported why
+            return
+        if pid in self.orphans:
+            self._record(container, self.orphans.pop(pid))
+        else:
+            self.containers[pid] = container
+
+    def _read_sync(self, container: _Container) -> None:
+        assert container.sync_read is not None
+        try:
+            data = os.read(container.sync_read, 4096)
+        except InterruptedError:
+            return
+        if data:
+            with contextlib.suppress(ValueError):
+                container.exec_error = json.loads(data.splitlines()[0])
+        _close(container)
+
+    def _record(self, container: _Container, status: int) -> None:
+        if container.sync_read is not None:  # PID 1 is gone: what it wrote is all there
+            self._read_sync(container)
+        # The state dir may be gone already (a forced delete does not wait for us).
+        with contextlib.suppress(OSError):
+            container_init.record_exit(
+                container.state_dir, container.cgroup, status, container.exec_error
+            )
 
 
-def _run_helper(config: dict[str, Any], fds: list[int]) -> int:
+def _close(container: _Container) -> None:
+    if container.sync_read is not None:
+        os.close(container.sync_read)
+        container.sync_read = None
+
+
+def serve(sock: socket.socket) -> int:
+    """Serve until the engine's end of the socket closes and no container is left."""
+    return _Server(sock).run()
+
+
+def _run_helper(
+    config: dict[str, Any],
+    fds: list[int],
+    sync: tuple[int, int] | None = None,
+    reaper_pid: int | None = None,
+) -> int:
     stdin_fd, stdout_fd, stderr_fd, report_fd = fds[:4]
     if len(fds) > 4:
         config["console_fd"] = fds[4]
@@ -173,7 +323,13 @@ def _run_helper(config: dict[str, Any], fds: list[int]) -> int:
         if fd > 2:
             os.close(fd)
     try:
-        return container_init.fork_shim(Path(config["state_dir"]), config, report_fd)
+        if reaper_pid is None or sync is None:
+            return container_init.fork_shim(Path(config["state_dir"]), config, report_fd)
+        # Reaper mode: this helper starts PID 1 itself and leaves; the server adopts it.
+        pid = container_init.start_pid1(
+            Path(config["state_dir"]), config, report_fd, sync, reaper_pid
+        )
+        return 0 if pid is not None else 1
     except BaseException as error:
         container_init._report(report_fd, {"error": f"fork server: {error}"})
         return 1

@@ -108,10 +108,46 @@ def _report(fd: int, message: dict[str, Any]) -> None:
 
 
 def run_shim(state_dir: Path, config: dict[str, Any], report_fd: int) -> int:
+    """The per-container shim: start PID 1, then wait for it and record its exit."""
+    sync_read, sync_write = os.pipe2(os.O_CLOEXEC)
+    pid = start_pid1(state_dir, config, report_fd, (sync_read, sync_write))
+    if pid is None:
+        return 1
+    # After start: either the exec succeeds (CLOEXEC closes the pipe: EOF) or PID 1
+    # writes why it could not exec.
+    exec_error = _read_message(sync_read)
+    os.close(sync_read)
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except ChildProcessError:
+            status = 255 << 8
+            break
+    record_exit(state_dir, config["cgroup"], status, exec_error)
+    return 0
+
+
+def start_pid1(
+    state_dir: Path,
+    config: dict[str, Any],
+    report_fd: int,
+    sync: tuple[int, int],
+    reaper_pid: int | None = None,
+) -> int | None:
+    """Fork the container's PID 1, wait until it is built, record it and report.
+
+    Returns PID 1's pid, or None when building it failed (the report says why).
+    ``sync`` is a CLOEXEC pipe: PID 1 writes one message when built, and later one
+    more if its command cannot be executed; this reads only the first. The caller
+    keeps the read end. With ``reaper_pid`` (the engine's fork server, a child
+    subreaper that adopts PID 1 when this process exits) the record names that
+    process as the one that writes ``exit.json``; without, this process is the shim.
+    """
+    sync_read, sync_write = sync
     # A new session: a terminal's ^C or hang-up aimed at the caller must not reach us.
     os.setsid()
     syscalls.unshare(syscalls.CLONE_NEWPID)  # our next child is PID 1 of a new namespace
-    sync_read, sync_write = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:
         os.close(sync_read)
@@ -131,33 +167,24 @@ def run_shim(state_dir: Path, config: dict[str, Any], report_fd: int) -> int:
         os.waitpid(pid, 0)
         detail = first["error"] if first else "the container's init died while being built"
         _report(report_fd, {"error": detail})
-        os.close(sync_read)
-        return 1
+        return None
     record_path = state_dir / "state.json"
     record = json.loads(record_path.read_text())
-    record.update(
-        pid=pid,
-        pid_start=start_time(pid),
-        shim_pid=os.getpid(),
-        shim_start=start_time(os.getpid()),
-    )
+    record.update(pid=pid, pid_start=start_time(pid))
+    watcher = reaper_pid if reaper_pid is not None else os.getpid()
+    role = "reaper" if reaper_pid is not None else "shim"
+    record.update({f"{role}_pid": watcher, f"{role}_start": start_time(watcher)})
     write_json_atomic(record_path, record)
     _report(report_fd, {"pid": pid})
+    return pid
 
-    # After start: either the exec succeeds (CLOEXEC closes the pipe: EOF) or PID 1
-    # writes why it could not exec.
-    exec_error = _read_message(sync_read)
-    os.close(sync_read)
-    while True:
-        try:
-            _, status = os.waitpid(pid, 0)
-            break
-        except ChildProcessError:
-            status = 255 << 8
-            break
-    cgroup = open_manager_from(config["cgroup"])
+
+def record_exit(
+    state_dir: Path, cgroup: dict[str, Any], status: int, exec_error: dict[str, Any] | None
+) -> None:
+    """Write ``exit.json`` from PID 1's wait status (and its cgroup's OOM count)."""
     try:
-        oom_kills = cgroup.oom_kill_count()
+        oom_kills = open_manager_from(cgroup).oom_kill_count()
     except Exception:
         oom_kills = 0
     exit_record: dict[str, Any] = {"finished_at": time.time(), "oom_killed": oom_kills > 0}
@@ -169,7 +196,6 @@ def run_shim(state_dir: Path, config: dict[str, Any], report_fd: int) -> int:
     if exec_error is not None:
         exit_record["error"] = exec_error.get("error")
     write_json_atomic(state_dir / "exit.json", exit_record)
-    return 0
 
 
 def _read_message(fd: int) -> dict[str, Any] | None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from stackr.runtime import container
+from stackr.runtime import container, process
 from stackr.runtime.errors import ContainerSetupError
 from stackr.runtime.spec import ContainerSpec, ContainerStdio
 from tests.integration.runtime.conftest import RunResult
@@ -81,7 +81,53 @@ def test_a_dead_fork_server_is_started_again(run: Run, stackr_dirs: tuple[Path, 
     try:
         first_pid = server.pid
         os.kill(first_pid, signal.SIGKILL)
+        server._helper.wait(10)  # dead, not dying: a request sent meanwhile would be lost
         assert run("echo", "again").output == "again\n"
         assert server.pid != first_pid
     finally:
         server.close()
+
+
+def _parent_of(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("PPid:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no PPid for {pid}")
+
+
+def test_the_server_reaps_its_containers_and_outlives_the_engine_side(
+    make_spec: Callable[..., ContainerSpec], cleanup: list[str], stackr_dirs: tuple[Path, Path]
+) -> None:
+    from stackr.runtime.forkserver import ForkServer
+
+    server = ForkServer.start(str(stackr_dirs[1]))
+    container.use_fork_server(server)
+    try:
+        spec = make_spec("sleep", "30")
+        cleanup.append(spec.container_id)
+        container.create(spec, ContainerStdio())
+        container.start(spec.container_id)
+        pid = container.state(spec.container_id).pid
+        assert pid is not None
+        # PID 1's parent is the server itself: no shim process per container.
+        assert _parent_of(pid) == server.pid
+        # The engine's end goes away (an engine restart): the server stays, since it
+        # watches a running container ...
+        server.close(timeout=5)
+        assert process.is_alive(server.pid)
+        container.kill(spec.container_id, signal.SIGKILL)
+        state = container.wait(spec.container_id, 10)
+        assert (state.exit_code, state.signal) == (137, signal.SIGKILL)
+        # ... and leaves once it has recorded its last container's exit.
+        assert server._helper.wait(10) == 0
+    finally:
+        container.use_fork_server(None)
+
+
+def test_an_exec_failure_is_recorded_by_the_server(busybox_layer: Path, run: Run) -> None:
+    script = busybox_layer / "bad.sh"
+    script.write_text("#!/no/such/interpreter\n")
+    script.chmod(0o755)
+    result = run("/bad.sh")
+    assert result.state.exit_code == 127
+    assert result.state.error is not None and result.state.error.startswith("exec /bad.sh")
