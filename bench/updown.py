@@ -126,6 +126,8 @@ class Side:
 @dataclass
 class Samples:
     by_key: dict[tuple[str, str, int], list[float]] = field(default_factory=dict)
+    # The 1-minute load average after each cycle: how quiet the host was meanwhile.
+    loads: list[float] = field(default_factory=list)
 
     def add(self, label: str, count: int, timings: dict[str, float]) -> None:
         for operation, seconds in timings.items():
@@ -144,6 +146,7 @@ def measure(sides: list[Side], sizes: list[int], runs: int, samples: Samples) ->
             for side in sides:  # alternately, never at the same time
                 timings = side.cycle(count)
                 samples.add(side.label, count, timings)
+                samples.loads.append(float(_load().split()[0]))
                 print(f"{side.label:<15} {count:>3} services  round {round_number}: "
                       + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in
                                   timings.items()), flush=True)
@@ -296,6 +299,9 @@ def main() -> int:
         f"sleep 3600, init: true; down -t {STOP_TIMEOUT}",
         f"whole-process wall-clock seconds, n={args.runs} per figure"
         + (", stackr and docker-compose alternating" if compared else ""),
+        "1-minute load average after each cycle: "
+        + (f"min {min(samples.loads):.2f}, p50 {statistics.median(samples.loads):.2f}, "
+           f"max {max(samples.loads):.2f}" if samples.loads else "-"),
         "",
         *table(samples, sizes, compared),
     ]
