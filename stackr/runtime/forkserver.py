@@ -309,19 +309,7 @@ def _run_helper(
     sync: tuple[int, int] | None = None,
     reaper_pid: int | None = None,
 ) -> int:
-    stdin_fd, stdout_fd, stderr_fd, report_fd = fds[:4]
-    if len(fds) > 4:
-        config["console_fd"] = fds[4]
-    os.chdir("/")  # the shim lives long: it must not keep the caller's cwd busy
-    # The container's stdio become fds 0-2, as when the helper is started by exec.
-    # dup first, so that an fd already numbered 0-2 is not closed before it is copied.
-    copies = [os.dup(fd) for fd in (stdin_fd, stdout_fd, stderr_fd)]
-    for target, copy in enumerate(copies):
-        os.dup2(copy, target)
-        os.close(copy)
-    for fd in (stdin_fd, stdout_fd, stderr_fd):
-        if fd > 2:
-            os.close(fd)
+    report_fd = container_init.take_stdio(config, fds)
     try:
         if reaper_pid is None or sync is None:
             return container_init.fork_shim(Path(config["state_dir"]), config, report_fd)

@@ -86,6 +86,25 @@ def main(argv: list[str]) -> int:
     return fork_shim(state_dir, config, report_fd)
 
 
+def take_stdio(config: dict[str, Any], fds: list[int]) -> int:
+    """A forked helper's start (fork server, prefork): the request's fds (stdin,
+    stdout, stderr, report pipe[, console socket]) become the container's fds 0-2 as
+    when the helper is started by exec; returns the report pipe's fd."""
+    stdin_fd, stdout_fd, stderr_fd, report_fd = fds[:4]
+    if len(fds) > 4:
+        config["console_fd"] = fds[4]
+    os.chdir("/")  # the helper's children live long: they must not keep a cwd busy
+    # dup first, so that an fd already numbered 0-2 is not closed before it is copied.
+    copies = [os.dup(fd) for fd in (stdin_fd, stdout_fd, stderr_fd)]
+    for target, copy in enumerate(copies):
+        os.dup2(copy, target)
+        os.close(copy)
+    for fd in (stdin_fd, stdout_fd, stderr_fd):
+        if fd > 2:
+            os.close(fd)
+    return report_fd
+
+
 def fork_shim(state_dir: Path, config: dict[str, Any], report_fd: int) -> int:
     """Fork the shim and return 0 in the parent (used by ``main`` and the fork server)."""
     if os.fork() != 0:

@@ -141,18 +141,7 @@ def _be_the_helper(init: ModuleType, config: dict[str, Any], fds: list[int]) -> 
     and leave, which tells the caller's ``launch`` the container is on its way. Not
     imported from the fork server, whose ``socket`` this child does without.
     """
-    stdin_fd, stdout_fd, stderr_fd, report_fd = fds[:4]
-    if len(fds) > 4:
-        config["console_fd"] = fds[4]
-    os.chdir("/")  # the shim lives long: it must not keep the caller's cwd busy
-    # dup first, so that an fd already numbered 0-2 is not closed before it is copied.
-    copies = [os.dup(fd) for fd in (stdin_fd, stdout_fd, stderr_fd)]
-    for target, copy in enumerate(copies):
-        os.dup2(copy, target)
-        os.close(copy)
-    for fd in (stdin_fd, stdout_fd, stderr_fd):
-        if fd > 2:
-            os.close(fd)
+    report_fd: int = init.take_stdio(config, fds)
     try:
         code: int = init.fork_shim(Path(config["state_dir"]), config, report_fd)
     except BaseException as error:
