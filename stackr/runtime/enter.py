@@ -93,7 +93,9 @@ def _run_child(config: dict[str, Any]) -> NoReturn:
         if spec.tty:
             os.setsid()
             fcntl.ioctl(0, container_init.TIOCSCTTY, 0)
-        keep_mask = container_init.confine(spec)
+        keep_mask = container_init.confine(
+            spec, device_cgroup=config["cgroup"].get("driver") != "v2"
+        )
         container_init.become_user(spec, exec_user, keep_mask)
         # Dies with its supervisor (set after the uid change, which would clear it).
         syscalls.prctl(syscalls.PR_SET_PDEATHSIG, signal.SIGKILL)

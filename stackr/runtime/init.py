@@ -366,7 +366,7 @@ def build_container(
     #    CAP_SYS_ADMIN (without no_new_privs it needs it); the bounding set while we
     #    hold CAP_SETPCAP. The user switch waits until after start (become_user): the
     #    exec fifo is reached through /proc/self/fd, which a non-root uid cannot open.
-    keep_mask = confine(spec)
+    keep_mask = confine(spec, device_cgroup=config["cgroup"].get("driver") != "v2")
     return executable, env, exec_user, keep_mask
 
 
@@ -414,9 +414,11 @@ def prepare_process(spec: ContainerSpec) -> tuple[str, dict[str, str], users.Exe
     return executable, env, exec_user
 
 
-def confine(spec: ContainerSpec) -> int:
+def confine(spec: ContainerSpec, device_cgroup: bool = True) -> int:
     """Seccomp and the bounding set; returns the capability mask to keep (see step 6)."""
-    keep_mask = security.capability_mask(security.effective_capability_names(spec))
+    keep_mask = security.capability_mask(
+        security.guarded_capability_names(spec, device_cgroup)
+    )
     if spec.seccomp == "default" and not spec.privileged:
         seccomp.install_default_filter(keep_mask)
     security.drop_bounding_set(keep_mask)

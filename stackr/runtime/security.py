@@ -62,6 +62,18 @@ def effective_capability_names(spec: ContainerSpec) -> frozenset[str]:
     return frozenset(names)
 
 
+def guarded_capability_names(spec: ContainerSpec, device_cgroup: bool) -> frozenset[str]:
+    """The effective set, less CAP_MKNOD where no device cgroup guards it (cgroup v2,
+    whose device control needs an eBPF program stackr does not load yet): there, a node
+    made for the host's disk would give the container the raw disk. Kept when the
+    stack file asks for it by name (cap_add), or for a privileged container."""
+    names = effective_capability_names(spec)
+    asked = {normalise(name) for name in spec.cap_add}
+    if device_cgroup or spec.privileged or "CAP_MKNOD" in asked:
+        return names
+    return names - {"CAP_MKNOD"}
+
+
 def capability_mask(names: frozenset[str]) -> int:
     mask = 0
     for name in names:

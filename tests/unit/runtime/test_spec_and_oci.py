@@ -80,6 +80,16 @@ def test_capabilities_follow_docker_rules() -> None:
     only_one = ContainerSpec(container_id="o", rootfs=LAYERS, args=("sh",),
                              cap_drop=("ALL",), cap_add=("chown",))  # fmt: skip
     assert security.effective_capability_names(only_one) == frozenset({"CAP_CHOWN"})
+
+
+def test_mknod_is_kept_only_where_a_device_cgroup_guards_it() -> None:
+    default = ContainerSpec(container_id="d", rootfs=LAYERS, args=("sh",))
+    assert "CAP_MKNOD" in security.guarded_capability_names(default, device_cgroup=True)
+    assert "CAP_MKNOD" not in security.guarded_capability_names(default, device_cgroup=False)
+    asked = ContainerSpec(container_id="a", rootfs=LAYERS, args=("sh",), cap_add=("mknod",))
+    assert "CAP_MKNOD" in security.guarded_capability_names(asked, device_cgroup=False)
+    privileged = ContainerSpec(container_id="p", rootfs=LAYERS, args=("sh",), privileged=True)
+    assert "CAP_MKNOD" in security.guarded_capability_names(privileged, device_cgroup=False)
     with pytest.raises(UsageError, match="unknown capability"):
         security.normalise("NOT_A_CAP")
 
