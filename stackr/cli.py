@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -137,8 +137,12 @@ def _add_project_options(
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(configured: Collection[str] | None = None) -> argparse.ArgumentParser:
+    """The whole command line. ``configured``: the verbs whose options are set up (the
+    ones named on the command line); the others are listed by name and summary only,
+    since importing and configuring all of them cost every command ~50 ms. None: all."""
     import argparse
+    import importlib.util
 
     parser = argparse.ArgumentParser(
         prog="stackr",
@@ -148,12 +152,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_project_options(parser, suppress=False)
     subparsers = parser.add_subparsers(dest="verb", metavar="COMMAND")
     for verb in VERBS:
-        module = _command_module(verb)
-        summary = verb.summary if module else f"{verb.summary} (not implemented yet)"
+        full = configured is None or verb.name in configured
+        module = _command_module(verb) if full else None
+        exists = (module is not None if full
+                  else importlib.util.find_spec(f"stackr.commands.{verb.name}") is not None)
+        summary = verb.summary if exists else f"{verb.summary} (not implemented yet)"
         sub = subparsers.add_parser(verb.name, help=summary, description=verb.summary)
-        _add_project_options(sub, suppress=True, f_is_file=verb.f_is_file)
-        if module is not None:
-            module.configure(sub)
+        if full:
+            _add_project_options(sub, suppress=True, f_is_file=verb.f_is_file)
+            if module is not None:
+                module.configure(sub)
         sub.set_defaults(verb_spec=verb, verb_module=module)
     return parser
 
@@ -202,7 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
                 exit_now(exit_code)
             return exit_code
-    parser = build_parser()
+    verb_names = {verb.name for verb in VERBS}
+    parser = build_parser({argument for argument in arguments if argument in verb_names})
     # Unknown arguments are tolerated only for verbs that are not implemented yet, so
     # that `stackr up -d` says "not implemented" rather than "unrecognized -d".
     args, unknown = parser.parse_known_args(arguments)

@@ -132,3 +132,19 @@ def test_after_logs_rm_rmi_dash_f_is_follow_or_force(monkeypatch: pytest.MonkeyP
     assert seen["force"] is True
     assert cli.main(["up", "-f", "stack.yml", "-d"]) == 0
     assert seen["files"] == ["stack.yml"]
+
+
+def test_only_the_verbs_named_are_configured() -> None:
+    # `stackr ps` imports ps's command module, not the 30 others (and --help lists all).
+    code = (
+        "import sys\n"
+        "from stackr import cli\n"
+        "parser = cli.build_parser({'ps'})\n"
+        "args = parser.parse_args(['ps', '-a'])\n"
+        "print(args.all, sorted(m for m in sys.modules if m.startswith('stackr.commands.')))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "True ['stackr.commands.ps']"
+    assert "watch" in cli.build_parser(set()).format_help()
