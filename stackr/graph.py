@@ -66,16 +66,9 @@ def _service_needs(project_name: str, service_name: str, service: Service) -> li
         )
     for link in service.links:
         needs.append(Need(ResourceId("service", link.service), "links", (*base, "links")))
-    network_mode = service.network_mode or ""
-    if network_mode.startswith("service:"):
-        needs.append(
-            Need(
-                ResourceId("service", network_mode.removeprefix("service:")),
-                "network_mode",
-                (*base, "network_mode"),
-            )
-        )
-    for key, mode in (("ipc", service.ipc), ("pid", service.pid)):
+    # Namespaces of another service's container, joined when this one is built.
+    for key, mode in (("network_mode", service.network_mode), ("ipc", service.ipc),
+                      ("pid", service.pid)):
         if mode and mode.startswith("service:"):
             needs.append(Need(ResourceId("service", mode.removeprefix("service:")), key,
                               (*base, key)))

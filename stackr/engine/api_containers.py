@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
+from stackr.engine.attach import is_terminal_size
 from stackr.engine.logs import LogQuery, parse_rfc3339_ns
 from stackr.engine.routing import (
     ApiError,
@@ -194,12 +195,16 @@ def container_attach(engine: Engine, request: Request) -> Response:
         bool(config.get("Tty")), with_stdin, is_alive))
 
 
+def _terminal_size(request: Request) -> tuple[int, int]:
+    rows, columns = request.query_int("h"), request.query_int("w")
+    if rows is None or columns is None or not is_terminal_size([rows, columns]):
+        raise bad_request("resize: give h and w (rows and columns)")
+    return rows, columns
+
+
 @router.route("POST", "/containers/{id}/resize")
 def container_resize(engine: Engine, request: Request) -> Response:
-    rows, columns = request.query_int("h"), request.query_int("w")
-    if rows is None or columns is None or not (0 <= rows < 65536 and 0 <= columns < 65536):
-        raise bad_request("resize: give h and w (rows and columns)")
-    engine.containers.get(request.params["id"]).attachments.resize(rows, columns)
+    engine.containers.get(request.params["id"]).attachments.resize(*_terminal_size(request))
     return Response(200, {})
 
 
@@ -221,10 +226,7 @@ def exec_start(engine: Engine, request: Request) -> Response:
 
 @router.route("POST", "/exec/{id}/resize")
 def exec_resize(engine: Engine, request: Request) -> Response:
-    rows, columns = request.query_int("h"), request.query_int("w")
-    if rows is None or columns is None or not (0 <= rows < 65536 and 0 <= columns < 65536):
-        raise bad_request("exec resize: give h and w (rows and columns)")
-    engine.execs.get(request.params["id"]).resize(rows, columns)
+    engine.execs.get(request.params["id"]).resize(*_terminal_size(request))
     return Response(200, {})
 
 

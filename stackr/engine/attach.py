@@ -27,6 +27,13 @@ TIOCSWINSZ = 0x5414
 INPUT_WAIT_SECONDS = 30.0
 
 
+def is_terminal_size(value: object) -> bool:
+    """``[rows, columns]`` as the API gives it (``ConsoleSize``; ``h``/``w`` of resize)."""
+    return isinstance(value, list | tuple) and len(value) == 2 and all(
+        isinstance(number, int) and 0 <= number < 65536 for number in value
+    )
+
+
 def resize_terminal(descriptor: int, rows: int, columns: int) -> None:
     with contextlib.suppress(OSError):  # the terminal may have just gone
         fcntl.ioctl(descriptor, TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))

@@ -431,12 +431,7 @@ class ContainerManager:
                  ) -> NoReturn:
         """A prepare or start failed: drain what it wrote, remove the runtime's container,
         record the error, raise it as the API's error."""
-        if prepared.pump is not None:
-            prepared.pump.start()  # drains what the failed setup wrote, then ends at EOF
-        if prepared.stdin_input is not None:
-            os.close(prepared.stdin_input)
-        with contextlib.suppress(Exception):
-            self.runtime().delete(supervised.container_id, force=True)
+        self._release(supervised, prepared)
         supervised.state.update({"Status": "exited" if supervised.exit_count else "created",
                                  "Error": str(error), "ExitCode": 128})
         self._save(supervised)
@@ -448,13 +443,18 @@ class ContainerManager:
     def _discard_prepared(self, supervised: Supervised) -> None:
         """Take a prepared, never started container back to a bare record."""
         prepared, supervised.prepared = supervised.prepared, None
-        if prepared is None:
-            return
+        if prepared is not None:
+            self._release(supervised, prepared)
+            if prepared.pump is not None:
+                prepared.pump.join(5)
+
+    def _release(self, supervised: Supervised, prepared: Prepared) -> None:
+        """A preparation that will not start: its runtime container goes, and its log
+        pump drains what the setup wrote, then ends at EOF (no process holds the FIFOs)."""
         with contextlib.suppress(Exception):
             self.runtime().delete(supervised.container_id, force=True)
         if prepared.pump is not None:
-            prepared.pump.start()  # sees EOF now that the container's processes are gone
-            prepared.pump.join(5)
+            prepared.pump.start()
         if prepared.stdin_input is not None:
             os.close(prepared.stdin_input)
 

@@ -14,6 +14,7 @@ import signal as signals
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from stackr.engine.attach import is_terminal_size
 from stackr.engine.records import is_valid_name
 from stackr.engine.restart import PolicyError, RestartPolicy
 from stackr.engine.routing import bad_request
@@ -136,8 +137,7 @@ def check_create_body(body: JsonObject) -> JsonObject:
         _strings(host_config.get(key), f"HostConfig.{key}")
     _string_map(host_config.get("Sysctls"), "HostConfig.Sysctls")
     size = host_config.get("ConsoleSize")
-    if size is not None and not (isinstance(size, list) and len(size) == 2 and all(
-            isinstance(n, int) and 0 <= n < 65536 for n in size)):
+    if size is not None and not is_terminal_size(size):
         raise bad_request("HostConfig.ConsoleSize must be [rows, columns]")
     _string_map(host_config.get("Tmpfs"), "HostConfig.Tmpfs")
     from stackr.engine.networks import check_networking, network_names, port_specs

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import fcntl
 import os
 import secrets
 import socket
-import struct
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -24,13 +22,13 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from stackr.engine import nsexec
+from stackr.engine.attach import FRAME_HEADER, is_terminal_size, resize_terminal
 from stackr.engine.containers import ContainerManager
 from stackr.engine.routing import bad_request, conflict, not_found
 
 JsonObject = dict[str, Any]
 EXEC_KEYS = {"Cmd", "Env", "User", "AttachStdout", "AttachStderr", "AttachStdin", "Tty",
              "Detach", "Privileged", "WorkingDir", "ConsoleSize"}
-TIOCSWINSZ = 0x5414
 
 
 @dataclass
@@ -49,8 +47,7 @@ class ExecInstance:
 
     def resize(self, rows: int, columns: int) -> None:
         if self.terminal is not None:
-            with contextlib.suppress(OSError):  # it may have just ended
-                fcntl.ioctl(self.terminal, TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+            resize_terminal(self.terminal, rows, columns)
 
     def to_json(self) -> JsonObject:
         return {"ID": self.exec_id, "ContainerID": self.container_id, "Running": self.running,
@@ -79,8 +76,7 @@ class ExecManager:
         if not isinstance(body.get("Tty", False), bool):
             raise bad_request("exec: Tty must be a boolean")
         size = body.get("ConsoleSize")
-        if size is not None and not (isinstance(size, list) and len(size) == 2 and all(
-                isinstance(n, int) and 0 <= n < 65536 for n in size)):
+        if size is not None and not is_terminal_size(size):
             raise bad_request("exec: ConsoleSize must be [rows, columns]")
         if body.get("WorkingDir"):
             raise bad_request("exec: WorkingDir is not supported yet")
@@ -217,7 +213,7 @@ class ExecManager:
                     if instance.tty:
                         connection.sendall(data)
                     else:
-                        connection.sendall(struct.pack(">BxxxL", 1, len(data)) + data)
+                        connection.sendall(FRAME_HEADER.pack(1, len(data)) + data)
                 # The exit code is recorded before the client sees the end of output,
                 # so that its inspect right after finds it.
                 self._finish(instance, process)

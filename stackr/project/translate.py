@@ -57,9 +57,14 @@ def shared_namespaces(service: Service, desired: DesiredStack) -> JsonObject:
         if mode == "host":
             body[key] = "host"
         elif mode and mode.startswith("service:"):
-            owner = ResourceId("service", mode.removeprefix("service:"), 1)
-            body[key] = f"container:{desired.engine_names[owner]}"
+            body[key] = _owner_container(mode, desired)
     return body
+
+
+def _owner_container(mode: str, desired: DesiredStack) -> str:
+    """``service:x`` → ``container:<x's first replica>``, whose namespace is joined."""
+    owner = ResourceId("service", mode.removeprefix("service:"), 1)
+    return f"container:{desired.engine_names[owner]}"
 
 
 def name_resolution(service: Service) -> JsonObject:
@@ -199,8 +204,7 @@ def network_attachments(service_name: str, service: Service, desired: DesiredSta
     if network_mode.startswith("service:"):
         # Share the first replica's network namespace (as Compose does); the plan
         # recreates this service whenever that one is recreated.
-        owner = ResourceId("service", network_mode.removeprefix("service:"), 1)
-        return {"NetworkMode": f"container:{desired.engine_names[owner]}"}, None
+        return {"NetworkMode": _owner_container(network_mode, desired)}, None
     endpoints: JsonObject = {}
     ordered = sorted(service.networks.items(), key=lambda item: (-item[1].priority, item[0]))
     for key, attachment in ordered:
