@@ -30,8 +30,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from stackr.commands.project_session import client_for, progress_sink, project_for_records
     from stackr.plan import DownOptions, teardown
-    from stackr.project.apply import Executor
     from stackr.project import settled
+    from stackr.project.apply import Executor
     from stackr.project.lock import project_lock
     from stackr.project.observe import observe
     from stackr.project.requests import down_requests
