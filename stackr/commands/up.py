@@ -27,6 +27,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-deps", action="store_true", help="do not start linked services")
     parser.add_argument("--no-start", action="store_true", help="create, do not start")
     parser.add_argument("--remove-orphans", action="store_true")
+    parser.add_argument("-V", "--renew-anon-volumes", action="store_true",
+                        help="recreated containers get new anonymous volumes, not the old data")
     parser.add_argument("--scale", action="append", default=[], metavar="SERVICE=N")
     parser.add_argument("--wait", action="store_true", help="wait until running or healthy")
     parser.add_argument("--wait-timeout", type=int, default=None, metavar="SECONDS")
@@ -126,6 +128,7 @@ def _converge(args: argparse.Namespace, client: EngineClient, key: str | None) -
         force_recreate=args.force_recreate, no_recreate=args.no_recreate,
         no_start=args.no_start, remove_orphans=args.remove_orphans,
         services=tuple(args.services), no_deps=args.no_deps,
+        renew_anon_volumes=args.renew_anon_volumes,
     )
     converged = converge(
         client, loaded, stack, graph, options, dry_run=args.dry_run, build_all=args.build,

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 # Flags that change what the plan is; with any of them, `up` takes the full path.
 PLAN_FLAGS = ("services", "scale", "no_deps", "no_start", "no_recreate", "force_recreate",
-              "remove_orphans", "build", "dry_run")
+              "remove_orphans", "renew_anon_volumes", "build", "dry_run")
 # Pull policies that never ask a registry for an image that is present.
 LOCAL_PULL_POLICIES = (None, "missing", "if_not_present", "never")
 RECORD_VERSION = 1
