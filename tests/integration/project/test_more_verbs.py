@@ -204,6 +204,28 @@ services:
     assert found.stdout == "done\n"
 
 
+def test_exec_working_directory_stays_in_the_container(project: Project) -> None:
+    project.write("""
+services:
+  app:
+    image: busybox:latest
+    init: true
+    command: sh -c 'echo inside > /etc/where; mkdir -p /srv/app; ln -s / /srv/up;
+      ln -s /etc /srv/etc; exec sleep 3600'
+""")
+    project.stackr("up", "-d")
+    project.stackr("exec", "-T", "app", "sh", "-c", "until [ -L /srv/etc ]; do sleep 0.05; done")
+    # no shell needed: the command itself starts there
+    assert project.stackr("exec", "-T", "-w", "/srv/app", "app", "pwd").stdout == "/srv/app\n"
+    # a symlink is followed inside the container's root, never to the host's
+    assert project.stackr("exec", "-T", "-w", "/srv/up", "app", "ls").stdout.split() == \
+        project.stackr("exec", "-T", "-w", "/", "app", "ls").stdout.split()
+    marker = project.stackr("exec", "-T", "-w", "/srv/etc", "app", "cat", "where").stdout
+    assert marker == "inside\n"
+    missing = project.stackr("exec", "-T", "-w", "/nowhere", "app", "pwd", check=False)
+    assert missing.returncode != 0 and "working directory /nowhere" in missing.stderr
+
+
 def test_run_is_interactive_with_a_terminal_or_a_pipe(project: Project) -> None:
     project.write("""
 services:
