@@ -85,7 +85,7 @@ def spawn(container_id: str, pid: int, args: list[str], env: list[str], user: st
 def _open_in_container(pid: int, working_dir: str) -> int:
     """The container's directory, resolved inside its root (a symlink in the image
     cannot lead the command's working directory out of the container)."""
-    from stackr.watch.inroot import openat2_in_root
+    from stackr.inroot import openat2_in_root
 
     root_fd = os.open(f"/proc/{pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
