@@ -166,7 +166,7 @@ def _change_cause(desired: DesiredResource, observed: ObservedResource) -> str:
     return "config changed"
 
 
-def _selected(
+def selected_resources(
     graph: StackGraph, services: Iterable[str], no_deps: bool = False, needs_only: bool = False
 ) -> set[ResourceId] | None:
     """The resources ``up SERVICE...`` touches: the services and all they need (with
@@ -253,7 +253,8 @@ def reconcile(
 ) -> Plan:
     """What ``up`` must do to make the host match ``desired``."""
     builder = _Builder()
-    selected = _selected(graph, options.services, options.no_deps, options.needs_only)
+    selected = selected_resources(graph, options.services, options.no_deps,
+                                  options.needs_only)
     generations = [
         [r for r in generation if selected is None or r in selected]
         for generation in graph.start_generations()

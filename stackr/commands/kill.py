@@ -17,7 +17,7 @@ def run(args: argparse.Namespace) -> int:
     project = project_for_records(args)
     client = client_for(args)
     observation = observe(client, project)
-    for resource in observation.service_containers(tuple(args.services)):
+    for resource in observation.service_containers(tuple(args.services), require=True):
         if observation.resources[resource].running:
             client.container_kill(observation.handles[resource], args.signal)
             print(observation.display_names()[resource])

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     project = project_for_records(args)
     client = client_for(args)
     observation = observe(client, project)
-    containers = observation.service_containers(tuple(args.services))
+    containers = observation.service_containers(tuple(args.services), require=True)
     names = [observation.containers[r]["Names"][0].lstrip("/") for r in containers]
     prefixer = Prefixer(names, colour=sys.stdout.isatty())
     streams = LogStreams(lambda: client, timestamps=args.timestamps)

@@ -22,7 +22,7 @@ def freeze(args: argparse.Namespace, *, pause: bool) -> int:
     client = client_for(args)
     observation = observe(client, project)
     names = observation.display_names()
-    for resource in observation.service_containers(tuple(args.services)):
+    for resource in observation.service_containers(tuple(args.services), require=True):
         handle = observation.handles[resource]
         state = observation.containers[resource].get("State")  # from the listing observe made
         if state != ("running" if pause else "paused"):

@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     from stackr.client import EngineClient
     from stackr.config.models import Stack
     from stackr.config.pipeline import LoadedStack
-    from stackr.graph import StackGraph
+    from stackr.graph import ResourceId, StackGraph
     from stackr.project.apply import Progress
 
 
@@ -75,10 +77,12 @@ def image_policies(stack: Stack, build_all: bool) -> dict[str, tuple[str, tuple[
 
 
 def resolve_images(loaded: LoadedStack, stack: Stack, graph: StackGraph, *,
-                   pull: bool = True, build_all: bool = False) -> dict[str, str | None]:
+                   pull: bool = True, build_all: bool = False,
+                   only: Collection[ResourceId] | None = None) -> dict[str, str | None]:
     """Image reference → id: builds what must be built, pulls what is missing (or asked
-    ``always``). The store is the one the local engine uses (as ``stackr images``/
-    ``pull`` use it); a remote ``-H`` engine is not asked yet."""
+    ``always``); with ``only``, the images among those resources (the others resolve to
+    what the store has). The store is the one the local engine uses (as ``stackr
+    images``/``pull`` use it); a remote ``-H`` engine is not asked yet."""
     from stackr.errors import ApplyError, StackrError
     from stackr.images.store import ImageStore
 
@@ -94,6 +98,9 @@ def resolve_images(loaded: LoadedStack, stack: Stack, graph: StackGraph, *,
             record = store.resolve(reference)
         except StackrError as error:
             raise ApplyError(f"image {reference}: {error}") from None
+        if only is not None and resource not in only:
+            ids[reference] = record.id if record is not None else None
+            continue
         if builders and (policy == "build" or record is None):
             if pull:  # (not on --dry-run)
                 ids[reference] = build_image(loaded, builders[0])

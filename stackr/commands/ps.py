@@ -32,7 +32,7 @@ def rows(client: Any, project: str, services: tuple[str, ...], all_states: bool
 
     observation = observe(client, project)
     result = []
-    for resource in observation.service_containers(services):
+    for resource in observation.service_containers(services, require=True):
         summary = observation.containers[resource]
         if not all_states and summary.get("State") not in ("running", "restarting", "paused"):
             continue

@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     client = client_for(args)
     with project_lock(project):
         observation = observe(client, project)
-        for resource in observation.service_containers(tuple(args.services)):
+        for resource in observation.service_containers(tuple(args.services), require=True):
             container_id = observation.handles[resource]
             if observation.resources[resource].running:
                 if not args.stop:

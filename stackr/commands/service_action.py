@@ -30,6 +30,7 @@ def run_action(args: argparse.Namespace, action: str) -> int:
     client = client_for(args)
     with project_lock(project, on_wait=lambda text: print(text, file=sys.stderr)):
         observation = observe(client, project)
+        observation.service_containers(tuple(args.services), require=True)
         plan = lifecycle(observation.resources, action, tuple(args.services))
         requests = Requests(handles=dict(observation.handles),
                             display_names=observation.display_names(),

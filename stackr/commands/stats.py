@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     observation = observe(client, project)
     names = observation.display_names()
     handles = {names[r]: observation.handles[r]
-               for r in observation.service_containers(tuple(args.services))
+               for r in observation.service_containers(tuple(args.services), require=True)
                if observation.resources[r].running}
     interval = 1.0
     before = _sample(client, handles)

@@ -16,7 +16,7 @@ def run(args: argparse.Namespace) -> int:
     project = project_for_records(args)
     client = client_for(args)
     observation = observe(client, project)
-    for resource in observation.service_containers(tuple(args.services)):
+    for resource in observation.service_containers(tuple(args.services), require=True):
         if not observation.resources[resource].running:
             continue
         top = client.container_top(observation.handles[resource])

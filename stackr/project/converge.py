@@ -58,7 +58,7 @@ def converge(
     """Plan, and unless ``dry_run`` apply, what makes the project match ``stack`` (the
     loaded stack, possibly scaled). Raises ``ApplyError`` naming the failed operation."""
     from stackr.commands.project_session import resolve_images
-    from stackr.plan import reconcile
+    from stackr.plan import reconcile, selected_resources
     from stackr.project import secrets
     from stackr.project.desired import desired_stack
     from stackr.project.lock import project_lock
@@ -66,7 +66,11 @@ def converge(
     from stackr.project.requests import up_requests
 
     with project_lock(stack.name, on_wait=on_wait):
-        image_ids = resolve_images(loaded, stack, graph, pull=not dry_run, build_all=build_all)
+        # Only the images of what `up SERVICE...` touches are pulled or built.
+        touched = selected_resources(graph, options.services, options.no_deps,
+                                     options.needs_only)
+        image_ids = resolve_images(loaded, stack, graph, pull=not dry_run, build_all=build_all,
+                                   only=touched)
         desired = desired_stack(stack, graph, image_ids)
         check_external(client, desired.external, desired.engine_names)
         observation = observe(client, stack.name)

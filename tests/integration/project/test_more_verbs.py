@@ -394,3 +394,21 @@ services:
         assert "in use by container" in failed.stderr
     finally:
         project.stackr("-f", str(other), "down", check=False)
+
+
+def test_a_named_service_is_all_up_needs_and_a_typo_is_an_error(project: Project) -> None:
+    project.write("""
+services:
+  web:
+    image: busybox:latest
+    command: sleep 3600
+  job:
+    image: nosuch-image:1
+""")
+    # only web's image is resolved: job's (missing, unpullable here) is not asked for
+    up = project.stackr("up", "-d", "web")
+    assert "nosuch-image" not in up.stderr
+    for verb in (["logs"], ["ps"], ["stop"], ["kill"], ["top"]):
+        result = project.stackr(*verb, "wbe", check=False)
+        assert result.returncode == 2, (verb, result.stderr)
+        assert "no such service: wbe" in result.stderr
