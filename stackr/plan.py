@@ -384,20 +384,23 @@ def teardown(
         and resource.kind != "image"
         and (resource.kind != "volume" or options.remove_volumes)
     ]
-    # Stops in reverse dependency order (a dependant stops before what it needs)...
+    # Stops in reverse dependency order (a dependant stops before what it needs), each
+    # container removed right after its stop (its dependants are stopped by then; the
+    # executor of `down` runs the removal beside the next wave's stops); a container
+    # that is not running is removed at once...
     wave = 0
+    for resource in sorted(r for r in doomed if r.kind == "service" and not observed[r].running):
+        builder.add(OpType.REMOVE_CONTAINER, resource, "down", wave)
     for generation in graph.teardown_generations():
         stops = [r for r in generation if r in doomed and r.kind == "service"
                  and observed[r].running]
         for resource in stops:
             builder.add(OpType.STOP_CONTAINER, resource, "down", wave)
+            builder.add(OpType.REMOVE_CONTAINER, resource, "down", wave)
         wave += 1 if stops else 0
-    # ...then, all being stopped, every container is removed at once, and after them the
-    # networks and volumes (which need nothing of each other).
-    containers = sorted(r for r in doomed if r.kind == "service")
-    for resource in containers:
-        builder.add(OpType.REMOVE_CONTAINER, resource, "down", wave)
-    wave += 1 if containers else 0
+    # ...then, every container being gone, the networks and volumes (which need nothing
+    # of each other).
+    wave += 1 if wave == 0 and any(r.kind == "service" for r in doomed) else 0
     for resource in sorted(r for r in doomed if r.kind != "service"):
         _add_removal(builder, resource, observed[resource], "down", wave)
     return builder.build()

@@ -53,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"nothing to do: project {project} has no resources", file=sys.stderr)
         else:
             requests = down_requests(observation, args.timeout)
-            Executor(client, requests, progress_sink(args.progress)).run(plan)
+            Executor(client, requests, progress_sink(args.progress),
+                     detach_removals=True).run(plan)
         from stackr.project.secrets import remove_files
 
         remove_files(project)

@@ -207,10 +207,10 @@ def test_down_removes_dependants_first_and_keeps_volumes() -> None:
     plan = teardown(recorded)
     assert plan.render() == "\n".join(
         [
+            " 0  REMOVE_CONTAINER  service:api:1  (down)",
             " 0  STOP_CONTAINER    service:db:1   (down)",
-            " 1  REMOVE_CONTAINER  service:api:1  (down)",
-            " 1  REMOVE_CONTAINER  service:db:1   (down)",
-            " 2  REMOVE_NETWORK    network:back   (down)",
+            " 0  REMOVE_CONTAINER  service:db:1   (down)",
+            " 1  REMOVE_NETWORK    network:back   (down)",
         ]
     )
     with_volumes = teardown(recorded, DownOptions(remove_volumes=True))
