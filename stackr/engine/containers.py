@@ -52,6 +52,7 @@ from stackr.paths import run_root
 
 JsonObject = dict[str, Any]
 
+KILL_WAIT_SECONDS = 10.0
 DEFAULT_STOP_TIMEOUT = 10
 WAIT_SLICE_SECONDS = 1.0
 
@@ -679,6 +680,11 @@ class ContainerManager:
                 self._save(supervised)
             self._publish(supervised, "kill", signal=str(number))
             self._signal(supervised, number)
+            run = supervised.run
+        if number == signals.SIGKILL and run is not None:
+            # As Docker does: a SIGKILL returns once the container has stopped, so the
+            # next inspect or ps sees it exited.
+            run.exited.wait(KILL_WAIT_SECONDS)
 
     def pause(self, ref: str) -> None:
         """Freeze every process of the container (its cgroup's freezer)."""
