@@ -194,8 +194,8 @@ class ContainerManager:
                     users.append(supervised.container_id)
         return users
 
-    def _save(self, supervised: Supervised) -> None:
-        self.records.put(supervised.container_id, supervised.record)
+    def _save(self, supervised: Supervised, durable: bool = True) -> None:
+        self.records.put(supervised.container_id, supervised.record, durable=durable)
         with supervised.changed:
             supervised.changed.notify_all()
 
@@ -652,7 +652,9 @@ class ContainerManager:
             if supervised.state["Status"] != "running" or run is None:
                 self._save(supervised)
                 return False
-            self._save(supervised)
+            # Written (an engine killed meanwhile must not restart it), not yet fsynced:
+            # the exit's record, moments later, is; a power loss stops it anyway.
+            self._save(supervised, durable=False)
             config = supervised.record["Config"]
             stop_signal = signal_number(config.get("StopSignal") or "SIGTERM")
             grace = timeout if timeout is not None else config.get("StopTimeout")
