@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from stackr.config.envfile import resolve_service_env_files
+from stackr.config.extends import apply_extends
 from stackr.config.interpolate import TemplateError, expand_text, interpolate_node
 from stackr.config.merge import merge_files
 from stackr.config.project import (
@@ -37,6 +38,7 @@ class _Head:
     cwd: Path
     environment: dict[str, str]
     documents: list[Node]
+    sources: list[Path]
     project_name: str | None
     errors: list[Diagnostic]
 
@@ -51,9 +53,11 @@ def _read_head(options: LoadOptions) -> _Head:
     errors.extend(env_problems)
 
     documents: list[Node] = []
+    sources: list[Path] = []  # the file of each document
     for path in found.files:
         file_documents, file_problems = read_stack_file(path, display_path(path, cwd))
         documents.extend(file_documents)
+        sources.extend(path for _ in file_documents)
         errors.extend(file_problems)
 
     name_from_file = _name_from_files(documents, environment)
@@ -64,7 +68,7 @@ def _read_head(options: LoadOptions) -> _Head:
     if project_name is not None:
         # Compose exposes the project name to interpolation when it is not set already.
         environment.setdefault("COMPOSE_PROJECT_NAME", project_name)
-    return _Head(found, cwd, environment, documents, project_name, errors)
+    return _Head(found, cwd, environment, documents, sources, project_name, errors)
 
 
 def load_project_name(options: LoadOptions) -> str:
@@ -88,11 +92,16 @@ def load_raw(options: LoadOptions) -> RawStack:
     project_name = head.project_name
 
     interpolated: list[Node] = []
-    for document in head.documents:
+    extended_files: list[Path] = []
+    for document, source in zip(head.documents, head.sources, strict=True):
         result = interpolate_node(document, environment)
-        interpolated.append(result.node)
         errors.extend(result.errors)
         warnings.extend(result.warnings)
+        extended = apply_extends(result.node, source, environment, found.project_dir,
+                                 lambda path: display_path(path, cwd))
+        interpolated.append(extended.document)
+        errors.extend(extended.diagnostics)
+        extended_files.extend(extended.files)
 
     merged = merge_files(interpolated) if interpolated else None
     if merged is not None:
@@ -115,6 +124,7 @@ def load_raw(options: LoadOptions) -> RawStack:
         data=data,
         source_map=source_map,
         files=found.files,
+        extended_files=tuple(dict.fromkeys(extended_files)),
         project_name=project_name,
         project_dir=found.project_dir,
         environment=environment,
@@ -145,7 +155,7 @@ def _name_from_files(
 def stack_file_paths(raw: RawStack) -> tuple[Path, ...]:
     """Every file the stack was read from, for ``watch``: the stack files, the project's
     ``.env`` and each service's env_file (``--env-file`` files are the caller's)."""
-    paths: list[Path] = list(raw.files)
+    paths: list[Path] = [*raw.files, *raw.extended_files]
     dotenv = raw.project_dir / ".env"
     if dotenv.is_file():
         paths.append(dotenv)
