@@ -86,7 +86,7 @@ class _Resolver:
             return _without_extends(service)
         resolved_base = self.resolve(base_file, base_name, base, (*chain, label))
         if base_file.parent != self.project_dir:
-            resolved_base = _rebased(resolved_base, base_file.parent)
+            resolved_base = rebased_service(resolved_base, base_file.parent)
         merged = merge_nodes(strip_resets(_without_extends(resolved_base)),
                              _without_extends(service), ("services", name))
         self._done[key] = merged
@@ -118,25 +118,25 @@ def _without_extends(service: Node) -> Node:
                    size=1 + sum(child.size for child in entries.values()))
 
 
-def _absolute(text: str, directory: Path) -> str:
+def absolute_path(text: str, directory: Path) -> str:
     if text.startswith(("/", "~")) or "://" in text or text.startswith("git@"):
         return text  # absolute, home-relative, or a remote build context
     return os.path.normpath(directory / text)
 
 
-def _rebased(service: Node, directory: Path) -> Node:
+def rebased_service(service: Node, directory: Path) -> Node:
     """The base's relative paths, made absolute against its own file's directory."""
     if not service.is_mapping:
         return service
     entries = dict(service.value)
     build = entries.get("build")
     if build is not None and isinstance(build.value, str):
-        entries["build"] = replace(build, value=_absolute(build.value, directory))
+        entries["build"] = replace(build, value=absolute_path(build.value, directory))
     elif build is not None and build.is_mapping and isinstance(
             (context := build.value.get("context")) and context.value, str):
         assert context is not None
-        entries["build"] = replace(build, value={
-            **build.value, "context": replace(context, value=_absolute(context.value, directory))})
+        context = replace(context, value=absolute_path(context.value, directory))
+        entries["build"] = replace(build, value={**build.value, "context": context})
     env_file = entries.get("env_file")
     if env_file is not None:
         entries["env_file"] = _rebased_env_files(env_file, directory)
@@ -149,17 +149,17 @@ def _rebased(service: Node, directory: Path) -> Node:
 
 def _rebased_env_files(node: Node, directory: Path) -> Node:
     if isinstance(node.value, str):
-        return replace(node, value=_absolute(node.value, directory))
+        return replace(node, value=absolute_path(node.value, directory))
     if not node.is_sequence:
         return node
     items = []
     for item in node.value:
         if isinstance(item.value, str):
-            item = replace(item, value=_absolute(item.value, directory))
+            item = replace(item, value=absolute_path(item.value, directory))
         elif item.is_mapping and isinstance((path := item.value.get("path")) and path.value, str):
             assert path is not None
-            item = replace(item, value={
-                **item.value, "path": replace(path, value=_absolute(path.value, directory))})
+            path = replace(path, value=absolute_path(path.value, directory))
+            item = replace(item, value={**item.value, "path": path})
         items.append(item)
     return replace(node, value=items)
 
@@ -169,16 +169,15 @@ def _rebased_volume(item: Node, directory: Path) -> Node:
     if isinstance(item.value, str):
         source, separator, rest = item.value.partition(":")
         if separator and source.startswith("."):
-            return replace(item, value=f"{_absolute(source, directory)}:{rest}")
+            return replace(item, value=f"{absolute_path(source, directory)}:{rest}")
         return item
     if item.is_mapping:
         kind = item.value.get("type")
         source = item.value.get("source")
         if kind is not None and kind.value == "bind" and source is not None \
                 and isinstance(source.value, str):
-            return replace(item, value={
-                **item.value, "source": replace(source, value=_absolute(source.value,
-                                                                        directory))})
+            source = replace(source, value=absolute_path(source.value, directory))
+            return replace(item, value={**item.value, "source": source})
     return item
 
 

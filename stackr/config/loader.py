@@ -11,6 +11,7 @@ from pathlib import Path
 
 from stackr.config.envfile import resolve_service_env_files
 from stackr.config.extends import apply_extends
+from stackr.config.include import apply_include
 from stackr.config.interpolate import TemplateError, expand_text, interpolate_node
 from stackr.config.merge import merge_files
 from stackr.config.project import (
@@ -92,16 +93,20 @@ def load_raw(options: LoadOptions) -> RawStack:
     project_name = head.project_name
 
     interpolated: list[Node] = []
-    extended_files: list[Path] = []
+    referenced_files: list[Path] = []
     for document, source in zip(head.documents, head.sources, strict=True):
         result = interpolate_node(document, environment)
         errors.extend(result.errors)
         warnings.extend(result.warnings)
         extended = apply_extends(result.node, source, environment, found.project_dir,
                                  lambda path: display_path(path, cwd))
-        interpolated.append(extended.document)
         errors.extend(extended.diagnostics)
-        extended_files.extend(extended.files)
+        referenced_files.extend(extended.files)
+        included = apply_include(extended.document, source, options.environ,
+                                 lambda path: display_path(path, cwd))
+        interpolated.append(included.document)
+        errors.extend(included.diagnostics)
+        referenced_files.extend(included.files)
 
     merged = merge_files(interpolated) if interpolated else None
     if merged is not None:
@@ -124,7 +129,7 @@ def load_raw(options: LoadOptions) -> RawStack:
         data=data,
         source_map=source_map,
         files=found.files,
-        extended_files=tuple(dict.fromkeys(extended_files)),
+        referenced_files=tuple(dict.fromkeys(referenced_files)),
         project_name=project_name,
         project_dir=found.project_dir,
         environment=environment,
@@ -155,7 +160,7 @@ def _name_from_files(
 def stack_file_paths(raw: RawStack) -> tuple[Path, ...]:
     """Every file the stack was read from, for ``watch``: the stack files, the project's
     ``.env`` and each service's env_file (``--env-file`` files are the caller's)."""
-    paths: list[Path] = [*raw.files, *raw.extended_files]
+    paths: list[Path] = [*raw.files, *raw.referenced_files]
     dotenv = raw.project_dir / ".env"
     if dotenv.is_file():
         paths.append(dotenv)
