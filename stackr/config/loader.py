@@ -13,6 +13,7 @@ from stackr.config.envfile import resolve_service_env_files
 from stackr.config.extends import apply_extends
 from stackr.config.include import apply_include
 from stackr.config.interpolate import TemplateError, expand_text, interpolate_node
+from stackr.config.labelfile import resolve_label_files
 from stackr.config.merge import merge_files
 from stackr.config.project import (
     LoadOptions,
@@ -119,7 +120,11 @@ def load_raw(options: LoadOptions) -> RawStack:
                 lambda path: display_path(path, cwd),
             )
             errors.extend(env_file_problems)
-            merged = replace(merged, value={**merged.value, "services": services})
+            labelled = resolve_label_files(services, found.project_dir,
+                                           lambda path: display_path(path, cwd))
+            errors.extend(labelled.diagnostics)
+            referenced_files.extend(labelled.files)
+            merged = replace(merged, value={**merged.value, "services": labelled.services})
 
     if errors or merged is None or project_name is None:
         raise StackFileError(errors)

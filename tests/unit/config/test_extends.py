@@ -95,3 +95,4 @@ services:
     assert any("extends cycle: compose.yaml:" in problem for problem in found)
     assert "compose.yaml:13:5: services.five.extends: extends is a service name or " \
         "{service: NAME, file: PATH}" in found
+
