@@ -28,6 +28,7 @@ from stackr.statefile import write_atomic
 
 PR_SET_CHILD_SUBREAPER = 36
 STOP_TIMEOUT_SECONDS = 30.0
+SWITCH_INTERVAL_SECONDS = 0.0005
 
 
 def socket_path() -> Path:
@@ -112,6 +113,11 @@ def serve(*, verbose: bool = False) -> int:
     from stackr.runtime.forkserver import ForkServer
 
     lock_descriptor = _acquire_lock()
+    # The engine's threads mostly wait on syscalls and hand work to each other (a
+    # request, a container's exit, its log pump); at Python's default 5 ms switch
+    # interval each handoff can wait that long behind a busy thread. Measured: `down`
+    # of 20 chained services 5-10 % faster at 0.5 ms.
+    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     state_root().mkdir(parents=True, exist_ok=True, mode=0o711)
     set_child_subreaper()
     # Containers are forked from one pre-started single-threaded helper: a fork per
