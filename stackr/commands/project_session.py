@@ -27,10 +27,18 @@ def client_for(args: argparse.Namespace) -> EngineClient:
 
 
 def project_for_records(args: argparse.Namespace) -> str:
-    """The project's name, for the commands that work from the engine's records. With a
-    stack file, the name it gives (the rest of the file is not validated: it may have
-    changed since ``up``); without one (deleted, moved), from -p, COMPOSE_PROJECT_NAME or
-    the directory, as Compose derives it."""
+    """The project's name, for the commands that work from the engine's records: the
+    settled record's when the same options named it and no file changed since; else,
+    with a stack file, the name it gives (the rest of the file is not validated: it may
+    have changed since ``up``); without one (deleted, moved), from -p,
+    COMPOSE_PROJECT_NAME or the directory, as Compose derives it."""
+    import os
+
+    from stackr.project import settled
+
+    recorded = settled.project_name(args, os.environ, os.getcwd())
+    if recorded is not None:
+        return recorded
     from stackr.commands.project_options import load_options
     from stackr.config.loader import load_project_name
     from stackr.config.project import choose_project_name, find_stack_files

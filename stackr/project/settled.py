@@ -54,6 +54,11 @@ def invocation_key(args: argparse.Namespace, environ: Mapping[str, str], cwd: st
     environment and stackr's own code. ``None``: flags that change the plan are given."""
     if any(getattr(args, flag, None) for flag in PLAN_FLAGS):
         return None
+    return stack_key(args, environ, cwd)
+
+
+def stack_key(args: argparse.Namespace, environ: Mapping[str, str], cwd: str) -> str:
+    """The key of the stack the project options, directory and environment name."""
     options = {
         name: getattr(args, name, None)
         for name in ("files", "project_name", "project_directory", "env_files", "profiles",
@@ -181,6 +186,14 @@ def forget(project: str) -> None:
                 os.unlink(records_dir() / name)
             except FileNotFoundError:
                 continue
+
+
+def project_name(args: argparse.Namespace, environ: Mapping[str, str], cwd: str
+                 ) -> str | None:
+    """The project these options named when it last settled, if none of its files
+    changed since: the commands that need only the name skip reading the stack."""
+    document = lookup(stack_key(args, environ, cwd))
+    return str(document["project"]) if document is not None else None
 
 
 def lookup(key: str) -> dict[str, Any] | None:

@@ -83,3 +83,17 @@ def test_a_changed_file_voids_the_record(tmp_path: Path) -> None:
     assert settled.lookup("k1") is None  # one record per project
     settled.forget("demo")
     assert settled.lookup("k2") is None
+
+
+def test_the_name_verbs_read_the_project_from_the_record(tmp_path: Path) -> None:
+    from stackr.project.observe import Observation
+
+    watched = tmp_path / "compose.yaml"
+    watched.write_text("name: demo\n")
+    given = args(remove_orphans=True)  # down's flags do not matter for the name
+    key = settled.stack_key(given, {"A": "1"}, str(tmp_path))
+    settled.record(key, "demo", [], [watched], Observation("demo", {}, {}, {}), [])
+    assert settled.project_name(given, {"A": "1"}, str(tmp_path)) == "demo"
+    assert settled.project_name(given, {"A": "2"}, str(tmp_path)) is None
+    watched.write_text("name: other\n")
+    assert settled.project_name(given, {"A": "1"}, str(tmp_path)) is None
