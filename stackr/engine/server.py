@@ -1,9 +1,10 @@
 """The engine's HTTP/1.1 server on a unix socket: one thread per connection.
 
-``socketserver.ThreadingUnixStreamServer`` + ``http.server.BaseHTTPRequestHandler``:
-the standard library is enough for a local control API and keeps the engine's memory
-small. A slow or half-closed client only ever holds its own thread (reads time out);
-an oversized or malformed request gets a 4xx JSON error; a bug in a handler gets a
+``socketserver.ThreadingUnixStreamServer`` + ``http1.HttpRequestHandler`` (the part
+of ``http.server`` the engine needs, without the ``ssl`` and ``email`` it imports): the
+standard library is enough for a local control API and keeps the engine's memory
+small. A slow or half-closed client only ever holds its own thread (reads time out); an
+oversized or malformed request gets a 4xx JSON error; a bug in a handler gets a
 500 and the traceback in the engine's log, and the engine keeps serving.
 
 Streamed responses (logs, events, follow) use chunked transfer encoding. A stream
@@ -20,9 +21,9 @@ import socketserver
 import sys
 import traceback
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 
+from stackr.engine.http1 import HttpRequestHandler
 from stackr.engine.routing import ApiError, Response, Router
 from stackr.errors import StackrError
 
@@ -96,15 +97,11 @@ class EngineServer(socketserver.ThreadingUnixStreamServer):
         super().__init__(socket_path, RequestHandler)
 
 
-class RequestHandler(BaseHTTPRequestHandler):
+class RequestHandler(HttpRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "stackr-engine"
-    sys_version = ""
     timeout = READ_TIMEOUT_SECONDS
     server: EngineServer
-
-    def address_string(self) -> str:
-        return "unix"
 
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.engine.verbose:
