@@ -24,7 +24,6 @@ import contextlib
 import datetime
 import errno
 import os
-import secrets
 import signal as signals
 import threading
 import time
@@ -255,7 +254,7 @@ class ContainerManager:
         config = check_create_body(body)
         if config.get("Image") and not config.get("RootfsDir") and not config.get("LayerDirs"):
             config = self._apply_image(body, config)
-        container_id = secrets.token_hex(32)
+        container_id = os.urandom(32).hex()
         if name is not None:
             name = name.lstrip("/")
             if not is_valid_name(name):

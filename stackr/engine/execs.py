@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
-import secrets
 import socket
 import subprocess
 import threading
@@ -89,7 +88,7 @@ class ExecManager:
         supervised = self.containers.running(ref)
         config = supervised.record["Config"]
         instance = ExecInstance(
-            secrets.token_hex(32), supervised.container_id, list(args),
+            os.urandom(32).hex(), supervised.container_id, list(args),
             [*config.get("Env", []), *env], body.get("User") or config.get("User") or "",
             tty=bool(body.get("Tty")),
             console_size=(size[0], size[1]) if size else None,

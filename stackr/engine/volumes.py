@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import builtins
 import datetime
-import secrets
+import os
 import shutil
 import threading
 from collections.abc import Callable
@@ -80,7 +80,7 @@ class VolumeManager:
         unknown = set(body) - {"Name", "Driver", "DriverOpts", "Labels"}
         if unknown:
             raise bad_request(f"unknown field(s) in volume create: {', '.join(sorted(unknown))}")
-        name = body.get("Name") or secrets.token_hex(32)
+        name = body.get("Name") or os.urandom(32).hex()
         if not isinstance(name, str) or not is_valid_name(name):
             raise bad_request(f"invalid volume name {name!r}: use [a-zA-Z0-9][a-zA-Z0-9_.-]*")
         driver = body.get("Driver") or "local"
