@@ -23,6 +23,7 @@ import traceback
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from stackr.engine.heap import QuietTrim
 from stackr.engine.http1 import HttpRequestHandler
 from stackr.engine.routing import ApiError, Response, Router
 from stackr.errors import StackrError
@@ -94,7 +95,14 @@ class EngineServer(socketserver.ThreadingUnixStreamServer):
     def __init__(self, socket_path: str, engine: Engine, router: Router) -> None:
         self.engine = engine
         self.router = router
+        # What requests freed goes back to the kernel once they have stopped for a
+        # moment (an idle engine should not keep the peak of the last burst).
+        self.quiet_trim = QuietTrim()
         super().__init__(socket_path, RequestHandler)
+
+    def service_actions(self) -> None:
+        """Called by ``serve_forever`` after each request and each poll interval."""
+        self.quiet_trim.poll()
 
 
 class RequestHandler(HttpRequestHandler):
@@ -106,6 +114,12 @@ class RequestHandler(HttpRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.engine.verbose:
             sys.stderr.write(f"engine: {format % args}\n")
+
+    def handle_one_request(self) -> None:
+        try:
+            super().handle_one_request()
+        finally:
+            self.server.quiet_trim.activity()
 
     def do_GET(self) -> None:
         self._dispatch()
