@@ -14,16 +14,18 @@ import base64
 import contextlib
 import os
 import socket
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from stackr.engine import nsexec
 from stackr.engine.attach import FRAME_HEADER, is_terminal_size, resize_terminal
 from stackr.engine.containers import ContainerManager
 from stackr.engine.routing import bad_request, conflict, not_found
+
+if TYPE_CHECKING:
+    import subprocess
 
 JsonObject = dict[str, Any]
 EXEC_KEYS = {"Cmd", "Env", "User", "AttachStdout", "AttachStderr", "AttachStdin", "Tty",
@@ -120,7 +122,7 @@ class ExecManager:
             process = nsexec.spawn(
                 instance.container_id, supervised.state["Pid"], instance.args, instance.env,
                 instance.user, stdout=write_end, tty=instance.tty,
-                stdin=stdin_read if stdin_read is not None else subprocess.DEVNULL,
+                stdin=stdin_read if stdin_read is not None else nsexec.DEVNULL,
             )
         except (OSError, nsexec.ExecError) as error:
             for descriptor in (read_end, stdin_write):

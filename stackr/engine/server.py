@@ -19,7 +19,6 @@ import select
 import socket
 import socketserver
 import sys
-import traceback
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -220,6 +219,8 @@ class RequestHandler(HttpRequestHandler):
         except StackrError as error:
             response = Response(status_for(error), {"message": str(error)})
         except Exception as error:  # a bug: answer, log, keep serving everyone else
+            import traceback  # on a bug only: not part of the engine's resident memory
+
             traceback.print_exc(file=sys.stderr)
             response = Response(500, {"message": f"internal error: {type(error).__name__}: "
                                                  f"{error}"})

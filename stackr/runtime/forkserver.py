@@ -66,7 +66,7 @@ class ForkServer:
 
     @classmethod
     def start(cls, label: str = "") -> ForkServer:
-        """Start the server (subprocess: fork+exec in C, safe from a threaded caller).
+        """Start the server (posix_spawn: vfork+exec in C, safe from a threaded caller).
 
         ``label`` goes on its command line (the engine puts its run dir there, so that
         tools and tests can tell whose server it is).
@@ -74,28 +74,29 @@ class ForkServer:
         return cls(label)
 
     @staticmethod
-    def _spawn(label: str) -> tuple[socket.socket, Any]:
-        import subprocess
+    def _spawn(label: str) -> tuple[socket.socket, _ServerProcess]:
+        """``posix_spawn`` (vfork+exec in glibc: safe from a threaded caller), not
+        ``subprocess``: the engine would keep that module (~0.4 MiB) for this call only.
 
+        The socket's end is the one fd passed: ``dup2`` onto itself clears its
+        close-on-exec flag in the child only. ``-P``: the engine's cwd is not put on
+        the server's ``sys.path``; the server moves to ``/`` itself.
+        """
         parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        fd = child_end.fileno()
         try:
-            helper = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-S",
-                    "-m",
-                    "stackr.runtime.forkserver",
-                    str(child_end.fileno()),
-                    label,
+            pid = os.posix_spawn(
+                sys.executable,
+                [sys.executable, "-S", "-P", "-m", "stackr.runtime.forkserver", str(fd), label],
+                {"PYTHONPATH": _PACKAGE_PARENT},
+                file_actions=[
+                    (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                    (os.POSIX_SPAWN_DUP2, fd, fd),
                 ],
-                pass_fds=(child_end.fileno(),),
-                stdin=subprocess.DEVNULL,
-                env={"PYTHONPATH": _PACKAGE_PARENT},
-                cwd="/",
             )
         finally:
             child_end.close()
-        return parent_end, helper
+        return parent_end, _ServerProcess(pid)
 
     def launch(self, config: dict[str, Any], fds: list[int]) -> None:
         """Send one request; a server that died is started again (once) and asked again."""
@@ -118,8 +119,6 @@ class ForkServer:
         """Let the server go: at once when it watches no container, else when the last
         of them has exited (containers outlive the engine, and their exits are recorded).
         """
-        import subprocess
-
         answer = b""
         with contextlib.suppress(OSError):
             self._socket.shutdown(socket.SHUT_WR)
@@ -128,8 +127,35 @@ class ForkServer:
         self._socket.close()
         if answer == b"linger":
             return
-        with contextlib.suppress(subprocess.TimeoutExpired):
+        with contextlib.suppress(TimeoutError):
             self._helper.wait(timeout)
+
+
+class _ServerProcess:
+    """The fork server's process as its parent sees it (what ``subprocess.Popen`` gave)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Reap it; ``TimeoutError`` if it is still running after ``timeout`` seconds."""
+        if self.returncode is not None:
+            return self.returncode
+        if timeout is not None:
+            with contextlib.suppress(ProcessLookupError):
+                pidfd = os.pidfd_open(self.pid)  # a zombie still has its pidfd
+                try:
+                    if not select.select([pidfd], [], [], timeout)[0]:
+                        raise TimeoutError(f"fork server {self.pid} still runs")
+                finally:
+                    os.close(pidfd)
+        try:
+            _, status = os.waitpid(self.pid, 0)
+            self.returncode = os.waitstatus_to_exitcode(status)
+        except ChildProcessError:  # reaped elsewhere: as Popen, call it a success
+            self.returncode = 0
+        return self.returncode
 
 
 class DirectFork:
@@ -358,4 +384,10 @@ def _run_helper(
 
 
 if __name__ == "__main__":
-    sys.exit(serve(socket.socket(fileno=int(sys.argv[1]))))
+    os.chdir("/")  # not the engine's cwd: helpers and containers inherit this one
+    # posix_spawn passes every inheritable fd of the engine (subprocess closed them):
+    # only stdio and our socket stay, or containers would inherit them.
+    _socket_fd = int(sys.argv[1])
+    os.closerange(3, _socket_fd)
+    os.closerange(_socket_fd + 1, os.sysconf("SC_OPEN_MAX"))
+    sys.exit(serve(socket.socket(fileno=_socket_fd)))
