@@ -4,8 +4,9 @@
 PID 1, reaps it and writes its exit status to the runtime's state dir, so an exit is
 never lost, even while no engine runs (the server outlives the engine while any of
 its containers runs). The engine
-(a child subreaper) runs one watcher thread per running container that blocks in
-``runtime.wait`` (a pidfd; no polling), then records the exit (code, signal, OOM
+(a child subreaper) waits for every running container's PID 1 in one thread
+(``exits.ExitWatcher``: a pidfd each, no polling); on an exit, a thread of that exit
+calls ``runtime.wait`` (which returns at once), records the exit (code, signal, OOM
 kill, finish time), publishes ``die``, and applies the restart policy with back-off.
 
 **Re-adoption.** On start, the engine walks its records: a container the runtime
@@ -41,6 +42,7 @@ from stackr.engine.createbody import (
     to_runtime_spec,
 )
 from stackr.engine.events import EventBus
+from stackr.engine.exits import ExitWatcher
 from stackr.engine.networks import NetworkManager, network_names
 from stackr.engine.records import RecordStore, is_valid_name
 from stackr.engine.restart import Backoff, RestartPolicy
@@ -142,6 +144,7 @@ class ContainerManager:
         self.events = events
         self.stopping = stopping
         self.runtime = runtime
+        self.exits = ExitWatcher(stopping)
         self.records = RecordStore("containers")
         self.volume_path: Callable[[str], str] = lambda name: name
         self.image_store: Callable[[], Any] = _no_image_store
@@ -548,10 +551,38 @@ class ContainerManager:
         return pump, fds[0]
 
     def _watch(self, supervised: Supervised, run: Run) -> None:
-        threading.Thread(
-            target=self._watch_run, args=(supervised, run),
-            name=f"watch-{supervised.container_id[:12]}", daemon=True,
-        ).start()
+        name = f"watch-{supervised.container_id[:12]}"
+        pidfd = self._pid1_pidfd(supervised)
+        if pidfd is not None:
+            self.exits.watch(pidfd, lambda: self._watch_run(supervised, run), name)
+            return
+        # No PID 1 to watch (it exited already, or the runtime keeps no pid): a thread
+        # of its own learns how from ``runtime.wait``.
+        threading.Thread(target=self._watch_run, args=(supervised, run), name=name,
+                         daemon=True).start()
+
+    def _pid1_pidfd(self, supervised: Supervised) -> int | None:
+        """A pidfd of the running container's PID 1, or None.
+
+        Opened before the runtime confirms that this pid is still the container's
+        (its state compares the pid's start time): a pid reused in between would fail
+        that check, so the pidfd cannot name another process.
+        """
+        pid = supervised.state.get("Pid")
+        if not isinstance(pid, int) or pid <= 0:
+            return None
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError:
+            return None
+        try:
+            current = self.runtime().state(supervised.container_id)
+            if current.status.value == "running" and current.pid == pid:
+                return pidfd
+        except (StackrError, AttributeError):
+            pass
+        os.close(pidfd)
+        return None
 
     def _watch_run(self, supervised: Supervised, run: Run) -> None:
         runtime = self.runtime()
