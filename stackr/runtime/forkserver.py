@@ -27,6 +27,13 @@ imports the init code after its fork, in its own short-lived process; the server
 itself imports it on the first container exit it records (the exit record reads the
 cgroup's OOM count). That keeps ~4.5 MiB off the server's resident memory while no
 container has exited.
+
+A helper that imports the init code itself makes a create ~40-80 ms slower. Bursts
+(``up`` of a whole project) do not pay it: after each request the server forks a
+*spare* helper that imports the init code at once and waits for the next request; a
+request that finds one is handed to it (data and fds, as SCM_RIGHTS). A spare not
+used within ``SPARE_IDLE_SECONDS`` is sent away (EOF on its socket): an idle engine
+keeps two processes, and the first create after a pause pays the import.
 """
 
 from __future__ import annotations
@@ -42,12 +49,14 @@ import array
 import os
 import select
 import sys
+import time
 
 TYPE_CHECKING = False  # not ``typing``'s: the server process does without ``typing``
 if TYPE_CHECKING:
     from typing import Any
 
 _MAX_MESSAGE = 1 << 20
+SPARE_IDLE_SECONDS = 0.5
 _MIN_FDS_PER_REQUEST = 4  # stdin, stdout, stderr, report pipe
 _MAX_FDS_PER_REQUEST = 5  # and a console socket (tty: true)
 # Not pathlib: the server process does without it (see the module's docstring).
@@ -232,6 +241,11 @@ class _Server:
         self.helpers: dict[int, _Container] = {}  # helper pid -> the container it builds
         self.containers: dict[int, _Container] = {}  # PID 1 -> its container
         self.orphans: dict[int, int] = {}  # exited before its helper was reaped: status
+        # A helper forked ahead, with the init code imported, waiting on its socket for
+        # the next request; and the spares sent away (their exits are nobody's).
+        self.spare: tuple[int, _socket.socket] | None = None
+        self.spare_deadline = 0.0
+        self.retired_spares: set[int] = set()
         self.wakeup_read, self.wakeup_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         _signal.set_wakeup_fd(self.wakeup_write)
         _signal.signal(_signal.SIGCHLD, lambda _signum, _frame: None)
@@ -244,10 +258,16 @@ class _Server:
             readable = [self.wakeup_read, *self._sync_fds()]
             if self.sock is not None:
                 readable.append(self.sock.fileno())
+            timeout = None
+            if self.spare is not None:
+                timeout = max(0.0, self.spare_deadline - time.monotonic())
             try:
-                ready, _, _ = select.select(readable, [], [])
+                ready, _, _ = select.select(readable, [], [], timeout)
             except InterruptedError:
                 continue
+            if self.spare is not None and (self.sock is None
+                                           or time.monotonic() >= self.spare_deadline):
+                self._retire_spare()
             if self.wakeup_read in ready:
                 try:
                     os.read(self.wakeup_read, 4096)
@@ -279,6 +299,7 @@ class _Server:
                 pass
             self.sock.close()
             self.sock = None
+            self._retire_spare()
             return
         fds = array.array("i")
         for level, kind, payload in ancillary:
@@ -290,19 +311,72 @@ class _Server:
             return
         config = _loads_json(data)
         sync_read, sync_write = os.pipe2(os.O_CLOEXEC)
-        helper = os.fork()
-        if helper == 0:
-            _signal.set_wakeup_fd(-1)
-            _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
-            self.sock.close()
-            # Only this container's fds go on: not the server's, nor other containers'.
-            for fd in (self.wakeup_read, self.wakeup_write, *self._sync_fds(),
-                       *(c.sync_read for c in self.helpers.values() if c.sync_read)):
-                os.close(fd)
-            os._exit(_run_helper(config, list(fds), (sync_read, sync_write), os.getppid()))
+        helper = self._hand_to_spare(data, [*fds, sync_read, sync_write])
+        if helper is None:
+            helper = os.fork()
+            if helper == 0:
+                self._leave_server()
+                os._exit(_run_helper(config, list(fds), (sync_read, sync_write), os.getppid()))
         for fd in (*fds, sync_write):
             os.close(fd)
         self.helpers[helper] = _Container(config["state_dir"], config["cgroup"], sync_read)
+        self._fork_spare()
+
+    def _leave_server(self) -> None:
+        """In a forked child: only this container's fds go on, not the server's, nor
+        other containers', nor the spare's; and the server's signal handling goes."""
+        _signal.set_wakeup_fd(-1)
+        _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
+        if self.sock is not None:
+            self.sock.close()
+        if self.spare is not None:
+            self.spare[1].close()
+        for fd in (self.wakeup_read, self.wakeup_write, *self._sync_fds(),
+                   *(c.sync_read for c in self.helpers.values() if c.sync_read)):
+            os.close(fd)
+
+    def _fork_spare(self) -> None:
+        """Fork the next request's helper now, while the engine is busy with this one.
+
+        Not needed once the server has imported the init code itself (its first
+        recorded exit): a plain fork is then as fast.
+        """
+        if self.spare is not None or self.sock is None or "stackr.runtime.init" in sys.modules:
+            return
+        ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+        pid = os.fork()
+        if pid == 0:
+            ours.close()
+            self._leave_server()
+            os._exit(_be_spare(theirs))
+        theirs.close()
+        self.spare = (pid, ours)
+        self.spare_deadline = time.monotonic() + SPARE_IDLE_SECONDS
+
+    def _hand_to_spare(self, data: bytes, fds: list[int]) -> int | None:
+        """Send the request to the spare; its pid, or None when there is none (or it
+        died: it never saw the request, which a fresh helper then serves)."""
+        if self.spare is None:
+            return None
+        pid, sock = self.spare
+        self.spare = None
+        rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", fds).tobytes())]
+        try:
+            sock.sendmsg([data], rights)
+        except OSError:
+            self.retired_spares.add(pid)
+            return None
+        finally:
+            sock.close()
+        return pid
+
+    def _retire_spare(self) -> None:
+        """Send the spare away: EOF on its socket, and it exits."""
+        if self.spare is not None:
+            pid, sock = self.spare
+            self.spare = None
+            sock.close()
+            self.retired_spares.add(pid)
 
     def _reap(self) -> None:
         while True:
@@ -314,6 +388,11 @@ class _Server:
                 return
             if pid in self.helpers:
                 self._adopt(self.helpers.pop(pid))
+            elif pid in self.retired_spares:
+                self.retired_spares.discard(pid)
+            elif self.spare is not None and pid == self.spare[0]:
+                self._retire_spare()  # it died waiting (it cannot have started anything)
+                self.retired_spares.discard(pid)
             elif pid in self.containers:
                 self._record(self.containers.pop(pid), status)
             else:
@@ -411,6 +490,30 @@ def _close(container: _Container) -> None:
 def serve(sock: _socket.socket) -> int:
     """Serve until the engine's end of the socket closes and no container is left."""
     return _Server(sock).run()
+
+
+def _be_spare(sock: _socket.socket) -> int:
+    """A spare helper: import the init code, then take one request (or EOF) and be its
+    helper. The request's fds are the engine's four or five, then the sync pipe."""
+    try:
+        from stackr.runtime import init  # noqa: F401  # what the spare is for
+
+        data, ancillary, _, _ = sock.recvmsg(
+            _MAX_MESSAGE, _socket.CMSG_SPACE((_MAX_FDS_PER_REQUEST + 2) * 4)
+        )
+    except BaseException:
+        return 1
+    sock.close()
+    fds = array.array("i")
+    for level, kind, payload in ancillary:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+            fds.frombytes(payload[: len(payload) - len(payload) % 4])
+    if not data:
+        return 0  # sent away unused
+    if not _MIN_FDS_PER_REQUEST + 2 <= len(fds) <= _MAX_FDS_PER_REQUEST + 2:
+        return 1
+    *request_fds, sync_read, sync_write = fds
+    return _run_helper(_loads_json(data), request_fds, (sync_read, sync_write), os.getppid())
 
 
 def _run_helper(
