@@ -30,10 +30,11 @@ container has exited.
 
 A helper that imports the init code itself makes a create ~40-80 ms slower. Bursts
 (``up`` of a whole project) do not pay it: after each request the server forks a
-*spare* helper that imports the init code at once and waits for the next request; a
-request that finds one is handed to it (data and fds, as SCM_RIGHTS). A spare not
-used within ``SPARE_IDLE_SECONDS`` is sent away (EOF on its socket): an idle engine
-keeps two processes, and the first create after a pause pays the import.
+*spare* helper that imports the init code at once, says it is ready and waits for the
+next request; a request that finds one is handed to it (data and fds, as
+SCM_RIGHTS). A spare left unused ``SPARE_IDLE_SECONDS`` after it was ready is sent
+away (EOF on its socket): an idle engine keeps two processes, and the first create
+after a pause pays the import.
 """
 
 from __future__ import annotations
@@ -244,7 +245,10 @@ class _Server:
         # A helper forked ahead, with the init code imported, waiting on its socket for
         # the next request; and the spares sent away (their exits are nobody's).
         self.spare: tuple[int, _socket.socket] | None = None
-        self.spare_deadline = 0.0
+        self.spare_deadline: float | None = None  # from when it is ready
+        # Spares handed a request keep their socket open until they exit: closing it
+        # with their "ready" unread would reset the connection before they read it.
+        self.handed: dict[int, _socket.socket] = {}
         self.retired_spares: set[int] = set()
         self.wakeup_read, self.wakeup_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         _signal.set_wakeup_fd(self.wakeup_write)
@@ -254,19 +258,29 @@ class _Server:
         syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
 
     def run(self) -> int:
-        while self.sock is not None or self.helpers or self.containers:
+        # Spares sent away are waited for too: an orphan would be the engine's zombie.
+        while self.sock is not None or self.helpers or self.containers or self.retired_spares:
             readable = [self.wakeup_read, *self._sync_fds()]
             if self.sock is not None:
                 readable.append(self.sock.fileno())
             timeout = None
-            if self.spare is not None:
+            if self.spare is not None and self.spare_deadline is None:
+                readable.append(self.spare[1].fileno())  # its "ready"
+            elif self.spare is not None and self.spare_deadline is not None:
                 timeout = max(0.0, self.spare_deadline - time.monotonic())
             try:
                 ready, _, _ = select.select(readable, [], [], timeout)
             except InterruptedError:
                 continue
-            if self.spare is not None and (self.sock is None
-                                           or time.monotonic() >= self.spare_deadline):
+            if self.spare is not None and self.spare[1].fileno() in ready:
+                try:
+                    self.spare[1].recv(16)  # "ready" (or EOF: it died, see _reap)
+                except OSError:
+                    pass
+                self.spare_deadline = time.monotonic() + SPARE_IDLE_SECONDS
+            if self.spare is not None and (self.sock is None or (
+                    self.spare_deadline is not None
+                    and time.monotonic() >= self.spare_deadline)):
                 self._retire_spare()
             if self.wakeup_read in ready:
                 try:
@@ -331,6 +345,8 @@ class _Server:
             self.sock.close()
         if self.spare is not None:
             self.spare[1].close()
+        for handed_sock in self.handed.values():
+            handed_sock.close()
         for fd in (self.wakeup_read, self.wakeup_write, *self._sync_fds(),
                    *(c.sync_read for c in self.helpers.values() if c.sync_read)):
             os.close(fd)
@@ -351,7 +367,7 @@ class _Server:
             os._exit(_be_spare(theirs))
         theirs.close()
         self.spare = (pid, ours)
-        self.spare_deadline = time.monotonic() + SPARE_IDLE_SECONDS
+        self.spare_deadline = None
 
     def _hand_to_spare(self, data: bytes, fds: list[int]) -> int | None:
         """Send the request to the spare; its pid, or None when there is none (or it
@@ -364,10 +380,10 @@ class _Server:
         try:
             sock.sendmsg([data], rights)
         except OSError:
+            sock.close()
             self.retired_spares.add(pid)
             return None
-        finally:
-            sock.close()
+        self.handed[pid] = sock
         return pid
 
     def _retire_spare(self) -> None:
@@ -387,6 +403,9 @@ class _Server:
             if pid == 0:
                 return
             if pid in self.helpers:
+                handed_sock = self.handed.pop(pid, None)
+                if handed_sock is not None:
+                    handed_sock.close()
                 self._adopt(self.helpers.pop(pid))
             elif pid in self.retired_spares:
                 self.retired_spares.discard(pid)
@@ -493,11 +512,12 @@ def serve(sock: _socket.socket) -> int:
 
 
 def _be_spare(sock: _socket.socket) -> int:
-    """A spare helper: import the init code, then take one request (or EOF) and be its
-    helper. The request's fds are the engine's four or five, then the sync pipe."""
+    """A spare helper: import the init code, say so, then take one request (or EOF) and
+    be its helper. The request's fds are the engine's four or five, then the sync pipe."""
     try:
         from stackr.runtime import init  # noqa: F401  # what the spare is for
 
+        sock.send(b"ready")
         data, ancillary, _, _ = sock.recvmsg(
             _MAX_MESSAGE, _socket.CMSG_SPACE((_MAX_FDS_PER_REQUEST + 2) * 4)
         )
