@@ -355,9 +355,7 @@ class _Server:
             os.close(fd)
 
     def _fork_spare(self) -> None:
-        """Fork the next request's helper now, while the engine is busy with this one.
-
-        """
+        """Fork the next request's helper now, while the engine is busy with this one."""
         if self.spare is not None or self.sock is None:
             return
         ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
