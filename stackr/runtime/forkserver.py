@@ -23,10 +23,12 @@ it imports neither the init code (``stackr.runtime.init`` with the spec, cgroups
 rootfs, seccomp: ``dataclasses``, ``inspect``, ``typing``, ``pathlib``...) nor
 ``stackr.statefile``, and not even ``socket``, ``signal``, ``json`` or ``contextlib``:
 it uses their C halves (``_socket``, ``_signal``, ``_json``'s scanner). Each helper
-imports the init code after its fork, in its own short-lived process, and so does
-the *recorder* the server forks to write a container's ``exit.json`` (the record
-reads the cgroup's OOM count). That keeps ~4.5 MiB off the server's resident memory;
-an exit is recorded ~40 ms later than it would be by the server itself.
+imports the init code after its fork, in its own short-lived process; the server
+itself imports it on the first container exit it records (the exit record reads the
+cgroup's OOM count, and must be written within a millisecond or two of the exit:
+every stop and restart waits for it, so not by a child that would import first).
+That keeps ~4.3 MiB off the server's resident memory until a container has exited;
+from then on the server's own forks are helpers as fast as spares.
 
 A helper that imports the init code itself makes a create ~40-80 ms slower. Bursts
 (``up`` of a whole project) do not pay it: after each request the server forks a
@@ -250,7 +252,6 @@ class _Server:
         # with their "ready" unread would reset the connection before they read it.
         self.handed: dict[int, _socket.socket] = {}
         self.retired_spares: set[int] = set()
-        self.recorders: set[int] = set()  # children writing an exit.json (``_record``)
         self.wakeup_read, self.wakeup_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         _signal.set_wakeup_fd(self.wakeup_write)
         _signal.signal(_signal.SIGCHLD, lambda _signum, _frame: None)
@@ -259,10 +260,8 @@ class _Server:
         syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
 
     def run(self) -> int:
-        # Spares sent away and recorders are waited for too: an orphan would be the
-        # engine's zombie (and a recorder may still have an exit to write).
-        while (self.sock is not None or self.helpers or self.containers
-               or self.retired_spares or self.recorders):
+        # Spares sent away are waited for too: an orphan would be the engine's zombie.
+        while self.sock is not None or self.helpers or self.containers or self.retired_spares:
             readable = [self.wakeup_read, *self._sync_fds()]
             if self.sock is not None:
                 readable.append(self.sock.fileno())
@@ -355,8 +354,12 @@ class _Server:
             os.close(fd)
 
     def _fork_spare(self) -> None:
-        """Fork the next request's helper now, while the engine is busy with this one."""
-        if self.spare is not None or self.sock is None:
+        """Fork the next request's helper now, while the engine is busy with this one.
+
+        Not needed once the server has imported the init code itself (its first
+        recorded exit): a plain fork is then as fast.
+        """
+        if self.spare is not None or self.sock is None or "stackr.runtime.init" in sys.modules:
             return
         ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
         pid = os.fork()
@@ -408,8 +411,6 @@ class _Server:
                 self._adopt(self.helpers.pop(pid))
             elif pid in self.retired_spares:
                 self.retired_spares.discard(pid)
-            elif pid in self.recorders:
-                self.recorders.discard(pid)
             elif self.spare is not None and pid == self.spare[0]:
                 self._retire_spare()  # it died waiting (it cannot have started anything)
                 self.retired_spares.discard(pid)
@@ -444,34 +445,19 @@ class _Server:
         _close(container)
 
     def _record(self, container: _Container, status: int) -> None:
-        """Write the container's ``exit.json`` from a forked *recorder*: the exit record
-        reads the cgroup's OOM count (the cgroups code, the init code's imports), which
-        the server would otherwise carry from its first recorded exit on (~4.3 MiB)."""
         if container.sync_read is not None:  # PID 1 is gone: what it wrote is all there
             self._read_sync(container)
-        recorder = os.fork()
-        if recorder == 0:
-            self._leave_server()
-            os._exit(_record_exit(container, status))
-        self.recorders.add(recorder)
-
-
-def _record_exit(container: _Container, status: int) -> int:
-    """A recorder: write ``exit.json`` (``init.record_exit``) and leave."""
-    try:
+        # The state dir may be gone already (a forced delete does not wait for us).
         from pathlib import Path
 
-        from stackr.runtime import init as container_init
+        from stackr.runtime import init as container_init  # once: at the first exit
 
-        # The state dir may be gone already (a forced delete does not wait for us).
-        container_init.record_exit(
-            Path(container.state_dir), container.cgroup, status, container.exec_error
-        )
-    except OSError:
-        pass
-    except BaseException:
-        return 1
-    return 0
+        try:
+            container_init.record_exit(
+                Path(container.state_dir), container.cgroup, status, container.exec_error
+            )
+        except OSError:
+            pass
 
 
 def _read_record(path: str) -> dict[str, Any]:
