@@ -22,7 +22,6 @@ for a process, so ``stop`` and the watcher cannot deadlock.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import errno
 import os
 import signal as signals
@@ -47,6 +46,7 @@ from stackr.engine.networks import NetworkManager, network_names
 from stackr.engine.records import RecordStore, is_valid_name
 from stackr.engine.restart import Backoff, RestartPolicy
 from stackr.engine.routing import ApiError, bad_request, conflict, not_found
+from stackr.engine.timetext import duration_text
 from stackr.engine.volumes import labels_match
 from stackr.errors import HostError, StackrError
 from stackr.paths import run_root
@@ -1046,7 +1046,7 @@ def _process_row(pid: int) -> list[str] | None:
     cpu_seconds = (int(fields[11]) + int(fields[12])) // ticks
     command = cmdline.replace(b"\0", b" ").decode(errors="replace").strip() or \
         stat[stat.index("(") + 1 : stat.rindex(")")]
-    return [str(pid), fields[1], fields[0], str(datetime.timedelta(seconds=cpu_seconds)),
+    return [str(pid), fields[1], fields[0], duration_text(cpu_seconds),
             command]
 
 

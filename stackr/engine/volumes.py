@@ -8,10 +8,10 @@ keeps volumes unless ``-v`` asks for their removal.
 from __future__ import annotations
 
 import builtins
-import datetime
 import os
 import shutil
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,15 +19,14 @@ from typing import Any
 from stackr.engine.events import EventBus
 from stackr.engine.records import RecordStore, is_valid_name
 from stackr.engine.routing import ApiError, bad_request, conflict, not_found
+from stackr.engine.timetext import rfc3339_seconds
 from stackr.paths import state_root
 
 JsonObject = dict[str, Any]
 
 
 def _now_text() -> str:
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds").replace(
-        "+00:00", "Z"
-    )
+    return rfc3339_seconds(time.time())
 
 
 def _labels(value: Any, what: str) -> dict[str, str]:

@@ -138,5 +138,5 @@ def test_the_engine_serves_without_http_server(tmp_path: Path) -> None:
                                  ).stdout.split())
     heavy = {"http.server", "http.client", "ssl", "email", "hashlib", "secrets",
              "subprocess", "platform", "ctypes.util", "stackr.runtime.init",
-             "stackr.network.ports", "pyroute2", "yaml", "pydantic"}
+             "stackr.network.ports", "pyroute2", "yaml", "pydantic", "datetime"}
     assert modules & heavy == set()
