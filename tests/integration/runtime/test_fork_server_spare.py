@@ -80,6 +80,10 @@ def test_a_spare_serves_the_next_create_and_leaves_when_idle(
     # The spare became the second container's helper (and left); a new spare waits.
     assert _wait_for(lambda: spare not in _spares(server.pid))
     assert container.state(second).status is container.Status.RUNNING
+    # The spare imported at a low priority; its container does not inherit that.
+    second_pid = container.state(second).pid
+    stat = Path(f"/proc/{second_pid}/stat").read_text()
+    assert stat[stat.rindex(")") + 2:].split()[16] == "0"  # field 19: nice
     # Idle: the spare is sent away; the server and its containers stay.
     time.sleep(SPARE_IDLE_SECONDS)
     assert _wait_for(lambda: _spares(server.pid) == [])
