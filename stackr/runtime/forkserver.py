@@ -31,10 +31,10 @@ That keeps ~4.3 MiB off the server's resident memory until a container has exite
 from then on the server's own forks are helpers as fast as spares.
 
 A helper that imports the init code itself makes a create ~40-80 ms slower. Bursts
-(``up`` of a whole project) do not pay it: after each request the server forks a
-*spare* helper that imports the init code at once, says it is ready and waits for the
-next request; a request that finds one is handed to it (data and fds, as
-SCM_RIGHTS). A spare left unused ``SPARE_IDLE_SECONDS`` after it was ready is sent
+(``up`` of a whole project) do not pay it: after each request the server forks
+*spare* helpers (up to ``SPARES``) that import the init code at once, say they are ready
+and wait for a request; a request that finds one is handed to the oldest (data and
+fds, as SCM_RIGHTS). A spare left unused ``SPARE_IDLE_SECONDS`` after it was ready is sent
 away (EOF on its socket): an idle engine keeps two processes, and the first create
 after a pause pays the import.
 """
@@ -60,6 +60,7 @@ if TYPE_CHECKING:
 
 _MAX_MESSAGE = 1 << 20
 SPARE_IDLE_SECONDS = 0.5
+SPARES = 2  # importing takes about as long as the engine's create+start
 _MIN_FDS_PER_REQUEST = 4  # stdin, stdout, stderr, report pipe
 _MAX_FDS_PER_REQUEST = 5  # and a console socket (tty: true)
 # Not pathlib: the server process does without it (see the module's docstring).
@@ -227,6 +228,17 @@ class _Container:
         self.exec_error: dict[str, Any] | None = None
 
 
+class _Spare:
+    """A helper forked ahead of a request (``_Server._fork_spare``)."""
+
+    __slots__ = ("deadline", "pid", "sock")
+
+    def __init__(self, pid: int, sock: _socket.socket) -> None:
+        self.pid = pid
+        self.sock = sock  # the server's end: "ready" comes on it, the request goes on it
+        self.deadline: float | None = None  # sent away then; set once it is ready
+
+
 class _Server:
     """The fork server's loop: requests from the engine, and the exits of containers.
 
@@ -244,10 +256,10 @@ class _Server:
         self.helpers: dict[int, _Container] = {}  # helper pid -> the container it builds
         self.containers: dict[int, _Container] = {}  # PID 1 -> its container
         self.orphans: dict[int, int] = {}  # exited before its helper was reaped: status
-        # A helper forked ahead, with the init code imported, waiting on its socket for
-        # the next request; and the spares sent away (their exits are nobody's).
-        self.spare: tuple[int, _socket.socket] | None = None
-        self.spare_deadline: float | None = None  # from when it is ready
+        # Helpers forked ahead, importing the init code, then waiting on their socket
+        # for a request (oldest first); and the spares sent away (their exits are
+        # nobody's).
+        self.spares: list[_Spare] = []
         # Spares handed a request keep their socket open until they exit: closing it
         # with their "ready" unread would reset the connection before they read it.
         self.handed: dict[int, _socket.socket] = {}
@@ -265,25 +277,14 @@ class _Server:
             readable = [self.wakeup_read, *self._sync_fds()]
             if self.sock is not None:
                 readable.append(self.sock.fileno())
-            timeout = None
-            if self.spare is not None and self.spare_deadline is None:
-                readable.append(self.spare[1].fileno())  # its "ready"
-            elif self.spare is not None and self.spare_deadline is not None:
-                timeout = max(0.0, self.spare_deadline - time.monotonic())
+            readable += [spare.sock.fileno() for spare in self.spares if spare.deadline is None]
+            deadlines = [spare.deadline for spare in self.spares if spare.deadline is not None]
+            timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
             try:
                 ready, _, _ = select.select(readable, [], [], timeout)
             except InterruptedError:
                 continue
-            if self.spare is not None and self.spare[1].fileno() in ready:
-                try:
-                    self.spare[1].recv(16)  # "ready" (or EOF: it died, see _reap)
-                except OSError:
-                    pass
-                self.spare_deadline = time.monotonic() + SPARE_IDLE_SECONDS
-            if self.spare is not None and (self.sock is None or (
-                    self.spare_deadline is not None
-                    and time.monotonic() >= self.spare_deadline)):
-                self._retire_spare()
+            self._check_spares(ready)
             if self.wakeup_read in ready:
                 try:
                     os.read(self.wakeup_read, 4096)
@@ -315,7 +316,7 @@ class _Server:
                 pass
             self.sock.close()
             self.sock = None
-            self._retire_spare()
+            self._check_spares([])
             return
         fds = array.array("i")
         for level, kind, payload in ancillary:
@@ -345,8 +346,8 @@ class _Server:
         _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
         if self.sock is not None:
             self.sock.close()
-        if self.spare is not None:
-            self.spare[1].close()
+        for spare in self.spares:
+            spare.sock.close()
         for handed_sock in self.handed.values():
             handed_sock.close()
         for fd in (self.wakeup_read, self.wakeup_write, *self._sync_fds(),
@@ -354,47 +355,59 @@ class _Server:
             os.close(fd)
 
     def _fork_spare(self) -> None:
-        """Fork the next request's helper now, while the engine is busy with this one.
+        """Fork helpers for the next requests now, while the engine is busy with this
+        one: ``SPARES`` of them, so each has the time of two requests to import.
 
         Not needed once the server has imported the init code itself (its first
         recorded exit): a plain fork is then as fast.
         """
-        if self.spare is not None or self.sock is None or "stackr.runtime.init" in sys.modules:
+        if self.sock is None or "stackr.runtime.init" in sys.modules:
             return
-        ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
-        pid = os.fork()
-        if pid == 0:
-            ours.close()
-            self._leave_server()
-            os._exit(_be_spare(theirs))
-        theirs.close()
-        self.spare = (pid, ours)
-        self.spare_deadline = None
+        while len(self.spares) < SPARES:
+            ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+            pid = os.fork()
+            if pid == 0:
+                ours.close()
+                self._leave_server()
+                os._exit(_be_spare(theirs))
+            theirs.close()
+            self.spares.append(_Spare(pid, ours))
+
+    def _check_spares(self, ready: list[int]) -> None:
+        """Note the spares that said they are ready; send away those idle too long
+        (and all of them once the engine has gone)."""
+        now = time.monotonic()
+        for spare in list(self.spares):
+            if spare.deadline is None and spare.sock.fileno() in ready:
+                try:
+                    spare.sock.recv(16)  # "ready" (or EOF: it died, see _reap)
+                except OSError:
+                    pass
+                spare.deadline = now + SPARE_IDLE_SECONDS
+            if self.sock is None or (spare.deadline is not None and now >= spare.deadline):
+                self._retire(spare)
 
     def _hand_to_spare(self, data: bytes, fds: list[int]) -> int | None:
-        """Send the request to the spare; its pid, or None when there is none (or it
-        died: it never saw the request, which a fresh helper then serves)."""
-        if self.spare is None:
+        """Send the request to the oldest spare; its pid, or None when there is none (or
+        it died: it never saw the request, which a fresh helper then serves)."""
+        if not self.spares:
             return None
-        pid, sock = self.spare
-        self.spare = None
+        spare = self.spares.pop(0)
         rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", fds).tobytes())]
         try:
-            sock.sendmsg([data], rights)
+            spare.sock.sendmsg([data], rights)
         except OSError:
-            sock.close()
-            self.retired_spares.add(pid)
+            spare.sock.close()
+            self.retired_spares.add(spare.pid)
             return None
-        self.handed[pid] = sock
-        return pid
+        self.handed[spare.pid] = spare.sock
+        return spare.pid
 
-    def _retire_spare(self) -> None:
-        """Send the spare away: EOF on its socket, and it exits."""
-        if self.spare is not None:
-            pid, sock = self.spare
-            self.spare = None
-            sock.close()
-            self.retired_spares.add(pid)
+    def _retire(self, spare: _Spare) -> None:
+        """Send a spare away: EOF on its socket, and it exits."""
+        self.spares.remove(spare)
+        spare.sock.close()
+        self.retired_spares.add(spare.pid)
 
     def _reap(self) -> None:
         while True:
@@ -411,8 +424,10 @@ class _Server:
                 self._adopt(self.helpers.pop(pid))
             elif pid in self.retired_spares:
                 self.retired_spares.discard(pid)
-            elif self.spare is not None and pid == self.spare[0]:
-                self._retire_spare()  # it died waiting (it cannot have started anything)
+            elif any(spare.pid == pid for spare in self.spares):
+                # It died waiting (it cannot have started anything).
+                for spare in [spare for spare in self.spares if spare.pid == pid]:
+                    self._retire(spare)
                 self.retired_spares.discard(pid)
             elif pid in self.containers:
                 self._record(self.containers.pop(pid), status)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from stackr.runtime import container
-from stackr.runtime.forkserver import SPARE_IDLE_SECONDS, ForkServer
+from stackr.runtime.forkserver import SPARE_IDLE_SECONDS, SPARES, ForkServer
 from stackr.runtime.spec import ContainerSpec, ContainerStdio
 
 pytestmark = pytest.mark.timeout(60)
@@ -74,11 +74,12 @@ def test_a_spare_serves_the_next_create_and_leaves_when_idle(
     server: ForkServer, make_spec: Callable[..., ContainerSpec], cleanup: list[str]
 ) -> None:
     first = _start_sleeper(make_spec, cleanup)
-    assert _wait_for(lambda: len(_spares(server.pid)) == 1)
-    (spare,) = _spares(server.pid)
+    assert _wait_for(lambda: len(_spares(server.pid)) == SPARES)
+    waiting = set(_spares(server.pid))
     second = _start_sleeper(make_spec, cleanup)
-    # The spare became the second container's helper (and left); a new spare waits.
-    assert _wait_for(lambda: spare not in _spares(server.pid))
+    # One spare became the second container's helper (and left); new spares wait.
+    assert _wait_for(lambda: len(waiting - set(_spares(server.pid))) == 1)
+    assert _wait_for(lambda: len(_spares(server.pid)) == SPARES)
     assert container.state(second).status is container.Status.RUNNING
     # The spare imported at a low priority; its container does not inherit that.
     second_pid = container.state(second).pid
@@ -96,8 +97,9 @@ def test_a_dead_spare_is_replaced_by_a_fresh_helper(
     server: ForkServer, make_spec: Callable[..., ContainerSpec], cleanup: list[str]
 ) -> None:
     first = _start_sleeper(make_spec, cleanup)
-    assert _wait_for(lambda: len(_spares(server.pid)) == 1)
-    os.kill(_spares(server.pid)[0], signal.SIGKILL)
+    assert _wait_for(lambda: len(_spares(server.pid)) == SPARES)
+    for spare in _spares(server.pid):
+        os.kill(spare, signal.SIGKILL)
     assert _wait_for(lambda: _spares(server.pid) == [])
     second = _start_sleeper(make_spec, cleanup)
     assert container.state(second).status is container.Status.RUNNING
