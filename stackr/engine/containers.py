@@ -773,7 +773,9 @@ class ContainerManager:
                 raise ApiError(500, f"container {supervised.name}: remove: {error}") from None
         except ImportError:
             pass
-        if self.networks is not None:  # (also what a failed start left half-made)
+        # (Also what a failed start left half-made.) Only a container whose start could
+        # have wired it: others have nothing to undo, and need no network package loaded.
+        if self.networks is not None and _may_be_wired(supervised.record):
             try:
                 self.networks.disconnect(container_id)
             except StackrError as error:
@@ -999,6 +1001,13 @@ class ContainerManager:
             if supervised.restart_timer is not None:
                 supervised.restart_timer.cancel()
             self._stop_health(supervised)
+
+
+def _may_be_wired(record: JsonObject) -> bool:
+    """Whether a start may have connected the container to networks (a sandbox, ports,
+    names): it asks for networks, or has a network namespace recorded."""
+    names = network_names(record["HostConfig"], record["Config"].get("NetworkingConfig"))
+    return bool(names or (record.get("NetworkSettings") or {}).get("SandboxKey"))
 
 
 def _no_image_store() -> Any:
