@@ -35,8 +35,8 @@ A helper that imports the init code itself makes a create ~40-80 ms slower. Burs
 *spare* helpers (up to ``SPARES``) that import the init code at once, say they are ready
 and wait for a request; a request that finds one is handed to the oldest (data and
 fds, as SCM_RIGHTS). A spare left unused ``SPARE_IDLE_SECONDS`` after it was ready is sent
-away (EOF on its socket): an idle engine keeps two processes, and the first create
-after a pause pays the import.
+away (killed: it has done nothing yet): an idle engine keeps two processes, and the
+first create after a pause pays the import.
 """
 
 from __future__ import annotations
@@ -404,9 +404,15 @@ class _Server:
         return spare.pid
 
     def _retire(self, spare: _Spare) -> None:
-        """Send a spare away: EOF on its socket, and it exits."""
+        """Send a spare away. It has not been handed a request (it would no longer be a
+        spare), so it has nothing to finish: SIGKILL, not EOF, which it would only see
+        once its (low-priority) import is done, and the server waits for it."""
         self.spares.remove(spare)
         spare.sock.close()
+        try:
+            os.kill(spare.pid, _signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         self.retired_spares.add(spare.pid)
 
     def _reap(self) -> None:
