@@ -196,6 +196,10 @@ def _write_crash_log(error: BaseException) -> str:
     return "(no writable place for a crash log)"
 
 
+# Verbs that serve until stopped: they end as any process does.
+LONG_RUNNING_VERBS = frozenset({"engine", "watch"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments == ["--version"]:  # the fast path: no parser, no command imports
@@ -220,7 +224,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.verb is None:
         parser.print_help()
         return 0
-    return _guarded(lambda: _run(args), debug=args.debug)
+    exit_code = _guarded(lambda: _run(args), debug=args.debug)
+    if argv is None and args.verb not in LONG_RUNNING_VERBS:
+        # The whole process: nothing is left to do but the interpreter's teardown.
+        from stackr.leave import exit_now
+
+        exit_now(exit_code)
+    return exit_code
 
 
 def _runtime_fast_path(arguments: list[str], *, whole_process: bool) -> int | None:

@@ -3,9 +3,10 @@
 A resource's config is its model dumped to canonical JSON, less the fields that must not
 force a recreate (compose's hash.go blanks the same ones): how a service is ordered
 (``depends_on``), selected (``profiles``), counted (``scale``, ``deploy.replicas``), built
-(``build``, ``pull_policy``: the resulting image id counts instead) or developed
-(``develop``). The image a container runs counts by its id, so a new image under the
-same tag recreates the container.
+(``build``, ``pull_policy``: the resulting image id counts instead), developed
+(``develop``) or shown (``attach``). The image a container runs counts by its id, so a
+new image under the same tag recreates the container. Unset fields (None) are left out,
+so that a key stackr learns later does not change every service's hash.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel  # for the types only: ``down`` must not import pydantic
 
 SERVICE_FIELDS_NOT_RECREATING = frozenset(
-    {"depends_on", "profiles", "scale", "build", "pull_policy", "develop"}
+    {"depends_on", "profiles", "scale", "build", "pull_policy", "develop", "attach"}
 )
 DEPLOY_FIELDS_NOT_RECREATING = frozenset({"replicas"})
 
@@ -31,7 +32,8 @@ def config_hash(config: Mapping[str, Any]) -> str:
 
 def service_config(service: BaseModel, image_id: str | None) -> dict[str, Any]:
     """The part of a service that decides whether its containers are recreated."""
-    data = service.model_dump(mode="json", exclude=set(SERVICE_FIELDS_NOT_RECREATING))
+    data = service.model_dump(mode="json", exclude=set(SERVICE_FIELDS_NOT_RECREATING),
+                              exclude_none=True)
     deploy = data.get("deploy")
     if isinstance(deploy, dict):
         data["deploy"] = {k: v for k, v in deploy.items() if k not in DEPLOY_FIELDS_NOT_RECREATING}

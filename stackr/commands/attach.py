@@ -39,9 +39,11 @@ def _all(ids: list[str], action: Callable[[str], None]) -> None:
 
 def attach(client: EngineClient, observation: Observation, services: tuple[str, ...],
            since: float, abort_on_exit: bool, exit_code_from: str | None,
-           timeout: int | None) -> int:
-    rows = container_names(observation, services)
-    ids = [container_id for _, _, container_id in rows]
+           timeout: int | None, unattached: frozenset[str] = frozenset()) -> int:
+    """``unattached``: services with ``attach: false``: not followed, but stopped too."""
+    everything = container_names(observation, services)
+    ids = [container_id for _, _, container_id in everything]
+    rows = [row for row in everything if row[0] not in unattached]
     prefixer = Prefixer([name for _, name, _ in rows], colour=sys.stdout.isatty())
     streams = LogStreams(lambda: client)
     service_of = {name: service for service, name, _ in rows}
@@ -70,7 +72,7 @@ def attach(client: EngineClient, observation: Observation, services: tuple[str, 
                 print("Aborting on container exit...", file=sys.stderr, flush=True)
                 _all(ids, lambda container_id: client.container_stop(container_id, timeout))
                 if exit_code_from is not None and service_of[event.name] != exit_code_from:
-                    target = [cid for service, _, cid in rows if service == exit_code_from]
+                    target = [cid for service, _, cid in everything if service == exit_code_from]
                     if target:
                         exit_code = int(client.container_inspect(target[0])["State"]
                                         .get("ExitCode", 0))

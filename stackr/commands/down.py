@@ -29,7 +29,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from stackr.commands.project_session import client_for, progress_sink, project_for_records
-    from stackr.plan import DownOptions, teardown
+    from stackr.plan import DownOptions, OpType, teardown
     from stackr.project import settled
     from stackr.project.apply import Executor
     from stackr.project.lock import project_lock
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             requests = down_requests(observation, args.timeout)
             Executor(client, requests, progress_sink(args.progress),
-                     detach_removals=True).run(plan)
+                     detach=frozenset({OpType.REMOVE_CONTAINER})).run(plan)
         from stackr.project.secrets import remove_files
 
         remove_files(project)

@@ -60,16 +60,16 @@ def run(args: argparse.Namespace) -> int:
     key = settled.invocation_key(args, os.environ, os.getcwd())
     answer = _settled_answer(client, key) if key is not None else None
     if answer is not None:
-        project, services, warnings = answer
+        project, services, warnings, unattached = answer
         _check_services(args, services)
         for warning in warnings:
             print(f"warning: {warning}", file=sys.stderr)
         print(f"nothing to do: project {project} matches the stack file", file=sys.stderr)
     else:
-        converged_project = _converge(args, client, key)
-        if converged_project is None:
+        converged = _converge(args, client, key)
+        if converged is None:
             return 0
-        project = converged_project
+        project, unattached = converged
     selected = tuple(args.services)
     if args.wait and not args.no_start:
         _wait_ready(client, observe(client, project), selected, args.wait_timeout)
@@ -78,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
     from stackr.commands.attach import attach
 
     return attach(client, observe(client, project), selected, started_at,
-                  args.abort_on_container_exit, args.exit_code_from, args.timeout)
+                  args.abort_on_container_exit, args.exit_code_from, args.timeout,
+                  frozenset(unattached))
 
 
 def _check_services(args: argparse.Namespace, services: Collection[str]) -> None:
@@ -92,9 +93,10 @@ def _check_services(args: argparse.Namespace, services: Collection[str]) -> None
 
 
 def _settled_answer(client: EngineClient, key: str
-                    ) -> tuple[str, list[str], list[str]] | None:
-    """(project, its services, the warnings to repeat) when the project's record says
-    nothing changed since it settled (``stackr.project.settled``); else ``None``."""
+                    ) -> tuple[str, list[str], list[str], list[str]] | None:
+    """(project, its services, the warnings to repeat, the services with ``attach:
+    false``) when the project's record says nothing changed since it settled
+    (``stackr.project.settled``); else ``None``."""
     from stackr.project import settled
     from stackr.project.lock import project_lock
     from stackr.project.observe import observe
@@ -107,11 +109,14 @@ def _settled_answer(client: EngineClient, key: str
         observation = observe(client, project)
     if settled.observed_digest(observation) != document["observed"]:
         return None
-    return project, list(document["services"]), list(document["warnings"])
+    return (project, list(document["services"]), list(document["warnings"]),
+            list(document["unattached"]))
 
 
-def _converge(args: argparse.Namespace, client: EngineClient, key: str | None) -> str | None:
-    """The full path: load, plan, apply; the project's name (``None``: a dry run)."""
+def _converge(args: argparse.Namespace, client: EngineClient, key: str | None
+              ) -> tuple[str, list[str]] | None:
+    """The full path: load, plan, apply; the project's name and its services with
+    ``attach: false`` (``None``: a dry run)."""
     from stackr.commands.project_options import load_options, load_project
     from stackr.commands.project_session import print_warnings, progress_sink
     from stackr.graph import build_graph
@@ -142,6 +147,7 @@ def _converge(args: argparse.Namespace, client: EngineClient, key: str | None) -
     print_warnings(plan.warnings)
     if plan.is_empty():
         print(f"nothing to do: project {stack.name} matches the stack file", file=sys.stderr)
+    unattached = sorted(name for name, service in stack.services.items() if not service.attach)
     if key is not None and settled.eligible(stack, converged.desired.external):
         observation = converged.settled(client, graph)
         if observation is not None:
@@ -149,8 +155,8 @@ def _converge(args: argparse.Namespace, client: EngineClient, key: str | None) -
             files = [*settled.consulted_files(loaded, load_options(args)),
                      *settled.image_files(converged.image_ids)]
             settled.record(key, stack.name, sorted(stack.services), files, observation,
-                           [*warnings, *plan.warnings])
-    return stack.name
+                           [*warnings, *plan.warnings], unattached)
+    return stack.name, unattached
 
 
 def _wait_ready(client: EngineClient, observation: Observation, services: tuple[str, ...],

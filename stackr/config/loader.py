@@ -10,7 +10,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from stackr.config.envfile import resolve_service_env_files
+from stackr.config.extends import apply_extends
+from stackr.config.include import apply_include
 from stackr.config.interpolate import TemplateError, expand_text, interpolate_node
+from stackr.config.labelfile import resolve_label_files
 from stackr.config.merge import merge_files
 from stackr.config.project import (
     LoadOptions,
@@ -37,6 +40,7 @@ class _Head:
     cwd: Path
     environment: dict[str, str]
     documents: list[Node]
+    sources: list[Path]
     project_name: str | None
     errors: list[Diagnostic]
 
@@ -51,9 +55,11 @@ def _read_head(options: LoadOptions) -> _Head:
     errors.extend(env_problems)
 
     documents: list[Node] = []
+    sources: list[Path] = []  # the file of each document
     for path in found.files:
         file_documents, file_problems = read_stack_file(path, display_path(path, cwd))
         documents.extend(file_documents)
+        sources.extend(path for _ in file_documents)
         errors.extend(file_problems)
 
     name_from_file = _name_from_files(documents, environment)
@@ -64,7 +70,7 @@ def _read_head(options: LoadOptions) -> _Head:
     if project_name is not None:
         # Compose exposes the project name to interpolation when it is not set already.
         environment.setdefault("COMPOSE_PROJECT_NAME", project_name)
-    return _Head(found, cwd, environment, documents, project_name, errors)
+    return _Head(found, cwd, environment, documents, sources, project_name, errors)
 
 
 def load_project_name(options: LoadOptions) -> str:
@@ -88,11 +94,20 @@ def load_raw(options: LoadOptions) -> RawStack:
     project_name = head.project_name
 
     interpolated: list[Node] = []
-    for document in head.documents:
+    referenced_files: list[Path] = []
+    for document, source in zip(head.documents, head.sources, strict=True):
         result = interpolate_node(document, environment)
-        interpolated.append(result.node)
         errors.extend(result.errors)
         warnings.extend(result.warnings)
+        extended = apply_extends(result.node, source, environment, found.project_dir,
+                                 lambda path: display_path(path, cwd))
+        errors.extend(extended.diagnostics)
+        referenced_files.extend(extended.files)
+        included = apply_include(extended.document, source, options.environ,
+                                 lambda path: display_path(path, cwd))
+        interpolated.append(included.document)
+        errors.extend(included.diagnostics)
+        referenced_files.extend(included.files)
 
     merged = merge_files(interpolated) if interpolated else None
     if merged is not None:
@@ -105,7 +120,11 @@ def load_raw(options: LoadOptions) -> RawStack:
                 lambda path: display_path(path, cwd),
             )
             errors.extend(env_file_problems)
-            merged = replace(merged, value={**merged.value, "services": services})
+            labelled = resolve_label_files(services, found.project_dir,
+                                           lambda path: display_path(path, cwd))
+            errors.extend(labelled.diagnostics)
+            referenced_files.extend(labelled.files)
+            merged = replace(merged, value={**merged.value, "services": labelled.services})
 
     if errors or merged is None or project_name is None:
         raise StackFileError(errors)
@@ -115,6 +134,7 @@ def load_raw(options: LoadOptions) -> RawStack:
         data=data,
         source_map=source_map,
         files=found.files,
+        referenced_files=tuple(dict.fromkeys(referenced_files)),
         project_name=project_name,
         project_dir=found.project_dir,
         environment=environment,
@@ -145,7 +165,7 @@ def _name_from_files(
 def stack_file_paths(raw: RawStack) -> tuple[Path, ...]:
     """Every file the stack was read from, for ``watch``: the stack files, the project's
     ``.env`` and each service's env_file (``--env-file`` files are the caller's)."""
-    paths: list[Path] = list(raw.files)
+    paths: list[Path] = [*raw.files, *raw.referenced_files]
     dotenv = raw.project_dir / ".env"
     if dotenv.is_file():
         paths.append(dotenv)

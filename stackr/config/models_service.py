@@ -59,6 +59,7 @@ from stackr.config.models_parts import (
 )
 
 CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+CPU_LIST = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
 SERVICE_REFERENCE = "service:"
 CONTAINER_REFERENCE = "container:"
 
@@ -95,6 +96,7 @@ class Service(Model):
     init: bool | None = None
     stdin_open: bool = False
     tty: bool = False
+    attach: bool = True  # false: an attached `up` does not stream its logs
     stop_signal: str | None = None
     stop_grace_period: Seconds | None = None  # seconds
     restart: Restart = Restart()
@@ -150,6 +152,9 @@ class Service(Model):
     memswap_limit: int | None = None  # bytes, -1: unlimited swap
     cpus: float | None = Field(default=None, ge=0)
     cpu_shares: int | None = Field(default=None, ge=0)
+    cpu_quota: int | None = Field(default=None, ge=1000)  # µs per cpu_period: the cpus ratio
+    cpu_period: int | None = Field(default=None, ge=1000, le=1_000_000)  # µs, default 100 ms
+    cpuset: str | None = None  # the CPUs it may run on: "0-1,3"
     pids_limit: int | None = None  # -1: unlimited
     deploy: Deploy | None = None
     scale: int | None = Field(default=None, ge=0)  # replicas; deploy.replicas wins
@@ -379,6 +384,13 @@ class Service(Model):
         if _names_a_service_or_container(value):
             return value
         fail(f"{show(value)} is not a pid mode (host, service:NAME, container:NAME)")
+
+    @field_validator("cpuset")
+    @classmethod
+    def _cpuset(cls, value: str | None) -> str | None:
+        if value is not None and not CPU_LIST.match(value):
+            fail(f"{show(value)} is not a list of CPUs (e.g. 0-1,3)")
+        return value
 
     @field_validator("container_name")
     @classmethod

@@ -26,3 +26,4 @@ class RawStack:
     environment: Mapping[str, str]  # what interpolation saw: .env overlaid by the process env
     profiles: tuple[str, ...]  # active profiles (--profile, else COMPOSE_PROFILES)
     warnings: tuple[Diagnostic, ...] = field(default=())
+    referenced_files: tuple[Path, ...] = ()  # other files read for ``extends`` and ``include``

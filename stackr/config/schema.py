@@ -16,6 +16,28 @@ EXTENSIONS_FIELD = "extensions"
 NOT_IN_FILES = {"PortMapping": ("published_end",)}  # derived fields, not stack-file keys
 
 
+_PATHS: dict[str, Any] = {"anyOf": [{"type": "string"},
+                                    {"type": "array", "items": {"type": "string"}}]}
+EXTENDS_SCHEMA: dict[str, Any] = {
+    "description": "the service this one is made from (of this file, or of `file`)",
+    "anyOf": [
+        {"type": "string"},
+        {"type": "object", "additionalProperties": False, "required": ["service"],
+         "properties": {"service": {"type": "string"}, "file": {"type": "string"}}},
+    ],
+}
+INCLUDE_SCHEMA: dict[str, Any] = {
+    "description": "stack files whose resources this one imports",
+    "type": "array",
+    "items": {"anyOf": [
+        {"type": "string"},
+        {"type": "object", "additionalProperties": False, "required": ["path"],
+         "properties": {"path": _PATHS, "project_directory": {"type": "string"},
+                        "env_file": _PATHS}},
+    ]},
+}
+
+
 def stack_schema() -> dict[str, Any]:
     from stackr.config.models_top import Stack
 
@@ -32,6 +54,9 @@ def stack_schema() -> dict[str, Any]:
     _allow_interpolated_text(schema)
     restart = schema["$defs"]["Service"]["properties"]["restart"]
     restart["default"] = "no"
+    # Resolved by the loader before the model sees the stack (extends.py, include.py).
+    schema["$defs"]["Service"]["properties"]["extends"] = EXTENDS_SCHEMA
+    schema["properties"]["include"] = INCLUDE_SCHEMA
     schema["required"] = [key for key in schema.get("required", []) if key != "name"]
     if not schema["required"]:
         del schema["required"]

@@ -53,6 +53,7 @@ from stackr.paths import run_root
 
 JsonObject = dict[str, Any]
 
+KILL_WAIT_SECONDS = 10.0
 DEFAULT_STOP_TIMEOUT = 10
 WAIT_SLICE_SECONDS = 1.0
 
@@ -195,8 +196,8 @@ class ContainerManager:
                     users.append(supervised.container_id)
         return users
 
-    def _save(self, supervised: Supervised) -> None:
-        self.records.put(supervised.container_id, supervised.record)
+    def _save(self, supervised: Supervised, durable: bool = True) -> None:
+        self.records.put(supervised.container_id, supervised.record, durable=durable)
         with supervised.changed:
             supervised.changed.notify_all()
 
@@ -681,7 +682,9 @@ class ContainerManager:
             if supervised.state["Status"] != "running" or run is None:
                 self._save(supervised)
                 return False
-            self._save(supervised)
+            # Written (an engine killed meanwhile must not restart it), not yet fsynced:
+            # the exit's record, moments later, is; a power loss stops it anyway.
+            self._save(supervised, durable=False)
             config = supervised.record["Config"]
             stop_signal = signal_number(config.get("StopSignal") or "SIGTERM")
             grace = timeout if timeout is not None else config.get("StopTimeout")
@@ -709,6 +712,11 @@ class ContainerManager:
                 self._save(supervised)
             self._publish(supervised, "kill", signal=str(number))
             self._signal(supervised, number)
+            run = supervised.run
+        if number == signals.SIGKILL and run is not None:
+            # As Docker does: a SIGKILL returns once the container has stopped, so the
+            # next inspect or ps sees it exited.
+            run.exited.wait(KILL_WAIT_SECONDS)
 
     def pause(self, ref: str) -> None:
         """Freeze every process of the container (its cgroup's freezer)."""

@@ -46,17 +46,22 @@ class RecordStore:
         self.kind = kind
         self.directory = (root or engine_root()) / kind
         self._lock = threading.Lock()
+        # One lock per record: two writes of one record land in their order, while
+        # writes of different records (each with its fsyncs) go on side by side.
+        self._record_locks: dict[str, threading.Lock] = {}
 
     def path_of(self, record_id: str) -> Path:
         if not is_valid_name(record_id):
             raise ValueError(f"invalid {self.kind} id {record_id!r}")
         return self.directory / f"{record_id}.json"
 
-    def put(self, record_id: str, data: JsonObject) -> None:
+    def put(self, record_id: str, data: JsonObject, durable: bool = True) -> None:
+        """Write the record atomically; ``durable``: fsynced too (see the module)."""
+        path = self.path_of(record_id)
         with self._lock:
-            write_json_atomic(
-                self.path_of(record_id), {"Version": RECORD_VERSION, **data}, durable=True
-            )
+            record_lock = self._record_locks.setdefault(record_id, threading.Lock())
+        with record_lock:
+            write_json_atomic(path, {"Version": RECORD_VERSION, **data}, durable=durable)
 
     def get(self, record_id: str) -> JsonObject | None:
         path = self.path_of(record_id)
@@ -74,8 +79,11 @@ class RecordStore:
         return data
 
     def delete(self, record_id: str) -> None:
-        with self._lock, contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path_of(record_id))
+        path = self.path_of(record_id)
+        with self._lock:
+            record_lock = self._record_locks.pop(record_id, None) or threading.Lock()
+        with record_lock, contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
 
     def ids(self) -> list[str]:
         try:

@@ -127,19 +127,26 @@ class _Run:
     done: list[Operation] = field(default_factory=list)
     failure: tuple[Operation, str] | None = None
     cancelled: threading.Event = field(default_factory=threading.Event)  # Ctrl-C
+    pool: ThreadPoolExecutor | None = None
+    detached: list[Future[None]] = field(default_factory=list)  # see Executor.detach
+    pending: dict[ResourceId, Future[None]] = field(default_factory=dict)  # by resource
 
 
 class Executor:
     def __init__(self, engine: Engine, requests: Requests,
                  progress: ProgressSink | None = None, workers: int = MAX_WORKERS,
-                 detach_removals: bool = False) -> None:
+                 detach: frozenset[OpType] = frozenset()) -> None:
         self.engine = engine
         self.requests = requests
         self.progress = progress or (lambda event: None)
         self.workers = workers
-        # ``down``: a container's removal (which nothing of the next wave needs) runs
-        # beside the next waves' stops; networks and volumes wait for every removal.
-        self.detach_removals = detach_removals
+        # Kinds of operation that, when they end their resource's part of a wave, run
+        # beside the next waves instead of holding them up: the next operation on the
+        # same resource waits for it, a wave with networks or volumes waits for all.
+        # `up` detaches container creations (a depends_on chain's starts need not wait
+        # for every creation), `down` container removals (the next stop need not wait
+        # for the last removal).
+        self.detach = detach
 
     def run(self, plan: Plan) -> dict[ResourceId, str]:
         """Carry out ``plan``; the ids of the containers it created. Raises
@@ -148,28 +155,24 @@ class Executor:
         timeout = self.requests.stop_timeout
         state = _Run(now, None if timeout is None else now + timeout)
         pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="apply")
-        detached: list[Future[None]] = []
+        state.pool = pool
         try:
             for wave in plan.waves():
                 by_resource: dict[ResourceId, list[Operation]] = {}
                 for operation in wave:
                     by_resource.setdefault(operation.resource, []).append(operation)
                 if any(resource.kind != "service" for resource in by_resource):
-                    _wait_all(detached)
-                futures = [pool.submit(self._run_resource, operations, state, pool, detached)
+                    _wait_all(state.detached)
+                futures = [pool.submit(self._run_resource, operations, state)
                            for operations in by_resource.values()]
                 _wait_all(futures)
-                if state.failure is None:
-                    continue
-                _wait_all(detached)
+                if state.failure is not None:
+                    break
+            _wait_all(state.detached)
+            if state.failure is not None:
                 operation, cause = state.failure
                 pending = len(plan.operations) - len(state.done)
                 raise ApplyFailed(operation, cause, len(state.done), pending)
-            _wait_all(detached)
-            if state.failure is not None:
-                operation, cause = state.failure
-                raise ApplyFailed(operation, cause, len(state.done),
-                                  len(plan.operations) - len(state.done))
         except BaseException:
             # Ctrl-C (or a bug): waits for dependencies see this and give up; the engine
             # calls in flight finish (each is one short request); the next up resumes.
@@ -182,13 +185,22 @@ class Executor:
     # -- one resource's operations, in order ----------------------------------------
 
     def _run_resource(self, operations: list[Operation], state: _Run,
-                      pool: ThreadPoolExecutor | None = None,
-                      detached: list[Future[None]] | None = None) -> None:
+                      detachable: bool = True) -> None:
+        resource = operations[0].resource
+        with state.lock:  # (a detached operation itself is that earlier one)
+            earlier = state.pending.pop(resource, None) if detachable else None
+        if earlier is not None:
+            earlier.result()
+            with state.lock:
+                if state.failure is not None and state.failure[0].resource == resource:
+                    return  # its detached operation failed: nothing more on it
         for index, operation in enumerate(operations):
-            if (self.detach_removals and pool is not None and detached is not None
-                    and operation.op is OpType.REMOVE_CONTAINER and index == len(operations) - 1):
+            if (detachable and operation.op in self.detach and state.pool is not None
+                    and index == len(operations) - 1):
+                future = state.pool.submit(self._run_resource, [operation], state, False)
                 with state.lock:
-                    detached.append(pool.submit(self._run_resource, [operation], state))
+                    state.detached.append(future)
+                    state.pending[resource] = future
                 return
             try:
                 self._one(operation, state)

@@ -89,12 +89,16 @@ def converge(
         for files in secret_files.values():
             secrets.write_files(files)
         if not plan.is_empty():
+            from stackr.plan import OpType
             from stackr.project.apply import Executor
 
             requests = up_requests(stack, desired, observation, secret_files)
             if stop_timeout is not None:
                 requests = dataclasses.replace(requests, stop_timeout=stop_timeout)
-            Executor(client, requests, progress).run(plan)
+            # A creation runs beside the next waves (a chain's starts wait only for
+            # their own container's creation).
+            Executor(client, requests, progress,
+                     detach=frozenset({OpType.CREATE_CONTAINER})).run(plan)
     return Converged(plan, desired, image_ids, options)
 
 

@@ -39,7 +39,7 @@ PLAN_FLAGS = ("services", "scale", "no_deps", "no_start", "no_recreate", "force_
               "remove_orphans", "renew_anon_volumes", "build", "dry_run")
 # Pull policies that never ask a registry for an image that is present.
 LOCAL_PULL_POLICIES = (None, "missing", "if_not_present", "never")
-RECORD_VERSION = 1
+RECORD_VERSION = 2
 # Set by the shell to the last command's path and the previous directory: they differ
 # between `time stackr up` and `stackr up` or after a `cd`, and no stack uses them.
 VOLATILE_VARIABLES = frozenset({"_", "OLDPWD"})
@@ -151,7 +151,8 @@ def image_files(image_ids: Mapping[str, str | None]) -> list[Path]:
 
 
 def record(key: str, project: str, services: Iterable[str], files: Iterable[Path],
-           observation: Observation, warnings: Iterable[str]) -> None:
+           observation: Observation, warnings: Iterable[str],
+           unattached: Iterable[str] = ()) -> None:
     """Record ``project`` as settled for ``key``; the project's older records go."""
     from stackr.statefile import write_json_atomic
 
@@ -163,6 +164,7 @@ def record(key: str, project: str, services: Iterable[str], files: Iterable[Path
         "files": {str(path): file_digest(str(path)) for path in files},
         "observed": observed_digest(observation),
         "warnings": list(warnings),
+        "unattached": list(unattached),  # attach: false (an attached up's logs)
     }
     write_json_atomic(records_dir() / f"{project}.{key}.json", document)
 

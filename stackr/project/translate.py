@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 JsonObject = dict[str, Any]
 NANOSECONDS = 1_000_000_000
+DEFAULT_CPU_PERIOD_US = 100_000
 
 
 def unsupported_keys(service: Service) -> list[str]:
@@ -165,6 +166,9 @@ def resources(service: Service) -> JsonObject:
     reservations = service.deploy.resources.reservations if service.deploy else None
     memory = service.mem_limit or (limits.memory if limits else None)
     cpus = service.cpus or (limits.cpus if limits else None)
+    if cpus is None and service.cpu_quota:
+        # Docker's CFS quota per period, as the ratio the runtime applies (its period).
+        cpus = service.cpu_quota / (service.cpu_period or DEFAULT_CPU_PERIOD_US)
     pids = service.pids_limit or (limits.pids if limits else None)
     reservation = service.mem_reservation or (reservations.memory if reservations else None)
     host: JsonObject = {
@@ -173,6 +177,7 @@ def resources(service: Service) -> JsonObject:
         "MemoryReservation": reservation,
         "NanoCpus": int(cpus * NANOSECONDS) if cpus else None,
         "CpuShares": service.cpu_shares,
+        "CpusetCpus": service.cpuset,
         "PidsLimit": pids,
     }
     return {key: value for key, value in host.items() if value is not None}

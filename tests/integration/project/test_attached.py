@@ -39,6 +39,22 @@ def test_attached_up_streams_logs_and_returns_the_exit_code(project: Project) ->
     assert_nothing_left(project)
 
 
+def test_a_service_with_attach_false_is_not_streamed(project: Project) -> None:
+    project.write(JOBS.format(code=0) + """
+  quiet:
+    image: busybox:latest
+    attach: false
+    init: true
+    command: sh -c 'echo noisy; exec sleep 3600'
+""")
+    result = project.stackr("up", "--abort-on-container-exit", "-t", "1", check=False)
+    assert result.returncode == 0, result.stderr
+    assert "hello from the job" in result.stdout and "noisy" not in result.stdout
+    states = {name: row["State"] for name, row in project.ps().items()}
+    assert states[f"{project.name}-quiet-1"] == "exited"  # stopped with the rest
+    project.stackr("down")
+
+
 def test_ctrl_c_stops_the_attached_stack(project: Project) -> None:
     project.write(JOBS.format(code=0))
     environment = {**os.environ, "PYTHONPATH": str(REPO)}

@@ -8,6 +8,7 @@ import importlib
 import json
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -412,3 +413,32 @@ services:
         result = project.stackr(*verb, "wbe", check=False)
         assert result.returncode == 2, (verb, result.stderr)
         assert "no such service: wbe" in result.stderr
+
+
+def test_cpuset_and_cpu_quota_reach_the_cgroup(project: Project) -> None:
+    project.write("""
+services:
+  pinned:
+    image: busybox:latest
+    init: true
+    command: sleep 3600
+    cpuset: "0"
+    cpu_quota: 50000
+    cpu_period: 100000
+""")
+    project.stackr("up", "-d")
+    status = project.stackr("exec", "-T", "pinned", "cat", "/proc/self/status").stdout
+    assert "Cpus_allowed_list:\t0\n" in status
+    [row] = project.ps().values()
+    client = project.engine.client()
+    try:
+        container_id = client.container_inspect(row["ID"])["Id"]
+    finally:
+        client.close()
+    quota = Path(f"/sys/fs/cgroup/cpu/stackr/{container_id}/cpu.cfs_quota_us")
+    period = Path(f"/sys/fs/cgroup/cpu/stackr/{container_id}/cpu.cfs_period_us")
+    if quota.exists():  # cgroup v1 (these machines); v2 is cpu.max
+        assert int(quota.read_text()) * 2 == int(period.read_text())
+    else:
+        limit, length = Path(f"/sys/fs/cgroup/stackr/{container_id}/cpu.max").read_text().split()
+        assert int(limit) * 2 == int(length)

@@ -128,6 +128,7 @@ def test_every_level_with_unsupported_keys_is_sampled() -> None:
 def test_the_spec_keys_stackr_does_not_support_yet() -> None:
     # A change of this list is a decision: the README's "not supported" list follows it.
     assert sorted(SPEC_KEYS["top"] - _SUPPORTED["top"]) == ["include", "models"]
+    # (extends is no model field: the loader resolves it before validation, extends.py)
     assert {
         "extends",
         "blkio_config",

@@ -8,7 +8,7 @@ from stackr.graph import ResourceId
 from stackr.plan import Operation, OpType, Plan
 from stackr.project.apply import NEXT_STEP, ApplyFailed, Executor, Progress, Requests
 from stackr.project.desired import DependencyWait
-from tests.unit.project.fake_engine import FakeEngine
+from tests.unit.project.fake_engine import FakeEngine, JsonObject
 
 NET = ResourceId("network", "back")
 VOL = ResourceId("volume", "data")
@@ -164,12 +164,46 @@ def test_down_removes_a_container_beside_the_next_stop() -> None:
         [(OpType.REMOVE_NETWORK, NET)],
     )
     handles = {API: "id-p-api-1", DB: "id-p-db-1", NET: "p_back"}
-    Executor(engine, Requests(handles=handles), detach_removals=True).run(plan)
+    Executor(engine, Requests(handles=handles),
+             detach=frozenset({OpType.REMOVE_CONTAINER})).run(plan)
     assert [s.split()[0] for s in engine.actions("stop")] == ["p-api-1", "p-db-1"]
     assert sorted(engine.actions("remove")) == ["p-api-1", "p-db-1"]
     # the network goes only once both containers are gone
     assert engine.calls[-1] == ("network_remove", "p_back")
     assert engine.containers_by_name == {}
+
+
+def test_up_starts_a_chain_beside_the_creations_it_does_not_need() -> None:
+    import threading
+
+    class SlowCreation(FakeEngine):
+        """job's creation lasts until api has started: it must not hold api's wave."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.api_started = threading.Event()
+
+        def container_start(self, container: str) -> None:
+            assert container != "id-p-api-1" or "p-api-1" in self.containers_by_name
+            super().container_start(container)
+            if container == "id-p-api-1":
+                self.api_started.set()
+
+        def container_create(self, config: JsonObject, name: str | None = None) -> str:
+            if name == "p-job-1":
+                assert self.api_started.wait(5), "job's creation held up api's start"
+            return super().container_create(config, name)
+
+    engine = SlowCreation()
+    plan = plan_of(
+        [(OpType.CREATE_CONTAINER, DB), (OpType.START_CONTAINER, DB),
+         (OpType.CREATE_CONTAINER, API), (OpType.CREATE_CONTAINER, JOB)],
+        [(OpType.START_CONTAINER, API)],
+        [(OpType.START_CONTAINER, JOB)],
+    )
+    created = Executor(engine, requests(), detach=frozenset({OpType.CREATE_CONTAINER})).run(plan)
+    assert set(created) == {DB, API, JOB}
+    assert engine.actions("start") == ["p-db-1", "p-api-1", "p-job-1"]
 
 
 def test_ctrl_c_interrupts_a_wait_and_leaves_no_thread_behind() -> None:
