@@ -105,6 +105,16 @@ def main() -> int:
         rss = sum(_kib(pid, "VmRSS", "status") for pid in pids) / 1024
         pss = sum(_kib(pid, "Pss:", "smaps_rollup") for pid in pids) / 1024
         engine_now = _kib(engine.pid, "VmRSS", "status")
+        roles = []
+        for pid in sorted(pids):
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            role = "engine" if pid == engine.pid else \
+                "fork server" if b"forkserver" in cmdline else "other"
+            roles.append(f"{role} {_kib(pid, 'VmRSS', 'status') / 1024:.1f} MiB")
+        print(f"RSS per process: {', '.join(roles)}")
         print(f"stackr processes with {count} containers: {len(pids)}; RSS {rss:.1f} MiB "
               f"({rss / count:.2f} MiB per container), PSS {pss:.1f} MiB "
               f"({pss / count:.2f} MiB per container)")

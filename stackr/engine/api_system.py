@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import platform
+import sys
 
 from stackr import __version__
 from stackr.engine import hostinfo
@@ -31,7 +31,7 @@ def version(engine: Engine, request: Request) -> Response:
         "Os": "linux",
         "Arch": uname.machine,
         "KernelVersion": uname.release,
-        "PythonVersion": platform.python_version(),
+        "PythonVersion": sys.version.split()[0],
         "Pid": os.getpid(),
     })
 

@@ -4,8 +4,9 @@
 PID 1, reaps it and writes its exit status to the runtime's state dir, so an exit is
 never lost, even while no engine runs (the server outlives the engine while any of
 its containers runs). The engine
-(a child subreaper) runs one watcher thread per running container that blocks in
-``runtime.wait`` (a pidfd; no polling), then records the exit (code, signal, OOM
+(a child subreaper) waits for every running container's PID 1 in one thread
+(``exits.ExitWatcher``: a pidfd each, no polling); on an exit, a thread of that exit
+calls ``runtime.wait`` (which returns at once), records the exit (code, signal, OOM
 kill, finish time), publishes ``die``, and applies the restart policy with back-off.
 
 **Re-adoption.** On start, the engine walks its records: a container the runtime
@@ -21,10 +22,8 @@ for a process, so ``stop`` and the watcher cannot deadlock.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import errno
 import os
-import secrets
 import signal as signals
 import threading
 import time
@@ -42,10 +41,12 @@ from stackr.engine.createbody import (
     to_runtime_spec,
 )
 from stackr.engine.events import EventBus
+from stackr.engine.exits import ExitWatcher
 from stackr.engine.networks import NetworkManager, network_names
 from stackr.engine.records import RecordStore, is_valid_name
 from stackr.engine.restart import Backoff, RestartPolicy
 from stackr.engine.routing import ApiError, bad_request, conflict, not_found
+from stackr.engine.timetext import duration_text
 from stackr.engine.volumes import labels_match
 from stackr.errors import HostError, StackrError
 from stackr.paths import run_root
@@ -144,6 +145,7 @@ class ContainerManager:
         self.events = events
         self.stopping = stopping
         self.runtime = runtime
+        self.exits = ExitWatcher(stopping)
         self.records = RecordStore("containers")
         self.volume_path: Callable[[str], str] = lambda name: name
         self.image_store: Callable[[], Any] = _no_image_store
@@ -256,7 +258,7 @@ class ContainerManager:
         config = check_create_body(body)
         if config.get("Image") and not config.get("RootfsDir") and not config.get("LayerDirs"):
             config = self._apply_image(body, config)
-        container_id = secrets.token_hex(32)
+        container_id = os.urandom(32).hex()
         if name is not None:
             name = name.lstrip("/")
             if not is_valid_name(name):
@@ -550,10 +552,38 @@ class ContainerManager:
         return pump, fds[0]
 
     def _watch(self, supervised: Supervised, run: Run) -> None:
-        threading.Thread(
-            target=self._watch_run, args=(supervised, run),
-            name=f"watch-{supervised.container_id[:12]}", daemon=True,
-        ).start()
+        name = f"watch-{supervised.container_id[:12]}"
+        pidfd = self._pid1_pidfd(supervised)
+        if pidfd is not None:
+            self.exits.watch(pidfd, lambda: self._watch_run(supervised, run), name)
+            return
+        # No PID 1 to watch (it exited already, or the runtime keeps no pid): a thread
+        # of its own learns how from ``runtime.wait``.
+        threading.Thread(target=self._watch_run, args=(supervised, run), name=name,
+                         daemon=True).start()
+
+    def _pid1_pidfd(self, supervised: Supervised) -> int | None:
+        """A pidfd of the running container's PID 1, or None.
+
+        Opened before the runtime confirms that this pid is still the container's
+        (its state compares the pid's start time): a pid reused in between would fail
+        that check, so the pidfd cannot name another process.
+        """
+        pid = supervised.state.get("Pid")
+        if not isinstance(pid, int) or pid <= 0:
+            return None
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError:
+            return None
+        try:
+            current = self.runtime().state(supervised.container_id)
+            if current.status.value == "running" and current.pid == pid:
+                return pidfd
+        except (StackrError, AttributeError):
+            pass
+        os.close(pidfd)
+        return None
 
     def _watch_run(self, supervised: Supervised, run: Run) -> None:
         runtime = self.runtime()
@@ -751,7 +781,9 @@ class ContainerManager:
                 raise ApiError(500, f"container {supervised.name}: remove: {error}") from None
         except ImportError:
             pass
-        if self.networks is not None:  # (also what a failed start left half-made)
+        # (Also what a failed start left half-made.) Only a container whose start could
+        # have wired it: others have nothing to undo, and need no network package loaded.
+        if self.networks is not None and _may_be_wired(supervised.record):
             try:
                 self.networks.disconnect(container_id)
             except StackrError as error:
@@ -979,6 +1011,13 @@ class ContainerManager:
             self._stop_health(supervised)
 
 
+def _may_be_wired(record: JsonObject) -> bool:
+    """Whether a start may have connected the container to networks (a sandbox, ports,
+    names): it asks for networks, or has a network namespace recorded."""
+    names = network_names(record["HostConfig"], record["Config"].get("NetworkingConfig"))
+    return bool(names or (record.get("NetworkSettings") or {}).get("SandboxKey"))
+
+
 def _no_image_store() -> Any:
     raise ApiError(500, "the engine has no image store")
 
@@ -1024,7 +1063,7 @@ def _process_row(pid: int) -> list[str] | None:
     cpu_seconds = (int(fields[11]) + int(fields[12])) // ticks
     command = cmdline.replace(b"\0", b" ").decode(errors="replace").strip() or \
         stat[stat.index("(") + 1 : stat.rindex(")")]
-    return [str(pid), fields[1], fields[0], str(datetime.timedelta(seconds=cpu_seconds)),
+    return [str(pid), fields[1], fields[0], duration_text(cpu_seconds),
             command]
 
 

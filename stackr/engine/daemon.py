@@ -12,8 +12,6 @@ their exit status.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import fcntl
 import os
 import signal
@@ -48,10 +46,15 @@ def log_path() -> Path:
 
 
 def set_child_subreaper() -> None:
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-        code = ctypes.get_errno()
-        raise HostError("prctl(PR_SET_CHILD_SUBREAPER) for", "the engine", code)
+    # stackr.syscalls, not ctypes.util.find_library: that imports subprocess, tempfile
+    # and random into the engine for good (and runs ldconfig).
+    from stackr import syscalls
+
+    try:
+        syscalls.prctl(PR_SET_CHILD_SUBREAPER, 1)
+    except OSError as error:
+        raise HostError("prctl(PR_SET_CHILD_SUBREAPER) for", "the engine",
+                        error.errno) from None
 
 
 def _acquire_lock() -> int:
@@ -107,6 +110,7 @@ def _write_pid_file() -> None:
 def serve(*, verbose: bool = False) -> int:
     """Run the engine in this process until SIGTERM/SIGINT or ``engine stop``."""
     from stackr.engine.app import build_router
+    from stackr.engine.heap import release_free_memory
     from stackr.engine.server import EngineServer
     from stackr.engine.state import Engine
     from stackr.runtime import container as runtime
@@ -147,6 +151,8 @@ def serve(*, verbose: bool = False) -> int:
     try:
         engine.start()
         _write_pid_file()
+        # Start-up freed ~1.4 MiB inside malloc's heaps (module loading): give it back.
+        release_free_memory()
         notify_service_manager(f"READY=1\nMAINPID={os.getpid()}")
         # One line for the service manager's journal (or engine.log when auto-started).
         print(f"stackr engine: serving on {path} (pid {os.getpid()})", file=sys.stderr,

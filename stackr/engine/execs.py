@@ -13,18 +13,19 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
-import secrets
 import socket
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from stackr.engine import nsexec
 from stackr.engine.attach import FRAME_HEADER, is_terminal_size, resize_terminal
 from stackr.engine.containers import ContainerManager
 from stackr.engine.routing import bad_request, conflict, not_found
+
+if TYPE_CHECKING:
+    import subprocess
 
 JsonObject = dict[str, Any]
 EXEC_KEYS = {"Cmd", "Env", "User", "AttachStdout", "AttachStderr", "AttachStdin", "Tty",
@@ -91,7 +92,7 @@ class ExecManager:
         supervised = self.containers.running(ref)
         config = supervised.record["Config"]
         instance = ExecInstance(
-            secrets.token_hex(32), supervised.container_id, list(args),
+            os.urandom(32).hex(), supervised.container_id, list(args),
             [*config.get("Env", []), *env], body.get("User") or config.get("User") or "",
             tty=bool(body.get("Tty")),
             console_size=(size[0], size[1]) if size else None,
@@ -124,7 +125,7 @@ class ExecManager:
             process = nsexec.spawn(
                 instance.container_id, supervised.state["Pid"], instance.args, instance.env,
                 instance.user, stdout=write_end, tty=instance.tty,
-                stdin=stdin_read if stdin_read is not None else subprocess.DEVNULL,
+                stdin=stdin_read if stdin_read is not None else nsexec.DEVNULL,
                 working_dir=instance.working_dir,
             )
         except (OSError, nsexec.ExecError) as error:

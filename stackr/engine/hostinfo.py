@@ -8,8 +8,8 @@ the engine runs, which are cached.
 from __future__ import annotations
 
 import os
-import platform
 import shutil
+import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -69,7 +69,7 @@ def _static_facts() -> dict[str, Any]:
         "Nftables": shutil.which("nft") is not None,
         "Iptables": shutil.which("iptables") is not None,
         "Name": uname.nodename,
-        "PythonVersion": platform.python_version(),
+        "PythonVersion": sys.version.split()[0],
     }
 
 

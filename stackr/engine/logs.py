@@ -17,12 +17,10 @@ across restarts of the same container and readable during and after the run.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import errno
 import fcntl
 import json
 import os
-import re
 import selectors
 import stat
 import threading
@@ -32,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from stackr.engine.timetext import parse_rfc3339_ns as parse_rfc3339_ns
+from stackr.engine.timetext import rfc3339 as rfc3339
 from stackr.paths import run_root, state_root
 
 if TYPE_CHECKING:
@@ -57,32 +57,6 @@ def log_dir(container_id: str) -> Path:
 
 def log_file(container_id: str) -> Path:
     return log_dir(container_id) / "container.log"
-
-
-def rfc3339(timestamp_ns: int) -> str:
-    seconds, nanos = divmod(timestamp_ns, 1_000_000_000)
-    moment = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{nanos:09d}Z"
-
-
-_RFC3339 = re.compile(
-    r"(?P<seconds>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(?P<fraction>\d+))?"
-    r"(?P<offset>Z|[+-]\d\d:\d\d)?"
-)
-
-
-def parse_rfc3339_ns(text: str) -> int:
-    """Nanoseconds since the epoch of an RFC 3339 time, with ``Z``, an offset (image
-    configs say ``+00:00``) or none (UTC), and up to nanosecond precision."""
-    match = _RFC3339.fullmatch(text.strip())
-    if match is None:
-        raise ValueError(f"{text!r} is not an RFC 3339 time")
-    offset = match["offset"] or "Z"
-    moment = datetime.datetime.fromisoformat(
-        match["seconds"] + ("+00:00" if offset == "Z" else offset)
-    )
-    fraction = (match["fraction"] or "0").ljust(9, "0")[:9]
-    return int(moment.timestamp()) * 1_000_000_000 + int(fraction)
 
 
 def make_fifos(container_id: str) -> dict[str, Path]:

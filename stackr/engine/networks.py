@@ -68,11 +68,13 @@ def check_networking(body: JsonObject) -> None:
 
 def port_specs(host_config: JsonObject) -> list[Any]:
     """``HostConfig.PortBindings`` (``{"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}``)."""
-    from stackr.network.ports import PortSpec
-
     bindings = host_config.get("PortBindings") or {}
     if not isinstance(bindings, dict):
         raise bad_request("HostConfig.PortBindings must be an object")
+    if not bindings:  # not the network package (firewall, subprocess...) for nothing
+        return []
+    from stackr.network.ports import PortSpec
+
     specs = []
     for key, targets in sorted(bindings.items()):
         port_text, _, protocol = str(key).partition("/")

@@ -15,9 +15,16 @@ import glob
 import os
 import shutil
 import signal
-import subprocess
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+if TYPE_CHECKING:
+    import subprocess
+
+# ``subprocess``'s values: the module itself (~0.4 MiB) loads on the first exec or
+# healthcheck, not with the engine.
+PIPE = -1
+DEVNULL = -3
 _JOIN_AND_ENTER = 'for f in $STACKR_CGROUP_PROCS; do echo $$ > "$f"; done; exec "$@"'
 
 
@@ -55,11 +62,13 @@ class ExecResult:
 
 
 def spawn(container_id: str, pid: int, args: list[str], env: list[str], user: str = "",
-          stdout: int = subprocess.PIPE, tty: bool = False,
-          stdin: int = subprocess.DEVNULL, working_dir: str = "") -> subprocess.Popen[bytes]:
+          stdout: int = PIPE, tty: bool = False,
+          stdin: int = DEVNULL, working_dir: str = "") -> subprocess.Popen[bytes]:
     """Start ``args`` in the container. With ``tty``, ``stdout`` is a pty slave that
     becomes stdin/stdout/stderr and the controlling terminal (a new session).
     ``working_dir``: a directory in the container (empty: PID 1's)."""
+    import subprocess
+
     environment = dict(item.split("=", 1) for item in env if "=" in item)
     environment["STACKR_CGROUP_PROCS"] = " ".join(cgroup_procs_files(container_id))
     directory_fd = _open_in_container(pid, working_dir) if working_dir else None
@@ -99,6 +108,8 @@ def _open_in_container(pid: int, working_dir: str) -> int:
 
 def run(container_id: str, pid: int, args: list[str], env: list[str], timeout: float,
         user: str = "", max_output: int = 4096) -> ExecResult:
+    import subprocess
+
     process = spawn(container_id, pid, args, env, user)
     try:
         output, _ = process.communicate(timeout=timeout)

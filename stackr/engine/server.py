@@ -1,9 +1,10 @@
 """The engine's HTTP/1.1 server on a unix socket: one thread per connection.
 
-``socketserver.ThreadingUnixStreamServer`` + ``http.server.BaseHTTPRequestHandler``:
-the standard library is enough for a local control API and keeps the engine's memory
-small. A slow or half-closed client only ever holds its own thread (reads time out);
-an oversized or malformed request gets a 4xx JSON error; a bug in a handler gets a
+``socketserver.ThreadingUnixStreamServer`` + ``http1.HttpRequestHandler`` (the part
+of ``http.server`` the engine needs, without the ``ssl`` and ``email`` it imports): the
+standard library is enough for a local control API and keeps the engine's memory
+small. A slow or half-closed client only ever holds its own thread (reads time out); an
+oversized or malformed request gets a 4xx JSON error; a bug in a handler gets a
 500 and the traceback in the engine's log, and the engine keeps serving.
 
 Streamed responses (logs, events, follow) use chunked transfer encoding. A stream
@@ -18,11 +19,11 @@ import select
 import socket
 import socketserver
 import sys
-import traceback
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 
+from stackr.engine.heap import QuietTrim
+from stackr.engine.http1 import HttpRequestHandler
 from stackr.engine.routing import ApiError, Response, Router
 from stackr.errors import StackrError
 
@@ -93,22 +94,31 @@ class EngineServer(socketserver.ThreadingUnixStreamServer):
     def __init__(self, socket_path: str, engine: Engine, router: Router) -> None:
         self.engine = engine
         self.router = router
+        # What requests freed goes back to the kernel once they have stopped for a
+        # moment (an idle engine should not keep the peak of the last burst).
+        self.quiet_trim = QuietTrim()
         super().__init__(socket_path, RequestHandler)
 
+    def service_actions(self) -> None:
+        """Called by ``serve_forever`` after each request and each poll interval."""
+        self.quiet_trim.poll()
 
-class RequestHandler(BaseHTTPRequestHandler):
+
+class RequestHandler(HttpRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "stackr-engine"
-    sys_version = ""
     timeout = READ_TIMEOUT_SECONDS
     server: EngineServer
-
-    def address_string(self) -> str:
-        return "unix"
 
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.engine.verbose:
             sys.stderr.write(f"engine: {format % args}\n")
+
+    def handle_one_request(self) -> None:
+        try:
+            super().handle_one_request()
+        finally:
+            self.server.quiet_trim.activity()
 
     def do_GET(self) -> None:
         self._dispatch()
@@ -209,6 +219,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         except StackrError as error:
             response = Response(status_for(error), {"message": str(error)})
         except Exception as error:  # a bug: answer, log, keep serving everyone else
+            import traceback  # on a bug only: not part of the engine's resident memory
+
             traceback.print_exc(file=sys.stderr)
             response = Response(500, {"message": f"internal error: {type(error).__name__}: "
                                                  f"{error}"})

@@ -5,7 +5,7 @@ One ``Engine`` per daemon process; API handlers receive it as their first argume
 
 from __future__ import annotations
 
-import secrets
+import os
 import threading
 import time
 from typing import Any
@@ -25,7 +25,7 @@ def _engine_id() -> str:
         return path.read_text().strip()
     except FileNotFoundError:
         path.parent.mkdir(parents=True, exist_ok=True)
-        engine_id = secrets.token_hex(16)
+        engine_id = os.urandom(16).hex()
         path.write_text(engine_id + "\n")
         return engine_id
 

@@ -8,10 +8,10 @@ keeps volumes unless ``-v`` asks for their removal.
 from __future__ import annotations
 
 import builtins
-import datetime
-import secrets
+import os
 import shutil
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,15 +19,14 @@ from typing import Any
 from stackr.engine.events import EventBus
 from stackr.engine.records import RecordStore, is_valid_name
 from stackr.engine.routing import ApiError, bad_request, conflict, not_found
+from stackr.engine.timetext import rfc3339_seconds
 from stackr.paths import state_root
 
 JsonObject = dict[str, Any]
 
 
 def _now_text() -> str:
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds").replace(
-        "+00:00", "Z"
-    )
+    return rfc3339_seconds(time.time())
 
 
 def _labels(value: Any, what: str) -> dict[str, str]:
@@ -80,7 +79,7 @@ class VolumeManager:
         unknown = set(body) - {"Name", "Driver", "DriverOpts", "Labels"}
         if unknown:
             raise bad_request(f"unknown field(s) in volume create: {', '.join(sorted(unknown))}")
-        name = body.get("Name") or secrets.token_hex(32)
+        name = body.get("Name") or os.urandom(32).hex()
         if not isinstance(name, str) or not is_valid_name(name):
             raise bad_request(f"invalid volume name {name!r}: use [a-zA-Z0-9][a-zA-Z0-9_.-]*")
         driver = body.get("Driver") or "local"

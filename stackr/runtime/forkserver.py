@@ -17,30 +17,54 @@ as data, and four fds as SCM_RIGHTS: the container's stdin, stdout, stderr and t
 write end of the caller's report pipe (and, for ``tty: true``, a console socket).
 When the engine's end closes, the server answers ``exit`` or ``linger`` (it still
 watches containers) and leaves once its last container has exited.
+
+Memory: the server is one of the engine's two processes, and its loop needs little;
+it imports neither the init code (``stackr.runtime.init`` with the spec, cgroups,
+rootfs, seccomp: ``dataclasses``, ``inspect``, ``typing``, ``pathlib``...) nor
+``stackr.statefile``, and not even ``socket``, ``signal``, ``json`` or ``contextlib``:
+it uses their C halves (``_socket``, ``_signal``, ``_json``'s scanner). Each helper
+imports the init code after its fork, in its own short-lived process; the server
+itself imports it on the first container exit it records (the exit record reads the
+cgroup's OOM count, and must be written within a millisecond or two of the exit:
+every stop and restart waits for it, so not by a child that would import first).
+That keeps ~4.3 MiB off the server's resident memory until a container has exited;
+from then on the server's own forks are helpers as fast as spares.
+
+A helper that imports the init code itself makes a create ~40-80 ms slower. Bursts
+(``up`` of a whole project) do not pay it: after each request the server forks
+*spare* helpers (up to ``SPARES``) that import the init code at once, say they are ready
+and wait for a request; a request that finds one is handed to the oldest (data and
+fds, as SCM_RIGHTS). A spare left unused ``SPARE_IDLE_SECONDS`` after it was ready is sent
+away (killed: it has done nothing yet): an idle engine keeps two processes, and the
+first create after a pause pays the import.
 """
 
 from __future__ import annotations
 
+# The server's loop imports C modules only: not ``socket``, ``signal`` (their enums),
+# ``json`` (``re``, ``enum``) nor ``contextlib`` (hence try/except/pass): ~1.2 MiB of the
+# server's memory (see the module docstring).
+# ruff: noqa: SIM105
+import _json
+import _signal  # type: ignore[import-not-found]  # no stub: signal's C half
+import _socket
 import array
-import contextlib
-import json
 import os
 import select
-import signal
-import socket
 import sys
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+import time
 
-from stackr import syscalls
-from stackr.runtime import init as container_init
-from stackr.statefile import read_json_object
+TYPE_CHECKING = False  # not ``typing``'s: the server process does without ``typing``
+if TYPE_CHECKING:
+    from typing import Any
 
 _MAX_MESSAGE = 1 << 20
+SPARE_IDLE_SECONDS = 0.5
+SPARES = 2  # importing takes about as long as the engine's create+start
 _MIN_FDS_PER_REQUEST = 4  # stdin, stdout, stderr, report pipe
 _MAX_FDS_PER_REQUEST = 5  # and a console socket (tty: true)
-_PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
+# Not pathlib: the server process does without it (see the module's docstring).
+_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
 
 
 class ForkServer:
@@ -60,7 +84,7 @@ class ForkServer:
 
     @classmethod
     def start(cls, label: str = "") -> ForkServer:
-        """Start the server (subprocess: fork+exec in C, safe from a threaded caller).
+        """Start the server (posix_spawn: vfork+exec in C, safe from a threaded caller).
 
         ``label`` goes on its command line (the engine puts its run dir there, so that
         tools and tests can tell whose server it is).
@@ -68,33 +92,36 @@ class ForkServer:
         return cls(label)
 
     @staticmethod
-    def _spawn(label: str) -> tuple[socket.socket, Any]:
-        import subprocess
+    def _spawn(label: str) -> tuple[_socket.socket, _ServerProcess]:
+        """``posix_spawn`` (vfork+exec in glibc: safe from a threaded caller), not
+        ``subprocess``: the engine would keep that module (~0.4 MiB) for this call only.
 
-        parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        The socket's end is the one fd passed: ``dup2`` onto itself clears its
+        close-on-exec flag in the child only. ``-P``: the engine's cwd is not put on
+        the server's ``sys.path``; the server moves to ``/`` itself.
+        """
+        parent_end, child_end = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+        fd = child_end.fileno()
         try:
-            helper = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-S",
-                    "-m",
-                    "stackr.runtime.forkserver",
-                    str(child_end.fileno()),
-                    label,
+            pid = os.posix_spawn(
+                sys.executable,
+                [sys.executable, "-S", "-P", "-m", "stackr.runtime.forkserver", str(fd), label],
+                {"PYTHONPATH": _PACKAGE_PARENT},
+                file_actions=[
+                    (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                    (os.POSIX_SPAWN_DUP2, fd, fd),
                 ],
-                pass_fds=(child_end.fileno(),),
-                stdin=subprocess.DEVNULL,
-                env={"PYTHONPATH": _PACKAGE_PARENT},
-                cwd="/",
             )
         finally:
             child_end.close()
-        return parent_end, helper
+        return parent_end, _ServerProcess(pid)
 
     def launch(self, config: dict[str, Any], fds: list[int]) -> None:
         """Send one request; a server that died is started again (once) and asked again."""
+        import json
+
         message = [json.dumps(config).encode()]
-        rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())]
+        rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", fds).tobytes())]
         current = self._socket
         try:
             current.sendmsg(message, rights)
@@ -112,18 +139,50 @@ class ForkServer:
         """Let the server go: at once when it watches no container, else when the last
         of them has exited (containers outlive the engine, and their exits are recorded).
         """
-        import subprocess
-
         answer = b""
-        with contextlib.suppress(OSError):
-            self._socket.shutdown(socket.SHUT_WR)
+        try:
+            self._socket.shutdown(_socket.SHUT_WR)
             self._socket.settimeout(timeout)
             answer = self._socket.recv(16)
+        except OSError:
+            pass
         self._socket.close()
         if answer == b"linger":
             return
-        with contextlib.suppress(subprocess.TimeoutExpired):
+        try:
             self._helper.wait(timeout)
+        except TimeoutError:
+            pass
+
+
+class _ServerProcess:
+    """The fork server's process as its parent sees it (what ``subprocess.Popen`` gave)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Reap it; ``TimeoutError`` if it is still running after ``timeout`` seconds."""
+        if self.returncode is not None:
+            return self.returncode
+        if timeout is not None:
+            try:
+                pidfd = os.pidfd_open(self.pid)  # a zombie still has its pidfd
+            except ProcessLookupError:
+                pidfd = -1
+            if pidfd >= 0:
+                try:
+                    if not select.select([pidfd], [], [], timeout)[0]:
+                        raise TimeoutError(f"fork server {self.pid} still runs")
+                finally:
+                    os.close(pidfd)
+        try:
+            _, status = os.waitpid(self.pid, 0)
+            self.returncode = os.waitstatus_to_exitcode(status)
+        except ChildProcessError:  # reaped elsewhere: as Popen, call it a success
+            self.returncode = 0
+        return self.returncode
 
 
 class DirectFork:
@@ -145,20 +204,39 @@ class DirectFork:
             # hold, say, the caller's end of the report pipe (its reader would never see EOF).
             for name in os.listdir("/proc/self/fd"):
                 if int(name) > 2 and int(name) not in kept:
-                    with contextlib.suppress(OSError):
+                    try:
                         os.close(int(name))
+                    except OSError:
+                        pass
             os._exit(_run_helper(config, kept))
         os.waitpid(helper, 0)  # the helper exits as soon as it has forked the shim
 
 
-@dataclass
 class _Container:
-    """A container whose PID 1 this server adopts: where to record its exit."""
+    """A container whose PID 1 this server adopts: where to record its exit.
 
-    state_dir: Path
-    cgroup: dict[str, Any]
-    sync_read: int | None  # PID 1's sync pipe: an exec error arrives here, or EOF
-    exec_error: dict[str, Any] | None = None
+    A plain class, not a dataclass: ``dataclasses`` imports ``inspect`` (and ``ast``,
+    ``dis``...), about 1.5 MiB of the server's memory.
+    """
+
+    __slots__ = ("cgroup", "exec_error", "state_dir", "sync_read")
+
+    def __init__(self, state_dir: str, cgroup: dict[str, Any], sync_read: int | None) -> None:
+        self.state_dir = state_dir
+        self.cgroup = cgroup
+        self.sync_read: int | None = sync_read  # PID 1's sync pipe: an exec error, or EOF
+        self.exec_error: dict[str, Any] | None = None
+
+
+class _Spare:
+    """A helper forked ahead of a request (``_Server._fork_spare``)."""
+
+    __slots__ = ("deadline", "pid", "sock")
+
+    def __init__(self, pid: int, sock: _socket.socket) -> None:
+        self.pid = pid
+        self.sock = sock  # the server's end: "ready" comes on it, the request goes on it
+        self.deadline: float | None = None  # sent away then; set once it is ready
 
 
 class _Server:
@@ -173,28 +251,45 @@ class _Server:
     one leaves when its last container has exited.
     """
 
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock: socket.socket | None = sock
+    def __init__(self, sock: _socket.socket) -> None:
+        self.sock: _socket.socket | None = sock
         self.helpers: dict[int, _Container] = {}  # helper pid -> the container it builds
         self.containers: dict[int, _Container] = {}  # PID 1 -> its container
         self.orphans: dict[int, int] = {}  # exited before its helper was reaped: status
+        # Helpers forked ahead, importing the init code, then waiting on their socket
+        # for a request (oldest first); and the spares sent away (their exits are
+        # nobody's).
+        self.spares: list[_Spare] = []
+        # Spares handed a request keep their socket open until they exit: closing it
+        # with their "ready" unread would reset the connection before they read it.
+        self.handed: dict[int, _socket.socket] = {}
+        self.retired_spares: set[int] = set()
         self.wakeup_read, self.wakeup_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        signal.set_wakeup_fd(self.wakeup_write)
-        signal.signal(signal.SIGCHLD, lambda _signum, _frame: None)
+        _signal.set_wakeup_fd(self.wakeup_write)
+        _signal.signal(_signal.SIGCHLD, lambda _signum, _frame: None)
+        from stackr import syscalls  # ctypes: the server's, not the engine's
+
         syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
 
     def run(self) -> int:
-        while self.sock is not None or self.helpers or self.containers:
+        # Spares sent away are waited for too: an orphan would be the engine's zombie.
+        while self.sock is not None or self.helpers or self.containers or self.retired_spares:
             readable = [self.wakeup_read, *self._sync_fds()]
             if self.sock is not None:
                 readable.append(self.sock.fileno())
+            readable += [spare.sock.fileno() for spare in self.spares if spare.deadline is None]
+            deadlines = [spare.deadline for spare in self.spares if spare.deadline is not None]
+            timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
             try:
-                ready, _, _ = select.select(readable, [], [])
+                ready, _, _ = select.select(readable, [], [], timeout)
             except InterruptedError:
                 continue
+            self._check_spares(ready)
             if self.wakeup_read in ready:
-                with contextlib.suppress(BlockingIOError):
+                try:
                     os.read(self.wakeup_read, 4096)
+                except BlockingIOError:
+                    pass
             self._reap()
             for container in list(self.containers.values()):
                 if container.sync_read in ready:
@@ -210,39 +305,115 @@ class _Server:
         assert self.sock is not None
         try:
             data, ancillary, _, _ = self.sock.recvmsg(
-                _MAX_MESSAGE, socket.CMSG_SPACE(_MAX_FDS_PER_REQUEST * 4)
+                _MAX_MESSAGE, _socket.CMSG_SPACE(_MAX_FDS_PER_REQUEST * 4)
             )
         except InterruptedError:
             return
         if not data:  # the engine closed its end (or died): say whether we linger
-            with contextlib.suppress(OSError):
+            try:
                 self.sock.send(b"linger" if self.helpers or self.containers else b"exit")
+            except OSError:
+                pass
             self.sock.close()
             self.sock = None
+            self._check_spares([])
             return
         fds = array.array("i")
         for level, kind, payload in ancillary:
-            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
                 fds.frombytes(payload[: len(payload) - len(payload) % 4])
         if not _MIN_FDS_PER_REQUEST <= len(fds) <= _MAX_FDS_PER_REQUEST:
             for fd in fds:
                 os.close(fd)
             return
-        config = json.loads(data)
+        config = _loads_json(data)
         sync_read, sync_write = os.pipe2(os.O_CLOEXEC)
-        helper = os.fork()
-        if helper == 0:
-            signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            self.sock.close()
-            # Only this container's fds go on: not the server's, nor other containers'.
-            for fd in (self.wakeup_read, self.wakeup_write, *self._sync_fds(),
-                       *(c.sync_read for c in self.helpers.values() if c.sync_read)):
-                os.close(fd)
-            os._exit(_run_helper(config, list(fds), (sync_read, sync_write), os.getppid()))
+        helper = self._hand_to_spare(data, [*fds, sync_read, sync_write])
+        if helper is None:
+            helper = os.fork()
+            if helper == 0:
+                self._leave_server()
+                os._exit(_run_helper(config, list(fds), (sync_read, sync_write), os.getppid()))
         for fd in (*fds, sync_write):
             os.close(fd)
-        self.helpers[helper] = _Container(Path(config["state_dir"]), config["cgroup"], sync_read)
+        self.helpers[helper] = _Container(config["state_dir"], config["cgroup"], sync_read)
+        self._fork_spare()
+
+    def _leave_server(self) -> None:
+        """In a forked child: only this container's fds go on, not the server's, nor
+        other containers', nor the spare's; and the server's signal handling goes."""
+        _signal.set_wakeup_fd(-1)
+        _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
+        if self.sock is not None:
+            self.sock.close()
+        for spare in self.spares:
+            spare.sock.close()
+        for handed_sock in self.handed.values():
+            handed_sock.close()
+        for fd in (self.wakeup_read, self.wakeup_write, *self._sync_fds(),
+                   *(c.sync_read for c in self.helpers.values() if c.sync_read)):
+            os.close(fd)
+
+    def _fork_spare(self) -> None:
+        """Fork helpers for the next requests now, while the engine is busy with this
+        one: ``SPARES`` of them, so each has the time of two requests to import.
+
+        Not needed once the server has imported the init code itself (its first
+        recorded exit): a plain fork is then as fast.
+        """
+        if self.sock is None or "stackr.runtime.init" in sys.modules:
+            return
+        while len(self.spares) < SPARES:
+            ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+            pid = os.fork()
+            if pid == 0:
+                ours.close()
+                self._leave_server()
+                os._exit(_be_spare(theirs))
+            theirs.close()
+            self.spares.append(_Spare(pid, ours))
+
+    def _check_spares(self, ready: list[int]) -> None:
+        """Note the spares that said they are ready; send away those idle too long
+        (and all of them once the engine has gone)."""
+        now = time.monotonic()
+        for spare in list(self.spares):
+            if spare.deadline is None and spare.sock.fileno() in ready:
+                try:
+                    spare.sock.recv(16)  # "ready" (or EOF: it died, see _reap)
+                except OSError:
+                    pass
+                spare.deadline = now + SPARE_IDLE_SECONDS
+            if self.sock is None or (spare.deadline is not None and now >= spare.deadline):
+                self._retire(spare)
+
+    def _hand_to_spare(self, data: bytes, fds: list[int]) -> int | None:
+        """Send the request to the oldest spare; its pid, or None when there is none (or
+        it died: it never saw the request, which a fresh helper then serves)."""
+        if not self.spares:
+            return None
+        spare = self.spares.pop(0)
+        rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", fds).tobytes())]
+        try:
+            spare.sock.sendmsg([data], rights)
+        except OSError:
+            spare.sock.close()
+            self.retired_spares.add(spare.pid)
+            return None
+        self.handed[spare.pid] = spare.sock
+        return spare.pid
+
+    def _retire(self, spare: _Spare) -> None:
+        """Send a spare away. It has not been handed a request (it would no longer be a
+        spare), so it has nothing to finish: SIGKILL, not EOF, which it would only see
+        once its (low-priority) import is done, and the server waits for it."""
+        self.spares.remove(spare)
+        spare.sock.close()
+        try:
+            os.kill(spare.pid, _signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.retired_spares.add(spare.pid)
 
     def _reap(self) -> None:
         while True:
@@ -253,7 +424,17 @@ class _Server:
             if pid == 0:
                 return
             if pid in self.helpers:
+                handed_sock = self.handed.pop(pid, None)
+                if handed_sock is not None:
+                    handed_sock.close()
                 self._adopt(self.helpers.pop(pid))
+            elif pid in self.retired_spares:
+                self.retired_spares.discard(pid)
+            elif any(spare.pid == pid for spare in self.spares):
+                # It died waiting (it cannot have started anything).
+                for spare in [spare for spare in self.spares if spare.pid == pid]:
+                    self._retire(spare)
+                self.retired_spares.discard(pid)
             elif pid in self.containers:
                 self._record(self.containers.pop(pid), status)
             else:
@@ -261,7 +442,7 @@ class _Server:
 
     def _adopt(self, container: _Container) -> None:
         """The helper is done: PID 1 (recorded in state.json) is now ours to watch."""
-        record = read_json_object(container.state_dir / "state.json") or {}
+        record = _read_record(os.path.join(container.state_dir, "state.json"))
         pid = record.get("pid")
         if not isinstance(pid, int) or record.get("reaper_pid") != os.getpid():
             _close(container)  # building it failed; the helper reported why
@@ -278,18 +459,68 @@ class _Server:
         except InterruptedError:
             return
         if data:
-            with contextlib.suppress(ValueError):
-                container.exec_error = json.loads(data.splitlines()[0])
+            try:
+                container.exec_error = _loads_json(data.splitlines()[0])
+            except ValueError:
+                pass
         _close(container)
 
     def _record(self, container: _Container, status: int) -> None:
         if container.sync_read is not None:  # PID 1 is gone: what it wrote is all there
             self._read_sync(container)
         # The state dir may be gone already (a forced delete does not wait for us).
-        with contextlib.suppress(OSError):
+        from pathlib import Path
+
+        from stackr.runtime import init as container_init  # once: at the first exit
+
+        try:
             container_init.record_exit(
-                container.state_dir, container.cgroup, status, container.exec_error
+                Path(container.state_dir), container.cgroup, status, container.exec_error
             )
+        except OSError:
+            pass
+
+
+def _read_record(path: str) -> dict[str, Any]:
+    """A JSON object from a file, or ``{}`` when it is missing or unreadable (what
+    ``statefile.read_json_object`` does, without its imports: ``pathlib``, the errors)."""
+    try:
+        with open(path, "rb") as record_file:
+            value = _loads_json(record_file.read())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+class _JsonContext:
+    """What ``json.JSONDecoder`` hands ``_json``'s scanner: standard JSON, no hooks."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = float  # NaN, Infinity, -Infinity
+
+
+_scan_json = _json.make_scanner(_JsonContext())  # type: ignore[arg-type]  # duck-typed
+
+
+def _loads_json(data: bytes) -> Any:
+    """``json.loads`` for the server's loop, through the C scanner json itself uses (the
+    ``json`` package would import ``re`` and ``enum`` for its pure-Python fallbacks)."""
+    try:
+        text = data.decode()
+    except UnicodeDecodeError:
+        raise ValueError("not UTF-8") from None
+    start = len(text) - len(text.lstrip())
+    try:
+        value, end = _scan_json(text, start)
+    except StopIteration as stop:
+        raise ValueError(f"not JSON at {stop.value}") from None
+    if text[end:].strip():
+        raise ValueError(f"extra data at {end}")
+    return value
 
 
 def _close(container: _Container) -> None:
@@ -298,9 +529,44 @@ def _close(container: _Container) -> None:
         container.sync_read = None
 
 
-def serve(sock: socket.socket) -> int:
+def serve(sock: _socket.socket) -> int:
     """Serve until the engine's end of the socket closes and no container is left."""
     return _Server(sock).run()
+
+
+def _be_spare(sock: _socket.socket) -> int:
+    """A spare helper: import the init code, say so, then take one request (or EOF) and
+    be its helper. The request's fds are the engine's four or five, then the sync pipe."""
+    try:
+        # Speculative work: the import yields the CPU to the helper building the current
+        # container and to the engine. The priority is restored before anything the
+        # container could inherit; raising it back needs root (CAP_SYS_NICE), which the
+        # engine has: without it, the spare keeps its priority throughout.
+        priority = os.getpriority(os.PRIO_PROCESS, 0)
+        lowered = os.geteuid() == 0
+        if lowered:
+            os.setpriority(os.PRIO_PROCESS, 0, 19)
+        from stackr.runtime import init  # noqa: F401  # what the spare is for
+
+        if lowered:
+            os.setpriority(os.PRIO_PROCESS, 0, priority)
+        sock.send(b"ready")
+        data, ancillary, _, _ = sock.recvmsg(
+            _MAX_MESSAGE, _socket.CMSG_SPACE((_MAX_FDS_PER_REQUEST + 2) * 4)
+        )
+    except BaseException:
+        return 1
+    sock.close()
+    fds = array.array("i")
+    for level, kind, payload in ancillary:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+            fds.frombytes(payload[: len(payload) - len(payload) % 4])
+    if not data:
+        return 0  # sent away unused
+    if not _MIN_FDS_PER_REQUEST + 2 <= len(fds) <= _MAX_FDS_PER_REQUEST + 2:
+        return 1
+    *request_fds, sync_read, sync_write = fds
+    return _run_helper(_loads_json(data), request_fds, (sync_read, sync_write), os.getppid())
 
 
 def _run_helper(
@@ -309,6 +575,11 @@ def _run_helper(
     sync: tuple[int, int] | None = None,
     reaper_pid: int | None = None,
 ) -> int:
+    from pathlib import Path
+
+    # In the helper, after the fork: the server's own memory stays without the init code.
+    from stackr.runtime import init as container_init
+
     report_fd = container_init.take_stdio(config, fds)
     try:
         if reaper_pid is None or sync is None:
@@ -324,4 +595,10 @@ def _run_helper(
 
 
 if __name__ == "__main__":
-    sys.exit(serve(socket.socket(fileno=int(sys.argv[1]))))
+    os.chdir("/")  # not the engine's cwd: helpers and containers inherit this one
+    # posix_spawn passes every inheritable fd of the engine (subprocess closed them):
+    # only stdio and our socket stay, or containers would inherit them.
+    _socket_fd = int(sys.argv[1])
+    os.closerange(3, _socket_fd)
+    os.closerange(_socket_fd + 1, os.sysconf("SC_OPEN_MAX"))
+    sys.exit(serve(_socket.socket(fileno=_socket_fd)))
