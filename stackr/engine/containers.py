@@ -812,9 +812,11 @@ class ContainerManager:
             supervised.health.stop()
             supervised.health = None
 
-    def health_changed(self, supervised: Supervised, status: str) -> None:
-        self._save(supervised)
+    def health_changed(self, supervised: Supervised, status: str, health: JsonObject) -> None:
+        # The event first: whoever then sees the new status in inspect finds it too.
         self._publish(supervised, f"health_status: {status}")
+        supervised.state["Health"] = health
+        self._save(supervised)
 
     # -- views ----------------------------------------------------------------------
 

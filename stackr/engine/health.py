@@ -135,10 +135,10 @@ class HealthMonitor:
             if self._stopped.is_set():
                 return
             changed = self.state.record(exit_code == 0, in_start, self.config.retries, entry)
-            supervised.state["Health"] = self.state.to_json()
             if changed:
-                self.manager.health_changed(supervised, self.state.status)
+                self.manager.health_changed(supervised, self.state.status, self.state.to_json())
             else:
+                supervised.state["Health"] = self.state.to_json()
                 self.manager.records.put(supervised.container_id, supervised.record)
 
 
