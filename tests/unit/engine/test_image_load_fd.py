@@ -21,6 +21,7 @@ from stackr.engine import archive_fd
 from stackr.engine.archive_fd import PassedFdError, receive_archive_fd
 from tests.fixtures import images as fx
 from tests.unit.engine.conftest import RunningServer
+from tests.unit.engine.openapi_subset import response_schema, validate
 
 UPGRADE_REQUEST = (
     "POST /images/load HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n"
@@ -131,6 +132,8 @@ def test_unusable_descriptors_are_refused_with_412(
         os.close(fd)
     assert status == 412, body
     assert "descriptor" in body["message"]
+    schema = response_schema("/images/load", "POST", 412)
+    assert schema is not None and validate(body, schema) == []
     assert server.engine.images().list() == []
 
 
