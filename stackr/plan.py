@@ -101,6 +101,8 @@ class UpOptions:
     services: tuple[str, ...] = ()  # only these (with their dependencies); empty = all
     no_deps: bool = False  # with services: not the services they depend on
     needs_only: bool = False  # with services: what they need, not themselves (`run`)
+    # -V: a recreated container gets new anonymous volumes instead of its old ones' data
+    renew_anon_volumes: bool = False
     # (dependency, dependant) service names of ``depends_on: {restart: true}``: the
     # dependant is restarted when its dependency is recreated.
     restart_dependants: frozenset[tuple[str, str]] = frozenset()
@@ -229,6 +231,12 @@ def _recreations(
                 if inherited:
                     needed, reason = inherited[0]
                     causes[resource] = f"{needed} recreated ({reason})"
+    if options.renew_anon_volumes:
+        for resource in [r for r in causes if r.kind == "service"]:
+            for needed, _ in graph.needs_of(resource):
+                if needed.kind == "volume" and needed in observed and needed in desired \
+                        and desired[needed].config.get("anonymous"):
+                    causes[needed] = f"renewed with {resource} (--renew-anon-volumes)"
     return causes
 
 

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     for item in args.env:
         if "=" not in item:
             raise UsageError(f"-e {item!r}: use KEY=VALUE")
-    project, _ = project_for_records(args)
+    project = project_for_records(args)
     client = client_for(args)
     observation = observe(client, project)
     resource = ResourceId("service", args.service, args.index)

@@ -24,19 +24,20 @@ def client_for(args: argparse.Namespace) -> EngineClient:
     return EngineClient(getattr(args, "host", None))
 
 
-def project_for_records(args: argparse.Namespace) -> tuple[str, LoadedStack | None]:
-    """The project name, and the loaded stack when there is a stack file. Without a file
-    (deleted, moved) the records suffice: the name comes from -p, COMPOSE_PROJECT_NAME or
+def project_for_records(args: argparse.Namespace) -> str:
+    """The project's name, for the commands that work from the engine's records. With a
+    stack file, the name it gives (the rest of the file is not validated: it may have
+    changed since ``up``); without one (deleted, moved), from -p, COMPOSE_PROJECT_NAME or
     the directory, as Compose derives it."""
-    from stackr.commands.project_options import load_options, load_project
+    from stackr.commands.project_options import load_options
+    from stackr.config.loader import load_project_name
     from stackr.config.project import choose_project_name, find_stack_files
     from stackr.errors import StackFileError
 
     options = load_options(args)
     files, _ = find_stack_files(options)
     if files is not None:
-        loaded = load_project(args)
-        return loaded.stack.name, loaded
+        return load_project_name(options)
     if options.project_directory is not None:
         directory = options.project_directory
     elif options.files:
@@ -47,7 +48,7 @@ def project_for_records(args: argparse.Namespace) -> tuple[str, LoadedStack | No
                                          Path(directory).resolve())
     if name is None:
         raise StackFileError(problems)
-    return name, None
+    return name
 
 
 def image_policies(stack: Stack, build_all: bool) -> dict[str, tuple[str, tuple[str, ...]]]:

@@ -16,7 +16,7 @@ def run(args: argparse.Namespace) -> int:
     from stackr.project.lock import project_lock
     from stackr.project.observe import observe
 
-    project, _ = project_for_records(args)
+    project = project_for_records(args)
     client = client_for(args)
     with project_lock(project):
         observation = observe(client, project)

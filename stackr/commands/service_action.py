@@ -26,7 +26,7 @@ def run_action(args: argparse.Namespace, action: str) -> int:
     from stackr.project.lock import project_lock
     from stackr.project.observe import observe
 
-    project, _ = project_for_records(args)
+    project = project_for_records(args)
     client = client_for(args)
     with project_lock(project, on_wait=lambda text: print(text, file=sys.stderr)):
         observation = observe(client, project)

@@ -259,6 +259,35 @@ services:
     assert own != "1"  # the host's PID namespace
 
 
+def test_container_modes_join_a_named_container(project: Project) -> None:
+    # network_mode/ipc/pid: container:NAME, here the fixed name of another service's
+    # container (depends_on orders them; stackr draws no edge to a container by name)
+    owner = f"{project.name}-box"
+    project.write(f"""
+services:
+  box:
+    image: busybox:latest
+    container_name: {owner}
+    command: sleep 3600
+  guest:
+    image: busybox:latest
+    command: sleep 3601
+    network_mode: container:{owner}
+    ipc: container:{owner}
+    pid: container:{owner}
+    depends_on: [box]
+""")
+    project.stackr("up", "-d")
+    seen = project.stackr("exec", "-T", "guest", "ps", "-o", "pid,args").stdout
+    rows = [line.split(None, 1) for line in seen.splitlines()[1:]]
+    assert ["1", "sleep 3600"] in rows and any(row[1] == "sleep 3601" for row in rows)
+    for kind in ("net", "ipc"):
+        links = {name: project.stackr("exec", "-T", name, "readlink",
+                                      f"/proc/self/ns/{kind}").stdout
+                 for name in ("box", "guest")}
+        assert links["box"] == links["guest"]
+
+
 def test_devices_are_made_and_allowed(project: Project) -> None:
     project.write("""
 services:
