@@ -12,8 +12,11 @@ gzip layers from a local docker-registry. The baselines are ``tar -x`` (and ``ta
 of the same layer tars into empty directories: the limit an unpacker can reach. Each run
 is a fresh CLI process talking to an engine started for that run (as the embedded
 engine stays running after the first call; its start, and its first image request,
-which imports the store, are not timed); wall time and peak
-RSS of the CLI, and the engine's peak RSS (VmHWM) after the run, are reported. Two more
+which imports the store, are not timed; one more row times a load that is an engine's
+first image request); wall time and peak
+RSS of the CLI, and the engine's peak RSS (VmHWM) after the run, are reported. The CLI
+hands a local engine the archive's open file (SCM_RIGHTS) and the engine reads it itself:
+no byte of the archive goes through the socket. Two more
 rows time the store alone, in one process (its own clock, without interpreter start,
 CLI or socket): loading the archive file, and reading it as a stream as the engine gets
 a request body. Docker's own ``docker load``/``docker pull`` are timed too when a docker
@@ -241,6 +244,11 @@ def _measure(
             _run([*stackr, "images", "-q"], env)  # warm: the engine imports its store lazily
             load = _run([*stackr, "load", "-q", "-i", str(archive)], env)
             record("stackr load -i (docker save)", load, pid)
+        env["STACKR_ROOT"] = str(workdir / f"root-load-{run}-cold")
+        env["STACKR_RUN"] = str(workdir / f"run-load-{run}-cold")
+        with _engine(env) as pid:
+            load = _run([*stackr, "load", "-q", "-i", str(archive)], env)
+            record("  same, engine's 1st image request", load, pid)
         for how in ("file", "stream"):
             env["STACKR_ROOT"] = str(workdir / f"root-load-{run}-{how}")
             record(f"  store alone, archive as a {how}", _in_process(archive, how, env))

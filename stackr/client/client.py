@@ -281,30 +281,57 @@ class EngineClient:
                    ) -> Iterator[JsonObject]:
         """Send a ``docker save`` / OCI archive (a file name, or a binary file of ``length``
         bytes read from its current position); one ``{"stream": ...}`` line per loaded name.
-        An ``EngineError`` carries the engine's reason for refusing the archive."""
+        An ``EngineError`` carries the engine's reason for refusing the archive. A regular
+        file goes to a local engine as its open descriptor (the engine reads it itself)."""
         import os
 
         body = open(archive, "rb") if isinstance(archive, str) else archive  # noqa: SIM115
         try:
             if length is None:
                 length = os.fstat(body.fileno()).st_size - body.tell()
-            yield from self._send_body("/images/load", body, length)
+            yield from self._send_body("/images/load", body, length, pass_fd=True)
         finally:
             if isinstance(archive, str):
                 body.close()
 
-    def _send_body(self, path: str, body: IO[bytes], length: int) -> Iterator[JsonObject]:
-        """POST a tar body of ``length`` bytes; the answer's JSON lines."""
-        if self._may_autostart():
-            # the body cannot be sent twice, so start the engine before, not on a refusal
-            self._ensure_engine()
-        connection = open_connection(self.host, None)
+    def _open_body_connection(self) -> Connection:
+        """A new connection, made before any of a body is sent (a body cannot be sent
+        twice): the local default engine is started if nothing answers."""
+        for attempt in range(2):
+            connection = open_connection(self.host, None)
+            try:
+                connection.open()
+                return connection
+            except (FileNotFoundError, ConnectionRefusedError) as error:
+                connection.close()
+                if attempt == 0 and self._may_autostart():
+                    self._ensure_engine()
+                    continue
+                raise EngineUnavailableError(
+                    f"no engine answers at {self.host}: {error.strerror or error} "
+                    "(start one with `stackr engine`)"
+                ) from None
+        raise EngineUnavailableError(f"no engine answers at {self.host}")  # pragma: no cover
+
+    def _send_body(self, path: str, body: IO[bytes], length: int, *, pass_fd: bool = False
+                   ) -> Iterator[JsonObject]:
+        """POST a tar body of ``length`` bytes; the answer's JSON lines. With ``pass_fd``,
+        a regular file is passed to a local engine as a descriptor if it takes one."""
+        headers = {"Content-Type": "application/x-tar"}
+        connection = self._open_body_connection()
         try:
             try:
-                response = connection.request(
-                    "POST", path, cast(BinaryIO, body),
-                    {"Content-Type": "application/x-tar"}, length=length,
-                )
+                response = None
+                fd = _passable_fd(body) if pass_fd and isinstance(self.host, UnixHost) else None
+                if fd is not None:
+                    response = connection.request_passing_fd("POST", path, fd, headers)
+                    if response is None:  # not taken: the body, on a new connection
+                        connection.close()
+                        connection = self._open_body_connection()
+                if response is None:
+                    response = connection.request(
+                        "POST", path, cast(BinaryIO, body), headers, length=length
+                    )
             except (FileNotFoundError, ConnectionRefusedError) as error:
                 raise EngineUnavailableError(
                     f"no engine answers at {self.host}: {error.strerror or error} "
@@ -437,6 +464,21 @@ class EngineClient:
     def exec_inspect(self, exec_id: str) -> JsonObject:
         result: JsonObject = self.request("GET", _path("/exec/{}/json", exec_id))
         return result
+
+
+def _passable_fd(body: IO[bytes]) -> int | None:
+    """``body``'s descriptor if the engine can read the body from it: a regular file
+    whose offset is where ``body`` reads next (no read-ahead in a buffer)."""
+    import os
+    import stat
+
+    try:
+        fd = body.fileno()
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return fd if os.lseek(fd, 0, os.SEEK_CUR) == body.tell() else None
+    except (OSError, ValueError):  # no descriptor (io.UnsupportedOperation), closed
+        return None
 
 
 def _message(data: bytes, status: int) -> str:

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     import subprocess
 
 MAX_HEADER_LINE = 65536
+# the engine's name for passing an archive as a file descriptor (stackr.engine.archive_fd)
+ARCHIVE_FD_UPGRADE = "stackr-archive-fd"
 
 
 class ProtocolError(ConnectionError):
@@ -150,13 +152,17 @@ class Connection:
         """What the transport itself said about a connection that closed early."""
         return ""
 
-    def request(self, method: str, path: str, body: bytes | BinaryIO | None = None,
-                headers: dict[str, str] | None = None, length: int | None = None
-                ) -> Response:
+    def open(self) -> None:
+        """Connect now (else the first request does)."""
         if self.sock is None:
             self.sock = self._open_socket()
             self._reader = self.sock.makefile("rb")
-        assert self._reader is not None
+
+    def request(self, method: str, path: str, body: bytes | BinaryIO | None = None,
+                headers: dict[str, str] | None = None, length: int | None = None
+                ) -> Response:
+        self.open()
+        assert self.sock is not None and self._reader is not None
         lines = [f"{method} {path} HTTP/1.1", "Host: localhost"]
         for name, value in (headers or {}).items():
             lines.append(f"{name}: {value}")
@@ -173,6 +179,26 @@ class Connection:
                 while data := body.read(1 << 20):
                     self.sock.sendall(data)
         return Response(self._reader, method)
+
+    def request_passing_fd(self, method: str, path: str, fd: int,
+                           headers: dict[str, str] | None = None) -> Response | None:
+        """Send a request whose body is the open file ``fd`` itself, passed over the unix
+        socket (SCM_RIGHTS) for the engine to read: the engine's answer, or None if
+        it does not take a descriptor this way (it read nothing: send the body instead).
+        The protocol is the engine's ``stackr.engine.archive_fd``."""
+        upgrade = {**(headers or {}), "Connection": "Upgrade", "Upgrade": ARCHIVE_FD_UPGRADE}
+        first = self.request(method, path, b"", upgrade)
+        if first.status != 101:  # an engine without it answered the empty body: drop that
+            first.read()
+            return None
+        assert self.sock is not None and self._reader is not None
+        # only now: a byte sent with the head could be read (and the fd lost) with it
+        socket.send_fds(self.sock, [b"\0"], [fd])
+        answer = Response(self._reader, method)
+        if answer.status == 412:  # no usable descriptor arrived; nothing was read
+            answer.read()
+            return None
+        return answer
 
     def hijack(self, method: str, path: str, body: bytes) -> tuple[Response, Hijacked]:
         """Send a request asking for an upgrade; the caller checks for status 101."""

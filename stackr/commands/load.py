@@ -13,7 +13,6 @@ import contextlib
 import os
 import stat
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -69,7 +68,7 @@ def _load(client: EngineClient, archive: IO[bytes], label: str) -> Iterator[str]
     archive raises ArchiveError naming it as the user did (the engine only saw bytes)."""
     from stackr.client import EngineError
     from stackr.images.errors import SENT_ARCHIVE_LABEL, ArchiveError
-    from stackr.images.inspect import familiar
+    from stackr.images.reference import familiar
 
     try:
         answers: list[dict[str, Any]] = list(client.image_load(archive))
@@ -90,6 +89,7 @@ def _load(client: EngineClient, archive: IO[bytes], label: str) -> Iterator[str]
 def _spooled(stream: IO[bytes]) -> Iterator[IO[bytes]]:
     """``stream`` copied into a temporary file (in $TMPDIR), removed afterwards."""
     import shutil
+    import tempfile
 
     with tempfile.TemporaryFile(prefix="stackr-load.") as spool:
         shutil.copyfileobj(stream, spool, 1 << 20)
@@ -102,6 +102,7 @@ def packed_directory(root: Path) -> Iterator[IO[bytes]]:
     """An OCI layout directory as an uncompressed tar in a temporary file (symlinks stay
     symlinks: the engine resolves them inside the archive only)."""
     import tarfile
+    import tempfile
 
     from stackr.errors import HostError
 

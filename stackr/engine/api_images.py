@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from stackr.engine.archive_fd import ARCHIVE_FD_UPGRADE
 from stackr.engine.routing import (
     JsonObject,
     Request,
@@ -221,15 +222,24 @@ def parse_changes(changes: list[str]) -> dict[str, Any]:
 
 @router.route("POST", "/images/load", raw_body=True)
 def load(engine: Engine, request: Request) -> Response:
-    from stackr.images.errors import SENT_ARCHIVE_LABEL
-
-    store = engine.images()
+    """Docker's load: the archive as the body. A local client may instead ask to pass
+    the open archive itself ("Upgrade: stackr-archive-fd"): see ``archive_fd``."""
+    if request.headers.get("upgrade", "").lower() == ARCHIVE_FD_UPGRADE:
+        return Response(upgrade=lambda connection, _reader: _load_passed(engine, connection))
     # The body is read now, in this thread: the stream below must not outlive it.
     try:
-        records = store.load_archive(request.body_stream, label=SENT_ARCHIVE_LABEL)
+        lines = _load_lines(engine, request.body_stream)
     except StackrError as error:
         raise bad_request(str(error)) from None
-    lines = []
+    return Response(stream=json_lines(iter(lines)))
+
+
+def _load_lines(engine: Engine, archive: Any) -> list[JsonObject]:
+    """Load the archive read from the stream ``archive``; the answer's lines."""
+    from stackr.images.errors import SENT_ARCHIVE_LABEL
+
+    records = engine.images().load_archive(archive, label=SENT_ARCHIVE_LABEL)
+    lines: list[JsonObject] = []
     for record in records:
         for name in record.repo_tags:
             engine.events.publish("image", "load", record.id, {"name": name})
@@ -237,4 +247,35 @@ def load(engine: Engine, request: Request) -> Response:
         if not record.repo_tags:  # Docker's line for an image that carries no name
             engine.events.publish("image", "load", record.id, {"name": record.id})
             lines.append({"stream": f"Loaded image ID: {record.id}\n"})
-    return Response(stream=json_lines(iter(lines)))
+    return lines
+
+
+def _load_passed(engine: Engine, connection: Any) -> None:
+    """After the 101: receive the archive's file descriptor, load from it, answer as
+    the body-streamed request would have been (412: no usable descriptor, nothing read;
+    the client then sends the body instead)."""
+    import json
+
+    from stackr.engine.archive_fd import PassedFdError, receive_archive_fd, send_answer
+
+    try:
+        fd = receive_archive_fd(connection)
+    except PassedFdError as error:
+        send_answer(connection, 412, json.dumps({"message": str(error)}).encode() + b"\n")
+        return
+    try:
+        # unbuffered: the store reads in large pieces; each read goes straight to the file
+        with open(fd, "rb", buffering=0) as archive:
+            lines = _load_lines(engine, archive)
+    except StackrError as error:
+        send_answer(connection, 400, json.dumps({"message": str(error)}).encode() + b"\n")
+        return
+    except Exception as error:  # a bug: answer, log, as the server does for any handler
+        import sys
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)
+        message = f"internal error: {type(error).__name__}: {error}"
+        send_answer(connection, 500, json.dumps({"message": message}).encode() + b"\n")
+        return
+    send_answer(connection, 200, b"".join(json_lines(iter(lines))))

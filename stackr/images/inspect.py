@@ -14,8 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from stackr.images.errors import InvalidReferenceError
-from stackr.images.reference import parse_reference
+from stackr.images.reference import familiar, parse_reference
 
 if TYPE_CHECKING:
     from stackr.images.store import ImageRecord
@@ -68,13 +67,6 @@ def listing_from_api(summary: Mapping[str, Any]) -> ImageListing:
         created=created,
         size=int(summary.get("Size") or 0),
     )
-
-
-def familiar(name: str) -> str:
-    try:
-        return parse_reference(name).familiar()
-    except InvalidReferenceError:
-        return name
 
 
 def human_size(size: int) -> str:

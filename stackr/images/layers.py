@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import enum
 import errno
-import hashlib
 import io
 import os
 import shutil
@@ -46,6 +45,7 @@ from typing import IO, BinaryIO
 
 from stackr.errors import HostError
 from stackr.images.errors import ArchiveError, DigestMismatchError, UnsafeLayerError
+from stackr.images.hasher import BackgroundSha256
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -120,7 +120,7 @@ class _HashingReader:
     def __init__(self, source: IO[bytes], what: str) -> None:
         self._source = source
         self._what = what
-        self.hash = hashlib.sha256()
+        self.hash = BackgroundSha256()
         self.hashing = True  # off when nobody checks this digest (a blob verified before)
         self.size = 0
 
@@ -582,18 +582,22 @@ def extract_layer(
         blob_reader.hashing = False  # its digest was verified when it was downloaded
     extractor = _Extractor(dest, lowers, what)
     try:
-        # "r:" over a forward-only reader, not the "r|" stream mode: file data is then read
-        # straight from the (decompressed) stream without tarfile's buffer copies
-        with tarfile.open(fileobj=tar_reader, mode="r:") as archive:  # type: ignore[call-overload]
-            for member in archive:
-                extractor.member(archive, member, tar_reader)
-    except tarfile.TarError as error:
-        raise ArchiveError(f"{what}: not a valid tar stream ({error})") from error
-    tar_reader.drain()
-    blob_reader.drain()
-    extractor.finish()
-    diff_id = "sha256:" + tar_reader.hash.hexdigest()
-    digest = "sha256:" + blob_reader.hash.hexdigest() if blob_reader.hashing else ""
+        try:
+            # "r:" over a forward-only reader, not the "r|" stream mode: file data is then
+            # read straight from the (decompressed) stream without tarfile's buffer copies
+            with tarfile.open(fileobj=tar_reader, mode="r:") as archive:  # type: ignore[call-overload]
+                for member in archive:
+                    extractor.member(archive, member, tar_reader)
+        except tarfile.TarError as error:
+            raise ArchiveError(f"{what}: not a valid tar stream ({error})") from error
+        tar_reader.drain()
+        blob_reader.drain()
+        extractor.finish()
+        diff_id = "sha256:" + tar_reader.hash.hexdigest()
+        digest = "sha256:" + blob_reader.hash.hexdigest() if blob_reader.hashing else ""
+    finally:  # a refused layer: its hashing threads stop too
+        tar_reader.hash.close()
+        blob_reader.hash.close()
     result = LayerResult(
         diff_id, digest, blob_reader.size, extractor.unpacked_size, tuple(extractor.lower_dirs)
     )

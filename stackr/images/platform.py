@@ -5,7 +5,7 @@ Manifest lists and OCI indexes are resolved to it, as ``docker pull`` does.
 
 from __future__ import annotations
 
-import platform
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,7 +28,7 @@ _MACHINE_TO_GOARCH = {
 
 def host_platform(machine: str | None = None) -> tuple[str, str, str]:
     """``("linux", "amd64", "")`` on x86_64; ``("linux", "arm64", "v8")`` on aarch64."""
-    machine = machine or platform.machine()
+    machine = machine or os.uname().machine  # platform.machine() without its import
     architecture, variant = _MACHINE_TO_GOARCH.get(machine, (machine, ""))
     return "linux", architecture, variant
 

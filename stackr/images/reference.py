@@ -152,3 +152,11 @@ def is_id_prefix(text: str) -> bool:
     """An image id or a prefix of one (``sha256:`` optional), as ``docker rmi 3f5`` accepts."""
     hex_part = text.removeprefix("sha256:")
     return 1 <= len(hex_part) <= 64 and all(c in "0123456789abcdef" for c in hex_part)
+
+
+def familiar(name: str) -> str:
+    """``name`` as Docker shows it (``busybox:latest``); as it is if it is no reference."""
+    try:
+        return parse_reference(name).familiar()
+    except InvalidReferenceError:
+        return name

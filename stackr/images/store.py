@@ -33,7 +33,6 @@ import tarfile
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,6 +75,8 @@ from stackr.paths import state_root
 from stackr.statefile import write_atomic
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from stackr.images.registry import RegistryClient
 
 RECORD_VERSION = 1
@@ -773,6 +774,9 @@ class ImageStore:
             with open(blob, "rb") as stream:
                 result = extract_layer(stream, target, None, what=f"layer {digest}")
             return blob, target, result
+
+        # imported here: it brings logging (~10 ms), which a load does not need
+        from concurrent.futures import ThreadPoolExecutor
 
         try:
             with ThreadPoolExecutor(
