@@ -138,9 +138,10 @@ def _add_project_options(
 
 
 def build_parser(configured: Collection[str] | None = None) -> argparse.ArgumentParser:
-    """The whole command line. ``configured``: the verbs whose options are set up (the
-    ones named on the command line); the others are listed by name and summary only,
-    since importing and configuring all of them cost every command ~50 ms. None: all."""
+    """The whole command line. ``configured``: the verbs named on the command line, the
+    only ones set up (importing and configuring every verb cost every command ~50 ms,
+    and even listing them ~25 ms); empty: every verb listed by name and summary (for
+    help and for an unknown verb's error); None: all, fully."""
     import argparse
     import importlib.util
 
@@ -152,6 +153,8 @@ def build_parser(configured: Collection[str] | None = None) -> argparse.Argument
     _add_project_options(parser, suppress=False)
     subparsers = parser.add_subparsers(dest="verb", metavar="COMMAND")
     for verb in VERBS:
+        if configured and verb.name not in configured:
+            continue  # a verb was named: the others are not needed to parse this line
         full = configured is None or verb.name in configured
         module = _command_module(verb) if full else None
         exists = (module is not None if full
