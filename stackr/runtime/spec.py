@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
 from stackr.errors import UsageError
+from stackr.runtime.record import frozen_record
 
 # Docker's default masked and read-only paths (moby oci/defaults.go).
 DEFAULT_MASKED_PATHS: tuple[str, ...] = (
@@ -80,7 +81,7 @@ def validate_container_id(container_id: str) -> str:
     return container_id
 
 
-@dataclass(frozen=True)
+@frozen_record
 class MountSpec:
     """One mount in the container, made after the root and before pivot_root.
 
@@ -99,7 +100,7 @@ class MountSpec:
     tmpfs_mode: int | None = None
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Resources:
     """cgroup limits; ``None`` means "no limit" (the kernel default)."""
 
@@ -112,7 +113,7 @@ class Resources:
     pids_limit: int | None = None  # max tasks; <= 0 unlimited as Docker
 
 
-@dataclass(frozen=True)
+@frozen_record
 class DeviceSpec:
     """A host device node made inside the container (compose's ``devices``), and
     allowed by the device cgroup (v1) with ``permissions`` (r, w, m)."""
@@ -129,14 +130,16 @@ class DeviceSpec:
         return f"{self.kind} {self.major}:{self.minor} {self.permissions}"
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Ulimit:
+    """One resource limit (``ulimits``), soft and hard."""
+
     name: str  # Docker's names: "nofile", "nproc", "core", "memlock", "stack", ...
     soft: int
     hard: int
 
 
-@dataclass(frozen=True)
+@frozen_record
 class NetworkSpec:
     """Which network namespace the container lives in.
 
@@ -148,7 +151,7 @@ class NetworkSpec:
     netns_path: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen_record
 class RootfsSpec:
     """The root filesystem: image layers under a per-container writable layer, or a dir.
 
@@ -163,7 +166,7 @@ class RootfsSpec:
     rootfs_dir: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen_record
 class ContainerSpec:
     """Everything the runtime needs to build one container."""
 
@@ -268,7 +271,7 @@ def spec_from_dict(data: dict[str, Any]) -> ContainerSpec:
     return ContainerSpec(**values)
 
 
-@dataclass(frozen=True)
+@frozen_record
 class ContainerStdio:
     """The host file descriptors that become the container's fds 0, 1 and 2.
 
