@@ -13,15 +13,15 @@ from __future__ import annotations
 import errno
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from stackr.errors import HostError
+from stackr.runtime.record import frozen_record
 from stackr.runtime.spec import Resources
 
 
-@dataclass(frozen=True)
+@frozen_record
 class CgroupStats:
     """What ``stats`` reads back; ``None`` where the controller is absent."""
 

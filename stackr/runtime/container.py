@@ -62,7 +62,7 @@ import shutil
 import signal as signals
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +77,7 @@ from stackr.runtime.errors import (
     ContainerSetupError,
     ContainerStateError,
 )
+from stackr.runtime.record import frozen_record
 from stackr.runtime.spec import ContainerSpec, ContainerStdio, rw_layer_paths, validate_container_id
 from stackr.statefile import read_json_object, write_json_atomic
 
@@ -111,7 +112,7 @@ class Status(enum.Enum):
         return self in (Status.CREATING, Status.STOPPED)
 
 
-@dataclass(frozen=True)
+@frozen_record
 class ContainerState:
     """What the kernel and the state dir say about a container, re-checked on each read."""
 
