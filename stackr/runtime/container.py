@@ -58,7 +58,6 @@ import enum
 import json
 import os
 import select
-import shutil
 import signal as signals
 import sys
 import time
@@ -479,8 +478,23 @@ def _remove_run_state(container_id: str, directory: Path) -> None:
 
 
 def _remove_tree(path: Path) -> None:
+    """``shutil.rmtree`` without shutil (whose archive modules cost every ``stackr
+    runtime run`` ~8 M instructions to load), and as safe: the walk holds each directory
+    open and never follows a symlink (a link to a directory is unlinked, not entered),
+    so a container's files cannot redirect the removal outside its tree."""
     try:
-        shutil.rmtree(path)
+        for _, dir_names, file_names, dir_fd in os.fwalk(path, topdown=False):
+            for name in file_names:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(name, dir_fd=dir_fd)
+            for name in dir_names:
+                try:
+                    os.rmdir(name, dir_fd=dir_fd)
+                except NotADirectoryError:  # a symlink to a directory
+                    os.unlink(name, dir_fd=dir_fd)
+                except FileNotFoundError:
+                    continue
+        os.rmdir(path)
     except FileNotFoundError:
         return
     except OSError as error:
