@@ -61,7 +61,6 @@ import select
 import signal as signals
 import sys
 import time
-from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -76,7 +75,7 @@ from stackr.runtime.errors import (
     ContainerSetupError,
     ContainerStateError,
 )
-from stackr.runtime.record import frozen_record
+from stackr.runtime.record import frozen_record, record_field
 from stackr.runtime.spec import ContainerSpec, ContainerStdio, rw_layer_paths, validate_container_id
 from stackr.statefile import read_json_object, write_json_atomic
 
@@ -126,7 +125,7 @@ class ContainerState:
     created_at: float | None = None
     started_at: float | None = None
     finished_at: float | None = None
-    annotations: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = record_field(default_factory=dict)
 
 
 _containers_dir_override: Path | None = None

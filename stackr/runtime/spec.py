@@ -12,12 +12,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
 from stackr.errors import UsageError
-from stackr.runtime.record import frozen_record
+from stackr.runtime.record import as_plain, frozen_record, record_field, record_names
 
 # Docker's default masked and read-only paths (moby oci/defaults.go).
 DEFAULT_MASKED_PATHS: tuple[str, ...] = (
@@ -195,7 +194,7 @@ class ContainerSpec:
     privileged: bool = False
     no_new_privileges: bool = False
     seccomp: SeccompMode = "default"
-    sysctls: Mapping[str, str] = field(default_factory=dict)
+    sysctls: Mapping[str, str] = record_field(default_factory=dict)
     ulimits: tuple[Ulimit, ...] = ()
     oom_score_adj: int | None = None
     init: bool = False  # a reaping, signal-forwarding PID 1 in front of args
@@ -206,7 +205,7 @@ class ContainerSpec:
     hosts_file: str | None = None  # host file bind-mounted at /etc/hosts
     hostname_file: str | None = None  # ... at /etc/hostname
     resolv_conf_file: str | None = None  # ... at /etc/resolv.conf
-    labels: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = record_field(default_factory=dict)
 
     def __post_init__(self) -> None:
         validate_container_id(self.container_id)
@@ -241,7 +240,7 @@ class ContainerSpec:
                 )
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        return json.dumps(as_plain(self), sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> ContainerSpec:
@@ -253,7 +252,8 @@ def _tuple(value: Any) -> tuple[Any, ...]:
 
 
 def spec_from_dict(data: dict[str, Any]) -> ContainerSpec:
-    """Rebuild a spec from ``asdict`` output (lists back to tuples, nested dataclasses)."""
+    """Rebuild a spec from ``as_plain`` or ``asdict`` output (lists back to tuples,
+    nested records)."""
     values = dict(data)
     values["rootfs"] = RootfsSpec(
         layer_dirs=_tuple(data["rootfs"]["layer_dirs"]), rootfs_dir=data["rootfs"]["rootfs_dir"]
@@ -265,7 +265,7 @@ def spec_from_dict(data: dict[str, Any]) -> ContainerSpec:
     )
     values["ulimits"] = tuple(Ulimit(**u) for u in data["ulimits"])
     values["devices"] = tuple(DeviceSpec(**d) for d in data.get("devices", ()))
-    for name in (f.name for f in fields(ContainerSpec)):
+    for name in record_names(ContainerSpec):
         if isinstance(values.get(name), list):
             values[name] = tuple(values[name])
     return ContainerSpec(**values)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 
-from stackr.runtime.record import frozen_record
-from stackr.runtime.spec import ContainerSpec, NetworkSpec, RootfsSpec
+from stackr.runtime.record import as_plain, frozen_record, record_field, record_names
+from stackr.runtime.spec import ContainerSpec, NetworkSpec, RootfsSpec, Ulimit
 
 
 @frozen_record
@@ -16,7 +17,15 @@ class Pair:
 
     first: int
     second: str = "b"
-    tags: dict[str, str] = dataclasses.field(default_factory=dict)
+    tags: dict[str, str] = record_field(default_factory=dict)
+
+
+@frozen_record
+class WithDataclassField:
+    """dataclasses.field works too."""
+
+    first: int = dataclasses.field(default=1)
+    items: list[int] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +53,26 @@ def test_construction_positional_keyword_and_defaults() -> None:
     assert Pair(1, "x").second == "x"
     assert Pair(first=2, second="y").first == 2
     assert Pair(1).tags == {} and Pair(1).tags is not Pair(1).tags  # a factory per object
+
+
+def test_dataclasses_field_is_understood() -> None:
+    assert WithDataclassField().first == 1
+    assert WithDataclassField().items == [] and WithDataclassField(2, [3]).items == [3]
+
+
+def test_bad_definitions_are_refused() -> None:
+    with pytest.raises(ValueError, match="mutable"):
+
+        @frozen_record
+        class Shared:
+            items: list[int] = []  # noqa: RUF012
+
+    with pytest.raises(TypeError, match="after a default"):
+
+        @frozen_record
+        class Order:
+            first: int = 1
+            second: int  # type: ignore[misc]
 
 
 def test_bad_arguments_are_refused_as_by_dataclass() -> None:
@@ -74,6 +103,16 @@ def test_equality_hash_and_repr_as_dataclass() -> None:
     assert repr(Pair(1, "x")).replace("Pair", "PairDataclass") == repr(PairDataclass(1, "x"))
     with pytest.raises(TypeError):
         hash(Pair(1))  # a dict field: unhashable, as with dataclass
+
+
+def test_as_plain_and_names_without_dataclasses() -> None:
+    spec = ContainerSpec(
+        container_id="c1", rootfs=RootfsSpec(layer_dirs=("/l",)), args=("t",),
+        ulimits=(Ulimit("nofile", 1, 2),), sysctls={"net.x": "1"},
+    )  # fmt: skip
+    as_json = json.dumps(dataclasses.asdict(spec), sort_keys=True)
+    assert spec.to_json() == as_json and as_plain(spec) == json.loads(as_json)
+    assert record_names(Pair) == ("first", "second", "tags")
 
 
 def test_dataclasses_functions_work() -> None:
