@@ -62,11 +62,10 @@ import signal as signals
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from stackr import paths
 from stackr.cgroups import open_manager, open_manager_from
-from stackr.cgroups.base import CgroupManager, CgroupStats
+from stackr.cgroups.base import CgroupStats
 from stackr.errors import HostError, StateError
 from stackr.runtime import oci, process
 from stackr.runtime.errors import (
@@ -79,8 +78,12 @@ from stackr.runtime.record import frozen_record, record_field
 from stackr.runtime.spec import ContainerSpec, ContainerStdio, rw_layer_paths, validate_container_id
 from stackr.statefile import read_json_object, write_json_atomic
 
+TYPE_CHECKING = False  # mypy reads True: typing is not imported at run time
 if TYPE_CHECKING:
     import subprocess
+    from typing import Any
+
+    from stackr.cgroups.base import CgroupManager
 
 
 STATE_VERSION = 1

@@ -22,12 +22,13 @@ import signal as signals
 import sys
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, NoReturn
 
 from stackr.errors import StackrError, UsageError
 
+TYPE_CHECKING = False  # mypy reads True: typing is not imported at run time
 if TYPE_CHECKING:
     import argparse
+    from typing import NoReturn
 
     Arguments = argparse.Namespace | SimpleNamespace
 

@@ -26,7 +26,10 @@ import os
 import struct
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+
+TYPE_CHECKING = False  # mypy reads True: typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any
 
 # The fork server's request: JSON, and stdin, stdout, stderr, the report pipe's write
 # end[, a console socket] as SCM_RIGHTS.

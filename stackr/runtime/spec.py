@@ -13,10 +13,13 @@ import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
 
 from stackr.errors import UsageError
 from stackr.runtime.record import as_plain, frozen_record, record_field, record_names
+
+TYPE_CHECKING = False  # mypy reads True: typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any, Literal
 
 # Docker's default masked and read-only paths (moby oci/defaults.go).
 DEFAULT_MASKED_PATHS: tuple[str, ...] = (
@@ -65,9 +68,10 @@ DEFAULT_PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin
 # runc's validateID: the id becomes a path component and a cgroup name.
 _CONTAINER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$")
 
-MountKind = Literal["bind", "volume", "tmpfs"]
-NetworkMode = Literal["none", "host", "join"]
-SeccompMode = Literal["default", "unconfined"]
+if TYPE_CHECKING:
+    MountKind = Literal["bind", "volume", "tmpfs"]
+    NetworkMode = Literal["none", "host", "join"]
+    SeccompMode = Literal["default", "unconfined"]
 
 
 def validate_container_id(container_id: str) -> str:
