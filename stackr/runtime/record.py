@@ -148,6 +148,44 @@ def frozen_record(cls: _Record) -> _Record:
     return cls
 
 
+@dataclass_transform(frozen_default=True, order_default=True, field_specifiers=(record_field,))
+def ordered_record(cls: _Record) -> _Record:
+    """A ``frozen_record`` that also orders (``dataclass(frozen=True, order=True)``):
+    ``<``, ``<=``, ``>``, ``>=`` compare the fields as a tuple, within one class."""
+    frozen_record(cls)
+    names = record_names(cls)
+
+    def fields_of(record: Any) -> tuple[Any, ...]:
+        return tuple(getattr(record, name) for name in names)
+
+    def __lt__(self: Any, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return fields_of(self) < fields_of(other)
+
+    def __le__(self: Any, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return fields_of(self) <= fields_of(other)
+
+    def __gt__(self: Any, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return fields_of(self) > fields_of(other)
+
+    def __ge__(self: Any, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return fields_of(self) >= fields_of(other)
+
+    for method in (__lt__, __le__, __gt__, __ge__):
+        if method.__name__ in cls.__dict__:
+            raise TypeError(f"{cls.__name__}: ordered_record writes {method.__name__} itself")
+        method.__qualname__ = f"{cls.__qualname__}.{method.__name__}"
+        setattr(cls, method.__name__, method)
+    return cls
+
+
 def _install(cls: type[Any], names: tuple[str, ...], defaults: dict[str, Any]) -> None:
     class_name = cls.__name__
     known = frozenset(names)

@@ -7,7 +7,13 @@ import json
 
 import pytest
 
-from stackr.runtime.record import as_plain, frozen_record, record_field, record_names
+from stackr.runtime.record import (
+    as_plain,
+    frozen_record,
+    ordered_record,
+    record_field,
+    record_names,
+)
 from stackr.runtime.spec import ContainerSpec, NetworkSpec, RootfsSpec, Ulimit
 
 
@@ -145,3 +151,32 @@ def test_own_methods_are_refused() -> None:
 
             def __eq__(self, other: object) -> bool:
                 return True
+
+
+@ordered_record
+class Place:
+    """Ordered as dataclass(order=True) orders."""
+
+    file: str
+    line: int
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class PlaceDataclass:
+    """The same, made by dataclasses."""
+
+    file: str
+    line: int
+
+
+def test_ordered_record_orders_as_dataclass() -> None:
+    pairs = [("b", 1), ("a", 2), ("a", 1), ("b", 0)]
+    ours = sorted(Place(*pair) for pair in pairs)
+    theirs = sorted(PlaceDataclass(*pair) for pair in pairs)
+    assert [(p.file, p.line) for p in ours] == [(p.file, p.line) for p in theirs]
+    assert Place("a", 1) <= Place("a", 1) < Place("a", 2) and Place("b", 0) > Place("a", 9)
+    assert Place("a", 1) >= Place("a", 1)
+    with pytest.raises(TypeError):
+        assert Place("a", 1) < PlaceDataclass("a", 1)  # type: ignore[operator]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Place("a", 1).line = 2  # type: ignore[misc]
