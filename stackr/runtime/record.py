@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from typing import Any, TypeVar, dataclass_transform
 
     _Record = TypeVar("_Record", bound=type[Any])
+    _Instance = TypeVar("_Instance")
 else:
 
     def dataclass_transform(**_options: object) -> Callable[[Any], Any]:
@@ -62,6 +63,18 @@ def record_names(cls: type[Any]) -> tuple[str, ...]:
     """The field names of a ``frozen_record`` class, in order (``dataclasses.fields``)."""
     names: tuple[str, ...] = cls.__record_names__
     return names
+
+
+def replace_record(record: _Instance, **changes: Any) -> _Instance:
+    """``dataclasses.replace`` for a record, without ``dataclasses`` (and so usable
+    where the host's modules can no longer be loaded, as after entering a container's
+    mount namespace): a new record, validated again by ``__post_init__``."""
+    values = {name: getattr(record, name) for name in record_names(type(record))}
+    unknown = set(changes) - set(values)
+    if unknown:
+        raise TypeError(f"{type(record).__name__}: no field {sorted(unknown)[0]!r}")
+    values.update(changes)
+    return type(record)(**values)
 
 
 def as_plain(value: Any) -> Any:

@@ -13,6 +13,7 @@ from stackr.runtime.record import (
     ordered_record,
     record_field,
     record_names,
+    replace_record,
 )
 from stackr.runtime.spec import ContainerSpec, NetworkSpec, RootfsSpec, Ulimit
 
@@ -180,3 +181,14 @@ def test_ordered_record_orders_as_dataclass() -> None:
         assert Place("a", 1) < PlaceDataclass("a", 1)  # type: ignore[operator]
     with pytest.raises(dataclasses.FrozenInstanceError):
         Place("a", 1).line = 2  # type: ignore[misc]
+
+
+def test_replace_record_as_dataclasses_replace() -> None:
+    spec = ContainerSpec(container_id="c1", rootfs=RootfsSpec(rootfs_dir="/r"), args=("true",))
+    changed = replace_record(spec, args=("sh",), tty=True)
+    assert changed == dataclasses.replace(spec, args=("sh",), tty=True)
+    assert changed.args == ("sh",) and spec.args == ("true",)
+    with pytest.raises(TypeError, match="no field"):
+        replace_record(spec, bogus=1)
+    with pytest.raises(ValueError, match="negative"):
+        replace_record(Checked(1), value=-1)
