@@ -23,11 +23,9 @@ from stackr.runtime.errors import ContainerSetupError
 from stackr.runtime.spec import ContainerStdio
 
 TYPE_CHECKING = False  # mypy reads True: typing is not imported at run time
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the Protocol too: it is for mypy only
     from typing import Any, Protocol
 
-
-if TYPE_CHECKING:  # a Protocol is for mypy only: no typing at run time
     class Launcher(Protocol):
         """Starts the init helper by a fork (``forkserver.ForkServer``, ``DirectFork``)."""
 
