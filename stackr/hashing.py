@@ -13,9 +13,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
+if TYPE_CHECKING:
+    from pydantic import BaseModel  # for the types only: ``down`` must not import pydantic
 
 SERVICE_FIELDS_NOT_RECREATING = frozenset(
     {"depends_on", "profiles", "scale", "build", "pull_policy", "develop"}

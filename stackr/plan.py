@@ -101,6 +101,8 @@ class UpOptions:
     services: tuple[str, ...] = ()  # only these (with their dependencies); empty = all
     no_deps: bool = False  # with services: not the services they depend on
     needs_only: bool = False  # with services: what they need, not themselves (`run`)
+    # -V: a recreated container gets new anonymous volumes instead of its old ones' data
+    renew_anon_volumes: bool = False
     # (dependency, dependant) service names of ``depends_on: {restart: true}``: the
     # dependant is restarted when its dependency is recreated.
     restart_dependants: frozenset[tuple[str, str]] = frozenset()
@@ -164,7 +166,7 @@ def _change_cause(desired: DesiredResource, observed: ObservedResource) -> str:
     return "config changed"
 
 
-def _selected(
+def selected_resources(
     graph: StackGraph, services: Iterable[str], no_deps: bool = False, needs_only: bool = False
 ) -> set[ResourceId] | None:
     """The resources ``up SERVICE...`` touches: the services and all they need (with
@@ -229,6 +231,12 @@ def _recreations(
                 if inherited:
                     needed, reason = inherited[0]
                     causes[resource] = f"{needed} recreated ({reason})"
+    if options.renew_anon_volumes:
+        for resource in [r for r in causes if r.kind == "service"]:
+            for needed, _ in graph.needs_of(resource):
+                if needed.kind == "volume" and needed in observed and needed in desired \
+                        and desired[needed].config.get("anonymous"):
+                    causes[needed] = f"renewed with {resource} (--renew-anon-volumes)"
     return causes
 
 
@@ -245,7 +253,8 @@ def reconcile(
 ) -> Plan:
     """What ``up`` must do to make the host match ``desired``."""
     builder = _Builder()
-    selected = _selected(graph, options.services, options.no_deps, options.needs_only)
+    selected = selected_resources(graph, options.services, options.no_deps,
+                                  options.needs_only)
     generations = [
         [r for r in generation if selected is None or r in selected]
         for generation in graph.start_generations()
@@ -375,20 +384,23 @@ def teardown(
         and resource.kind != "image"
         and (resource.kind != "volume" or options.remove_volumes)
     ]
-    # Stops in reverse dependency order (a dependant stops before what it needs)...
+    # Stops in reverse dependency order (a dependant stops before what it needs), each
+    # container removed right after its stop (its dependants are stopped by then; the
+    # executor of `down` runs the removal beside the next wave's stops); a container
+    # that is not running is removed at once...
     wave = 0
+    for resource in sorted(r for r in doomed if r.kind == "service" and not observed[r].running):
+        builder.add(OpType.REMOVE_CONTAINER, resource, "down", wave)
     for generation in graph.teardown_generations():
         stops = [r for r in generation if r in doomed and r.kind == "service"
                  and observed[r].running]
         for resource in stops:
             builder.add(OpType.STOP_CONTAINER, resource, "down", wave)
+            builder.add(OpType.REMOVE_CONTAINER, resource, "down", wave)
         wave += 1 if stops else 0
-    # ...then, all being stopped, every container is removed at once, and after them the
-    # networks and volumes (which need nothing of each other).
-    containers = sorted(r for r in doomed if r.kind == "service")
-    for resource in containers:
-        builder.add(OpType.REMOVE_CONTAINER, resource, "down", wave)
-    wave += 1 if containers else 0
+    # ...then, every container being gone, the networks and volumes (which need nothing
+    # of each other).
+    wave += 1 if wave == 0 and any(r.kind == "service" for r in doomed) else 0
     for resource in sorted(r for r in doomed if r.kind != "service"):
         _add_removal(builder, resource, observed[resource], "down", wave)
     return builder.build()

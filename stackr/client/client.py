@@ -111,12 +111,14 @@ class EngineClient:
                 ) from None
             except (BrokenPipeError, ConnectionResetError):
                 # A kept-alive connection the engine closed (restart, idle): retry once.
+                detail = connection.failure_detail()
                 connection.close()
                 self._local.connection = None
                 if attempt == 0:
                     continue
                 raise EngineUnavailableError(f"the engine at {self.host} closed the "
-                                             "connection") from None
+                                             "connection" + (f": {detail}" if detail else "")
+                                             ) from None
         raise EngineUnavailableError(f"no engine answers at {self.host}")
 
     def request(self, method: str, path: str, body: Any = None) -> Any:

@@ -146,6 +146,10 @@ class Connection:
     def _open_socket(self) -> socket.socket:
         raise NotImplementedError
 
+    def failure_detail(self) -> str:
+        """What the transport itself said about a connection that closed early."""
+        return ""
+
     def request(self, method: str, path: str, body: bytes | BinaryIO | None = None,
                 headers: dict[str, str] | None = None, length: int | None = None
                 ) -> Response:
@@ -208,15 +212,18 @@ class SshConnection(Connection):
         super().__init__(timeout)
         self.ssh_host = host
         self.process: subprocess.Popen[bytes] | None = None
+        self._stderr: int | None = None  # ssh's messages, kept for an error (a memfd)
 
     def _open_socket(self) -> socket.socket:
+        import os
         import subprocess
 
         local, remote = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._stderr = os.memfd_create("ssh-stderr", os.MFD_CLOEXEC)
         try:
             self.process = subprocess.Popen(
                 self.ssh_host.ssh_command(), stdin=remote.fileno(), stdout=remote.fileno(),
-                stderr=subprocess.DEVNULL,
+                stderr=self._stderr,
             )
         except FileNotFoundError:
             local.close()
@@ -228,12 +235,32 @@ class SshConnection(Connection):
         local.settimeout(self.timeout)
         return local
 
+    def failure_detail(self) -> str:
+        """ssh's last message ("ssh: connect to host …: Connection refused")."""
+        import contextlib
+        import os
+        import subprocess
+
+        if self.process is None or self._stderr is None:
+            return ""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(1.0)  # it writes its message, then exits
+        size = os.fstat(self._stderr).st_size
+        text = os.pread(self._stderr, 4096, max(0, size - 4096))
+        lines = text.decode(errors="replace").strip().splitlines()
+        return lines[-1] if lines else ""
+
     def close(self) -> None:
         super().close()
         if self.process is not None:
             self.process.terminate()
             self.process.wait()
             self.process = None
+        if self._stderr is not None:
+            import os
+
+            os.close(self._stderr)
+            self._stderr = None
 
 
 def open_connection(host: EngineHost, timeout: float | None) -> Connection:

@@ -30,14 +30,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from stackr.commands.project_session import client_for, progress_sink, project_for_records
     from stackr.plan import DownOptions, teardown
+    from stackr.project import settled
     from stackr.project.apply import Executor
     from stackr.project.lock import project_lock
     from stackr.project.observe import observe
     from stackr.project.requests import down_requests
 
-    project, _ = project_for_records(args)
+    project = project_for_records(args)
     client = client_for(args)
     with project_lock(project, on_wait=lambda text: print(text, file=sys.stderr)):
+        if not args.dry_run:
+            settled.forget(project)  # first: a `down` cut short is not settled either
         observation = observe(client, project)
         plan = teardown(observation.resources, DownOptions(remove_volumes=args.volumes))
         if args.dry_run:
@@ -50,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"nothing to do: project {project} has no resources", file=sys.stderr)
         else:
             requests = down_requests(observation, args.timeout)
-            Executor(client, requests, progress_sink(args.progress)).run(plan)
+            Executor(client, requests, progress_sink(args.progress),
+                     detach_removals=True).run(plan)
         from stackr.project.secrets import remove_files
 
         remove_files(project)

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     for item in args.env:
         if "=" not in item:
             raise UsageError(f"-e {item!r}: use KEY=VALUE")
-    project, _ = project_for_records(args)
+    project = project_for_records(args)
     client = client_for(args)
     observation = observe(client, project)
     resource = ResourceId("service", args.service, args.index)
@@ -39,9 +39,6 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"service {args.service} (replica {args.index}) has no container "
                          f"in project {project}")
     command = list(args.command)
-    if args.workdir:
-        # The engine's exec has no working directory yet: change to it in a shell.
-        command = ["sh", "-c", 'cd "$0" && exec "$@"', args.workdir, *command]
     tty = not args.detach and wants_tty(args.no_tty)
     body: dict[str, object] = {"Cmd": command, "Env": list(args.env), "AttachStdout": True,
                                "AttachStderr": True, "AttachStdin": not args.detach,
@@ -50,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
         body["ConsoleSize"] = list(terminal_size())
     if args.user:
         body["User"] = args.user
+    if args.workdir:
+        body["WorkingDir"] = args.workdir
     exec_id = client.exec_create(observation.handles[resource], body)
     if args.detach:
         client.exec_start_detached(exec_id)

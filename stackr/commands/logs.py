@@ -27,10 +27,10 @@ def run(args: argparse.Namespace) -> int:
     if args.tail != "all" and not str(args.tail).isdigit():
         raise UsageError(f"--tail {args.tail!r}: a number or 'all'")
     tail = None if args.tail == "all" else int(args.tail)
-    project, _ = project_for_records(args)
+    project = project_for_records(args)
     client = client_for(args)
     observation = observe(client, project)
-    containers = observation.service_containers(tuple(args.services))
+    containers = observation.service_containers(tuple(args.services), require=True)
     names = [observation.containers[r]["Names"][0].lstrip("/") for r in containers]
     prefixer = Prefixer(names, colour=sys.stdout.isatty())
     streams = LogStreams(lambda: client, timestamps=args.timestamps)

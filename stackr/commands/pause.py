@@ -18,11 +18,11 @@ def freeze(args: argparse.Namespace, *, pause: bool) -> int:
     from stackr.commands.project_session import client_for, project_for_records
     from stackr.project.observe import observe
 
-    project, _ = project_for_records(args)
+    project = project_for_records(args)
     client = client_for(args)
     observation = observe(client, project)
     names = observation.display_names()
-    for resource in observation.service_containers(tuple(args.services)):
+    for resource in observation.service_containers(tuple(args.services), require=True):
         handle = observation.handles[resource]
         state = observation.containers[resource].get("State")  # from the listing observe made
         if state != ("running" if pause else "paused"):

@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     port_text, _, protocol = args.private_port.partition("/")
     if not port_text.isdigit():
         raise UsageError(f"port {args.private_port!r}: use PORT[/tcp|udp]")
-    project, _ = project_for_records(args)
+    project = project_for_records(args)
     client = client_for(args)
     observation = observe(client, project)
     resource = ResourceId("service", args.service, args.index)

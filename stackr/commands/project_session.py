@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     from stackr.client import EngineClient
     from stackr.config.models import Stack
     from stackr.config.pipeline import LoadedStack
-    from stackr.graph import StackGraph
+    from stackr.graph import ResourceId, StackGraph
     from stackr.project.apply import Progress
 
 
@@ -24,19 +26,20 @@ def client_for(args: argparse.Namespace) -> EngineClient:
     return EngineClient(getattr(args, "host", None))
 
 
-def project_for_records(args: argparse.Namespace) -> tuple[str, LoadedStack | None]:
-    """The project name, and the loaded stack when there is a stack file. Without a file
-    (deleted, moved) the records suffice: the name comes from -p, COMPOSE_PROJECT_NAME or
+def project_for_records(args: argparse.Namespace) -> str:
+    """The project's name, for the commands that work from the engine's records. With a
+    stack file, the name it gives (the rest of the file is not validated: it may have
+    changed since ``up``); without one (deleted, moved), from -p, COMPOSE_PROJECT_NAME or
     the directory, as Compose derives it."""
-    from stackr.commands.project_options import load_options, load_project
+    from stackr.commands.project_options import load_options
+    from stackr.config.loader import load_project_name
     from stackr.config.project import choose_project_name, find_stack_files
     from stackr.errors import StackFileError
 
     options = load_options(args)
     files, _ = find_stack_files(options)
     if files is not None:
-        loaded = load_project(args)
-        return loaded.stack.name, loaded
+        return load_project_name(options)
     if options.project_directory is not None:
         directory = options.project_directory
     elif options.files:
@@ -47,7 +50,7 @@ def project_for_records(args: argparse.Namespace) -> tuple[str, LoadedStack | No
                                          Path(directory).resolve())
     if name is None:
         raise StackFileError(problems)
-    return name, None
+    return name
 
 
 def image_policies(stack: Stack, build_all: bool) -> dict[str, tuple[str, tuple[str, ...]]]:
@@ -74,10 +77,12 @@ def image_policies(stack: Stack, build_all: bool) -> dict[str, tuple[str, tuple[
 
 
 def resolve_images(loaded: LoadedStack, stack: Stack, graph: StackGraph, *,
-                   pull: bool = True, build_all: bool = False) -> dict[str, str | None]:
+                   pull: bool = True, build_all: bool = False,
+                   only: Collection[ResourceId] | None = None) -> dict[str, str | None]:
     """Image reference → id: builds what must be built, pulls what is missing (or asked
-    ``always``). The store is the one the local engine uses (as ``stackr images``/
-    ``pull`` use it); a remote ``-H`` engine is not asked yet."""
+    ``always``); with ``only``, the images among those resources (the others resolve to
+    what the store has). The store is the one the local engine uses (as ``stackr
+    images``/``pull`` use it); a remote ``-H`` engine is not asked yet."""
     from stackr.errors import ApplyError, StackrError
     from stackr.images.store import ImageStore
 
@@ -93,6 +98,9 @@ def resolve_images(loaded: LoadedStack, stack: Stack, graph: StackGraph, *,
             record = store.resolve(reference)
         except StackrError as error:
             raise ApplyError(f"image {reference}: {error}") from None
+        if only is not None and resource not in only:
+            ids[reference] = record.id if record is not None else None
+            continue
         if builders and (policy == "build" or record is None):
             if pull:  # (not on --dry-run)
                 ids[reference] = build_image(loaded, builders[0])

@@ -32,7 +32,7 @@ def rows(client: Any, project: str, services: tuple[str, ...], all_states: bool
 
     observation = observe(client, project)
     result = []
-    for resource in observation.service_containers(services):
+    for resource in observation.service_containers(services, require=True):
         summary = observation.containers[resource]
         if not all_states and summary.get("State") not in ("running", "restarting", "paused"):
             continue
@@ -59,7 +59,7 @@ def rows(client: Any, project: str, services: tuple[str, ...], all_states: bool
 def run(args: argparse.Namespace) -> int:
     from stackr.commands.project_session import client_for, project_for_records
 
-    project, _ = project_for_records(args)
+    project = project_for_records(args)
     client = client_for(args)
     table = rows(client, project, tuple(args.services), args.all)
     if args.quiet:

@@ -16,11 +16,11 @@ def run(args: argparse.Namespace) -> int:
     from stackr.project.lock import project_lock
     from stackr.project.observe import observe
 
-    project, _ = project_for_records(args)
+    project = project_for_records(args)
     client = client_for(args)
     with project_lock(project):
         observation = observe(client, project)
-        for resource in observation.service_containers(tuple(args.services)):
+        for resource in observation.service_containers(tuple(args.services), require=True):
             container_id = observation.handles[resource]
             if observation.resources[resource].running:
                 if not args.stop:

@@ -26,10 +26,11 @@ def run_action(args: argparse.Namespace, action: str) -> int:
     from stackr.project.lock import project_lock
     from stackr.project.observe import observe
 
-    project, _ = project_for_records(args)
+    project = project_for_records(args)
     client = client_for(args)
     with project_lock(project, on_wait=lambda text: print(text, file=sys.stderr)):
         observation = observe(client, project)
+        observation.service_containers(tuple(args.services), require=True)
         plan = lifecycle(observation.resources, action, tuple(args.services))
         requests = Requests(handles=dict(observation.handles),
                             display_names=observation.display_names(),

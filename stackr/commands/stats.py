@@ -69,12 +69,12 @@ def run(args: argparse.Namespace) -> int:
     from stackr.commands.project_session import client_for, project_for_records
     from stackr.project.observe import observe
 
-    project, _ = project_for_records(args)
+    project = project_for_records(args)
     client = client_for(args)
     observation = observe(client, project)
     names = observation.display_names()
     handles = {names[r]: observation.handles[r]
-               for r in observation.service_containers(tuple(args.services))
+               for r in observation.service_containers(tuple(args.services), require=True)
                if observation.resources[r].running}
     interval = 1.0
     before = _sample(client, handles)

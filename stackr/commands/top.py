@@ -13,10 +13,10 @@ def run(args: argparse.Namespace) -> int:
     from stackr.commands.project_session import client_for, project_for_records
     from stackr.project.observe import observe
 
-    project, _ = project_for_records(args)
+    project = project_for_records(args)
     client = client_for(args)
     observation = observe(client, project)
-    for resource in observation.service_containers(tuple(args.services)):
+    for resource in observation.service_containers(tuple(args.services), require=True):
         if not observation.resources[resource].running:
             continue
         top = client.container_top(observation.handles[resource])

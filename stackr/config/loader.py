@@ -6,7 +6,7 @@ Every phase runs as far as it can and all problems are reported together in one
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from stackr.config.envfile import resolve_service_env_files
@@ -14,6 +14,7 @@ from stackr.config.interpolate import TemplateError, expand_text, interpolate_no
 from stackr.config.merge import merge_files
 from stackr.config.project import (
     LoadOptions,
+    StackFiles,
     active_profiles,
     choose_project_name,
     display_path,
@@ -25,18 +26,27 @@ from stackr.config.source import Node, key_text, read_stack_file, to_plain
 from stackr.config.source_map import SourceMap
 from stackr.errors import Diagnostic, Location, StackFileError
 
-__all__ = ["LoadOptions", "load_raw"]
+__all__ = ["LoadOptions", "load_project_name", "load_raw"]
 
 
-def load_raw(options: LoadOptions) -> RawStack:
-    """Load the stack described by ``options``; raises ``StackFileError`` listing every
-    problem found (and nothing else for bad user input)."""
+@dataclass(frozen=True)
+class _Head:
+    """The first phases: the files read, the environment, the project's name."""
+
+    found: StackFiles
+    cwd: Path
+    environment: dict[str, str]
+    documents: list[Node]
+    project_name: str | None
+    errors: list[Diagnostic]
+
+
+def _read_head(options: LoadOptions) -> _Head:
     cwd = options.cwd.resolve()
     found, problems = find_stack_files(options)
     if found is None:
         raise StackFileError(problems)
     errors: list[Diagnostic] = []
-    warnings: list[Diagnostic] = list(found.notes)
     environment, env_problems = load_environment(options, found.project_dir)
     errors.extend(env_problems)
 
@@ -54,9 +64,31 @@ def load_raw(options: LoadOptions) -> RawStack:
     if project_name is not None:
         # Compose exposes the project name to interpolation when it is not set already.
         environment.setdefault("COMPOSE_PROJECT_NAME", project_name)
+    return _Head(found, cwd, environment, documents, project_name, errors)
+
+
+def load_project_name(options: LoadOptions) -> str:
+    """The project's name alone, derived as ``load_raw`` derives it, without validating
+    the rest: the commands that work from the engine's records (``down``, ``ps``, …) need
+    no more, and must keep working on a file that no longer validates. A file that cannot
+    be read or parsed is still an error: the name could be in it."""
+    head = _read_head(options)
+    if head.errors or head.project_name is None:
+        raise StackFileError(head.errors)
+    return head.project_name
+
+
+def load_raw(options: LoadOptions) -> RawStack:
+    """Load the stack described by ``options``; raises ``StackFileError`` listing every
+    problem found (and nothing else for bad user input)."""
+    head = _read_head(options)
+    found, cwd, environment = head.found, head.cwd, head.environment
+    errors = list(head.errors)
+    warnings: list[Diagnostic] = list(found.notes)
+    project_name = head.project_name
 
     interpolated: list[Node] = []
-    for document in documents:
+    for document in head.documents:
         result = interpolate_node(document, environment)
         interpolated.append(result.node)
         errors.extend(result.errors)
@@ -76,7 +108,7 @@ def load_raw(options: LoadOptions) -> RawStack:
             merged = replace(merged, value={**merged.value, "services": services})
 
     if errors or merged is None or project_name is None:
-        raise StackFileError(errors or problems)
+        raise StackFileError(errors)
     source_map = SourceMap()
     data = to_plain(merged, (), source_map)
     return RawStack(

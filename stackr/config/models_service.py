@@ -60,6 +60,16 @@ from stackr.config.models_parts import (
 
 CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 SERVICE_REFERENCE = "service:"
+CONTAINER_REFERENCE = "container:"
+
+
+def _names_a_service_or_container(mode: str) -> bool:
+    """``service:NAME`` (a service of the stack) or ``container:NAME`` (any container
+    the engine has, by name or id): whose namespace a network/ipc/pid mode joins."""
+    if mode.startswith(SERVICE_REFERENCE):
+        return bool(mode[len(SERVICE_REFERENCE):])
+    return mode.startswith(CONTAINER_REFERENCE) and bool(
+        CONTAINER_NAME.match(mode[len(CONTAINER_REFERENCE):]))
 
 
 def bytes_or_none(value: Any) -> int | None:
@@ -344,33 +354,31 @@ class Service(Model):
     def _network_mode(cls, value: str | None) -> str | None:
         if value is None or value in ("host", "none"):
             return value
-        if value.startswith(SERVICE_REFERENCE) and value[len(SERVICE_REFERENCE) :]:
+        if _names_a_service_or_container(value):
             return value
-        if value == "bridge" or value.startswith("container:"):
-            fail(f"network_mode {show(value)} is not supported by stackr yet")
-        fail(f"{show(value)} is not a network mode (host, none, service:NAME)")
+        if value == "bridge":
+            fail(f"network_mode {show(value)} is not supported by stackr yet (Docker's "
+                 "default bridge: leave network_mode out to use the project's network)")
+        fail(f"{show(value)} is not a network mode (host, none, service:NAME, container:NAME)")
 
     @field_validator("ipc")
     @classmethod
     def _ipc(cls, value: str | None) -> str | None:
         if value is None or value in ("private", "shareable", "host", "none"):
             return value
-        if value.startswith(SERVICE_REFERENCE) and value[len(SERVICE_REFERENCE) :]:
+        if _names_a_service_or_container(value):
             return value
-        if value.startswith("container:"):
-            fail(f"ipc {show(value)} is not supported by stackr yet")
-        fail(f"{show(value)} is not an ipc mode (private, shareable, host, none, service:NAME)")
+        fail(f"{show(value)} is not an ipc mode (private, shareable, host, none, service:NAME, "
+             "container:NAME)")
 
     @field_validator("pid")
     @classmethod
     def _pid(cls, value: str | None) -> str | None:
         if value is None or value == "host":
             return value
-        if value.startswith(SERVICE_REFERENCE) and value[len(SERVICE_REFERENCE) :]:
+        if _names_a_service_or_container(value):
             return value
-        if value.startswith("container:"):
-            fail(f"pid {show(value)} is not supported by stackr yet")
-        fail(f"{show(value)} is not a pid mode (host, service:NAME)")
+        fail(f"{show(value)} is not a pid mode (host, service:NAME, container:NAME)")
 
     @field_validator("container_name")
     @classmethod

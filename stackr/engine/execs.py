@@ -40,6 +40,7 @@ class ExecInstance:
     user: str
     tty: bool = False
     console_size: tuple[int, int] | None = None  # rows, columns
+    working_dir: str = ""  # empty: the container's
     running: bool = False
     exit_code: int | None = None
     pid: int = 0
@@ -78,8 +79,9 @@ class ExecManager:
         size = body.get("ConsoleSize")
         if size is not None and not is_terminal_size(size):
             raise bad_request("exec: ConsoleSize must be [rows, columns]")
-        if body.get("WorkingDir"):
-            raise bad_request("exec: WorkingDir is not supported yet")
+        working_dir = body.get("WorkingDir") or ""
+        if not isinstance(working_dir, str) or (working_dir and not working_dir.startswith("/")):
+            raise bad_request("exec: WorkingDir must be an absolute path in the container")
         args = body.get("Cmd")
         if not isinstance(args, list) or not args or not all(isinstance(a, str) for a in args):
             raise bad_request("exec: Cmd must be a non-empty list of strings")
@@ -93,6 +95,7 @@ class ExecManager:
             [*config.get("Env", []), *env], body.get("User") or config.get("User") or "",
             tty=bool(body.get("Tty")),
             console_size=(size[0], size[1]) if size else None,
+            working_dir=working_dir,
         )
         with self._lock:
             self._instances[instance.exec_id] = instance
@@ -122,6 +125,7 @@ class ExecManager:
                 instance.container_id, supervised.state["Pid"], instance.args, instance.env,
                 instance.user, stdout=write_end, tty=instance.tty,
                 stdin=stdin_read if stdin_read is not None else subprocess.DEVNULL,
+                working_dir=instance.working_dir,
             )
         except (OSError, nsexec.ExecError) as error:
             for descriptor in (read_end, stdin_write):

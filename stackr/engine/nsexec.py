@@ -31,11 +31,16 @@ def cgroup_procs_files(container_id: str) -> list[str]:
     return sorted(glob.glob(pattern_v1) + glob.glob(pattern_v2))
 
 
-def command_line(pid: int, args: list[str], user: str = "") -> list[str]:
+def command_line(pid: int, args: list[str], user: str = "", directory_fd: int | None = None
+                 ) -> list[str]:
+    """``directory_fd``: the working directory, open (nsenter reopens it through
+    /proc/self/fd before it enters, and changes to it after its chroot); ``None``: PID
+    1's."""
     nsenter = shutil.which("nsenter")
     if nsenter is None:
         raise ExecError("nsenter (util-linux) is not installed")
-    command = [nsenter, "-t", str(pid), "-m", "-u", "-i", "-n", "-p", "-C", "-r", "-w"]
+    command = [nsenter, "-t", str(pid), "-m", "-u", "-i", "-n", "-p", "-C", "-r",
+               "-w" if directory_fd is None else f"--wd=/proc/self/fd/{directory_fd}"]
     uid, _, gid = user.partition(":")
     if uid.isdigit():
         command += ["-S", uid, "-G", gid if gid.isdigit() else uid]
@@ -51,22 +56,45 @@ class ExecResult:
 
 def spawn(container_id: str, pid: int, args: list[str], env: list[str], user: str = "",
           stdout: int = subprocess.PIPE, tty: bool = False,
-          stdin: int = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
+          stdin: int = subprocess.DEVNULL, working_dir: str = "") -> subprocess.Popen[bytes]:
     """Start ``args`` in the container. With ``tty``, ``stdout`` is a pty slave that
-    becomes stdin/stdout/stderr and the controlling terminal (a new session)."""
+    becomes stdin/stdout/stderr and the controlling terminal (a new session).
+    ``working_dir``: a directory in the container (empty: PID 1's)."""
     environment = dict(item.split("=", 1) for item in env if "=" in item)
     environment["STACKR_CGROUP_PROCS"] = " ".join(cgroup_procs_files(container_id))
-    if tty:
-        environment.setdefault("TERM", "xterm")
-        # setsid(1) -c makes the pty the controlling terminal of the new session.
+    directory_fd = _open_in_container(pid, working_dir) if working_dir else None
+    try:
+        command = command_line(pid, args, user, directory_fd)
+        kept = () if directory_fd is None else (directory_fd,)
+        if tty:
+            environment.setdefault("TERM", "xterm")
+            # setsid(1) -c makes the pty the controlling terminal of the new session.
+            return subprocess.Popen(
+                ["setsid", "-c", *command], stdin=stdout, stdout=stdout, stderr=stdout,
+                env=environment, close_fds=True, pass_fds=kept,
+            )
         return subprocess.Popen(
-            ["setsid", "-c", *command_line(pid, args, user)], stdin=stdout, stdout=stdout,
-            stderr=stdout, env=environment, close_fds=True,
+            command, stdin=stdin, stdout=stdout, stderr=subprocess.STDOUT, env=environment,
+            start_new_session=True, close_fds=True, pass_fds=kept,
         )
-    return subprocess.Popen(
-        command_line(pid, args, user), stdin=stdin, stdout=stdout,
-        stderr=subprocess.STDOUT, env=environment, start_new_session=True, close_fds=True,
-    )
+    finally:
+        if directory_fd is not None:
+            os.close(directory_fd)
+
+
+def _open_in_container(pid: int, working_dir: str) -> int:
+    """The container's directory, resolved inside its root (a symlink in the image
+    cannot lead the command's working directory out of the container)."""
+    from stackr.inroot import openat2_in_root
+
+    root_fd = os.open(f"/proc/{pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        return openat2_in_root(root_fd, working_dir, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as error:
+        raise ExecError(f"working directory {working_dir}: {os.strerror(error.errno)}"
+                        if error.errno else str(error)) from None
+    finally:
+        os.close(root_fd)
 
 
 def run(container_id: str, pid: int, args: list[str], env: list[str], timeout: float,

@@ -193,12 +193,15 @@ class RegistryClient:
                 self._scheme = scheme
                 self._challenge = challenge
             return f"{scheme}://{self.endpoint}"
+        import ssl
+
+        # Only a TLS failure suggests a plain-HTTP registry; no DNS answer or a refused
+        # connection is said as it is.
+        tls_failed = isinstance(last_error and last_error.__cause__, ssl.SSLError)
         hint = (
-            ""
-            if self._plain_http_allowed
-            else (
-                " (if it serves plain HTTP, list it under insecure-registries in the stackr config)"
-            )
+            " (if it serves plain HTTP, list it under insecure-registries in the stackr config)"
+            if tls_failed and not self._plain_http_allowed
+            else ""
         )
         raise RegistryError(f"{self.domain}: cannot connect: {last_error}{hint}") from last_error
 

@@ -13,7 +13,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -100,6 +100,12 @@ _PRESENT = {
 }
 
 
+def _wait_all(futures: list[Future[None]]) -> None:
+    """Wait for every future, including those added meanwhile (detached removals)."""
+    while futures:
+        futures.pop(0).result()
+
+
 class ApplyFailed(ApplyError):
     def __init__(self, operation: Operation, cause: str, done: int, pending: int) -> None:
         self.operation = operation
@@ -125,11 +131,15 @@ class _Run:
 
 class Executor:
     def __init__(self, engine: Engine, requests: Requests,
-                 progress: ProgressSink | None = None, workers: int = MAX_WORKERS) -> None:
+                 progress: ProgressSink | None = None, workers: int = MAX_WORKERS,
+                 detach_removals: bool = False) -> None:
         self.engine = engine
         self.requests = requests
         self.progress = progress or (lambda event: None)
         self.workers = workers
+        # ``down``: a container's removal (which nothing of the next wave needs) runs
+        # beside the next waves' stops; networks and volumes wait for every removal.
+        self.detach_removals = detach_removals
 
     def run(self, plan: Plan) -> dict[ResourceId, str]:
         """Carry out ``plan``; the ids of the containers it created. Raises
@@ -138,19 +148,28 @@ class Executor:
         timeout = self.requests.stop_timeout
         state = _Run(now, None if timeout is None else now + timeout)
         pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="apply")
+        detached: list[Future[None]] = []
         try:
             for wave in plan.waves():
                 by_resource: dict[ResourceId, list[Operation]] = {}
                 for operation in wave:
                     by_resource.setdefault(operation.resource, []).append(operation)
-                futures = [pool.submit(self._run_resource, operations, state)
+                if any(resource.kind != "service" for resource in by_resource):
+                    _wait_all(detached)
+                futures = [pool.submit(self._run_resource, operations, state, pool, detached)
                            for operations in by_resource.values()]
-                for future in futures:
-                    future.result()
-                if state.failure is not None:
-                    operation, cause = state.failure
-                    pending = len(plan.operations) - len(state.done)
-                    raise ApplyFailed(operation, cause, len(state.done), pending)
+                _wait_all(futures)
+                if state.failure is None:
+                    continue
+                _wait_all(detached)
+                operation, cause = state.failure
+                pending = len(plan.operations) - len(state.done)
+                raise ApplyFailed(operation, cause, len(state.done), pending)
+            _wait_all(detached)
+            if state.failure is not None:
+                operation, cause = state.failure
+                raise ApplyFailed(operation, cause, len(state.done),
+                                  len(plan.operations) - len(state.done))
         except BaseException:
             # Ctrl-C (or a bug): waits for dependencies see this and give up; the engine
             # calls in flight finish (each is one short request); the next up resumes.
@@ -162,8 +181,15 @@ class Executor:
 
     # -- one resource's operations, in order ----------------------------------------
 
-    def _run_resource(self, operations: list[Operation], state: _Run) -> None:
-        for operation in operations:
+    def _run_resource(self, operations: list[Operation], state: _Run,
+                      pool: ThreadPoolExecutor | None = None,
+                      detached: list[Future[None]] | None = None) -> None:
+        for index, operation in enumerate(operations):
+            if (self.detach_removals and pool is not None and detached is not None
+                    and operation.op is OpType.REMOVE_CONTAINER and index == len(operations) - 1):
+                with state.lock:
+                    detached.append(pool.submit(self._run_resource, [operation], state))
+                return
             try:
                 self._one(operation, state)
             except StackrError as error:

@@ -22,12 +22,24 @@ if TYPE_CHECKING:
     from stackr.plan import Plan, UpOptions
     from stackr.project.apply import ProgressSink
     from stackr.project.desired import DesiredStack
+    from stackr.project.observe import Observation
 
 
 @dataclass(frozen=True)
 class Converged:
     plan: Plan  # what was (or, with dry_run, would be) done
     desired: DesiredStack  # with the image ids resolved: what a caller builds more on
+    image_ids: Mapping[str, str | None]  # image reference → the id it resolved to
+    options: UpOptions  # as planned with (restart_dependants filled in)
+
+    def settled(self, client: EngineClient, graph: StackGraph) -> Observation | None:
+        """The engine's state now, if planning again from it would do nothing."""
+        from stackr.plan import reconcile
+        from stackr.project.observe import observe
+
+        observation = observe(client, self.desired.project)
+        plan = reconcile(graph, self.desired.resources, observation.resources, self.options)
+        return observation if plan.is_empty() else None
 
 
 def converge(
@@ -46,7 +58,7 @@ def converge(
     """Plan, and unless ``dry_run`` apply, what makes the project match ``stack`` (the
     loaded stack, possibly scaled). Raises ``ApplyError`` naming the failed operation."""
     from stackr.commands.project_session import resolve_images
-    from stackr.plan import reconcile
+    from stackr.plan import reconcile, selected_resources
     from stackr.project import secrets
     from stackr.project.desired import desired_stack
     from stackr.project.lock import project_lock
@@ -54,14 +66,18 @@ def converge(
     from stackr.project.requests import up_requests
 
     with project_lock(stack.name, on_wait=on_wait):
-        image_ids = resolve_images(loaded, stack, graph, pull=not dry_run, build_all=build_all)
+        # Only the images of what `up SERVICE...` touches are pulled or built.
+        touched = selected_resources(graph, options.services, options.no_deps,
+                                     options.needs_only)
+        image_ids = resolve_images(loaded, stack, graph, pull=not dry_run, build_all=build_all,
+                                   only=touched)
         desired = desired_stack(stack, graph, image_ids)
         check_external(client, desired.external, desired.engine_names)
         observation = observe(client, stack.name)
         options = dataclasses.replace(options, restart_dependants=desired.restart_dependants)
         plan = reconcile(graph, desired.resources, observation.resources, options)
         if dry_run:
-            return Converged(plan, desired)
+            return Converged(plan, desired, image_ids, options)
         # Secrets and configs are (re)written on every up: a reboot empties run_root().
         secret_files = {
             name: secrets.plan_files(
@@ -79,7 +95,7 @@ def converge(
             if stop_timeout is not None:
                 requests = dataclasses.replace(requests, stop_timeout=stop_timeout)
             Executor(client, requests, progress).run(plan)
-    return Converged(plan, desired)
+    return Converged(plan, desired, image_ids, options)
 
 
 def check_external(

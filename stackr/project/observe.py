@@ -44,7 +44,17 @@ class Observation:
             shown[resource] = str(summary["Names"][0]).lstrip("/")
         return shown
 
-    def service_containers(self, services: tuple[str, ...] = ()) -> list[ResourceId]:
+    def service_containers(self, services: tuple[str, ...] = (), *, require: bool = False
+                           ) -> list[ResourceId]:
+        """The containers of ``services`` (all: every service's). ``require``: a named
+        service without any container is an error (a typo, as Compose says it)."""
+        if require:
+            missing = sorted(set(services) - {r.name for r in self.containers})
+            if missing:
+                from stackr.errors import UsageError
+
+                raise UsageError(f"no such service: {', '.join(missing)} (project "
+                                 f"{self.project} has no container of it)")
         return sorted(r for r in self.containers if not services or r.name in services)
 
 

@@ -31,8 +31,6 @@ def unsupported_keys(service: Service) -> list[str]:
     keys = []
     if service.runtime is not None:
         keys.append("runtime")
-    if (service.network_mode or "").startswith("container:"):
-        keys.append("network_mode")
     if any(link.alias != link.service for link in service.links):
         keys.append("links (with an alias)")
     return keys
@@ -58,6 +56,8 @@ def shared_namespaces(service: Service, desired: DesiredStack) -> JsonObject:
             body[key] = "host"
         elif mode and mode.startswith("service:"):
             body[key] = _owner_container(mode, desired)
+        elif mode and mode.startswith("container:"):
+            body[key] = mode  # a container outside the stack, by name or id
     return body
 
 
@@ -198,9 +198,9 @@ def network_attachments(service_name: str, service: Service, desired: DesiredSta
                         ) -> tuple[JsonObject, JsonObject | None]:
     """(HostConfig part, NetworkingConfig): the first network is the NetworkMode, every
     network an endpoint whose aliases make the service name resolvable."""
-    if service.network_mode in ("host", "none"):
-        return {"NetworkMode": service.network_mode}, None
     network_mode = service.network_mode or ""
+    if network_mode in ("host", "none") or network_mode.startswith("container:"):
+        return {"NetworkMode": network_mode}, None
     if network_mode.startswith("service:"):
         # Share the first replica's network namespace (as Compose does); the plan
         # recreates this service whenever that one is recreated.
@@ -301,9 +301,10 @@ def container_body(stack: Stack, resource: ResourceId, desired: DesiredStack,
         labels[names.LABEL_IMAGE_BUILT] = "1"
     exposed, bindings = ports(service)
     network_host, networking = network_attachments(service_name, service, desired)
-    if bindings and network_host.get("NetworkMode") in ("host", "none"):
-        raise UsageError(f"service {service_name}: ports need a network "
-                         f"(network_mode is {network_host['NetworkMode']})")
+    if bindings and (service.network_mode or "bridge").split(":")[0] in (
+            "host", "none", "service", "container"):
+        raise UsageError(f"service {service_name}: ports need a network of the service's "
+                         f"own (network_mode is {service.network_mode})")
     if (service.secrets or service.configs) and secret_files is None:
         raise NotImplementedYetError(f"service {service_name}: secrets and configs need "
                                      "their files planned (secrets.plan_files)")

@@ -5,7 +5,7 @@ Compose's sync runs ``tar`` (or ``cp``) inside the container, so a distroless or
 scratch image cannot be synced, and a delete fails once the container has exited. Here
 the host writes straight into the container's root as its processes see it —
 ``/proc/<pid>/root`` (the container's mount namespace: overlay upper dir, volumes and
-binds included) — through ``openat2(RESOLVE_IN_ROOT)`` (``stackr.watch.inroot``): the
+binds included) — through ``openat2(RESOLVE_IN_ROOT)`` (``stackr.inroot``): the
 container's own symlinks are followed as the container would, and can never lead out.
 
 Each file lands atomically (a temporary name in the same directory, then ``rename``), so
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from stackr.errors import HostError
-from stackr.watch.inroot import openat2_in_root
+from stackr.inroot import openat2_in_root
 
 _MAX_ACCOUNT_FILE = 1 << 20  # /etc/passwd larger than this is not believed
 _temp_counter = itertools.count()

@@ -207,10 +207,10 @@ def test_down_removes_dependants_first_and_keeps_volumes() -> None:
     plan = teardown(recorded)
     assert plan.render() == "\n".join(
         [
+            " 0  REMOVE_CONTAINER  service:api:1  (down)",
             " 0  STOP_CONTAINER    service:db:1   (down)",
-            " 1  REMOVE_CONTAINER  service:api:1  (down)",
-            " 1  REMOVE_CONTAINER  service:db:1   (down)",
-            " 2  REMOVE_NETWORK    network:back   (down)",
+            " 0  REMOVE_CONTAINER  service:db:1   (down)",
+            " 1  REMOVE_NETWORK    network:back   (down)",
         ]
     )
     with_volumes = teardown(recorded, DownOptions(remove_volumes=True))
@@ -269,3 +269,24 @@ def test_needs_only_brings_what_a_service_needs_but_not_itself() -> None:
         STACK, desired(), {}, UpOptions(services=("api",), needs_only=True, no_deps=True)
     )
     assert sorted({str(op.resource) for op in alone.operations}) == ["network:back"]
+
+
+def test_renew_anon_volumes_makes_a_recreated_containers_anonymous_volumes_again() -> None:
+    anon = ResourceId("volume", "db-1-anon-0123456789ab")
+    graph = make_graph([(anon, DB, "volume"), (VOL, DB, "volume"), (DB, API, "depends_on")])
+    before = {r: d for r, d in desired().items() if r in (VOL, DB, API)}
+    before[anon] = DesiredResource(anon, {"anonymous": True}, "anon")
+    observed = observed_from(before)
+    changed = {**before, DB: DesiredResource(DB, {"image_id": "sha256:9"}, "new")}
+    kept = reconcile(graph, changed, observed)
+    assert [(op.op.name, str(op.resource)) for op in kept.operations if op.resource == anon] \
+        == []  # the data survives a recreate, as in Compose
+    renewed = reconcile(graph, changed, observed, UpOptions(renew_anon_volumes=True))
+    ops = [(op.wave, op.op.name, str(op.resource)) for op in renewed.operations]
+    remove_container = next(w for w, name, r in ops if name == "REMOVE_CONTAINER")
+    remove_volume = next(w for w, name, r in ops if name == "REMOVE_VOLUME")
+    create_volume = next(w for w, name, r in ops if name == "CREATE_VOLUME")
+    create_container = next(w for w, name, r in ops if name == "CREATE_CONTAINER")
+    assert remove_container < remove_volume < create_volume < create_container
+    assert {r for _, _, r in ops} == {str(DB), str(anon)}  # the named volume is kept
+    assert reconcile(graph, before, observed, UpOptions(renew_anon_volumes=True)).is_empty()

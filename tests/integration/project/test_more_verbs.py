@@ -204,6 +204,28 @@ services:
     assert found.stdout == "done\n"
 
 
+def test_exec_working_directory_stays_in_the_container(project: Project) -> None:
+    project.write("""
+services:
+  app:
+    image: busybox:latest
+    init: true
+    command: sh -c 'echo inside > /etc/where; mkdir -p /srv/app; ln -s / /srv/up;
+      ln -s /etc /srv/etc; exec sleep 3600'
+""")
+    project.stackr("up", "-d")
+    project.stackr("exec", "-T", "app", "sh", "-c", "until [ -L /srv/etc ]; do sleep 0.05; done")
+    # no shell needed: the command itself starts there
+    assert project.stackr("exec", "-T", "-w", "/srv/app", "app", "pwd").stdout == "/srv/app\n"
+    # a symlink is followed inside the container's root, never to the host's
+    assert project.stackr("exec", "-T", "-w", "/srv/up", "app", "ls").stdout.split() == \
+        project.stackr("exec", "-T", "-w", "/", "app", "ls").stdout.split()
+    marker = project.stackr("exec", "-T", "-w", "/srv/etc", "app", "cat", "where").stdout
+    assert marker == "inside\n"
+    missing = project.stackr("exec", "-T", "-w", "/nowhere", "app", "pwd", check=False)
+    assert missing.returncode != 0 and "working directory /nowhere" in missing.stderr
+
+
 def test_run_is_interactive_with_a_terminal_or_a_pipe(project: Project) -> None:
     project.write("""
 services:
@@ -257,6 +279,35 @@ services:
     assert namespaces["main"] == namespaces["debug"] != namespaces["tool"]
     own = project.stackr("exec", "-T", "tool", "sh", "-c", "echo $$").stdout.strip()
     assert own != "1"  # the host's PID namespace
+
+
+def test_container_modes_join_a_named_container(project: Project) -> None:
+    # network_mode/ipc/pid: container:NAME, here the fixed name of another service's
+    # container (depends_on orders them; stackr draws no edge to a container by name)
+    owner = f"{project.name}-box"
+    project.write(f"""
+services:
+  box:
+    image: busybox:latest
+    container_name: {owner}
+    command: sleep 3600
+  guest:
+    image: busybox:latest
+    command: sleep 3601
+    network_mode: container:{owner}
+    ipc: container:{owner}
+    pid: container:{owner}
+    depends_on: [box]
+""")
+    project.stackr("up", "-d")
+    seen = project.stackr("exec", "-T", "guest", "ps", "-o", "pid,args").stdout
+    rows = [line.split(None, 1) for line in seen.splitlines()[1:]]
+    assert ["1", "sleep 3600"] in rows and any(row[1] == "sleep 3601" for row in rows)
+    for kind in ("net", "ipc"):
+        links = {name: project.stackr("exec", "-T", name, "readlink",
+                                      f"/proc/self/ns/{kind}").stdout
+                 for name in ("box", "guest")}
+        assert links["box"] == links["guest"]
 
 
 def test_devices_are_made_and_allowed(project: Project) -> None:
@@ -343,3 +394,21 @@ services:
         assert "in use by container" in failed.stderr
     finally:
         project.stackr("-f", str(other), "down", check=False)
+
+
+def test_a_named_service_is_all_up_needs_and_a_typo_is_an_error(project: Project) -> None:
+    project.write("""
+services:
+  web:
+    image: busybox:latest
+    command: sleep 3600
+  job:
+    image: nosuch-image:1
+""")
+    # only web's image is resolved: job's (missing, unpullable here) is not asked for
+    up = project.stackr("up", "-d", "web")
+    assert "nosuch-image" not in up.stderr
+    for verb in (["logs"], ["ps"], ["stop"], ["kill"], ["top"]):
+        result = project.stackr(*verb, "wbe", check=False)
+        assert result.returncode == 2, (verb, result.stderr)
+        assert "no such service: wbe" in result.stderr

@@ -314,6 +314,13 @@ services:
     project.stackr("up", "-d")
     marker = project.stackr("exec", "-T", "app", "cat", "/app/node_modules/marker")
     assert marker.stdout == "kept\n"
+    project.stackr("up", "-d", "-V")  # nothing recreated: nothing renewed
+    assert project.stackr("exec", "-T", "app", "cat", "/app/node_modules/marker").stdout \
+        == "kept\n"
+    project.write(stack.format(round=3))
+    project.stackr("up", "-d", "--renew-anon-volumes")  # recreated with a new volume
+    renewed = project.stackr("exec", "-T", "app", "ls", "-A", "/app/node_modules")
+    assert renewed.stdout == ""
 
     def volume_names() -> list[str]:
         client = project.engine.client()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -39,3 +40,19 @@ def test_ssh_urls() -> None:
 def test_bad_hosts(url: str) -> None:
     with pytest.raises(UsageError):
         parse_host(url)
+
+
+def test_an_ssh_failure_is_told_in_ssh_own_words(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from stackr.client import EngineClient, EngineUnavailableError
+
+    fake_ssh = tmp_path / "ssh"
+    fake_ssh.write_text("#!/bin/sh\necho 'ssh: connect to host box port 22: No route to host' >&2\n"
+                        "exit 255\n")
+    fake_ssh.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    client = EngineClient("ssh://box")
+    with pytest.raises(EngineUnavailableError, match="closed the connection: ssh: connect to "
+                                                      "host box port 22: No route to host"):
+        client.request("GET", "/_ping")
+    client.close()

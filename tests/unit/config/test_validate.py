@@ -286,11 +286,13 @@ def test_unknown_top_level_key() -> None:
         ),
         (
             {"network_mode": "bridge"},
-            'services.web.network_mode: network_mode "bridge" is not supported by stackr yet',
+            'services.web.network_mode: network_mode "bridge" is not supported by stackr yet '
+            "(Docker's default bridge: leave network_mode out to use the project's network)",
         ),
         (
             {"network_mode": "weird"},
-            'services.web.network_mode: "weird" is not a network mode (host, none, service:NAME)',
+            'services.web.network_mode: "weird" is not a network mode (host, none, '
+            "service:NAME, container:NAME)",
         ),
         (
             {"runtime": "nvidia"},

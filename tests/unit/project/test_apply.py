@@ -133,6 +133,45 @@ def test_down_shares_one_grace_period_and_uses_handles() -> None:
     assert engine.containers_by_name == {}
 
 
+def test_down_removes_a_container_beside_the_next_stop() -> None:
+    import threading
+
+    class SlowRemoval(FakeEngine):
+        """api's removal lasts until db's stop has begun: it must not hold db's wave."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.db_stopping = threading.Event()
+
+        def container_stop(self, container: str, timeout: float | None = None) -> None:
+            if container == "id-p-db-1":
+                self.db_stopping.set()
+            super().container_stop(container, timeout)
+
+        def container_remove(self, container: str, force: bool = False,
+                             volumes: bool = False) -> None:
+            if container == "id-p-api-1":
+                assert self.db_stopping.wait(5), "api's removal held up db's stop"
+            super().container_remove(container, force, volumes)
+
+    engine = SlowRemoval()
+    for name in ("p-db-1", "p-api-1"):
+        engine.container_create({}, name)
+        engine.container_start(f"id-{name}")
+    plan = plan_of(
+        [(OpType.STOP_CONTAINER, API), (OpType.REMOVE_CONTAINER, API)],
+        [(OpType.STOP_CONTAINER, DB), (OpType.REMOVE_CONTAINER, DB)],
+        [(OpType.REMOVE_NETWORK, NET)],
+    )
+    handles = {API: "id-p-api-1", DB: "id-p-db-1", NET: "p_back"}
+    Executor(engine, Requests(handles=handles), detach_removals=True).run(plan)
+    assert [s.split()[0] for s in engine.actions("stop")] == ["p-api-1", "p-db-1"]
+    assert sorted(engine.actions("remove")) == ["p-api-1", "p-db-1"]
+    # the network goes only once both containers are gone
+    assert engine.calls[-1] == ("network_remove", "p_back")
+    assert engine.containers_by_name == {}
+
+
 def test_ctrl_c_interrupts_a_wait_and_leaves_no_thread_behind() -> None:
     import os
     import signal

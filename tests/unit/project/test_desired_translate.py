@@ -157,6 +157,24 @@ services:
     assert "IpcMode" not in main and "PidMode" not in main
 
 
+def test_container_modes_join_a_container_outside_the_stack(tmp_path: Path) -> None:
+    stack, graph = load("""
+name: demo
+services:
+  sidecar:
+    image: busybox
+    network_mode: container:vpn
+    ipc: container:vpn
+    pid: container:4f1a
+""", tmp_path)
+    desired = desired_stack(stack, graph, {"busybox": "sha256:a"})
+    resource = ResourceId("service", "sidecar", 1)
+    host_config = container_body(stack, resource, desired)["HostConfig"]
+    assert (host_config["NetworkMode"], host_config["IpcMode"], host_config["PidMode"]) == (
+        "container:vpn", "container:vpn", "container:4f1a")
+    assert desired.needs[resource] == ()  # not a service: nothing to order
+
+
 def test_anonymous_volumes_are_per_replica_project_volumes(tmp_path: Path) -> None:
     stack, graph = load("""
 name: demo
