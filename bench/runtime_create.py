@@ -146,6 +146,7 @@ def main() -> int:
         finally:
             container.use_fork_server(None)
             server.close()
+        fork_server_p50 = statistics.median(lifecycle)
         lines.append(summary("in process, fork server: create+start+wait", lifecycle))
         lines.append(summary("in process, fork server: delete", delete))
         lifecycle, delete = in_process(layer, runs, "exec")
@@ -211,6 +212,11 @@ def main() -> int:
             for name in list(commands)[:2]:
                 ratio = statistics.median(samples[name]) / runc_p50
                 lines.append(f"  p50 ratio to runc: {name:<40} {ratio:5.2f}x (target 2.5x)")
+            ratio = fork_server_p50 / runc_p50
+            lines.append(
+                f"  p50 ratio to runc: {'in process, fork server: create+start+wait':<40} "
+                f"{ratio:5.2f}x (target 1x)"
+            )
         else:
             lines.append("runc run: not measured (runc is not installed)")
         if count_instructions:

@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import enum
 from pathlib import Path
-from typing import Any
 
-from stackr.cgroups.base import CgroupManager, CgroupStats
+from stackr.cgroups.base import CgroupStats
 from stackr.errors import PreconditionError
+
+TYPE_CHECKING = False  # mypy reads True: typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any
+
+    from stackr.cgroups.base import CgroupManager
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 

@@ -13,15 +13,18 @@ from __future__ import annotations
 import errno
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
 
 from stackr.errors import HostError
+from stackr.runtime.record import frozen_record
 from stackr.runtime.spec import Resources
 
+TYPE_CHECKING = False  # mypy reads True: typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any, Protocol
 
-@dataclass(frozen=True)
+
+@frozen_record
 class CgroupStats:
     """What ``stats`` reads back; ``None`` where the controller is absent."""
 
@@ -35,45 +38,46 @@ class CgroupStats:
     oom_kills: int  # processes the kernel OOM-killed in this cgroup
 
 
-class CgroupManager(Protocol):
-    container_id: str
+if TYPE_CHECKING:  # a Protocol is for mypy only: no typing at run time
+    class CgroupManager(Protocol):
+        container_id: str
 
-    def create(self) -> None:
-        """Make the cgroup (and stackr's parent), idempotently."""
+        def create(self) -> None:
+            """Make the cgroup (and stackr's parent), idempotently."""
 
-    def add_pid(self, pid: int) -> None:
-        """Move a process (0 = the calling process) into the cgroup."""
+        def add_pid(self, pid: int) -> None:
+            """Move a process (0 = the calling process) into the cgroup."""
 
-    def add_current_thread(self) -> None:
-        """Move the calling, single-threaded process into the cgroup, cheaply."""
+        def add_current_thread(self) -> None:
+            """Move the calling, single-threaded process into the cgroup, cheaply."""
 
-    def apply(self, resources: Resources, *, devices_allow_all: bool = False,
-              device_rules: tuple[str, ...] = ()) -> None:
-        """Write the limits; ``None`` fields are left at the kernel default."""
+        def apply(self, resources: Resources, *, devices_allow_all: bool = False,
+                  device_rules: tuple[str, ...] = ()) -> None:
+            """Write the limits; ``None`` fields are left at the kernel default."""
 
-    def stats(self) -> CgroupStats: ...
+        def stats(self) -> CgroupStats: ...
 
-    def oom_kill_count(self) -> int:
-        """How many processes the kernel OOM killer killed in this cgroup."""
+        def oom_kill_count(self) -> int:
+            """How many processes the kernel OOM killer killed in this cgroup."""
 
-    def pids(self) -> list[int]:
-        """Every process in the cgroup (host pids)."""
+        def pids(self) -> list[int]:
+            """Every process in the cgroup (host pids)."""
 
-    def freeze(self) -> None:
-        """Stop every process of the cgroup (``docker pause``); returns once frozen."""
+        def freeze(self) -> None:
+            """Stop every process of the cgroup (``docker pause``); returns once frozen."""
 
-    def thaw(self) -> None:
-        """Let the processes run again."""
+        def thaw(self) -> None:
+            """Let the processes run again."""
 
-    def kill_all(self) -> None:
-        """SIGKILL every process, so that nothing escapes (freezer / cgroup.kill)."""
+        def kill_all(self) -> None:
+            """SIGKILL every process, so that nothing escapes (freezer / cgroup.kill)."""
 
-    def remove(self) -> None:
-        """Remove the cgroup; absent is fine. Kills what is left first."""
+        def remove(self) -> None:
+            """Remove the cgroup; absent is fine. Kills what is left first."""
 
-    def exists(self) -> bool: ...
+        def exists(self) -> bool: ...
 
-    def describe(self) -> dict[str, Any]: ...
+        def describe(self) -> dict[str, Any]: ...
 
 
 def write_file(path: Path, value: str) -> None:

@@ -13,7 +13,6 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import Any
 
 from stackr import naming
 from stackr.cgroups.base import (
@@ -29,6 +28,10 @@ from stackr.cgroups.base import (
 )
 from stackr.errors import HostError
 from stackr.runtime.spec import Resources
+
+TYPE_CHECKING = False  # mypy reads True: typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any
 
 CONTROLLERS = ("memory", "cpu", "cpuacct", "cpuset", "pids", "freezer", "devices", "blkio")
 CFS_PERIOD_US = 100_000

@@ -12,7 +12,6 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import Any
 
 from stackr import naming
 from stackr.cgroups.base import (
@@ -28,6 +27,10 @@ from stackr.cgroups.base import (
 )
 from stackr.errors import HostError
 from stackr.runtime.spec import Resources
+
+TYPE_CHECKING = False  # mypy reads True: typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any
 
 WANTED_CONTROLLERS = ("cpu", "cpuset", "memory", "pids", "io")
 CPU_PERIOD_US = 100_000

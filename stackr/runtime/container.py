@@ -58,17 +58,14 @@ import enum
 import json
 import os
 import select
-import shutil
 import signal as signals
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from stackr import paths
 from stackr.cgroups import open_manager, open_manager_from
-from stackr.cgroups.base import CgroupManager, CgroupStats
+from stackr.cgroups.base import CgroupStats
 from stackr.errors import HostError, StateError
 from stackr.runtime import oci, process
 from stackr.runtime.errors import (
@@ -77,11 +74,16 @@ from stackr.runtime.errors import (
     ContainerSetupError,
     ContainerStateError,
 )
+from stackr.runtime.record import frozen_record, record_field
 from stackr.runtime.spec import ContainerSpec, ContainerStdio, rw_layer_paths, validate_container_id
 from stackr.statefile import read_json_object, write_json_atomic
 
+TYPE_CHECKING = False  # mypy reads True: typing is not imported at run time
 if TYPE_CHECKING:
     import subprocess
+    from typing import Any
+
+    from stackr.cgroups.base import CgroupManager
 
 
 STATE_VERSION = 1
@@ -111,7 +113,7 @@ class Status(enum.Enum):
         return self in (Status.CREATING, Status.STOPPED)
 
 
-@dataclass(frozen=True)
+@frozen_record
 class ContainerState:
     """What the kernel and the state dir say about a container, re-checked on each read."""
 
@@ -126,7 +128,7 @@ class ContainerState:
     created_at: float | None = None
     started_at: float | None = None
     finished_at: float | None = None
-    annotations: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = record_field(default_factory=dict)
 
 
 _containers_dir_override: Path | None = None
@@ -478,8 +480,23 @@ def _remove_run_state(container_id: str, directory: Path) -> None:
 
 
 def _remove_tree(path: Path) -> None:
+    """``shutil.rmtree`` without shutil (whose archive modules cost every ``stackr
+    runtime run`` ~8 M instructions to load), and as safe: the walk holds each directory
+    open and never follows a symlink (a link to a directory is unlinked, not entered),
+    so a container's files cannot redirect the removal outside its tree."""
     try:
-        shutil.rmtree(path)
+        for _, dir_names, file_names, dir_fd in os.fwalk(path, topdown=False):
+            for name in file_names:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(name, dir_fd=dir_fd)
+            for name in dir_names:
+                try:
+                    os.rmdir(name, dir_fd=dir_fd)
+                except NotADirectoryError:  # a symlink to a directory
+                    os.unlink(name, dir_fd=dir_fd)
+                except FileNotFoundError:
+                    continue
+        os.rmdir(path)
     except FileNotFoundError:
         return
     except OSError as error:

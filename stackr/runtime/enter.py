@@ -24,14 +24,17 @@ import json
 import os
 import signal
 import sys
-from dataclasses import replace
-from typing import Any, NoReturn
 
 from stackr import syscalls
 from stackr.cgroups import open_manager_from
 from stackr.runtime import init as container_init
 from stackr.runtime.process import start_time
+from stackr.runtime.record import replace_record
 from stackr.runtime.spec import spec_from_dict
+
+TYPE_CHECKING = False  # mypy reads True: typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 _NAMESPACES = (  # the order of setns; mnt last
     ("cgroup", syscalls.CLONE_NEWCGROUP),
@@ -79,7 +82,7 @@ def _enter(config: dict[str, Any]) -> None:
 def _run_child(config: dict[str, Any]) -> NoReturn:
     try:
         spec = spec_from_dict(config["spec"])
-        spec = replace(
+        spec = replace_record(
             spec,
             args=tuple(config["args"]),
             env=spec.env + tuple(config["env"]),

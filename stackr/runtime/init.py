@@ -29,7 +29,6 @@ import struct
 import sys
 import time
 from pathlib import Path
-from typing import Any, NoReturn
 
 from stackr import naming, syscalls
 from stackr.cgroups import open_manager_from, v1, v2
@@ -37,6 +36,10 @@ from stackr.runtime import namespaces, rootfs, seccomp, security, users
 from stackr.runtime.process import start_time
 from stackr.runtime.spec import ContainerSpec, spec_from_dict
 from stackr.statefile import write_json_atomic
+
+TYPE_CHECKING = False  # mypy reads True: typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 _RLIMITS = {
     "core": resource.RLIMIT_CORE,

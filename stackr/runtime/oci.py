@@ -9,7 +9,6 @@ overlay is listed as the first mount, as containerd does for runc.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from stackr.errors import UsageError
 from stackr.runtime import security
@@ -21,6 +20,10 @@ from stackr.runtime.spec import (
     RootfsSpec,
     Ulimit,
 )
+
+TYPE_CHECKING = False  # mypy reads True: typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any
 
 OCI_VERSION = "1.0.2"
 

@@ -22,12 +22,13 @@ import signal as signals
 import sys
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, NoReturn
 
 from stackr.errors import StackrError, UsageError
 
+TYPE_CHECKING = False  # mypy reads True: typing is not imported at run time
 if TYPE_CHECKING:
     import argparse
+    from typing import NoReturn
 
     Arguments = argparse.Namespace | SimpleNamespace
 
@@ -181,14 +182,14 @@ def _state_json(state: object) -> dict[str, object]:
 
 
 def run(args: Arguments) -> int:
-    from stackr.runtime import container
-
-    if args.root is not None:
-        container.set_containers_dir(args.root.resolve())
     verb = args.runtime_verb
     container_id: str = getattr(args, "container_id", "")
     if verb in ("create", "run"):
         return _create(args, container_id, wait=verb == "run")
+    from stackr.runtime import container
+
+    if args.root is not None:
+        container.set_containers_dir(args.root.resolve())
     if verb == "start":
         container.start(container_id)
     elif verb == "state":
@@ -210,8 +211,11 @@ def _create(args: Arguments, container_id: str, *, wait: bool) -> int:
     # What both sides of the fork below need, imported once, before it (open_manager
     # would import the cgroup drivers later, on each side).
     import stackr.cgroups.v1
-    import stackr.cgroups.v2  # noqa: F401
-    from stackr.runtime import container, oci, prefork
+    import stackr.cgroups.v2
+    import stackr.runtime.process
+    import stackr.runtime.security
+    import stackr.statefile  # noqa: F401
+    from stackr.runtime import prefork
     from stackr.runtime.spec import ContainerStdio
 
     # One container per process: its init helper is forked from here, not re-executed
@@ -219,8 +223,14 @@ def _create(args: Arguments, container_id: str, *, wait: bool) -> int:
     # this process reads the bundle and makes the cgroup (see prefork). A caller with
     # threads (in-process use) keeps the re-executed helper: forking it is unsafe.
     launcher = prefork.PreFork.start() if prefork.single_threaded() else None
-    container.use_fork_server(launcher)
     try:
+        # What only this side needs, loaded while the child loads the init code (the
+        # child, which has more to load, is the one the container waits for).
+        from stackr.runtime import container, oci
+
+        if args.root is not None:
+            container.set_containers_dir(args.root.resolve())
+        container.use_fork_server(launcher)
         bundle = args.bundle.resolve()
         try:
             config = json.loads((bundle / "config.json").read_text())
@@ -241,7 +251,9 @@ def _create(args: Arguments, container_id: str, *, wait: bool) -> int:
     finally:
         if launcher is not None:
             launcher.close()  # used (its child is gone already) or not: no child left
-        container.use_fork_server(None)
+        loaded = sys.modules.get("stackr.runtime.container")  # None if its import failed
+        if loaded is not None:
+            loaded.use_fork_server(None)
     if args.pid_file is not None and state.pid is not None:
         args.pid_file.write_text(str(state.pid))
     if not wait:

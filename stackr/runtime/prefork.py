@@ -13,7 +13,9 @@ with the engine's fork server): it forks the shim and leaves.
 
 Nothing here imports ``socket`` (its enums cost ~4 ms), the fork server or the init
 code: the caller's side sends through ``_socket``. Fork it after the imports both
-sides need (``stackr.runtime.container``), so they are made once.
+sides need (spec, cgroups, process, statefile: made once) and before those only the
+caller needs (``stackr.runtime.container``, ``oci``: made while the child loads the
+init code, which takes it longer; the container waits for the later of the two).
 """
 
 from __future__ import annotations
@@ -26,7 +28,10 @@ import os
 import struct
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+
+TYPE_CHECKING = False  # mypy reads True: typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any
 
 # The fork server's request: JSON, and stdin, stdout, stderr, the report pipe's write
 # end[, a console socket] as SCM_RIGHTS.

@@ -17,18 +17,20 @@ import signal as signals
 import sys
 import time
 from pathlib import Path
-from typing import Any, Protocol
 
 from stackr.errors import HostError
 from stackr.runtime.errors import ContainerSetupError
 from stackr.runtime.spec import ContainerStdio
 
+TYPE_CHECKING = False  # mypy reads True: typing is not imported at run time
+if TYPE_CHECKING:  # the Protocol too: it is for mypy only
+    from typing import Any, Protocol
 
-class Launcher(Protocol):
-    """Starts the init helper by a fork (``forkserver.ForkServer``, ``DirectFork``)."""
+    class Launcher(Protocol):
+        """Starts the init helper by a fork (``forkserver.ForkServer``, ``DirectFork``)."""
 
-    def launch(self, config: dict[str, Any], fds: list[int]) -> None:
-        """``fds``: stdin, stdout, stderr, the report pipe's write end[, console socket]."""
+        def launch(self, config: dict[str, Any], fds: list[int]) -> None:
+            """``fds``: stdin, stdout, stderr, the report pipe's write end[, console socket]."""
 
 
 # The helper must import stackr from the same place as this process, whatever its cwd.

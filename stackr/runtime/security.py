@@ -4,11 +4,14 @@
 ``set_capabilities`` only apply (through ``stackr.syscalls``). As in Docker, a
 non-root user keeps the bounding set but gets no effective or permitted capabilities
 (the kernel clears them at ``setuid``), and the inheritable set is empty.
+
+``stackr.syscalls`` (ctypes: ~9 M instructions to load) is imported by the two
+functions that apply, which run in the container's init only: the OCI command's
+caller, which decides, does without it.
 """
 
 from __future__ import annotations
 
-from stackr import syscalls
 from stackr.errors import UsageError
 from stackr.runtime.spec import DEFAULT_CAPABILITIES, ContainerSpec
 
@@ -83,6 +86,8 @@ def capability_mask(names: frozenset[str]) -> int:
 
 def drop_bounding_set(keep_mask: int) -> None:
     """Remove every capability not in ``keep_mask`` from the bounding set (irreversible)."""
+    from stackr import syscalls
+
     for number in range(last_capability() + 1):
         if not keep_mask & (1 << number):
             syscalls.prctl(syscalls.PR_CAPBSET_DROP, number)
@@ -91,4 +96,6 @@ def drop_bounding_set(keep_mask: int) -> None:
 
 def set_capabilities(keep_mask: int) -> None:
     """Effective and permitted = ``keep_mask`` (root) ; inheritable empty, as Docker."""
+    from stackr import syscalls
+
     syscalls.capset(keep_mask, keep_mask, 0)

@@ -12,11 +12,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
 
 from stackr.errors import UsageError
+from stackr.runtime.record import as_plain, frozen_record, record_field, record_names
+
+TYPE_CHECKING = False  # mypy reads True: typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Any, Literal
 
 # Docker's default masked and read-only paths (moby oci/defaults.go).
 DEFAULT_MASKED_PATHS: tuple[str, ...] = (
@@ -65,9 +68,10 @@ DEFAULT_PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin
 # runc's validateID: the id becomes a path component and a cgroup name.
 _CONTAINER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$")
 
-MountKind = Literal["bind", "volume", "tmpfs"]
-NetworkMode = Literal["none", "host", "join"]
-SeccompMode = Literal["default", "unconfined"]
+if TYPE_CHECKING:
+    MountKind = Literal["bind", "volume", "tmpfs"]
+    NetworkMode = Literal["none", "host", "join"]
+    SeccompMode = Literal["default", "unconfined"]
 
 
 def validate_container_id(container_id: str) -> str:
@@ -80,7 +84,7 @@ def validate_container_id(container_id: str) -> str:
     return container_id
 
 
-@dataclass(frozen=True)
+@frozen_record
 class MountSpec:
     """One mount in the container, made after the root and before pivot_root.
 
@@ -99,7 +103,7 @@ class MountSpec:
     tmpfs_mode: int | None = None
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Resources:
     """cgroup limits; ``None`` means "no limit" (the kernel default)."""
 
@@ -112,7 +116,7 @@ class Resources:
     pids_limit: int | None = None  # max tasks; <= 0 unlimited as Docker
 
 
-@dataclass(frozen=True)
+@frozen_record
 class DeviceSpec:
     """A host device node made inside the container (compose's ``devices``), and
     allowed by the device cgroup (v1) with ``permissions`` (r, w, m)."""
@@ -129,14 +133,16 @@ class DeviceSpec:
         return f"{self.kind} {self.major}:{self.minor} {self.permissions}"
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Ulimit:
+    """One resource limit (``ulimits``), soft and hard."""
+
     name: str  # Docker's names: "nofile", "nproc", "core", "memlock", "stack", ...
     soft: int
     hard: int
 
 
-@dataclass(frozen=True)
+@frozen_record
 class NetworkSpec:
     """Which network namespace the container lives in.
 
@@ -148,7 +154,7 @@ class NetworkSpec:
     netns_path: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen_record
 class RootfsSpec:
     """The root filesystem: image layers under a per-container writable layer, or a dir.
 
@@ -163,7 +169,7 @@ class RootfsSpec:
     rootfs_dir: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen_record
 class ContainerSpec:
     """Everything the runtime needs to build one container."""
 
@@ -192,7 +198,7 @@ class ContainerSpec:
     privileged: bool = False
     no_new_privileges: bool = False
     seccomp: SeccompMode = "default"
-    sysctls: Mapping[str, str] = field(default_factory=dict)
+    sysctls: Mapping[str, str] = record_field(default_factory=dict)
     ulimits: tuple[Ulimit, ...] = ()
     oom_score_adj: int | None = None
     init: bool = False  # a reaping, signal-forwarding PID 1 in front of args
@@ -203,7 +209,7 @@ class ContainerSpec:
     hosts_file: str | None = None  # host file bind-mounted at /etc/hosts
     hostname_file: str | None = None  # ... at /etc/hostname
     resolv_conf_file: str | None = None  # ... at /etc/resolv.conf
-    labels: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = record_field(default_factory=dict)
 
     def __post_init__(self) -> None:
         validate_container_id(self.container_id)
@@ -238,7 +244,7 @@ class ContainerSpec:
                 )
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        return json.dumps(as_plain(self), sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> ContainerSpec:
@@ -250,7 +256,8 @@ def _tuple(value: Any) -> tuple[Any, ...]:
 
 
 def spec_from_dict(data: dict[str, Any]) -> ContainerSpec:
-    """Rebuild a spec from ``asdict`` output (lists back to tuples, nested dataclasses)."""
+    """Rebuild a spec from ``as_plain`` or ``asdict`` output (lists back to tuples,
+    nested records)."""
     values = dict(data)
     values["rootfs"] = RootfsSpec(
         layer_dirs=_tuple(data["rootfs"]["layer_dirs"]), rootfs_dir=data["rootfs"]["rootfs_dir"]
@@ -262,13 +269,13 @@ def spec_from_dict(data: dict[str, Any]) -> ContainerSpec:
     )
     values["ulimits"] = tuple(Ulimit(**u) for u in data["ulimits"])
     values["devices"] = tuple(DeviceSpec(**d) for d in data.get("devices", ()))
-    for name in (f.name for f in fields(ContainerSpec)):
+    for name in record_names(ContainerSpec):
         if isinstance(values.get(name), list):
             values[name] = tuple(values[name])
     return ContainerSpec(**values)
 
 
-@dataclass(frozen=True)
+@frozen_record
 class ContainerStdio:
     """The host file descriptors that become the container's fds 0, 1 and 2.
 

@@ -6,31 +6,37 @@ the files inside the container's root after pivot_root and calls ``resolve_user`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from stackr.runtime.record import frozen_record
 
 
 class UserLookupError(Exception):
     """The user or a group named in the spec does not exist in the image."""
 
 
-@dataclass(frozen=True)
+@frozen_record
 class ExecUser:
+    """Who runs the command: ids, supplementary groups, home."""
+
     uid: int
     gid: int
     supplementary_gids: tuple[int, ...]
     home: str
 
 
-@dataclass(frozen=True)
+@frozen_record
 class _PasswdEntry:
+    """One line of /etc/passwd."""
+
     name: str
     uid: int
     gid: int
     home: str
 
 
-@dataclass(frozen=True)
+@frozen_record
 class _GroupEntry:
+    """One line of /etc/group."""
+
     name: str
     gid: int
     members: tuple[str, ...]
