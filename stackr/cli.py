@@ -9,13 +9,9 @@ help or the version stays fast.
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
 from types import ModuleType
-from typing import TYPE_CHECKING
 
 from stackr import __version__
 from stackr.errors import (
@@ -24,12 +20,15 @@ from stackr.errors import (
     NotImplementedYetError,
     StackrError,
 )
+from stackr.record import frozen_record
 
+TYPE_CHECKING = False  # mypy reads True: typing is not loaded by `stackr runtime`
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Callable, Collection, Sequence
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Verb:
     name: str
     summary: str
@@ -74,6 +73,8 @@ VERBS: tuple[Verb, ...] = (
 
 
 def _command_module(verb: Verb) -> ModuleType | None:
+    import importlib
+
     try:
         return importlib.import_module(f"stackr.commands.{verb.name}")
     except ModuleNotFoundError as error:

@@ -17,8 +17,12 @@ from __future__ import annotations
 
 import errno as errno_codes
 import os
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+
+from stackr.record import frozen_record, ordered_record
+
+TYPE_CHECKING = False  # mypy reads True: typing and collections.abc are not loaded
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
 
 EXIT_APPLY = 1
 EXIT_USAGE = 2
@@ -28,7 +32,7 @@ EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 
 
-@dataclass(frozen=True, order=True)
+@ordered_record
 class Location:
     """Where a value stands in a stack file; line and column count from 1."""
 
@@ -54,7 +58,7 @@ def render_key_path(path: Sequence[str | int]) -> str:
     return text
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Diagnostic:
     """One problem in a stack file, rendered like a compiler message."""
 

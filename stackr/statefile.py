@@ -14,9 +14,12 @@ import contextlib
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 from stackr.errors import StateError
+
+TYPE_CHECKING = False  # mypy reads True: typing is not loaded at run time
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def write_atomic(

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from stackr.errors import HostError
-from stackr.runtime.record import frozen_record
+from stackr.record import frozen_record
 from stackr.runtime.spec import Resources
 
 TYPE_CHECKING = False  # mypy reads True: typing is not imported at run time

@@ -67,6 +67,7 @@ from stackr import paths
 from stackr.cgroups import open_manager, open_manager_from
 from stackr.cgroups.base import CgroupStats
 from stackr.errors import HostError, StateError
+from stackr.record import frozen_record, record_field
 from stackr.runtime import oci, process
 from stackr.runtime.errors import (
     ContainerExistsError,
@@ -74,7 +75,6 @@ from stackr.runtime.errors import (
     ContainerSetupError,
     ContainerStateError,
 )
-from stackr.runtime.record import frozen_record, record_field
 from stackr.runtime.spec import ContainerSpec, ContainerStdio, rw_layer_paths, validate_container_id
 from stackr.statefile import read_json_object, write_json_atomic
 

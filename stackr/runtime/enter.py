@@ -27,9 +27,9 @@ import sys
 
 from stackr import syscalls
 from stackr.cgroups import open_manager_from
+from stackr.record import replace_record
 from stackr.runtime import init as container_init
 from stackr.runtime.process import start_time
-from stackr.runtime.record import replace_record
 from stackr.runtime.spec import spec_from_dict
 
 TYPE_CHECKING = False  # mypy reads True: typing is not imported at run time

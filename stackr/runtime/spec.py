@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from stackr.errors import UsageError
-from stackr.runtime.record import as_plain, frozen_record, record_field, record_names
+from stackr.record import as_plain, frozen_record, record_field, record_names
 
 TYPE_CHECKING = False  # mypy reads True: typing is not imported at run time
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ the files inside the container's root after pivot_root and calls ``resolve_user`
 
 from __future__ import annotations
 
-from stackr.runtime.record import frozen_record
+from stackr.record import frozen_record
 
 
 class UserLookupError(Exception):

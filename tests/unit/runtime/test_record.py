@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from stackr.runtime.record import (
+from stackr.record import (
     as_plain,
     frozen_record,
     ordered_record,
