@@ -643,7 +643,10 @@ class ContainerManager:
                 timer.daemon = True
                 supervised.restart_timer = timer
                 timer.start()
-            self._save(supervised)
+            # Written, not fsynced (a stop waits here): an exit is the run state of a
+            # process, which a power loss ends anyway; the next engine then finds the
+            # process gone and records an unknown exit (255), as Docker does.
+            self._save(supervised, durable=False)
             if run is not None:
                 run.exited.set()
         if auto_remove:

@@ -3,7 +3,9 @@
 Records live under ``state_root()/engine/<kind>/<id>.json``. A write goes to a temp
 file in the same directory, is fsynced, renamed over the old record, and the
 directory is fsynced, so a crash leaves either the old or the new record, never half
-of one (DESIGN.md §5). Ids and names are validated before they become paths, so a
+of one (DESIGN.md §5). A container's run state alone (its exit, a stop's flag) is
+written atomically without the fsyncs: a power loss ends the process anyway, and the
+next engine finds it gone. Ids and names are validated before they become paths, so a
 request can never reach outside the record directory.
 """
 
