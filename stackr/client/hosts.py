@@ -7,14 +7,14 @@ or ``STACKR_HOST`` point the client at another engine (as ``DOCKER_HOST`` does).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from stackr.errors import UsageError
 from stackr.paths import run_root
+from stackr.record import frozen_record
 
 
-@dataclass(frozen=True)
+@frozen_record
 class UnixHost:
     socket_path: str
     is_default: bool = False  # the local embedded engine: may be auto-started
@@ -23,7 +23,7 @@ class UnixHost:
         return f"unix://{self.socket_path}"
 
 
-@dataclass(frozen=True)
+@frozen_record
 class SshHost:
     host: str
     user: str | None = None
