@@ -30,7 +30,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from stackr.commands.project_session import client_for, progress_sink, project_for_records
     from stackr.plan import DownOptions, OpType, teardown
-    from stackr.project import settled
     from stackr.project.apply import Executor
     from stackr.project.lock import project_lock
     from stackr.project.observe import observe
@@ -39,8 +38,6 @@ def run(args: argparse.Namespace) -> int:
     project = project_for_records(args)
     client = client_for(args)
     with project_lock(project, on_wait=lambda text: print(text, file=sys.stderr)):
-        if not args.dry_run:
-            settled.forget(project)  # first: a `down` cut short is not settled either
         observation = observe(client, project)
         plan = teardown(observation.resources, DownOptions(remove_volumes=args.volumes))
         if args.dry_run:

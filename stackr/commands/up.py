@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
     from stackr.client import EngineClient
     from stackr.project.observe import Observation
+    from stackr.project.settled import Compiled
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -58,13 +59,9 @@ def run(args: argparse.Namespace) -> int:
     client = client_for(args)
     started_at = time.time()
     key = settled.invocation_key(args, os.environ, os.getcwd())
-    answer = _settled_answer(client, key) if key is not None else None
-    if answer is not None:
-        project, services, warnings, unattached = answer
-        _check_services(args, services)
-        for warning in warnings:
-            print(f"warning: {warning}", file=sys.stderr)
-        print(f"nothing to do: project {project} matches the stack file", file=sys.stderr)
+    compiled = settled.lookup(key) if key is not None else None
+    if compiled is not None:
+        project, unattached = _apply_compiled(args, client, compiled)
     else:
         converged = _converge(args, client, key)
         if converged is None:
@@ -92,25 +89,28 @@ def _check_services(args: argparse.Namespace, services: Collection[str]) -> None
         raise UsageError(f"no such service: {', '.join(unknown)}")
 
 
-def _settled_answer(client: EngineClient, key: str
-                    ) -> tuple[str, list[str], list[str], list[str]] | None:
-    """(project, its services, the warnings to repeat, the services with ``attach:
-    false``) when the project's record says nothing changed since it settled
-    (``stackr.project.settled``); else ``None``."""
-    from stackr.project import settled
+def _apply_compiled(args: argparse.Namespace, client: EngineClient, compiled: Compiled
+                    ) -> tuple[str, list[str]]:
+    """``up`` from the project's settled record (``stackr.project.settled``): its files
+    are unchanged, so the stack need not be loaded to plan and apply."""
+    from stackr.commands.project_session import print_warnings, progress_sink
+    from stackr.plan import UpOptions
+    from stackr.project.converge import plan_and_apply
     from stackr.project.lock import project_lock
-    from stackr.project.observe import observe
 
-    document = settled.lookup(key)
-    if document is None:
-        return None
-    project = str(document["project"])
-    with project_lock(project, on_wait=lambda text: print(text, file=sys.stderr)):
-        observation = observe(client, project)
-    if settled.observed_digest(observation) != document["observed"]:
-        return None
-    return (project, list(document["services"]), list(document["warnings"]),
-            list(document["unattached"]))
+    _check_services(args, compiled.services)
+    for warning in compiled.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    options = UpOptions(restart_dependants=compiled.desired.restart_dependants)
+    with project_lock(compiled.project, on_wait=lambda text: print(text, file=sys.stderr)):
+        plan = plan_and_apply(client, compiled.graph, compiled.desired, compiled.bodies,
+                              options, stop_timeout=args.timeout,
+                              progress=progress_sink(args.progress))
+    print_warnings(plan.warnings)
+    if plan.is_empty():
+        print(f"nothing to do: project {compiled.project} matches the stack file",
+              file=sys.stderr)
+    return compiled.project, list(compiled.unattached)
 
 
 def _converge(args: argparse.Namespace, client: EngineClient, key: str | None
@@ -148,14 +148,15 @@ def _converge(args: argparse.Namespace, client: EngineClient, key: str | None
     if plan.is_empty():
         print(f"nothing to do: project {stack.name} matches the stack file", file=sys.stderr)
     unattached = sorted(name for name, service in stack.services.items() if not service.attach)
-    if key is not None and settled.eligible(stack, converged.desired.external):
-        observation = converged.settled(client, graph)
-        if observation is not None:
-            warnings = [warning.render() for warning in loaded.warnings]
-            files = [*settled.consulted_files(loaded, load_options(args)),
-                     *settled.image_files(converged.image_ids)]
-            settled.record(key, stack.name, sorted(stack.services), files, observation,
-                           [*warnings, *plan.warnings], unattached)
+    if key is not None and converged.bodies is not None and settled.eligible(
+            stack, converged.desired.external):
+        compiled = settled.Compiled(
+            stack.name, tuple(sorted(stack.services)), tuple(unattached),
+            tuple(warning.render() for warning in loaded.warnings), graph,
+            converged.desired, converged.bodies)
+        files = [*settled.consulted_files(loaded, load_options(args)),
+                 *settled.image_files(converged.image_ids)]
+        settled.record(key, compiled, files)
     return stack.name, unattached
 
 

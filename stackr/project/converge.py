@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from stackr.plan import Plan, UpOptions
     from stackr.project.apply import ProgressSink
     from stackr.project.desired import DesiredStack
-    from stackr.project.observe import Observation
+    from stackr.project.requests import Bodies
 
 
 @dataclass(frozen=True)
@@ -31,15 +31,7 @@ class Converged:
     desired: DesiredStack  # with the image ids resolved: what a caller builds more on
     image_ids: Mapping[str, str | None]  # image reference → the id it resolved to
     options: UpOptions  # as planned with (restart_dependants filled in)
-
-    def settled(self, client: EngineClient, graph: StackGraph) -> Observation | None:
-        """The engine's state now, if planning again from it would do nothing."""
-        from stackr.plan import reconcile
-        from stackr.project.observe import observe
-
-        observation = observe(client, self.desired.project)
-        plan = reconcile(graph, self.desired.resources, observation.resources, self.options)
-        return observation if plan.is_empty() else None
+    bodies: Bodies | None  # what each resource is made with (None: a dry run)
 
 
 def converge(
@@ -63,7 +55,7 @@ def converge(
     from stackr.project.desired import desired_stack
     from stackr.project.lock import project_lock
     from stackr.project.observe import observe
-    from stackr.project.requests import up_requests
+    from stackr.project.requests import request_bodies
 
     with project_lock(stack.name, on_wait=on_wait):
         # Only the images of what `up SERVICE...` touches are pulled or built.
@@ -73,11 +65,11 @@ def converge(
                                    only=touched)
         desired = desired_stack(stack, graph, image_ids)
         check_external(client, desired.external, desired.engine_names)
-        observation = observe(client, stack.name)
         options = dataclasses.replace(options, restart_dependants=desired.restart_dependants)
-        plan = reconcile(graph, desired.resources, observation.resources, options)
         if dry_run:
-            return Converged(plan, desired, image_ids, options)
+            observation = observe(client, stack.name)
+            plan = reconcile(graph, desired.resources, observation.resources, options)
+            return Converged(plan, desired, image_ids, options, None)
         # Secrets and configs are (re)written on every up: a reboot empties run_root().
         secret_files = {
             name: secrets.plan_files(
@@ -88,18 +80,38 @@ def converge(
         }
         for files in secret_files.values():
             secrets.write_files(files)
-        if not plan.is_empty():
-            from stackr.plan import OpType
-            from stackr.project.apply import Executor
+        bodies = request_bodies(stack, desired, secret_files)
+        plan = plan_and_apply(client, graph, desired, bodies, options,
+                              stop_timeout=stop_timeout, progress=progress)
+    return Converged(plan, desired, image_ids, options, bodies)
 
-            requests = up_requests(stack, desired, observation, secret_files)
-            if stop_timeout is not None:
-                requests = dataclasses.replace(requests, stop_timeout=stop_timeout)
-            # A creation runs beside the next waves (a chain's starts wait only for
-            # their own container's creation).
-            Executor(client, requests, progress,
-                     detach=frozenset({OpType.CREATE_CONTAINER})).run(plan)
-    return Converged(plan, desired, image_ids, options)
+
+def plan_and_apply(
+    client: EngineClient,
+    graph: StackGraph,
+    desired: DesiredStack,
+    bodies: Bodies,
+    options: UpOptions,
+    *,
+    stop_timeout: int | None = None,
+    progress: ProgressSink | None = None,
+) -> Plan:
+    """Observe, plan and apply, under the project's lock (the caller's): the part of
+    ``converge`` that needs no stack file, for it and for a settled record's ``up``."""
+    from stackr.plan import OpType, reconcile
+    from stackr.project.apply import Executor
+    from stackr.project.observe import observe
+    from stackr.project.requests import up_requests
+
+    observation = observe(client, desired.project)
+    plan = reconcile(graph, desired.resources, observation.resources, options)
+    if not plan.is_empty():
+        requests = up_requests(bodies, desired, observation, stop_timeout)
+        # A creation runs beside the next waves (a chain's starts wait only for their
+        # own container's creation).
+        Executor(client, requests, progress,
+                 detach=frozenset({OpType.CREATE_CONTAINER})).run(plan)
+    return plan
 
 
 def check_external(

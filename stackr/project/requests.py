@@ -5,6 +5,7 @@ body and wait decided here, so the executor only carries them out. Pure.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from stackr.graph import ResourceId
@@ -18,8 +19,18 @@ if TYPE_CHECKING:
     from stackr.config.models import Stack
 
 
-def up_requests(stack: Stack, desired: DesiredStack, observation: Observation,
-                secret_files: Mapping[str, list[SecretFile]] | None = None) -> Requests:
+@dataclass(frozen=True)
+class Bodies:
+    """What the engine is sent to make each resource: a function of the stack alone (and
+    of the image ids in ``desired``), so a settled record can keep it."""
+
+    containers: Mapping[ResourceId, tuple[str, JsonObject]]  # engine name, create body
+    networks: Mapping[ResourceId, JsonObject]
+    volumes: Mapping[ResourceId, JsonObject]
+
+
+def request_bodies(stack: Stack, desired: DesiredStack,
+                   secret_files: Mapping[str, list[SecretFile]] | None = None) -> Bodies:
     """``secret_files``: service name → its secrets and configs (``secrets.plan_files``)."""
     containers: dict[ResourceId, tuple[str, JsonObject]] = {}
     networks: dict[ResourceId, JsonObject] = {}
@@ -34,9 +45,15 @@ def up_requests(stack: Stack, desired: DesiredStack, observation: Observation,
             networks[resource] = translate.network_body(stack, resource, desired)
         elif resource.kind == "volume":
             volumes[resource] = translate.volume_body(stack, resource, desired)
+    return Bodies(containers, networks, volumes)
+
+
+def up_requests(bodies: Bodies, desired: DesiredStack, observation: Observation,
+                stop_timeout: int | None = None) -> Requests:
     wait_names = {r: n for r, n in desired.engine_names.items() if r.kind == "service"}
-    return Requests(containers, networks, volumes, dict(observation.handles),
-                    observation.display_names(), dict(desired.waits), wait_names)
+    return Requests(bodies.containers, bodies.networks, bodies.volumes,
+                    dict(observation.handles), observation.display_names(),
+                    dict(desired.waits), wait_names, stop_timeout)
 
 
 def down_requests(observation: Observation, stop_timeout: int | None) -> Requests:

@@ -1,18 +1,19 @@
-"""A no-op ``up`` answered without loading the stack: the record of a settled project.
+"""An ``up`` without loading the stack: the project's compiled stack, recorded.
 
 Loading a stack (YAML, interpolation, pydantic validation) costs most of an ``up`` that
-has nothing to do. The plan is a pure function of the loaded stack, the image ids and
-the engine's observed state, and the loaded stack is a pure function of the command line,
-the working directory, the environment and the files it was read from. So after an
-``up`` whose plan (once applied) leaves nothing to do, this records those inputs (each
-file's digest; files looked for and absent count as absent; the image store's indexes
-and records count as files) and a digest of the observed state. The next ``up`` with the
-same command line, directory and environment checks the files and the engine; if all
-are the same, the plan is empty without loading anything. Any difference (an edited
-file, a new image under the tag, a stopped container, another stackr) falls back to the
-full path, which records again. Stacks whose desired state depends on more than that
-(a ``build:``, a pull policy that asks the registry, secrets and configs rewritten on
-every ``up``, external resources that must exist) are never recorded.
+has little or nothing to do. What ``up`` makes of the files — the graph, the desired
+state with its config hashes, the body of every create — is a pure function of the
+command line, the working directory, the environment, the files the stack was read
+from and the image ids. So after a full ``up`` this records all of those inputs (each
+file's digest, the files looked for and absent too, the image store's indexes and
+records) with the compiled stack. The next ``up`` with the same command line, directory
+and environment checks the files; if none changed it observes the engine, plans and
+applies from the record, without loading anything: a no-op ``up``, an ``up`` after
+``down`` or ``stop``, or after a container died, all take this path. Any changed file
+(an edit, a new image under the tag, a ``.env`` that appears) takes the full path,
+which records again. Stacks whose compiled state depends on more than that (a
+``build:``, a pull policy that asks the registry, secrets and configs rewritten on every
+``up``, external resources that must exist) are never recorded.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,14 +34,16 @@ if TYPE_CHECKING:
     from stackr.config.models import Stack
     from stackr.config.pipeline import LoadedStack
     from stackr.config.project import LoadOptions
-    from stackr.project.observe import Observation
+    from stackr.graph import StackGraph
+    from stackr.project.desired import DesiredStack
+    from stackr.project.requests import Bodies
 
 # Flags that change what the plan is; with any of them, `up` takes the full path.
 PLAN_FLAGS = ("services", "scale", "no_deps", "no_start", "no_recreate", "force_recreate",
               "remove_orphans", "renew_anon_volumes", "build", "dry_run")
 # Pull policies that never ask a registry for an image that is present.
 LOCAL_PULL_POLICIES = (None, "missing", "if_not_present", "never")
-RECORD_VERSION = 2
+RECORD_VERSION = 3
 # Set by the shell to the last command's path and the previous directory: they differ
 # between `time stackr up` and `stackr up` or after a `cd`, and no stack uses them.
 VOLATILE_VARIABLES = frozenset({"_", "OLDPWD"})
@@ -99,16 +103,6 @@ def file_digest(path: str) -> str | None:
         return "unreadable"
 
 
-def observed_digest(observation: Observation) -> str:
-    """Everything of the observed state that ``reconcile`` reads."""
-    rows = [
-        [str(resource), record.config_hash, record.running, record.external,
-         [str(need) for need in record.needs], record.config]
-        for resource, record in sorted(observation.resources.items())
-    ]
-    return hashlib.sha256(json.dumps(rows, sort_keys=True, default=str).encode()).hexdigest()
-
-
 def consulted_files(loaded: LoadedStack, options: LoadOptions) -> list[Path]:
     """Every file whose content or presence decided the loaded stack."""
     from stackr.config.loader import stack_file_paths
@@ -155,23 +149,32 @@ def image_files(image_ids: Mapping[str, str | None]) -> list[Path]:
     return paths
 
 
-def record(key: str, project: str, services: Iterable[str], files: Iterable[Path],
-           observation: Observation, warnings: Iterable[str],
-           unattached: Iterable[str] = ()) -> None:
-    """Record ``project`` as settled for ``key``; the project's older records go."""
-    from stackr.statefile import write_json_atomic
+@dataclass(frozen=True)
+class Compiled:
+    """What a full ``up`` made of the stack, for the next ``up`` to plan and apply from."""
 
-    forget(project)
+    project: str
+    services: tuple[str, ...]  # every service of the stack (for the CLI's checks)
+    unattached: tuple[str, ...]  # attach: false (an attached up's logs)
+    warnings: tuple[str, ...]  # the loader's, said again on every up
+    graph: StackGraph
+    desired: DesiredStack
+    bodies: Bodies
+
+
+def record(key: str, compiled: Compiled, files: Iterable[Path]) -> None:
+    """Record ``compiled`` for ``key``; the project's older records go."""
+    import pickle
+
+    from stackr.statefile import write_atomic
+
+    forget(compiled.project)
     document = {
         "version": RECORD_VERSION,
-        "project": project,
-        "services": list(services),
         "files": {str(path): file_digest(str(path)) for path in files},
-        "observed": observed_digest(observation),
-        "warnings": list(warnings),
-        "unattached": list(unattached),  # attach: false (an attached up's logs)
+        "compiled": compiled,
     }
-    write_json_atomic(records_dir() / f"{project}.{key}.json", document)
+    write_atomic(records_dir() / f"{compiled.project}.{key}.pickle", pickle.dumps(document))
 
 
 def forget(project: str) -> None:
@@ -190,25 +193,29 @@ def forget(project: str) -> None:
 
 def project_name(args: argparse.Namespace, environ: Mapping[str, str], cwd: str
                  ) -> str | None:
-    """The project these options named when it last settled, if none of its files
+    """The project these options named at their last full ``up``, if none of its files
     changed since: the commands that need only the name skip reading the stack."""
-    document = lookup(stack_key(args, environ, cwd))
-    return str(document["project"]) if document is not None else None
+    compiled = lookup(stack_key(args, environ, cwd))
+    return compiled.project if compiled is not None else None
 
 
-def lookup(key: str) -> dict[str, Any] | None:
-    """The record for ``key`` if none of its files changed, else ``None``."""
-    from stackr.statefile import read_json
+def lookup(key: str) -> Compiled | None:
+    """The compiled stack recorded for ``key`` if none of its files changed, else None.
+
+    The record is stackr's own, in its root-only run directory, read back with pickle
+    (the stack's classes, nothing else of note): as trusted as the engine's records.
+    """
+    import pickle
 
     try:
-        names = [name for name in os.listdir(records_dir()) if name.endswith(f".{key}.json")]
+        names = [name for name in os.listdir(records_dir()) if name.endswith(f".{key}.pickle")]
     except FileNotFoundError:
         return None
     if len(names) != 1:
         return None
     try:
-        document = read_json(records_dir() / names[0])
-    except Exception:  # a damaged record is only a missed shortcut
+        document = pickle.loads((records_dir() / names[0]).read_bytes())
+    except Exception:  # a damaged or outdated record is only a missed shortcut
         return None
     if not isinstance(document, dict) or document.get("version") != RECORD_VERSION:
         return None
@@ -217,4 +224,5 @@ def lookup(key: str) -> dict[str, Any] | None:
         file_digest(path) != digest for path, digest in files.items()
     ):
         return None
-    return document
+    compiled = document.get("compiled")
+    return compiled if isinstance(compiled, Compiled) else None

@@ -1,8 +1,9 @@
-"""A no-op ``up`` answered from the settled record, and every change that must not be.
+"""``up`` from the settled record (the compiled stack), and every change that must not.
 
-The answer is only a shortcut: each test proves that after a change (environment, file,
-``.env``, image, container state) ``up`` takes the full path and converges, and that
-with nothing changed it does not load the stack at all (pydantic is never imported).
+The record is only a shortcut: each test proves that after a change of an input
+(environment, file, ``.env``, image) ``up`` takes the full path and converges, and that
+with no input changed it does not load the stack at all (pydantic is never imported)
+yet still converges: a no-op, a stopped container started, the stack after ``down``.
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ def test_nothing_changed_is_answered_without_loading_the_stack(project: Project)
     assert ids(project) == before
     assert len(records(project)) == 1
     project.stackr("down", "-t", "1")
-    assert records(project) == []  # down forgets the project
+    assert up(project)[0] == "settled"  # the stack after down: from the record too
+    assert set(ids(project)) == {"app", "other"}
 
 
 def test_each_change_takes_the_full_path_and_converges(project: Project,
@@ -101,11 +103,11 @@ def test_each_change_takes_the_full_path_and_converges(project: Project,
     assert fourth["other"] != third["other"] and fourth["app"] == third["app"]
     assert up(project)[0] == "settled"
 
-    # the engine's state: a stopped container is started again
+    # the engine's state: a stopped container is started again, from the record
     project.stackr("stop", "app")
-    assert up(project)[0] == "loaded"
-    assert project.ps()[f"{project.name}-app-1"]["State"] == "running"
     assert up(project)[0] == "settled"
+    assert project.ps()[f"{project.name}-app-1"]["State"] == "running"
+    assert ids(project) == fourth
 
     # a new image under the same tag recreates both
     rootfs = make_busybox_rootfs(tmp_path / "busybox-2")

@@ -64,35 +64,39 @@ def test_only_stacks_decided_by_files_and_images_are_recorded(tmp_path: Path) ->
         assert not settled.eligible(stack(text), ())
 
 
-def test_a_changed_file_voids_the_record(tmp_path: Path) -> None:
-    from stackr.project.observe import Observation
+def compiled(project: str = "demo", warnings: tuple[str, ...] = ()) -> settled.Compiled:
+    from stackr.graph import StackGraph
+    from stackr.project.desired import DesiredStack
+    from stackr.project.requests import Bodies
 
+    desired = DesiredStack(project, {}, {}, {}, {}, frozenset())
+    return settled.Compiled(project, ("app",), (), warnings, StackGraph.from_edges([]),
+                            desired, Bodies({}, {}, {}))
+
+
+def test_a_changed_file_voids_the_record(tmp_path: Path) -> None:
     watched = tmp_path / "compose.yaml"
     watched.write_text("a")
-    observation = Observation("demo", {}, {}, {})
-    settled.record("k1", "demo", ["app"], [watched, tmp_path / ".env"], observation, ["w"])
-    document = settled.lookup("k1")
-    assert document is not None and document["warnings"] == ["w"]
-    assert document["observed"] == settled.observed_digest(observation)
+    settled.record("k1", compiled(warnings=("w",)), [watched, tmp_path / ".env"])
+    found = settled.lookup("k1")
+    assert found is not None and found.warnings == ("w",) and found.services == ("app",)
     (tmp_path / ".env").write_text("")  # a file that was absent appears
     assert settled.lookup("k1") is None
     (tmp_path / ".env").unlink()
     watched.write_text("b")
     assert settled.lookup("k1") is None
-    settled.record("k2", "demo", ["app"], [watched], observation, [])
+    settled.record("k2", compiled(), [watched])
     assert settled.lookup("k1") is None  # one record per project
     settled.forget("demo")
     assert settled.lookup("k2") is None
 
 
 def test_the_name_verbs_read_the_project_from_the_record(tmp_path: Path) -> None:
-    from stackr.project.observe import Observation
-
     watched = tmp_path / "compose.yaml"
     watched.write_text("name: demo\n")
     given = args(remove_orphans=True)  # down's flags do not matter for the name
     key = settled.stack_key(given, {"A": "1"}, str(tmp_path))
-    settled.record(key, "demo", [], [watched], Observation("demo", {}, {}, {}), [])
+    settled.record(key, compiled(), [watched])
     assert settled.project_name(given, {"A": "1"}, str(tmp_path)) == "demo"
     assert settled.project_name(given, {"A": "2"}, str(tmp_path)) is None
     watched.write_text("name: other\n")
