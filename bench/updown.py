@@ -1,7 +1,8 @@
 """``python -m bench.updown``: stackr beside docker-compose + Docker, in one run.
 
-Whole-process wall-clock times of a cold ``up -d``, a no-op ``up -d`` and ``down -t 2``
-of a stack of N services, each depending on the one before (``condition:
+Whole-process wall-clock times of a cold ``up -d`` (right after an edit of the stack
+file), a no-op ``up -d``, ``down -t 2``, and again a cold ``up -d`` (of the unchanged
+file) and ``down`` of a stack of N services, each depending on the one before (``condition:
 service_started``), all ``busybox:latest`` running ``sleep 3600`` under ``init: true``.
 Default N is 20 (issue #7's figure); ``--growth`` measures 5, 20 and 80.
 
@@ -50,9 +51,13 @@ REPO = Path(__file__).resolve().parents[1]
 PROJECT = "benchupdown"
 DEFAULT_SIZES = (20,)
 GROWTH_SIZES = (5, 20, 80)
-OPERATIONS = ("cold up -d", "no-op up -d", "down")
+# "cold up -d" follows an edit of the stack file (stackr loads it: no settled record
+# applies); "up -d again" is the cold up of the same, unchanged file after a down (stackr
+# plans from its settled record).
+OPERATIONS = ("cold up -d", "no-op up -d", "down", "up -d again", "down again")
 # Issue #7: stackr's time at most this fraction of docker-compose's.
-TARGET_FRACTIONS = {"cold up -d": 8, "no-op up -d": 5, "down": 10}
+TARGET_FRACTIONS = {"cold up -d": 8, "no-op up -d": 5, "down": 10, "up -d again": 8,
+                    "down again": 10}
 STOP_TIMEOUT = "2"
 
 
@@ -113,13 +118,19 @@ class Side:
         return self.directory / f"stack{count}"
 
     def cycle(self, count: int) -> dict[str, float]:
-        """Cold up, no-op up, down of the ``count`` stack; seconds per operation."""
+        """Cold up (of an edited file), no-op up, down, cold up of the unchanged file,
+        down, of the ``count`` stack; seconds per operation."""
         cwd = self.stack_directory(count)
+        with (cwd / "compose.yaml").open("a") as stack_file:  # an edit: a comment
+            stack_file.write(f"# edited {time.time()}\n")
         up = [*self.command, "up", "-d"]
+        down = [*self.command, "down", "-t", STOP_TIMEOUT]
         return {
             "cold up -d": timed(up, self.env, cwd),
             "no-op up -d": timed(up, self.env, cwd),
-            "down": timed([*self.command, "down", "-t", STOP_TIMEOUT], self.env, cwd),
+            "down": timed(down, self.env, cwd),
+            "up -d again": timed(up, self.env, cwd),
+            "down again": timed(down, self.env, cwd),
         }
 
 
