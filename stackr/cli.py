@@ -214,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         exit_code = _runtime_fast_path(arguments[1:], whole_process=argv is None)
         if exit_code is not None:
             if argv is None:  # leave without the interpreter's teardown
-                from stackr.runtime.ocicli import exit_now
+                from stackr.leave import exit_now
 
                 exit_now(exit_code)
             return exit_code

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import NoReturn
+
+TYPE_CHECKING = False  # mypy reads True: typing is not loaded by `stackr runtime`
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 
 def exit_now(code: int) -> NoReturn:

@@ -102,13 +102,9 @@ class EngineClient:
             except (FileNotFoundError, ConnectionRefusedError) as error:
                 connection.close()
                 self._local.connection = None
-                if attempt == 0 and self._may_autostart():
-                    self._ensure_engine()
+                if self._autostarted(attempt):
                     continue
-                raise EngineUnavailableError(
-                    f"no engine answers at {self.host}: {error.strerror or error} "
-                    "(start one with `stackr engine`)"
-                ) from None
+                raise self._no_engine(error) from None
             except (BrokenPipeError, ConnectionResetError):
                 # A kept-alive connection the engine closed (restart, idle): retry once.
                 detail = connection.failure_detail()
@@ -294,6 +290,18 @@ class EngineClient:
             if isinstance(archive, str):
                 body.close()
 
+    def _autostarted(self, attempt: int) -> bool:
+        """After the first refused connection to the local default engine: start it."""
+        if attempt == 0 and self._may_autostart():
+            self._ensure_engine()
+            return True
+        return False
+
+    def _no_engine(self, error: OSError) -> EngineUnavailableError:
+        return EngineUnavailableError(f"no engine answers at {self.host}: "
+                                      f"{error.strerror or error} (start one with "
+                                      "`stackr engine`)")
+
     def _open_body_connection(self) -> Connection:
         """A new connection, made before any of a body is sent (a body cannot be sent
         twice): the local default engine is started if nothing answers."""
@@ -304,13 +312,9 @@ class EngineClient:
                 return connection
             except (FileNotFoundError, ConnectionRefusedError) as error:
                 connection.close()
-                if attempt == 0 and self._may_autostart():
-                    self._ensure_engine()
+                if self._autostarted(attempt):
                     continue
-                raise EngineUnavailableError(
-                    f"no engine answers at {self.host}: {error.strerror or error} "
-                    "(start one with `stackr engine`)"
-                ) from None
+                raise self._no_engine(error) from None
         raise EngineUnavailableError(f"no engine answers at {self.host}")  # pragma: no cover
 
     def _send_body(self, path: str, body: IO[bytes], length: int, *, pass_fd: bool = False

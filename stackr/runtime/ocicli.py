@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import gc
 import json
-import os
 import signal as signals
 import sys
 from pathlib import Path
@@ -28,7 +27,6 @@ from stackr.errors import StackrError, UsageError
 TYPE_CHECKING = False  # mypy reads True: typing is not imported at run time
 if TYPE_CHECKING:
     import argparse
-    from typing import NoReturn
 
     Arguments = argparse.Namespace | SimpleNamespace
 
@@ -296,21 +294,8 @@ def one_shot_process() -> None:
     gc.disable()
 
 
-def exit_now(code: int) -> NoReturn:
-    """Leave without the interpreter's teardown (tens of ms for the modules loaded).
-
-    For a finished command only: stdout and stderr are flushed here; nothing of
-    stackr's needs atexit handlers or finalizers (its files are closed, the container
-    is waited for and deleted).
-    """
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed pipe or stream: nothing left to say
-            code = code or 1
-    os._exit(code)
-
-
 if __name__ == "__main__":
+    from stackr.leave import exit_now
+
     one_shot_process()
     exit_now(main())

@@ -4,23 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from stackr.config.loader import stack_file_paths
-from stackr.config.pipeline import LoadedStack, load_stack
-from stackr.config.project import LoadOptions
-from stackr.errors import StackFileError
-
-
-def load(directory: Path, text: str, environ: dict[str, str] | None = None) -> LoadedStack:
-    (directory / "compose.yaml").write_text(text)
-    return load_stack(LoadOptions(environ=environ or {}, cwd=directory))
-
-
-def problems(directory: Path, text: str) -> list[str]:
-    with pytest.raises(StackFileError) as caught:
-        load(directory, text)
-    return [diagnostic.render() for diagnostic in caught.value.diagnostics]
+from tests.unit.config.test_extends import load, problems
 
 
 def test_an_included_stack_keeps_its_own_environment_and_paths(tmp_path: Path) -> None:
