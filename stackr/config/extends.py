@@ -19,7 +19,7 @@ from pathlib import Path
 
 from stackr.config.interpolate import interpolate_node
 from stackr.config.merge import merge_nodes, strip_resets
-from stackr.config.source import Node, read_stack_file
+from stackr.config.source import Node, read_stack_file, with_entries, without_key
 from stackr.errors import Diagnostic, Location
 
 Display = Callable[[Path], str]
@@ -42,11 +42,8 @@ class _Resolver:
             self.files_read.append(path)
             if problems:
                 self._unreadable.add(path)
-            for problem in problems:  # a missing file is said at the extends naming it
-                self.diagnostics.append(
-                    problem if problem.location is not None else Diagnostic(
-                        where, key_path, problem.message.replace("stack file", "file", 1))
-                )
+            # a missing file is said at the extends naming it
+            self.diagnostics.extend(said_at(problem, where, key_path) for problem in problems)
             services = None
             for document in documents:
                 result = interpolate_node(document, self.environment)
@@ -68,12 +65,12 @@ class _Resolver:
         key_path = f"services.{name}.extends"
         base_file, base_name = self._target(path, extends, where, key_path)
         if base_name is None:
-            return _without_extends(service)
+            return without_key(service, "extends")
         label = f"{self.display(base_file)}:{base_name}"
         if label in chain:
             cycle = " → ".join((*chain, label))
             self.diagnostics.append(Diagnostic(where, key_path, f"extends cycle: {cycle}"))
-            return _without_extends(service)
+            return without_key(service, "extends")
         services = self._services_of.get(path) if base_file == path else \
             self.services(base_file, where, key_path)
         base = services.value.get(base_name) if services is not None and services.is_mapping \
@@ -83,12 +80,12 @@ class _Resolver:
                 self.diagnostics.append(Diagnostic(
                     where, key_path,
                     f'service "{base_name}" not found in {self.display(base_file)}'))
-            return _without_extends(service)
+            return without_key(service, "extends")
         resolved_base = self.resolve(base_file, base_name, base, (*chain, label))
         if base_file.parent != self.project_dir:
             resolved_base = rebased_service(resolved_base, base_file.parent)
-        merged = merge_nodes(strip_resets(_without_extends(resolved_base)),
-                             _without_extends(service), ("services", name))
+        merged = merge_nodes(strip_resets(without_key(resolved_base, "extends")),
+                             without_key(service, "extends"), ("services", name))
         self._done[key] = merged
         return merged
 
@@ -109,13 +106,12 @@ class _Resolver:
         return path, None
 
 
-def _without_extends(service: Node) -> Node:
-    if not service.is_mapping or "extends" not in service.value:
-        return service
-    entries = {k: v for k, v in service.value.items() if k != "extends"}
-    locations = {k: v for k, v in service.key_locations.items() if k != "extends"}
-    return replace(service, value=entries, key_locations=locations,
-                   size=1 + sum(child.size for child in entries.values()))
+def said_at(problem: Diagnostic, location: Location, key_path: str) -> Diagnostic:
+    """A problem of a file another file names (a missing file has no position of its
+    own), said where it is named."""
+    if problem.location is not None:
+        return problem
+    return Diagnostic(location, key_path, problem.message.replace("stack file", "file", 1))
 
 
 def absolute_path(text: str, directory: Path) -> str:
@@ -203,7 +199,6 @@ def apply_extends(document: Node, path: Path, environment: Mapping[str, str],
         name: resolver.resolve(path, name, service, (f"{label}:{name}",))
         for name, service in services.value.items()
     }
-    size = 1 + sum(child.size for child in entries.values())
-    resolved = replace(services, value=entries, size=size)
-    document = replace(document, value={**document.value, "services": resolved})
+    document = with_entries(document, {**document.value,
+                                       "services": with_entries(services, entries)})
     return Extended(document, resolver.diagnostics, list(dict.fromkeys(resolver.files_read)))

@@ -17,11 +17,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from stackr.config.envfile import read_dotenv
-from stackr.config.extends import absolute_path, apply_extends, rebased_service
+from stackr.config.extends import absolute_path, apply_extends, rebased_service, said_at
 from stackr.config.interpolate import interpolate_node
 from stackr.config.merge import merge_files
-from stackr.config.source import Node, read_stack_file
+from stackr.config.project import LoadOptions, load_environment
+from stackr.config.source import Node, read_stack_file, with_entries, without_key
 from stackr.errors import Diagnostic, Location
 
 Display = Callable[[Path], str]
@@ -47,9 +47,7 @@ class _Loader:
         node = document.value.get("include") if document.is_mapping else None
         if node is None:
             return document
-        rest = {k: v for k, v in document.value.items() if k != "include"}
-        keys = {k: v for k, v in document.key_locations.items() if k != "include"}
-        document = replace(document, value=rest, key_locations=keys)
+        document = without_key(document, "include")
         if not node.is_sequence:
             self._problem(node.location, "include", "include is a list of entries")
             return document
@@ -98,16 +96,19 @@ class _Loader:
             shown = " → ".join(self.display(file) for file in (*chain, cycle[0]))
             self._problem(entry.location, where, f"include cycle: {shown}")
             return None
-        environment = self._environment(
-            [Path(os.path.normpath(base / name)) for name in env_files] or
-            [project_dir / ".env"], entry.location, where, required=bool(env_files))
+        # Its own .env (or env_file list) under the process environment, as a project's.
+        dotenv_files = [Path(os.path.normpath(base / name)) for name in env_files]
+        self.files.extend(dotenv_files or [project_dir / ".env"])
+        environment, problems = load_environment(
+            LoadOptions(env_files=tuple(dotenv_files), environ=self.environ, cwd=base),
+            project_dir)
+        self.diagnostics.extend(said_at(problem, entry.location, where) for problem in problems)
         documents = []
         for file in files:
             read, problems = read_stack_file(file, self.display(file))
             self.files.append(file)
-            for problem in problems:
-                self.diagnostics.append(problem if problem.location is not None else Diagnostic(
-                    entry.location, where, problem.message.replace("stack file", "file", 1)))
+            self.diagnostics.extend(said_at(problem, entry.location, where)
+                                    for problem in problems)
             for document in read:
                 result = interpolate_node(document, environment)
                 self.diagnostics.extend(result.errors)
@@ -119,26 +120,6 @@ class _Loader:
         if not documents:
             return None
         return _rebased(merge_files(documents), project_dir)
-
-    def _environment(self, paths: list[Path], location: Location, where: str,
-                     required: bool) -> dict[str, str]:
-        dotenv: dict[str, str] = {}
-
-        def lookup(name: str) -> str | None:
-            value = self.environ.get(name)
-            return value if value is not None else dotenv.get(name)
-
-        for path in paths:
-            self.files.append(path)
-            if not required and not path.is_file():
-                continue
-            values, problem = read_dotenv(path, self.display(path), lookup)
-            if problem is not None:
-                self.diagnostics.append(problem if problem.location is not None else
-                                        Diagnostic(location, where, problem.message))
-                continue
-            dotenv.update(values)
-        return {**dotenv, **self.environ}
 
     def _import(self, document: Node, included: Node, location: Location, where: str) -> Node:
         entries = dict(document.value)
@@ -156,12 +137,9 @@ class _Loader:
             for name in clashes:
                 self._problem(location, where, f"{section}.{name} is defined both here and in "
                               "the included file (Compose refuses it too)")
-            merged = {**imported.value, **own.value}
-            merged_keys = {**imported.key_locations, **own.key_locations}
-            entries[section] = replace(own, value=merged, key_locations=merged_keys,
-                                       size=1 + sum(child.size for child in merged.values()))
-        return replace(document, value=entries, key_locations=keys,
-                       size=1 + sum(child.size for child in entries.values()))
+            entries[section] = with_entries(own, {**imported.value, **own.value},
+                                            {**imported.key_locations, **own.key_locations})
+        return with_entries(document, entries, keys)
 
 
 def _rebased(model: Node, directory: Path) -> Node:

@@ -12,7 +12,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from stackr.config.envfile import read_dotenv
-from stackr.config.source import Node
+from stackr.config.merge import merge_nodes
+from stackr.config.source import Node, with_entries, without_key
 from stackr.errors import Diagnostic
 
 
@@ -52,19 +53,14 @@ def resolve_label_files(services: Node, project_dir: Path, display: Callable[[Pa
                                    Diagnostic(item.location, where, message))
                 continue
             labels.update({key: Node(value, item.location) for key, value in values.items()})
+        from_files = Node(labels, location, {key: label.location for key, label in
+                                             labels.items()}, 1 + len(labels))
         own = service.value.get("labels")
-        if own is not None and own.is_mapping:
-            labels.update(own.value)
-        elif own is not None and own.is_sequence:
-            for entry in own.value:  # KEY=VALUE items
-                key, _, text = str(entry.value).partition("=")
-                labels[key] = Node(text, entry.location)
-        fields = {k: v for k, v in service.value.items() if k != "label_file"}
-        fields["labels"] = Node(labels, own.location if own is not None else location,
-                                {key: label.location for key, label in labels.items()},
-                                1 + len(labels))
-        keys = {k: v for k, v in service.key_locations.items() if k != "label_file"}
+        # The service's own labels over the files', by the rule of an override file.
+        merged = from_files if own is None else \
+            merge_nodes(from_files, own, ("services", name, "labels"))
+        service = without_key(service, "label_file")
+        keys = dict(service.key_locations)
         keys.setdefault("labels", location)
-        entries[name] = replace(service, value=fields, key_locations=keys,
-                                size=1 + sum(child.size for child in fields.values()))
+        entries[name] = with_entries(service, {**service.value, "labels": merged}, keys)
     return Labelled(replace(services, value=entries), diagnostics, files)

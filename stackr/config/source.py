@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +77,23 @@ class Node:
     @property
     def is_sequence(self) -> bool:
         return isinstance(self.value, list)
+
+
+def with_entries(node: Node, entries: dict[str, Node],
+                 key_locations: Mapping[str, Location] | None = None) -> Node:
+    """The mapping ``node`` holding ``entries`` instead (its size counted again); its key
+    positions are ``key_locations``, else its own for the keys it keeps."""
+    if key_locations is None:
+        key_locations = {k: v for k, v in node.key_locations.items() if k in entries}
+    return replace(node, value=entries, key_locations=key_locations,
+                   size=1 + sum(child.size for child in entries.values()))
+
+
+def without_key(node: Node, key: str) -> Node:
+    """The mapping ``node`` without ``key`` (the loader's resolved keys: extends, …)."""
+    if not node.is_mapping or key not in node.value:
+        return node
+    return with_entries(node, {k: v for k, v in node.value.items() if k != key})
 
 
 class _Abort(Exception):
