@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from collections.abc import Collection
 
     from stackr.client import EngineClient
+    from stackr.plan import Plan
     from stackr.project.observe import Observation
     from stackr.project.settled import Compiled
 
@@ -93,7 +94,7 @@ def _apply_compiled(args: argparse.Namespace, client: EngineClient, compiled: Co
                     ) -> tuple[str, list[str]]:
     """``up`` from the project's settled record (``stackr.project.settled``): its files
     are unchanged, so the stack need not be loaded to plan and apply."""
-    from stackr.commands.project_session import print_warnings, progress_sink
+    from stackr.commands.project_session import progress_sink
     from stackr.plan import UpOptions
     from stackr.project.converge import plan_and_apply
     from stackr.project.lock import project_lock
@@ -106,11 +107,16 @@ def _apply_compiled(args: argparse.Namespace, client: EngineClient, compiled: Co
         plan = plan_and_apply(client, compiled.graph, compiled.desired, compiled.bodies,
                               options, stop_timeout=args.timeout,
                               progress=progress_sink(args.progress))
+    _report(plan, compiled.project)
+    return compiled.project, list(compiled.unattached)
+
+
+def _report(plan: Plan, project: str) -> None:
+    from stackr.commands.project_session import print_warnings
+
     print_warnings(plan.warnings)
     if plan.is_empty():
-        print(f"nothing to do: project {compiled.project} matches the stack file",
-              file=sys.stderr)
-    return compiled.project, list(compiled.unattached)
+        print(f"nothing to do: project {project} matches the stack file", file=sys.stderr)
 
 
 def _converge(args: argparse.Namespace, client: EngineClient, key: str | None
@@ -118,7 +124,7 @@ def _converge(args: argparse.Namespace, client: EngineClient, key: str | None
     """The full path: load, plan, apply; the project's name and its services with
     ``attach: false`` (``None``: a dry run)."""
     from stackr.commands.project_options import load_options, load_project
-    from stackr.commands.project_session import print_warnings, progress_sink
+    from stackr.commands.project_session import progress_sink
     from stackr.graph import build_graph
     from stackr.plan import UpOptions
     from stackr.project import settled
@@ -144,9 +150,7 @@ def _converge(args: argparse.Namespace, client: EngineClient, key: str | None
     if args.dry_run:
         print(plan.render())
         return None
-    print_warnings(plan.warnings)
-    if plan.is_empty():
-        print(f"nothing to do: project {stack.name} matches the stack file", file=sys.stderr)
+    _report(plan, stack.name)
     unattached = sorted(name for name, service in stack.services.items() if not service.attach)
     if key is not None and converged.bodies is not None and settled.eligible(
             stack, converged.desired.external):

@@ -32,7 +32,7 @@ import shutil
 import tarfile
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -212,6 +212,12 @@ class ImageStore:
                 path.unlink()
 
     # -- records -----------------------------------------------------------------------
+    def resolution_files(self, image_ids: Iterable[str]) -> list[Path]:
+        """The files whose content decides what references resolve to: the name and
+        digest indexes, and the records of ``image_ids`` (for stackr's settled record)."""
+        return [self.root / "tags.json", self.root / "digests.json",
+                *(self._record_path(image_id) for image_id in image_ids)]
+
     def _record_path(self, image_id: str) -> Path:
         return self.root / "records" / f"{_hex(image_id)}.json"
 

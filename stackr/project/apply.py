@@ -101,7 +101,7 @@ _PRESENT = {
 
 
 def _wait_all(futures: list[Future[None]]) -> None:
-    """Wait for every future, including those added meanwhile (detached removals)."""
+    """Wait for every future, including those added meanwhile (detached operations)."""
     while futures:
         futures.pop(0).result()
 

@@ -30,7 +30,6 @@ class Converged:
     plan: Plan  # what was (or, with dry_run, would be) done
     desired: DesiredStack  # with the image ids resolved: what a caller builds more on
     image_ids: Mapping[str, str | None]  # image reference → the id it resolved to
-    options: UpOptions  # as planned with (restart_dependants filled in)
     bodies: Bodies | None  # what each resource is made with (None: a dry run)
 
 
@@ -69,7 +68,7 @@ def converge(
         if dry_run:
             observation = observe(client, stack.name)
             plan = reconcile(graph, desired.resources, observation.resources, options)
-            return Converged(plan, desired, image_ids, options, None)
+            return Converged(plan, desired, image_ids, None)
         # Secrets and configs are (re)written on every up: a reboot empties run_root().
         secret_files = {
             name: secrets.plan_files(
@@ -83,7 +82,7 @@ def converge(
         bodies = request_bodies(stack, desired, secret_files)
         plan = plan_and_apply(client, graph, desired, bodies, options,
                               stop_timeout=stop_timeout, progress=progress)
-    return Converged(plan, desired, image_ids, options, bodies)
+    return Converged(plan, desired, image_ids, bodies)
 
 
 def plan_and_apply(

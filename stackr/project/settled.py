@@ -142,11 +142,7 @@ def image_files(image_ids: Mapping[str, str | None]) -> list[Path]:
     digest indexes and the records of the images they resolved to."""
     from stackr.images.store import ImageStore
 
-    root = ImageStore().root
-    paths = [root / "tags.json", root / "digests.json"]
-    for image_id in sorted(filter(None, image_ids.values())):
-        paths.append(root / "records" / f"{image_id.removeprefix('sha256:')}.json")
-    return paths
+    return ImageStore().resolution_files(sorted(filter(None, image_ids.values())))
 
 
 @dataclass(frozen=True)
