@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,19 +15,12 @@ import pytest
 from stackr.cli import main
 from stackr.images import ImageStore
 from tests.fixtures import images as fx
-from tests.integration.engine.conftest import EngineProcess, spawn_engine, stop_engine
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
-@pytest.fixture(autouse=True)
-def engine(stackr_dirs: tuple[Path, Path]) -> Iterator[EngineProcess]:
-    """The engine the verbs reach through the default socket (no autostart in tests)."""
-    running = spawn_engine(stackr_dirs[1])
-    try:
-        yield running
-    finally:
-        stop_engine(running)
+# Every test here reaches the engine through the default socket.
+pytestmark = pytest.mark.usefixtures("engine")
 
 
 def test_load_images_inspect_rmi(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

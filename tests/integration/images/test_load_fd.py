@@ -6,25 +6,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from stackr.images import ImageStore
 from tests.fixtures import images as fx
-from tests.integration.engine.conftest import EngineProcess, spawn_engine, stop_engine
+from tests.integration.engine.conftest import EngineProcess
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
-@pytest.fixture
-def engine(stackr_dirs: tuple[Path, Path]) -> Iterator[EngineProcess]:
-    running = spawn_engine(stackr_dirs[1])
-    try:
-        yield running
-    finally:
-        stop_engine(running)
 
 
 def _open_files(pid: int) -> set[str]:

@@ -113,8 +113,8 @@ def test_a_failing_start_stops_scheduling_later_waves() -> None:
     assert caught.value.pending == 3
 
 
-def test_down_shares_one_grace_period_and_uses_handles() -> None:
-    engine = FakeEngine()
+def running_down(engine: FakeEngine) -> tuple[Plan, dict[ResourceId, str]]:
+    """db and api running on the engine; down's plan of them and the handles it uses."""
     for name in ("p-db-1", "p-api-1"):
         engine.container_create({}, name)
         engine.container_start(f"id-{name}")
@@ -123,7 +123,12 @@ def test_down_shares_one_grace_period_and_uses_handles() -> None:
         [(OpType.STOP_CONTAINER, DB), (OpType.REMOVE_CONTAINER, DB)],
         [(OpType.REMOVE_NETWORK, NET)],
     )
-    handles = {API: "id-p-api-1", DB: "id-p-db-1", NET: "p_back"}
+    return plan, {API: "id-p-api-1", DB: "id-p-db-1", NET: "p_back"}
+
+
+def test_down_shares_one_grace_period_and_uses_handles() -> None:
+    engine = FakeEngine()
+    plan, handles = running_down(engine)
     Executor(engine, Requests(handles=handles, stop_timeout=5)).run(plan)
     stops = engine.actions("stop")
     assert [s.split()[0] for s in stops] == ["p-api-1", "p-db-1"]
@@ -155,15 +160,7 @@ def test_down_removes_a_container_beside_the_next_stop() -> None:
             super().container_remove(container, force, volumes)
 
     engine = SlowRemoval()
-    for name in ("p-db-1", "p-api-1"):
-        engine.container_create({}, name)
-        engine.container_start(f"id-{name}")
-    plan = plan_of(
-        [(OpType.STOP_CONTAINER, API), (OpType.REMOVE_CONTAINER, API)],
-        [(OpType.STOP_CONTAINER, DB), (OpType.REMOVE_CONTAINER, DB)],
-        [(OpType.REMOVE_NETWORK, NET)],
-    )
-    handles = {API: "id-p-api-1", DB: "id-p-db-1", NET: "p_back"}
+    plan, handles = running_down(engine)
     Executor(engine, Requests(handles=handles),
              detach=frozenset({OpType.REMOVE_CONTAINER})).run(plan)
     assert [s.split()[0] for s in engine.actions("stop")] == ["p-api-1", "p-db-1"]
