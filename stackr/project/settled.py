@@ -43,7 +43,7 @@ PLAN_FLAGS = ("services", "scale", "no_deps", "no_start", "no_recreate", "force_
               "remove_orphans", "renew_anon_volumes", "build", "dry_run")
 # Pull policies that never ask a registry for an image that is present.
 LOCAL_PULL_POLICIES = (None, "missing", "if_not_present", "never")
-RECORD_VERSION = 3
+RECORD_VERSION = 4
 # Set by the shell to the last command's path and the previous directory: they differ
 # between `time stackr up` and `stackr up` or after a `cd`, and no stack uses them.
 VOLATILE_VARIABLES = frozenset({"_", "OLDPWD"})
@@ -168,7 +168,8 @@ def record(key: str, compiled: Compiled, files: Iterable[Path]) -> None:
     document = {
         "version": RECORD_VERSION,
         "files": {str(path): file_digest(str(path)) for path in files},
-        "compiled": compiled,
+        # Pickled apart: what needs only the name never loads the stack's classes.
+        "compiled": pickle.dumps(compiled),
     }
     write_atomic(records_dir() / f"{compiled.project}.{key}.pickle", pickle.dumps(document))
 
@@ -191,8 +192,8 @@ def project_name(args: argparse.Namespace, environ: Mapping[str, str], cwd: str
                  ) -> str | None:
     """The project these options named at their last full ``up``, if none of its files
     changed since: the commands that need only the name skip reading the stack."""
-    compiled = lookup(stack_key(args, environ, cwd))
-    return compiled.project if compiled is not None else None
+    found = _current(stack_key(args, environ, cwd))
+    return found[0] if found is not None else None
 
 
 def lookup(key: str) -> Compiled | None:
@@ -203,6 +204,21 @@ def lookup(key: str) -> Compiled | None:
     """
     import pickle
 
+    found = _current(key)
+    if found is None:
+        return None
+    try:
+        compiled = pickle.loads(found[1])
+    except Exception:  # an outdated record is only a missed shortcut
+        return None
+    return compiled if isinstance(compiled, Compiled) else None
+
+
+def _current(key: str) -> tuple[str, bytes] | None:
+    """(project, its pickled compiled stack) recorded for ``key``, if none of the
+    record's files changed since."""
+    import pickle
+
     try:
         names = [name for name in os.listdir(records_dir()) if name.endswith(f".{key}.pickle")]
     except FileNotFoundError:
@@ -211,14 +227,13 @@ def lookup(key: str) -> Compiled | None:
         return None
     try:
         document = pickle.loads((records_dir() / names[0]).read_bytes())
-    except Exception:  # a damaged or outdated record is only a missed shortcut
+    except Exception:  # a damaged record is only a missed shortcut
         return None
     if not isinstance(document, dict) or document.get("version") != RECORD_VERSION:
         return None
-    files = document.get("files")
-    if not isinstance(files, dict) or any(
+    files, compiled = document.get("files"), document.get("compiled")
+    if not isinstance(files, dict) or not isinstance(compiled, bytes) or any(
         file_digest(path) != digest for path, digest in files.items()
     ):
         return None
-    compiled = document.get("compiled")
-    return compiled if isinstance(compiled, Compiled) else None
+    return names[0].partition(".")[0], compiled
