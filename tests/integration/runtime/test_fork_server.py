@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -101,15 +103,19 @@ def test_the_server_reaps_its_containers_and_outlives_the_engine_side(
     from stackr.runtime.forkserver import ForkServer
 
     server = ForkServer.start(str(stackr_dirs[1]))
+    spec = make_spec("sleep", "30")
+    cleanup.append(spec.container_id)
     container.use_fork_server(server)
     try:
-        spec = make_spec("sleep", "30")
-        cleanup.append(spec.container_id)
         container.create(spec, ContainerStdio())
         container.start(spec.container_id)
         pid = container.state(spec.container_id).pid
         assert pid is not None
-        # PID 1's parent is the server itself: no shim process per container.
+        # PID 1's parent is the server itself once the helper that forked it has left
+        # (the helper exits right after its report): no shim process per container.
+        deadline = time.monotonic() + 5
+        while _parent_of(pid) != server.pid and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert _parent_of(pid) == server.pid
         # The engine's end goes away (an engine restart): the server stays, since it
         # watches a running container ...
@@ -122,6 +128,12 @@ def test_the_server_reaps_its_containers_and_outlives_the_engine_side(
         assert server._helper.wait(10) == 0
     finally:
         container.use_fork_server(None)
+        if server._helper.returncode is None:  # failed midway: take the server away too
+            with contextlib.suppress(Exception):
+                container.kill(spec.container_id, signal.SIGKILL)
+            server.close(timeout=5)
+            with contextlib.suppress(TimeoutError):
+                server._helper.wait(10)
 
 
 def test_an_exec_failure_is_recorded_by_the_server(busybox_layer: Path, run: Run) -> None:

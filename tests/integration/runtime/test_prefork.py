@@ -35,12 +35,14 @@ def run_with(launcher: prefork.PreFork, spec: ContainerSpec, cleanup: list[str])
     container.use_fork_server(launcher)
     read_end, write_end = os.pipe()
     cleanup.append(spec.container_id)
+    # Taken before the create: a launcher whose child died reaps it then and says 0,
+    # and waitpid(0) would ask about every child of this process instead.
+    child_pid = launcher.child_pid
     try:
         container.create(spec, ContainerStdio(stdout=write_end, stderr=write_end))
     finally:
         os.close(write_end)
         container.use_fork_server(None)
-        child_pid = launcher.child_pid
         launcher.close()
     assert gone(child_pid)  # reaped once it had handed the container over
     container.start(spec.container_id)
