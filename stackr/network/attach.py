@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,10 @@ from stackr.network import netns, records
 from stackr.network.bridge import NetworkState, ipam_store
 from stackr.network.ipam import allocate_address, release_address
 from stackr.network.netlink import Netlink, NetnsNetlink, host_netlink
+
+# How long a removed sandbox's veths may take to go with their namespace: the kernel
+# destroys namespaces in a workqueue, in batches (tens of ms under a teardown's load).
+VETH_GONE_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -230,7 +235,27 @@ def detach(container_id: str, network_id: str, netlink: Netlink | None = None) -
 
 
 def remove_sandbox(container_id: str, netlink: Netlink | None = None) -> None:
-    """Detach from every network, then unmount and delete the netns file; absent is success."""
-    for attachment in list_attachments(container_id):
+    """Unmount and delete the netns file, then detach from every network; absent is success.
+
+    The namespace goes first: with no process left in it, the kernel destroys it, and
+    with it its veths, host ends included, in a batch with every namespace dying
+    meanwhile (``cleanup_net``): ~3 ms for one, ~4 ms each for 17. Deleting a veth by
+    RTM_DELLINK instead holds the rtnl lock ~20 ms, one veth at a time: the teardown of
+    a 20-service stack spent 0.4 s queued on it. Once the host ends are gone, ``detach``
+    releases the addresses; a veth still there (another container's process is still in
+    the namespace) it deletes as before.
+    """
+    attachments = list_attachments(container_id)
+    if netns.remove_netns(sandbox_path(container_id)) and attachments:
+        _wait_until_gone(netlink or host_netlink(), [a.host_ifname for a in attachments])
+    for attachment in attachments:
         detach(container_id, attachment.network_id, netlink)
-    netns.remove_netns(sandbox_path(container_id))
+
+
+def _wait_until_gone(netlink: Netlink, ifnames: Sequence[str]) -> None:
+    """Wait (at most ``VETH_GONE_SECONDS``) until none of ``ifnames`` exists."""
+    deadline = time.monotonic() + VETH_GONE_SECONDS
+    pause = 0.001
+    while any(netlink.link_exists(name) for name in ifnames) and time.monotonic() < deadline:
+        time.sleep(pause)
+        pause = min(2 * pause, 0.016)

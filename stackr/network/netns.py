@@ -160,23 +160,26 @@ def bring_loopback_up() -> None:
         fcntl.ioctl(sock.fileno(), SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
 
 
-def remove_netns(path: Path) -> None:
-    """Unmount and delete a netns file; absent is success.
+def remove_netns(path: Path) -> bool:
+    """Unmount and delete a netns file; absent is success. Whether it was mounted.
 
     The namespace itself disappears with its last user: once no process is in it and no
     file binds it, the kernel destroys it and with it the container ends of its veths.
     """
+    unmounted = True
     try:
         syscalls.umount2(str(path), syscalls.MNT_DETACH)
     except OSError as error:
         if error.errno not in (errno.EINVAL, errno.ENOENT):  # not mounted / absent
             raise HostError.from_os_error("unmount network namespace", str(path), error) from error
+        unmounted = False
     try:
         path.unlink()
     except FileNotFoundError:
         pass
     except OSError as error:
         raise HostError.from_os_error("remove network namespace file", str(path), error) from error
+    return unmounted
 
 
 def open_netns(path: Path) -> int:
