@@ -25,6 +25,10 @@ from stackr.project.desired import DependencyWait
 
 JsonObject = dict[str, Any]
 MAX_WORKERS = 16
+# Detached operations (see ``Executor.detach``) run in a pool of their own, this wide: a
+# wave's operations never queue behind them, and a few at a time finish in the order
+# given (the next start's creation first), where twenty at once all finish last.
+DETACHED_WORKERS = 8
 NEXT_STEP = 'run "stackr up" again to resume or "stackr down" to clean up'
 
 
@@ -155,16 +159,21 @@ class Executor:
         timeout = self.requests.stop_timeout
         state = _Run(now, None if timeout is None else now + timeout)
         pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="apply")
-        state.pool = pool
+        state.pool = ThreadPoolExecutor(max_workers=min(self.workers, DETACHED_WORKERS),
+                                        thread_name_prefix="detached")
+        # Within a wave, resources go in the order of their last wave: what a later wave
+        # waits for first (a depends_on chain's next start needs its container created).
+        last_wave = {operation.resource: operation.wave for operation in plan.operations}
         try:
             for wave in plan.waves():
                 by_resource: dict[ResourceId, list[Operation]] = {}
-                for operation in wave:
+                for operation in sorted(wave, key=lambda op: last_wave[op.resource]):
                     by_resource.setdefault(operation.resource, []).append(operation)
                 if any(resource.kind != "service" for resource in by_resource):
                     _wait_all(state.detached)
                 futures = [pool.submit(self._run_resource, operations, state)
-                           for operations in by_resource.values()]
+                           for operations in by_resource.values()
+                           if not self._detached_at_once(operations, state)]
                 _wait_all(futures)
                 if state.failure is not None:
                     break
@@ -178,8 +187,10 @@ class Executor:
             # calls in flight finish (each is one short request); the next up resumes.
             state.cancelled.set()
             pool.shutdown(wait=True, cancel_futures=True)
+            state.pool.shutdown(wait=True, cancel_futures=True)
             raise
         pool.shutdown(wait=True)
+        state.pool.shutdown(wait=True)
         return dict(state.created)
 
     # -- one resource's operations, in order ----------------------------------------
@@ -195,12 +206,9 @@ class Executor:
                 if state.failure is not None and state.failure[0].resource == resource:
                     return  # its detached operation failed: nothing more on it
         for index, operation in enumerate(operations):
-            if (detachable and operation.op in self.detach and state.pool is not None
-                    and index == len(operations) - 1):
-                future = state.pool.submit(self._run_resource, [operation], state, False)
+            if detachable and operation.op in self.detach and index == len(operations) - 1:
                 with state.lock:
-                    state.detached.append(future)
-                    state.pending[resource] = future
+                    self._detach(operation, state)
                 return
             try:
                 self._one(operation, state)
@@ -212,6 +220,26 @@ class Executor:
                 return
             with state.lock:
                 state.done.append(operation)
+
+    def _detached_at_once(self, operations: list[Operation], state: _Run) -> bool:
+        """Detach a resource's part of a wave that is one detachable operation from the
+        wave's loop, so that they reach the detached pool in the wave's order (through
+        the wave's pool, the order would be its threads' race)."""
+        operation = operations[0]
+        if len(operations) != 1 or operation.op not in self.detach:
+            return False
+        with state.lock:
+            if operation.resource in state.pending:
+                return False  # after an earlier detached one: _run_resource waits for it
+            self._detach(operation, state)
+        return True
+
+    def _detach(self, operation: Operation, state: _Run) -> None:
+        """Run ``operation`` in the detached pool (under ``state.lock``)."""
+        assert state.pool is not None
+        future = state.pool.submit(self._run_resource, [operation], state, False)
+        state.detached.append(future)
+        state.pending[operation.resource] = future
 
     def _name(self, resource: ResourceId) -> str:
         if resource in self.requests.container_bodies:
