@@ -155,26 +155,6 @@ def make_cgroup_dirs(path: Path, attempts: int = 5) -> None:
             raise HostError.from_os_error("create cgroup", str(path), error) from error
 
 
-def remove_container_cgroup(path: Path, kill_all: Callable[[], None]) -> None:
-    """rmdir a container's cgroup; one that still has tasks (EBUSY) has them killed
-    (``kill_all``) first and goes once they have left.
-
-    A container's processes are usually all gone by now, and then this is one rmdir:
-    asking first (``cgroup.procs``, a pid list the v1 kernel builds under a mutex) cost
-    ~1 ms a hierarchy once twenty removals ran together.
-    """
-    try:
-        os.rmdir(path)
-        return
-    except FileNotFoundError:
-        return
-    except OSError as error:
-        if error.errno != errno.EBUSY:
-            raise HostError("remove cgroup", str(path), error.errno) from error
-    kill_all()
-    remove_dir(path)
-
-
 def remove_parent_if_empty(parent: Path) -> None:
     """The shared parent goes with the last container's cgroup, so nothing of stackr's
     is left in the hierarchy; other containers' cgroups keep it (EBUSY/ENOTEMPTY)."""
@@ -185,8 +165,15 @@ def remove_parent_if_empty(parent: Path) -> None:
             raise HostError("remove cgroup", str(parent), error.errno) from error
 
 
-def remove_dir(path: Path, timeout: float = 5.0) -> None:
-    """rmdir a cgroup, waiting while just-killed tasks are still leaving it (EBUSY)."""
+def remove_dir(path: Path, timeout: float = 5.0,
+               kill_all: Callable[[], None] | None = None) -> None:
+    """rmdir a cgroup, waiting while just-killed tasks are still leaving it (EBUSY).
+
+    ``kill_all``: what kills the tasks of a cgroup that the first rmdir finds busy. A
+    container's processes are usually all gone by now, and then this is one rmdir:
+    asking first (``cgroup.procs``, a pid list the v1 kernel builds under a mutex) cost
+    ~1 ms a hierarchy once twenty removals ran together.
+    """
     deadline = time.monotonic() + timeout
     delay = 0.001
     while True:
@@ -198,5 +185,9 @@ def remove_dir(path: Path, timeout: float = 5.0) -> None:
         except OSError as error:
             if error.errno != errno.EBUSY or time.monotonic() > deadline:
                 raise HostError("remove cgroup", str(path), error.errno) from error
+        if kill_all is not None:
+            kill_all()
+            kill_all = None
+            continue
         time.sleep(delay)  # no event tells when the last exiting task has left
         delay = min(delay * 2, 0.05)

@@ -22,7 +22,7 @@ from stackr.cgroups.base import (
     read_int,
     read_keyed,
     read_pids,
-    remove_container_cgroup,
+    remove_dir,
     remove_parent_if_empty,
     write_file,
 )
@@ -220,5 +220,5 @@ class V1Manager:
 
     def remove(self) -> None:
         for path in self._distinct_paths():
-            remove_container_cgroup(path, self.kill_all)
+            remove_dir(path, kill_all=self.kill_all)
             remove_parent_if_empty(path.parent)

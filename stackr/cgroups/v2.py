@@ -21,7 +21,7 @@ from stackr.cgroups.base import (
     read_int,
     read_keyed,
     read_pids,
-    remove_container_cgroup,
+    remove_dir,
     remove_parent_if_empty,
     write_file,
 )
@@ -153,5 +153,5 @@ class V2Manager:
         raise HostError("kill processes of cgroup", str(self.path), detail="still busy")
 
     def remove(self) -> None:
-        remove_container_cgroup(self.path, self.kill_all)
+        remove_dir(self.path, kill_all=self.kill_all)
         remove_parent_if_empty(self.path.parent)
