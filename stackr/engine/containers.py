@@ -298,7 +298,7 @@ class ContainerManager:
         for network in network_names(config["HostConfig"], config.get("NetworkingConfig")):
             if self.networks is None:
                 raise bad_request("this engine has no networks")
-            self.networks.inspect(network)  # 404 when it does not exist
+            self.networks.require(network)
         # Build the runtime spec once now: a bad config fails create, not start.
         self._spec(container_id, config)
         record: JsonObject = {

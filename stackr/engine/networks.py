@@ -217,6 +217,11 @@ class NetworkManager:
         record, state = self._state(name)
         return self._view(name, record, state)
 
+    def require(self, name: str) -> None:
+        """404 unless the network exists (not ``inspect``, whose view reads every
+        attachment record: each create of a stack asked, its cost growing with it)."""
+        self._state(name)
+
     def list(self, filters: dict[str, list[str]]) -> list[JsonObject]:
         unknown = set(filters) - {"name", "label", "id"}
         if unknown:
