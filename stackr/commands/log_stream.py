@@ -10,20 +10,24 @@ from __future__ import annotations
 import queue
 import sys
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+
+from stackr.record import frozen_record
+
+TYPE_CHECKING = False  # mypy reads True: typing is not loaded by logs
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 COLOURS = (36, 33, 32, 35, 34, 91, 92, 93, 94, 95, 96)
 
 
-@dataclass(frozen=True)
+@frozen_record
 class LogLine:
     name: str
     text: str
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Exited:
     name: str
     exit_code: int

@@ -18,18 +18,19 @@ which records again. Stacks whose compiled state depends on more than that (a
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
+from stackr.hashing import sha256_hex
 from stackr.paths import run_root
+from stackr.record import frozen_record
 
+TYPE_CHECKING = False  # mypy reads True: typing is not loaded by down, ps, logs, up
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Iterable, Mapping
+    from typing import Any
 
     from stackr.config.models import Stack
     from stackr.config.pipeline import LoadedStack
@@ -70,7 +71,7 @@ def stack_key(args: argparse.Namespace, environ: Mapping[str, str], cwd: str) ->
     }
     variables = sorted(item for item in environ.items() if item[0] not in VOLATILE_VARIABLES)
     document = [RECORD_VERSION, cwd, options, variables, _code_stamp()]
-    return hashlib.sha256(json.dumps(document, default=str).encode()).hexdigest()
+    return sha256_hex(json.dumps(document, default=str).encode())
 
 
 def _code_stamp() -> list[Any]:
@@ -96,7 +97,7 @@ def file_digest(path: str) -> str | None:
     that cannot be read (a directory, no permission): a change of either is noticed."""
     try:
         with open(path, "rb") as stream:
-            return hashlib.sha256(stream.read()).hexdigest()
+            return sha256_hex(stream.read())
     except FileNotFoundError:
         return None
     except OSError:
@@ -145,7 +146,7 @@ def image_files(image_ids: Mapping[str, str | None]) -> list[Path]:
     return ImageStore().resolution_files(sorted(filter(None, image_ids.values())))
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Compiled:
     """What a full ``up`` made of the stack, for the next ``up`` to plan and apply from."""
 
