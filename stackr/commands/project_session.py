@@ -7,11 +7,11 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # mypy reads True: typing is not loaded by the verb
 if TYPE_CHECKING:
     from collections.abc import Collection
+    from typing import Any
 
     from stackr.client import EngineClient
     from stackr.config.models import Stack
@@ -39,6 +39,8 @@ def project_for_records(args: argparse.Namespace) -> str:
     recorded = settled.project_name(args, os.environ, os.getcwd())
     if recorded is not None:
         return recorded
+    from pathlib import Path
+
     from stackr.commands.project_options import load_options
     from stackr.config.loader import load_project_name
     from stackr.config.project import choose_project_name, find_stack_files
