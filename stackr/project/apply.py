@@ -9,6 +9,7 @@ finishes), and the error lists what was done and what was not, and the next step
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -355,8 +356,7 @@ class Executor:
     def _stop_timeout(self, state: _Run) -> int | None:
         if state.stop_deadline is None:
             return None
-        overdue = time.monotonic() - state.stop_deadline
-        return max(0, -int(overdue // 1))  # the seconds left, rounded up (math.ceil)
+        return max(0, math.ceil(state.stop_deadline - time.monotonic()))
 
     def _wait_dependencies(self, resource: ResourceId, state: _Run) -> None:
         for wait in self.requests.waits.get(resource, ()):
