@@ -45,9 +45,16 @@ class ResourceId:
     __slots__ = ("kind", "name", "replica")
     __match_args__ = ("kind", "name", "replica")
 
-    kind: str  # "network", "volume", "image", "service"
-    name: str
-    replica: int  # 1.. for services, 0 for the rest
+    if TYPE_CHECKING:  # read-only for mypy, as the dataclass's fields were
+
+        @property
+        def kind(self) -> str: ...  # "network", "volume", "image", "service"
+
+        @property
+        def name(self) -> str: ...
+
+        @property
+        def replica(self) -> int: ...  # 1.. for services, 0 for the rest
 
     def __init__(self, kind: str, name: str, replica: int = 0) -> None:
         set_slot = object.__setattr__  # __setattr__ refuses: frozen
