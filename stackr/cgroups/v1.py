@@ -22,7 +22,7 @@ from stackr.cgroups.base import (
     read_int,
     read_keyed,
     read_pids,
-    remove_dir,
+    remove_container_cgroup,
     remove_parent_if_empty,
     write_file,
 )
@@ -209,8 +209,6 @@ class V1Manager:
             time.sleep(0.001)  # FREEZING → FROZEN has no event in v1
 
     def remove(self) -> None:
-        if self.exists():
-            self.kill_all()
         for path in self._distinct_paths():
-            remove_dir(path)
+            remove_container_cgroup(path, self.kill_all)
             remove_parent_if_empty(path.parent)

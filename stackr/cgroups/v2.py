@@ -21,7 +21,7 @@ from stackr.cgroups.base import (
     read_int,
     read_keyed,
     read_pids,
-    remove_dir,
+    remove_container_cgroup,
     remove_parent_if_empty,
     write_file,
 )
@@ -153,7 +153,5 @@ class V2Manager:
         raise HostError("kill processes of cgroup", str(self.path), detail="still busy")
 
     def remove(self) -> None:
-        if self.exists():
-            self.kill_all()
-        remove_dir(self.path)
+        remove_container_cgroup(self.path, self.kill_all)
         remove_parent_if_empty(self.path.parent)

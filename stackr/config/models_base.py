@@ -26,6 +26,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from stackr.config.pydantic_plugins import skip_discovery
 from stackr.config.units import format_duration, parse_byte_size, parse_duration
 
 SubPath = tuple[str | int, ...]
@@ -33,6 +34,8 @@ Problem = tuple[SubPath, str]
 
 EXTENSION_PREFIX = "x-"
 ERROR_TYPE = "stackr"
+
+skip_discovery()  # before the first model is built (see the module)
 
 
 class Model(BaseModel):

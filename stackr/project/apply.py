@@ -61,6 +61,10 @@ if TYPE_CHECKING:
         def request(self, method: str, path: str, body: Any = None) -> Any: ...
 
 MAX_WORKERS = 16
+# Detached operations (see ``Executor.detach``) run in a pool of their own, this wide: a
+# wave's operations never queue behind them, and a few at a time finish in the order
+# given (the next start's creation first), where twenty at once all finish last.
+DETACHED_WORKERS = 8
 NEXT_STEP = 'run "stackr up" again to resume or "stackr down" to clean up'
 
 
@@ -130,8 +134,9 @@ class _Pool:
     (``concurrent.futures`` and the ``logging`` it loads cost every ``down`` ~10 ms):
     up to ``workers`` threads, started as calls arrive, taking the calls in order."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, name: str) -> None:
         self._workers = workers
+        self._name = name  # of its threads, numbered
         self._calls: deque[_Task] = deque()
         self._changed = threading.Condition()
         self._idle = 0  # threads waiting for a call
@@ -146,7 +151,7 @@ class _Pool:
             self._calls.append(task)
             if len(self._calls) > self._idle and len(self._threads) < self._workers:
                 thread = threading.Thread(target=self._work, daemon=True,
-                                          name=f"apply_{len(self._threads)}")
+                                          name=f"{self._name}_{len(self._threads)}")
                 self._threads.append(thread)
                 thread.start()
             else:
@@ -238,18 +243,22 @@ class Executor:
         now = time.monotonic()
         timeout = self.requests.stop_timeout
         state = _Run(now, None if timeout is None else now + timeout)
-        pool = _Pool(self.workers)
-        state.pool = pool
+        pool = _Pool(self.workers, "apply")
+        state.pool = _Pool(min(self.workers, DETACHED_WORKERS), "detached")
+        # Within a wave, resources go in the order of their last wave: what a later wave
+        # waits for first (a depends_on chain's next start needs its container created).
+        last_wave = {operation.resource: operation.wave for operation in plan.operations}
         try:
             for wave in plan.waves():
                 by_resource: dict[ResourceId, list[Operation]] = {}
-                for operation in wave:
+                for operation in sorted(wave, key=lambda op: last_wave[op.resource]):
                     by_resource.setdefault(operation.resource, []).append(operation)
                 if any(resource.kind != "service" for resource in by_resource):
                     _wait_all(state.detached)
-                futures = [pool.submit(self._run_resource, operations, state)
-                           for operations in by_resource.values()]
-                _wait_all(futures)
+                tasks = [pool.submit(self._run_resource, operations, state)
+                           for operations in by_resource.values()
+                           if not self._detached_at_once(operations, state)]
+                _wait_all(tasks)
                 if state.failure is not None:
                     break
             _wait_all(state.detached)
@@ -262,8 +271,10 @@ class Executor:
             # calls in flight finish (each is one short request); the next up resumes.
             state.cancelled.set()
             pool.shutdown(cancel=True)
+            state.pool.shutdown(cancel=True)
             raise
         pool.shutdown()
+        state.pool.shutdown()
         return dict(state.created)
 
     # -- one resource's operations, in order ----------------------------------------
@@ -279,12 +290,9 @@ class Executor:
                 if state.failure is not None and state.failure[0].resource == resource:
                     return  # its detached operation failed: nothing more on it
         for index, operation in enumerate(operations):
-            if (detachable and operation.op in self.detach and state.pool is not None
-                    and index == len(operations) - 1):
-                future = state.pool.submit(self._run_resource, [operation], state, False)
+            if detachable and operation.op in self.detach and index == len(operations) - 1:
                 with state.lock:
-                    state.detached.append(future)
-                    state.pending[resource] = future
+                    self._detach(operation, state)
                 return
             try:
                 self._one(operation, state)
@@ -296,6 +304,26 @@ class Executor:
                 return
             with state.lock:
                 state.done.append(operation)
+
+    def _detached_at_once(self, operations: list[Operation], state: _Run) -> bool:
+        """Detach a resource's part of a wave that is one detachable operation from the
+        wave's loop, so that they reach the detached pool in the wave's order (through
+        the wave's pool, the order would be its threads' race)."""
+        operation = operations[0]
+        if len(operations) != 1 or operation.op not in self.detach:
+            return False
+        with state.lock:
+            if operation.resource in state.pending:
+                return False  # after an earlier detached one: _run_resource waits for it
+            self._detach(operation, state)
+        return True
+
+    def _detach(self, operation: Operation, state: _Run) -> None:
+        """Run ``operation`` in the detached pool (under ``state.lock``)."""
+        assert state.pool is not None
+        future = state.pool.submit(self._run_resource, [operation], state, False)
+        state.detached.append(future)
+        state.pending[operation.resource] = future
 
     def _name(self, resource: ResourceId) -> str:
         if resource in self.requests.container_bodies:

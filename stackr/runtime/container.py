@@ -191,7 +191,7 @@ def create(
         current = state(container_id)
         if current.status is not Status.STOPPED:
             raise ContainerExistsError(container_id, current.status.value)
-        _remove_run_state(container_id, directory)
+        _remove_run_state(container_id, directory, stopped=True)
     bundle = bundle_dir or directory
     keep_rw_layer = rw_layer_dir(container_id).exists()  # a re-create: the data stays
     try:
@@ -442,25 +442,27 @@ def delete(container_id: str, force: bool = False) -> None:
     current = state(container_id)
     if current.status in (Status.CREATED, Status.RUNNING) and not force:
         raise ContainerStateError(container_id, "delete", current.status.value)
-    _destroy(container_id, directory)
-
-
-def _destroy(container_id: str, directory: Path) -> None:
-    _remove_run_state(container_id, directory)
+    _remove_run_state(container_id, directory, stopped=current.status is Status.STOPPED)
     _remove_tree(rw_layer_dir(container_id))
 
 
-def _remove_run_state(container_id: str, directory: Path) -> None:
-    """Kill what is left, remove the cgroup and the state dir (not the writable layer)."""
+def _remove_run_state(container_id: str, directory: Path, *, stopped: bool = False) -> None:
+    """Kill what is left, remove the cgroup and the state dir (not the writable layer).
+
+    ``stopped``: PID 1 has exited and its exit is recorded, so (in its own pid
+    namespace) every process of it is gone: nothing to kill first, and the cgroup's
+    removal kills whatever may still be in it (``pid: host``) when its rmdir says busy.
+    """
     record = read_json_object(directory / STATE_FILE) or {}
     cgroup = (
         open_manager_from(record["cgroup"]) if "cgroup" in record else open_manager(container_id)
     )
     pid, pid_start = record.get("pid"), record.get("pid_start")
-    if pid is not None:
-        # Before the cgroup: a half-built PID 1 may not have joined it yet.
-        process.signal_pid(pid, pid_start, signals.SIGKILL)
-    cgroup.kill_all()
+    if not stopped:
+        if pid is not None:
+            # Before the cgroup: a half-built PID 1 may not have joined it yet.
+            process.signal_pid(pid, pid_start, signals.SIGKILL)
+        cgroup.kill_all()
     shim_pid, shim_start = record.get("shim_pid"), record.get("shim_start")
     if shim_pid is not None:
         # The shim reaps PID 1, records its exit and leaves by itself; it is killed

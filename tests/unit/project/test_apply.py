@@ -203,6 +203,22 @@ def test_up_starts_a_chain_beside_the_creations_it_does_not_need() -> None:
     assert engine.actions("start") == ["p-db-1", "p-api-1", "p-job-1"]
 
 
+def test_detached_creations_go_in_the_order_the_chain_needs_them() -> None:
+    # A wave lists resources by name (svc1, svc10, svc2); the chain starts svc1, then
+    # svc2, then svc10: their creations reach the engine in that order.
+    chain = [ResourceId("service", name, 1) for name in ("svc1", "svc2", "svc10")]
+    engine = FakeEngine()
+    plan = Plan(
+        tuple(Operation(OpType.CREATE_CONTAINER, r, "new", 0) for r in sorted(chain))
+        + tuple(Operation(OpType.START_CONTAINER, r, "new", i + 1) for i, r in enumerate(chain))
+    )
+    bodies = {r: (f"p-{r.name}-1", {"Image": "busybox"}) for r in chain}
+    Executor(engine, Requests(container_bodies=bodies), workers=1,
+             detach=frozenset({OpType.CREATE_CONTAINER})).run(plan)
+    assert engine.actions("create") == ["p-svc1-1", "p-svc2-1", "p-svc10-1"]
+    assert engine.actions("start") == ["p-svc1-1", "p-svc2-1", "p-svc10-1"]
+
+
 def test_ctrl_c_interrupts_a_wait_and_leaves_no_thread_behind() -> None:
     import os
     import signal

@@ -135,7 +135,7 @@ def test_resource_id_behaves_as_the_dataclass_it_was() -> None:
 
 
 def test_the_pool_runs_at_most_its_workers_at_once_and_passes_errors_on() -> None:
-    pool = _Pool(2)
+    pool = _Pool(2, "test")
     running, most = 0, 0
     changed = threading.Condition()
     release = threading.Event()
@@ -169,7 +169,7 @@ def test_the_pool_runs_at_most_its_workers_at_once_and_passes_errors_on() -> Non
 
 
 def test_a_cancelling_shutdown_fails_the_calls_not_started() -> None:
-    pool = _Pool(1)
+    pool = _Pool(1, "test")
     started = threading.Event()
     release = threading.Event()
 
