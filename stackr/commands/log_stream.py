@@ -33,6 +33,13 @@ class Exited:
     exit_code: int
 
 
+@frozen_record
+class Ended:
+    """A container's stream is over: its reader put everything it had before this."""
+
+    name: str
+
+
 class Prefixer:
     def __init__(self, names: list[str], colour: bool) -> None:
         self.width = max((len(name) for name in names), default=0)
@@ -50,7 +57,7 @@ class LogStreams:
     def __init__(self, client_factory: Callable[[], Any], timestamps: bool = False) -> None:
         self.client_factory = client_factory
         self.timestamps = timestamps
-        self.events: queue.Queue[LogLine | Exited] = queue.Queue()
+        self.events: queue.Queue[LogLine | Exited | Ended] = queue.Queue()
 
     def follow(self, name: str, container_id: str, *, follow: bool, tail: int | None,
                since: float | None = None, watch_exit: bool = False) -> threading.Thread:
@@ -72,6 +79,7 @@ class LogStreams:
                     self.events.put(Exited(name, -1))
             finally:
                 client.close()
+                self.events.put(Ended(name))
 
         thread = threading.Thread(target=read, name=f"logs-{name}", daemon=True)
         thread.start()
