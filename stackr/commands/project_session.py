@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+from pathlib import Path
 
 TYPE_CHECKING = False  # mypy reads True: typing is not loaded by the verb
 if TYPE_CHECKING:
@@ -39,8 +40,6 @@ def project_for_records(args: argparse.Namespace) -> str:
     recorded = settled.project_name(args, os.environ, os.getcwd())
     if recorded is not None:
         return recorded
-    from pathlib import Path
-
     from stackr.commands.project_options import load_options
     from stackr.config.loader import load_project_name
     from stackr.config.project import choose_project_name, find_stack_files

@@ -77,9 +77,11 @@ class Requests:
     network_bodies: Mapping[ResourceId, JsonObject] = record_field(default_factory=dict)
     volume_bodies: Mapping[ResourceId, JsonObject] = record_field(default_factory=dict)
     handles: Mapping[ResourceId, str] = record_field(default_factory=dict)  # what exists now
-    display_names: Mapping[ResourceId, str] = record_field(default_factory=dict)  # progress
+    display_names: Mapping[ResourceId, str] = record_field(
+        default_factory=dict)  # for progress
     waits: Mapping[ResourceId, tuple[DependencyWait, ...]] = record_field(default_factory=dict)
-    wait_names: Mapping[ResourceId, str] = record_field(default_factory=dict)  # dep. → name
+    wait_names: Mapping[ResourceId, str] = record_field(
+        default_factory=dict)  # dependency → name
     stop_timeout: int | None = None  # seconds for every stop together (one grace period)
 
 
