@@ -226,9 +226,11 @@ class _Dag:
 class StackGraph:
     """What needs what, in a stack; build with :func:`build_graph`."""
 
-    def __init__(self, graph: _Dag, source_map: SourceMap | None) -> None:
+    def __init__(self, graph: _Dag) -> None:
+        # Only the graph: the stack file's positions serve build_graph's errors, and a
+        # settled record (which pickles the graph) would carry and read them back for
+        # nothing (at 80 services, 3/5 of the graph's bytes and of its unpickling).
         self._graph = graph
-        self._source_map = source_map
 
     @classmethod
     def from_edges(cls, edges: Iterable[tuple[ResourceId, ResourceId, str]],
@@ -239,7 +241,7 @@ class StackGraph:
             graph.add_node(node)
         for needed, needer, reason in edges:
             graph.add_edge(needed, needer, reason, ())
-        return cls(graph, None)
+        return cls(graph)
 
     def resources(self) -> list[ResourceId]:
         return sorted(self._graph.nodes)
@@ -386,7 +388,7 @@ def build_graph(stack: Stack, source_map: SourceMap | None = None) -> StackGraph
                 graph.add_edge(volume, ResourceId("service", service_name, index),
                                reason="volume", path=("services", service_name, "volumes",
                                                       position))
-    return StackGraph(graph, source_map)
+    return StackGraph(graph)
 
 
 def graph_from_needs(needs: Mapping[ResourceId, Iterable[ResourceId]]) -> StackGraph:
@@ -403,7 +405,7 @@ def graph_from_needs(needs: Mapping[ResourceId, Iterable[ResourceId]]) -> StackG
             if needed == resource or _reaches(graph, resource, needed):
                 continue
             graph.add_edge(needed, resource, reason="recorded", path=())
-    return StackGraph(graph, None)
+    return StackGraph(graph)
 
 
 def _reaches(graph: _Dag, start: ResourceId, goal: ResourceId) -> bool:
