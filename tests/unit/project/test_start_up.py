@@ -35,7 +35,7 @@ from tests.unit.project.stacks import WEBAPP, load
 REPO = Path(__file__).resolve().parents[3]
 HEAVY = frozenset({
     "dataclasses", "inspect", "typing", "concurrent.futures", "logging", "hashlib",
-    "shutil", "pickle", "yaml", "pydantic", "networkx", "stackr.config.loader",
+    "shutil", "pickle", "yaml", "pydantic", "networkx", "stackr.config", "stackr.config.loader",
     "stackr.project.translate",
 })
 VERBS = (["down"], ["down", "--dry-run"], ["ps"], ["logs"], ["up", "-d"])
