@@ -143,8 +143,12 @@ def _pids_with_argument(argument: str) -> list[int]:
 
 
 class PrivateDocker:
-    def __init__(self, base: Path, tools: DockerTools) -> None:
+    def __init__(self, base: Path, tools: DockerTools, run_base: Path | None = None) -> None:
+        """State under ``base``; the run-time state (dockerd's exec root, containerd's
+        state: ``/run/docker``, ``/run/containerd`` on a standard host, a tmpfs) under
+        ``run_base`` when given."""
         self.base = base
+        self.run_base = run_base or base
         self.tools = tools
         self.socket_path = base / "docker.sock"
         self.containerd_socket = base / "containerd" / "containerd.sock"
@@ -163,6 +167,7 @@ class PrivateDocker:
 
     def start(self) -> None:
         self.base.mkdir(parents=True, exist_ok=True)
+        self.run_base.mkdir(parents=True, exist_ok=True)
         self._start_containerd()
         self._start_dockerd()
 
@@ -173,7 +178,7 @@ class PrivateDocker:
         config.write_text(
             "version = 2\n"
             f'root = "{root / "root"}"\n'
-            f'state = "{root / "state"}"\n'
+            f'state = "{self.run_base / "containerd-state"}"\n'
             # The CRI plugin is for Kubernetes; dockerd's own supervised containerd
             # disables it too.
             'disabled_plugins = ["io.containerd.grpc.v1.cri"]\n'
@@ -204,7 +209,7 @@ class PrivateDocker:
             str(self.tools.dockerd),
             "--config-file", str(config),
             "--data-root", str(self.base / "data"),
-            "--exec-root", str(self.base / "exec"),
+            "--exec-root", str(self.run_base / "exec"),
             "--pidfile", str(self.base / "docker.pid"),
             "-H", f"unix://{self.socket_path}",
             "--containerd", str(self.containerd_socket),
@@ -306,8 +311,8 @@ class PrivateDocker:
         notes = []
         # Deepest first (overlay2 bind-mounts the data root on itself, with the
         # containers' overlays below it); a clean dockerd shutdown leaves none.
-        for point in sorted(_mount_points_under(self.base), key=lambda p: len(p.parts),
-                            reverse=True):
+        points = set(_mount_points_under(self.base)) | set(_mount_points_under(self.run_base))
+        for point in sorted(points, key=lambda p: len(p.parts), reverse=True):
             result = subprocess.run(["umount", "-l", str(point)], capture_output=True,
                                     text=True, check=False)
             notes.append(f"unmounted {point} (dockerd left it mounted)")

@@ -11,8 +11,12 @@ static busybox, imported into stackr (``stackr image import``) and into Docker (
 import`` of a tar of the same directory). Nothing is pulled.
 
 stackr runs from this checkout (``python -m stackr`` with this interpreter) against a
-private engine: its own STACKR_ROOT/STACKR_RUN under a temporary directory, started by
-``stackr info`` before the first measurement and stopped at the end. docker-compose runs
+private engine: its own STACKR_ROOT under a temporary directory and STACKR_RUN on a
+tmpfs (``volatile_directory``), started by ``stackr info`` before the first measurement
+and stopped at the end. Each side keeps its run-time state where a standard host has
+it, on the tmpfs ``/run``: stackr's STACKR_RUN, dockerd's exec root and containerd's
+state (when ``/run`` is on disk, as on this project's machines, ``/dev/shm``); images,
+records, logs and writable layers on disk. docker-compose runs
 against a private dockerd and containerd (``bench.private_docker``: state under the same
 temporary directory, no iptables rules, no default bridge), also started before and
 stopped at the end. The two sides alternate, never run at the same time: for each round,
@@ -92,6 +96,21 @@ def make_rootfs(path: Path) -> Path:
     (path / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
     (path / "etc/group").write_text("root:x:0:\n")
     return path
+
+
+def volatile_directory() -> Path | None:
+    """A new directory on a tmpfs, for each side's run-time state (stackr's STACKR_RUN,
+    dockerd's exec root, containerd's state): ``/run`` on a standard host, where both
+    keep it by default. Some hosts (this project's test machines) have ``/run`` on disk:
+    then ``/dev/shm``; None without a tmpfs."""
+    mounts = {}
+    for line in Path("/proc/self/mounts").read_text().splitlines():
+        fields = line.split()
+        mounts[fields[1]] = fields[2]
+    for candidate in ("/run", "/dev/shm"):
+        if mounts.get(candidate) == "tmpfs":
+            return Path(tempfile.mkdtemp(prefix="stackr-bench-run-", dir=candidate))
+    return None
 
 
 def timed(command: list[str], env: dict[str, str], cwd: Path) -> float:
@@ -201,6 +220,16 @@ def growth(samples: Samples, sizes: list[int], labels: list[str]) -> list[str]:
     return rows
 
 
+def _filesystem(path: Path) -> str:
+    """The type of the filesystem ``path`` is on (the longest mount point above it)."""
+    found, best = "?", ""
+    for line in Path("/proc/self/mounts").read_text().splitlines():
+        point, kind = line.split()[1:3]
+        if (str(path) + "/").startswith(point.rstrip("/") + "/") and len(point) >= len(best):
+            found, best = kind, point
+    return found
+
+
 def _load() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -248,8 +277,10 @@ def main() -> int:
     load_before = _load()
     host_before = host_snapshot.take()
     base = Path(tempfile.mkdtemp(prefix="stackr-bench-updown-"))
+    run_base = volatile_directory() or base / "volatile"
+    run_base.mkdir(exist_ok=True)
     stackr_env = {**os.environ, "STACKR_ROOT": str(base / "root"),
-                  "STACKR_RUN": str(base / "run"), "PYTHONPATH": str(REPO)}
+                  "STACKR_RUN": str(run_base / "stackr"), "PYTHONPATH": str(REPO)}
     stackr_env.pop("PYTHONDONTWRITEBYTECODE", None)  # users' Pythons cache bytecode
     stackr = Side("stackr", (sys.executable, "-m", "stackr"), stackr_env, base / "stackr",
                   names_project_in_file=True)
@@ -266,7 +297,7 @@ def main() -> int:
         subprocess.run([*stackr.command, "info"], env=stackr_env, check=True,
                        capture_output=True)  # starts the engine
         if tools is not None:
-            docker = PrivateDocker(base / "docker", tools)
+            docker = PrivateDocker(base / "docker", tools, run_base / "docker")
             try:
                 docker.start()
                 docker.import_rootfs(rootfs, "busybox:latest")
@@ -291,6 +322,7 @@ def main() -> int:
         if docker is not None:
             cleanup_notes = docker.stop()
         shutil.rmtree(base, ignore_errors=True)
+        shutil.rmtree(run_base, ignore_errors=True)
     host_changes = host_snapshot.differences(host_before, host_snapshot.take())
     if interrupted:
         print("interrupted: stacks taken down, engines stopped, temporary files removed; "
@@ -308,6 +340,8 @@ def main() -> int:
         f"{versions}",
         f"stack: N services, each depends_on the one before (service_started), busybox "
         f"sleep 3600, init: true; down -t {STOP_TIMEOUT}",
+        f"run-time state (STACKR_RUN; dockerd's exec root, containerd's state) on "
+        f"{_filesystem(run_base)}, the rest on {_filesystem(base)}",
         f"whole-process wall-clock seconds, n={args.runs} per figure"
         + (", stackr and docker-compose alternating" if compared else ""),
         "1-minute load average after each cycle: "

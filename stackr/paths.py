@@ -17,11 +17,23 @@ DEFAULT_RUN = Path("/run/stackr")
 
 def state_root() -> Path:
     """Persistent data: images, volumes, project records."""
-    value = os.environ.get("STACKR_ROOT")
-    return Path(value) if value else DEFAULT_ROOT
+    return _path(os.environ.get("STACKR_ROOT"), DEFAULT_ROOT)
 
 
 def run_root() -> Path:
     """Runtime data, cleared by a reboot: engine socket, container bundles, netns files."""
-    value = os.environ.get("STACKR_RUN")
-    return Path(value) if value else DEFAULT_RUN
+    return _path(os.environ.get("STACKR_RUN"), DEFAULT_RUN)
+
+
+_parsed: dict[str, Path] = {}
+
+
+def _path(value: str | None, default: Path) -> Path:
+    # Parsed once per value: the engine asks a few hundred times per container, and a
+    # pathlib parse is most of what each asking costs.
+    if not value:
+        return default
+    path = _parsed.get(value)
+    if path is None:
+        path = _parsed[value] = Path(value)
+    return path

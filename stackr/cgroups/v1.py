@@ -54,6 +54,31 @@ DEFAULT_DEVICE_RULES = (
 )
 
 
+_found_hierarchies: dict[Path, tuple[str, ...]] = {}
+
+
+def _hierarchies(root: Path) -> tuple[str, ...]:
+    """The controllers under ``root`` that name distinct mounted hierarchies, found once
+    per process: the host's hierarchies do not change under a running engine, and
+    finding them is 16 syscalls (and ~100 path operations) that every create, start and
+    delete of a container asked for."""
+    found = _found_hierarchies.get(root)
+    if found is None:
+        seen: set[tuple[int, int]] = set()
+        names = []
+        for controller in CONTROLLERS:
+            try:
+                os.stat(root / controller / "cgroup.procs")
+                hierarchy = os.stat(root / controller)  # follows cpu -> cpu,cpuacct
+            except FileNotFoundError:
+                continue
+            if (hierarchy.st_dev, hierarchy.st_ino) not in seen:
+                seen.add((hierarchy.st_dev, hierarchy.st_ino))
+                names.append(controller)
+        found = _found_hierarchies[root] = tuple(names)
+    return found
+
+
 class V1Manager:
     driver = "v1"
 
@@ -66,25 +91,10 @@ class V1Manager:
         return self.root / controller / naming.CGROUP_PARENT / self.container_id
 
     def _distinct_paths(self) -> list[Path]:
-        """One path per hierarchy: "cpu" and "cpuacct" may be the same mount.
-
-        Found once per manager (the host's hierarchies do not change under a container;
-        a manager lives for one operation): a container's create, start and delete each
-        asked for them several times, 16+ syscalls a time.
-        """
+        """One path per hierarchy: "cpu" and "cpuacct" may be the same mount."""
         if self._hierarchy_paths is None:
-            seen: set[tuple[int, int]] = set()
-            found = []
-            for controller in CONTROLLERS:
-                try:
-                    os.stat(self.root / controller / "cgroup.procs")
-                    hierarchy = os.stat(self.root / controller)  # follows cpu -> cpu,cpuacct
-                except FileNotFoundError:
-                    continue
-                if (hierarchy.st_dev, hierarchy.st_ino) not in seen:
-                    seen.add((hierarchy.st_dev, hierarchy.st_ino))
-                    found.append(self.path(controller))
-            self._hierarchy_paths = found
+            self._hierarchy_paths = [self.path(controller)
+                                     for controller in _hierarchies(self.root)]
         return list(self._hierarchy_paths)
 
     def describe(self) -> dict[str, Any]:
