@@ -144,11 +144,16 @@ def build_parser(configured: Collection[str] | None = None) -> argparse.Argument
     and even listing them ~25 ms); empty: every verb listed by name and summary (for
     help and for an unknown verb's error); None: all, fully."""
     import argparse
+    import functools
     import importlib.util
 
+    # argparse makes a HelpFormatter for every add_argument; given no width, each asks
+    # shutil for the terminal's, and shutil's import (bz2, lzma) costs ~5 ms a command.
+    formatter = functools.partial(argparse.HelpFormatter, width=_help_width())
     parser = argparse.ArgumentParser(
         prog="stackr",
         description="Run multi-container stacks from a Compose file, with stackr's own engine.",
+        formatter_class=formatter,
     )
     parser.add_argument("--version", action="version", version=f"stackr {__version__}")
     _add_project_options(parser, suppress=False)
@@ -161,13 +166,30 @@ def build_parser(configured: Collection[str] | None = None) -> argparse.Argument
         exists = (module is not None if full
                   else importlib.util.find_spec(f"stackr.commands.{verb.name}") is not None)
         summary = verb.summary if exists else f"{verb.summary} (not implemented yet)"
-        sub = subparsers.add_parser(verb.name, help=summary, description=verb.summary)
+        sub = subparsers.add_parser(verb.name, help=summary, description=verb.summary,
+                                    formatter_class=formatter)
         if full:
             _add_project_options(sub, suppress=True, f_is_file=verb.f_is_file)
             if module is not None:
                 module.configure(sub)
         sub.set_defaults(verb_spec=verb, verb_module=module)
     return parser
+
+
+def _help_width() -> int:
+    """The width argparse's help is wrapped to, as it computes it from
+    ``shutil.get_terminal_size()`` (``COLUMNS``, else stdout's terminal, else 80), less 2."""
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        columns = 0
+    stdout = sys.__stdout__
+    if columns <= 0 and stdout is not None:
+        try:
+            columns = os.get_terminal_size(stdout.fileno()).columns
+        except (ValueError, OSError):  # not a terminal, or closed
+            columns = 0
+    return (columns or 80) - 2
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -15,12 +15,16 @@ Nothing here touches the host or the engine.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
 
-from stackr.graph import ResourceId, StackGraph
+from stackr.record import frozen_record
+
+TYPE_CHECKING = False  # mypy reads True: typing is not loaded by down, ps, logs
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from typing import Any
+
+    from stackr.graph import ResourceId, StackGraph
 
 
 class OpType(Enum):
@@ -39,7 +43,7 @@ class OpType(Enum):
     RESTART_CONTAINER = 44
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Operation:
     op: OpType
     resource: ResourceId
@@ -47,7 +51,7 @@ class Operation:
     wave: int
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Plan:
     operations: tuple[Operation, ...]
     warnings: tuple[str, ...] = ()
@@ -75,14 +79,14 @@ class Plan:
         return "\n".join(lines)
 
 
-@dataclass(frozen=True)
+@frozen_record
 class DesiredResource:
     resource: ResourceId
     config: Mapping[str, Any]  # canonical config that decides recreation (JSON-able)
     config_hash: str
 
 
-@dataclass(frozen=True)
+@frozen_record
 class ObservedResource:
     resource: ResourceId
     config: Mapping[str, Any]  # as recorded when it was made
@@ -92,7 +96,7 @@ class ObservedResource:
     external: bool = False  # not made by stackr (external networks/volumes): never removed
 
 
-@dataclass(frozen=True)
+@frozen_record
 class UpOptions:
     force_recreate: bool = False
     no_recreate: bool = False
@@ -108,17 +112,22 @@ class UpOptions:
     restart_dependants: frozenset[tuple[str, str]] = frozenset()
 
 
-@dataclass(frozen=True)
+@frozen_record
 class DownOptions:
     remove_volumes: bool = False
 
 
-@dataclass
+# The defaults' values (records are immutable: one of each serves every call).
+DEFAULT_UP_OPTIONS = UpOptions()
+DEFAULT_DOWN_OPTIONS = DownOptions()
+
+
 class _Builder:
     """Collects operations by wave while the plan is being decided."""
 
-    operations: list[Operation] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.operations: list[Operation] = []
+        self.warnings: list[str] = []
 
     def add(self, op: OpType, resource: ResourceId, cause: str, wave: int) -> None:
         self.operations.append(Operation(op, resource, cause, wave))
@@ -249,7 +258,7 @@ def reconcile(
     graph: StackGraph,
     desired: Mapping[ResourceId, DesiredResource],
     observed: Mapping[ResourceId, ObservedResource],
-    options: UpOptions = UpOptions(),
+    options: UpOptions = DEFAULT_UP_OPTIONS,
 ) -> Plan:
     """What ``up`` must do to make the host match ``desired``."""
     builder = _Builder()
@@ -365,7 +374,7 @@ def _add_creation(
 
 
 def teardown(
-    observed: Mapping[ResourceId, ObservedResource], options: DownOptions = DownOptions()
+    observed: Mapping[ResourceId, ObservedResource], options: DownOptions = DEFAULT_DOWN_OPTIONS
 ) -> Plan:
     """What ``down`` must do: everything the project made, dependants first.
 

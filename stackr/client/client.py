@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Mapping
-from typing import IO, Any, BinaryIO, cast
+from collections.abc import Mapping  # (isinstance)
 from urllib.parse import quote, urlencode
 
 from stackr.client.errors import EngineUnavailableError, error_for
@@ -23,8 +22,13 @@ from stackr.client.transport import (
     open_connection,
 )
 
-JsonObject = dict[str, Any]
-Filters = Mapping[str, list[str]]
+TYPE_CHECKING = False  # mypy reads True: typing is not loaded by the CLI's verbs
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import IO, Any
+
+    JsonObject = dict[str, Any]
+    Filters = Mapping[str, list[str]]
 
 DEFAULT_TIMEOUT_SECONDS = 120.0
 
@@ -334,7 +338,7 @@ class EngineClient:
                         connection = self._open_body_connection()
                 if response is None:
                     response = connection.request(
-                        "POST", path, cast(BinaryIO, body), headers, length=length
+                        "POST", path, body, headers, length=length
                     )
             except (FileNotFoundError, ConnectionRefusedError) as error:
                 raise EngineUnavailableError(

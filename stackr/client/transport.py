@@ -12,12 +12,15 @@ socketpair is given to ssh, so the client talks to it as to any socket.
 from __future__ import annotations
 
 import socket
-from typing import TYPE_CHECKING, BinaryIO
 
-from stackr.client.hosts import EngineHost, SshHost
+from stackr.client.hosts import SshHost
 
+TYPE_CHECKING = False  # mypy reads True: typing is not loaded by the CLI's verbs
 if TYPE_CHECKING:
     import subprocess
+    from typing import IO, BinaryIO
+
+    from stackr.client.hosts import EngineHost
 
 MAX_HEADER_LINE = 65536
 # the engine's name for passing an archive as a file descriptor (stackr.engine.archive_fd)
@@ -158,7 +161,7 @@ class Connection:
             self.sock = self._open_socket()
             self._reader = self.sock.makefile("rb")
 
-    def request(self, method: str, path: str, body: bytes | BinaryIO | None = None,
+    def request(self, method: str, path: str, body: bytes | IO[bytes] | None = None,
                 headers: dict[str, str] | None = None, length: int | None = None
                 ) -> Response:
         self.open()

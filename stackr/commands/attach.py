@@ -9,7 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from stackr.commands.log_stream import Exited, LogLine, LogStreams, Prefixer
+from stackr.commands.log_stream import Ended, Exited, LogLine, LogStreams, Prefixer
 
 if TYPE_CHECKING:
     from stackr.client import EngineClient
@@ -61,6 +61,8 @@ def attach(client: EngineClient, observation: Observation, services: tuple[str, 
             if isinstance(event, LogLine):
                 print(prefixer.line(event.name, event.text), flush=True)
                 continue
+            if isinstance(event, Ended):
+                continue  # its Exited came before
             assert isinstance(event, Exited)
             running.discard(event.name)
             print(f"{event.name} exited with code {event.exit_code}", flush=True)

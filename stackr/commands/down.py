@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # mypy reads True: typing is not loaded by the verb
 if TYPE_CHECKING:
     from stackr.client import EngineClient
     from stackr.project.observe import Observation

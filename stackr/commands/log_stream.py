@@ -10,23 +10,34 @@ from __future__ import annotations
 import queue
 import sys
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+
+from stackr.record import frozen_record
+
+TYPE_CHECKING = False  # mypy reads True: typing is not loaded by logs
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 COLOURS = (36, 33, 32, 35, 34, 91, 92, 93, 94, 95, 96)
 
 
-@dataclass(frozen=True)
+@frozen_record
 class LogLine:
     name: str
     text: str
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Exited:
     name: str
     exit_code: int
+
+
+@frozen_record
+class Ended:
+    """A container's stream is over: its reader put everything it had before this."""
+
+    name: str
 
 
 class Prefixer:
@@ -46,7 +57,7 @@ class LogStreams:
     def __init__(self, client_factory: Callable[[], Any], timestamps: bool = False) -> None:
         self.client_factory = client_factory
         self.timestamps = timestamps
-        self.events: queue.Queue[LogLine | Exited] = queue.Queue()
+        self.events: queue.Queue[LogLine | Exited | Ended] = queue.Queue()
 
     def follow(self, name: str, container_id: str, *, follow: bool, tail: int | None,
                since: float | None = None, watch_exit: bool = False) -> threading.Thread:
@@ -68,6 +79,7 @@ class LogStreams:
                     self.events.put(Exited(name, -1))
             finally:
                 client.close()
+                self.events.put(Ended(name))
 
         thread = threading.Thread(target=read, name=f"logs-{name}", daemon=True)
         thread.start()

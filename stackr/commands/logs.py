@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import queue
 import sys
 
 
@@ -19,7 +18,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stackr.commands.log_stream import LogLine, LogStreams, Prefixer
+    from stackr.commands.log_stream import Ended, LogLine, LogStreams, Prefixer
     from stackr.commands.project_session import client_for, project_for_records
     from stackr.errors import UsageError
     from stackr.project.observe import observe
@@ -34,18 +33,18 @@ def run(args: argparse.Namespace) -> int:
     names = [observation.containers[r]["Names"][0].lstrip("/") for r in containers]
     prefixer = Prefixer(names, colour=sys.stdout.isatty())
     streams = LogStreams(lambda: client, timestamps=args.timestamps)
-    threads = [
+    for name, resource in zip(names, containers, strict=True):
         streams.follow(name, observation.handles[resource], follow=args.follow, tail=tail,
                        since=args.since)
-        for name, resource in zip(names, containers, strict=True)
-    ]
     try:
-        while any(thread.is_alive() for thread in threads) or not streams.events.empty():
-            try:
-                event = streams.events.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            if isinstance(event, LogLine):
+        # Until every stream has said it ended (not a poll of the threads: the last
+        # one's end would be noticed only at the next timeout).
+        open_streams = len(names)
+        while open_streams:
+            event = streams.events.get()
+            if isinstance(event, Ended):
+                open_streams -= 1
+            elif isinstance(event, LogLine):
                 text = event.text.rstrip("\n") if args.no_log_prefix else \
                     prefixer.line(event.name, event.text)
                 print(text, flush=args.follow)

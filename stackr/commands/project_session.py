@@ -8,10 +8,11 @@ import argparse
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # mypy reads True: typing is not loaded by the verb
 if TYPE_CHECKING:
     from collections.abc import Collection
+    from typing import Any
 
     from stackr.client import EngineClient
     from stackr.config.models import Stack

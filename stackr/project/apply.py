@@ -12,18 +12,54 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections import deque
 
 from stackr.errors import ApplyError, StackrError
-from stackr.graph import ResourceId
-from stackr.plan import Operation, OpType, Plan
+from stackr.plan import OpType
 from stackr.project.conditions import ConditionError, wait_condition
-from stackr.project.desired import DependencyWait
+from stackr.record import frozen_record, record_field
 
-JsonObject = dict[str, Any]
+TYPE_CHECKING = False  # mypy reads True: typing is not loaded by down
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping
+    from typing import Any, Protocol
+
+    from stackr.graph import ResourceId
+    from stackr.plan import Operation, Plan
+    from stackr.project.desired import DependencyWait
+
+    JsonObject = dict[str, Any]
+
+    class Engine(Protocol):  # a Protocol is for mypy only
+        def container_create(self, config: JsonObject, name: str | None = None) -> str: ...
+
+        def container_start(self, container: str) -> None: ...
+
+        def container_stop(self, container: str, timeout: float | None = None) -> None: ...
+
+        def container_remove(self, container: str, force: bool = False,
+                             volumes: bool = False) -> None: ...
+
+        def container_restart(self, container: str, timeout: float | None = None
+                              ) -> None: ...
+
+        def container_inspect(self, container: str) -> JsonObject: ...
+
+        def container_wait(self, container: str, condition: str = "not-running"
+                           ) -> JsonObject: ...
+
+        def container_logs(self, container: str, *, follow: bool = False,
+                           tail: int | None = None, timestamps: bool = False,
+                           stdout: bool = True, stderr: bool = True,
+                           since: float | None = None) -> Iterator[JsonObject]: ...
+
+        def volume_create(self, name: str | None = None,
+                          labels: Mapping[str, str] | None = None) -> JsonObject: ...
+
+        def volume_remove(self, name: str, force: bool = False) -> None: ...
+
+        def request(self, method: str, path: str, body: Any = None) -> Any: ...
+
 MAX_WORKERS = 16
 # Detached operations (see ``Executor.detach``) run in a pool of their own, this wide: a
 # wave's operations never queue behind them, and a few at a time finish in the order
@@ -32,50 +68,24 @@ DETACHED_WORKERS = 8
 NEXT_STEP = 'run "stackr up" again to resume or "stackr down" to clean up'
 
 
-class Engine(Protocol):
-    def container_create(self, config: JsonObject, name: str | None = None) -> str: ...
-
-    def container_start(self, container: str) -> None: ...
-
-    def container_stop(self, container: str, timeout: float | None = None) -> None: ...
-
-    def container_remove(self, container: str, force: bool = False, volumes: bool = False
-                         ) -> None: ...
-
-    def container_restart(self, container: str, timeout: float | None = None) -> None: ...
-
-    def container_inspect(self, container: str) -> JsonObject: ...
-
-    def container_wait(self, container: str, condition: str = "not-running") -> JsonObject: ...
-
-    def container_logs(self, container: str, *, follow: bool = False, tail: int | None = None,
-                       timestamps: bool = False, stdout: bool = True, stderr: bool = True,
-                       since: float | None = None) -> Iterator[JsonObject]: ...
-
-    def volume_create(self, name: str | None = None, labels: Mapping[str, str] | None = None
-                      ) -> JsonObject: ...
-
-    def volume_remove(self, name: str, force: bool = False) -> None: ...
-
-    def request(self, method: str, path: str, body: Any = None) -> Any: ...
-
-
-@dataclass(frozen=True)
+@frozen_record
 class Requests:
     """What each operation sends, decided before the executor runs."""
 
-    container_bodies: Mapping[ResourceId, tuple[str, JsonObject]] = field(
+    container_bodies: Mapping[ResourceId, tuple[str, JsonObject]] = record_field(
         default_factory=dict)  # engine name, create body
-    network_bodies: Mapping[ResourceId, JsonObject] = field(default_factory=dict)
-    volume_bodies: Mapping[ResourceId, JsonObject] = field(default_factory=dict)
-    handles: Mapping[ResourceId, str] = field(default_factory=dict)  # what exists now
-    display_names: Mapping[ResourceId, str] = field(default_factory=dict)  # for progress
-    waits: Mapping[ResourceId, tuple[DependencyWait, ...]] = field(default_factory=dict)
-    wait_names: Mapping[ResourceId, str] = field(default_factory=dict)  # dependency → name
+    network_bodies: Mapping[ResourceId, JsonObject] = record_field(default_factory=dict)
+    volume_bodies: Mapping[ResourceId, JsonObject] = record_field(default_factory=dict)
+    handles: Mapping[ResourceId, str] = record_field(default_factory=dict)  # what exists now
+    display_names: Mapping[ResourceId, str] = record_field(
+        default_factory=dict)  # for progress
+    waits: Mapping[ResourceId, tuple[DependencyWait, ...]] = record_field(default_factory=dict)
+    wait_names: Mapping[ResourceId, str] = record_field(
+        default_factory=dict)  # dependency → name
     stop_timeout: int | None = None  # seconds for every stop together (one grace period)
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Progress:
     """One step of the apply, for the CLI's display."""
 
@@ -86,7 +96,8 @@ class Progress:
     detail: str = ""
 
 
-ProgressSink = Callable[[Progress], None]
+if TYPE_CHECKING:
+    ProgressSink = Callable[[Progress], None]
 
 _PAST = {
     OpType.CREATE_NETWORK: "Created", OpType.REMOVE_NETWORK: "Removed",
@@ -104,10 +115,84 @@ _PRESENT = {
 }
 
 
-def _wait_all(futures: list[Future[None]]) -> None:
-    """Wait for every future, including those added meanwhile (detached operations)."""
-    while futures:
-        futures.pop(0).result()
+class _Task:
+    """One call given to a ``_Pool``: ``result()`` waits for it and raises what it raised."""
+
+    __slots__ = ("call", "error", "finished")
+
+    def __init__(self, call: Callable[[], None]) -> None:
+        self.call = call
+        self.error: BaseException | None = None
+        self.finished = threading.Event()
+
+    def result(self) -> None:
+        self.finished.wait()
+        if self.error is not None:
+            raise self.error
+
+
+class _Pool:
+    """What the executor used of ``ThreadPoolExecutor``, on ``threading`` alone
+    (``concurrent.futures`` and the ``logging`` it loads cost every ``down`` ~10 ms):
+    up to ``workers`` threads, started as calls arrive, taking the calls in order."""
+
+    def __init__(self, workers: int, name: str) -> None:
+        self._workers = workers
+        self._name = name  # of its threads, numbered
+        self._calls: deque[_Task] = deque()
+        self._changed = threading.Condition()
+        self._idle = 0  # threads waiting for a call
+        self._threads: list[threading.Thread] = []
+        self._closed = False
+
+    def submit(self, call: Callable[..., None], *args: Any) -> _Task:
+        task = _Task(lambda: call(*args))
+        with self._changed:
+            if self._closed:
+                raise RuntimeError("cannot schedule new calls after shutdown")
+            self._calls.append(task)
+            if len(self._calls) > self._idle and len(self._threads) < self._workers:
+                thread = threading.Thread(target=self._work, daemon=True,
+                                          name=f"{self._name}_{len(self._threads)}")
+                self._threads.append(thread)
+                thread.start()
+            else:
+                self._changed.notify()
+        return task
+
+    def shutdown(self, cancel: bool = False) -> None:
+        """Wait for the calls (``cancel``: those not started yet fail) and the threads."""
+        with self._changed:
+            self._closed = True
+            while cancel and self._calls:
+                dropped = self._calls.popleft()
+                dropped.error = RuntimeError("cancelled")
+                dropped.finished.set()
+            self._changed.notify_all()
+        for thread in self._threads:
+            thread.join()
+
+    def _work(self) -> None:
+        while True:
+            with self._changed:
+                while not self._calls and not self._closed:
+                    self._idle += 1
+                    self._changed.wait()
+                    self._idle -= 1
+                if not self._calls:
+                    return  # shut down, nothing left
+                task = self._calls.popleft()
+            try:
+                task.call()
+            except BaseException as error:  # kept for result(), as a future keeps it
+                task.error = error
+            task.finished.set()
+
+
+def _wait_all(tasks: list[_Task]) -> None:
+    """Wait for every task, including those added meanwhile (detached operations)."""
+    while tasks:
+        tasks.pop(0).result()
 
 
 class ApplyFailed(ApplyError):
@@ -122,18 +207,20 @@ class ApplyFailed(ApplyError):
         )
 
 
-@dataclass
 class _Run:
-    started: float
-    stop_deadline: float | None
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    created: dict[ResourceId, str] = field(default_factory=dict)  # new container ids
-    done: list[Operation] = field(default_factory=list)
-    failure: tuple[Operation, str] | None = None
-    cancelled: threading.Event = field(default_factory=threading.Event)  # Ctrl-C
-    pool: ThreadPoolExecutor | None = None
-    detached: list[Future[None]] = field(default_factory=list)  # see Executor.detach
-    pending: dict[ResourceId, Future[None]] = field(default_factory=dict)  # by resource
+    """One ``Executor.run``'s state, shared by its threads (under ``lock``)."""
+
+    def __init__(self, started: float, stop_deadline: float | None) -> None:
+        self.started = started
+        self.stop_deadline = stop_deadline
+        self.lock = threading.Lock()
+        self.created: dict[ResourceId, str] = {}  # new container ids
+        self.done: list[Operation] = []
+        self.failure: tuple[Operation, str] | None = None
+        self.cancelled = threading.Event()  # Ctrl-C
+        self.pool: _Pool | None = None
+        self.detached: list[_Task] = []  # see Executor.detach
+        self.pending: dict[ResourceId, _Task] = {}  # by resource
 
 
 class Executor:
@@ -158,9 +245,8 @@ class Executor:
         now = time.monotonic()
         timeout = self.requests.stop_timeout
         state = _Run(now, None if timeout is None else now + timeout)
-        pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="apply")
-        state.pool = ThreadPoolExecutor(max_workers=min(self.workers, DETACHED_WORKERS),
-                                        thread_name_prefix="detached")
+        pool = _Pool(self.workers, "apply")
+        state.pool = _Pool(min(self.workers, DETACHED_WORKERS), "detached")
         # Within a wave, resources go in the order of their last wave: what a later wave
         # waits for first (a depends_on chain's next start needs its container created).
         last_wave = {operation.resource: operation.wave for operation in plan.operations}
@@ -171,10 +257,10 @@ class Executor:
                     by_resource.setdefault(operation.resource, []).append(operation)
                 if any(resource.kind != "service" for resource in by_resource):
                     _wait_all(state.detached)
-                futures = [pool.submit(self._run_resource, operations, state)
+                tasks = [pool.submit(self._run_resource, operations, state)
                            for operations in by_resource.values()
                            if not self._detached_at_once(operations, state)]
-                _wait_all(futures)
+                _wait_all(tasks)
                 if state.failure is not None:
                     break
             _wait_all(state.detached)
@@ -186,11 +272,11 @@ class Executor:
             # Ctrl-C (or a bug): waits for dependencies see this and give up; the engine
             # calls in flight finish (each is one short request); the next up resumes.
             state.cancelled.set()
-            pool.shutdown(wait=True, cancel_futures=True)
-            state.pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(cancel=True)
+            state.pool.shutdown(cancel=True)
             raise
-        pool.shutdown(wait=True)
-        state.pool.shutdown(wait=True)
+        pool.shutdown()
+        state.pool.shutdown()
         return dict(state.created)
 
     # -- one resource's operations, in order ----------------------------------------

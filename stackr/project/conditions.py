@@ -4,26 +4,31 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Iterator
-from typing import Any, Protocol
 
 from stackr.errors import ApplyError
 
-JsonObject = dict[str, Any]
+TYPE_CHECKING = False  # mypy reads True: typing is not loaded by down
+if TYPE_CHECKING:
+    import threading
+    from collections.abc import Iterator
+    from typing import Any, Protocol
+
+    JsonObject = dict[str, Any]
+
+    class ContainerReader(Protocol):  # a Protocol is for mypy only
+        def container_inspect(self, container: str) -> JsonObject: ...
+
+        def container_wait(self, container: str, condition: str = "not-running"
+                           ) -> JsonObject: ...
+
+        def container_logs(self, container: str, *, follow: bool = False,
+                           tail: int | None = None, timestamps: bool = False,
+                           stdout: bool = True, stderr: bool = True,
+                           since: float | None = None) -> Iterator[JsonObject]: ...
+
 POLL_SECONDS = 0.05
 LOG_LINES_SHOWN = 10
-
-
-class ContainerReader(Protocol):
-    def container_inspect(self, container: str) -> JsonObject: ...
-
-    def container_wait(self, container: str, condition: str = "not-running") -> JsonObject: ...
-
-    def container_logs(self, container: str, *, follow: bool = False, tail: int | None = None,
-                       timestamps: bool = False, stdout: bool = True, stderr: bool = True,
-                       since: float | None = None) -> Iterator[JsonObject]: ...
 
 
 class ConditionError(ApplyError):

@@ -9,12 +9,12 @@ the plan, warnings and progress).
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from stackr.record import frozen_record, replace_record
 
+TYPE_CHECKING = False  # mypy reads True: typing is not loaded by up
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
     from stackr.client import EngineClient
     from stackr.config.models import Stack
     from stackr.config.pipeline import LoadedStack
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from stackr.project.requests import Bodies
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Converged:
     plan: Plan  # what was (or, with dry_run, would be) done
     desired: DesiredStack  # with the image ids resolved: what a caller builds more on
@@ -64,7 +64,7 @@ def converge(
                                    only=touched)
         desired = desired_stack(stack, graph, image_ids)
         check_external(client, desired.external, desired.engine_names)
-        options = dataclasses.replace(options, restart_dependants=desired.restart_dependants)
+        options = replace_record(options, restart_dependants=desired.restart_dependants)
         if dry_run:
             observation = observe(client, stack.name)
             plan = reconcile(graph, desired.resources, observation.resources, options)

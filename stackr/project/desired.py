@@ -4,23 +4,23 @@ engine names, config hashes and ``depends_on`` waits. Pure: nothing here asks th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
 from stackr.errors import UsageError
-from stackr.graph import ResourceId, StackGraph
-from stackr.hashing import config_hash, resource_config, service_config
+from stackr.graph import ResourceId
 from stackr.plan import DesiredResource
 from stackr.project import names
+from stackr.record import frozen_record, ordered_record
 
+TYPE_CHECKING = False  # mypy reads True: typing is not loaded by a settled up
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from stackr.config.models import Stack
+    from stackr.graph import StackGraph
 
 CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
 
 
-@dataclass(frozen=True, order=True)
+@ordered_record
 class DependencyWait:
     """Before ``needer`` starts, ``dependency`` must reach ``condition``."""
 
@@ -29,7 +29,7 @@ class DependencyWait:
     required: bool = True  # False: a dependency that fails is reported, not fatal
 
 
-@dataclass(frozen=True)
+@frozen_record
 class DesiredStack:
     project: str
     resources: Mapping[ResourceId, DesiredResource]  # without external networks/volumes
@@ -76,6 +76,7 @@ def desired_stack(
 ) -> DesiredStack:
     """``image_ids``: image reference → the id it resolves to now (None: not present)."""
     from stackr.graph import image_reference
+    from stackr.hashing import config_hash, resource_config, service_config
 
     project = stack.name
     resources: dict[ResourceId, DesiredResource] = {}

@@ -10,11 +10,14 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from stackr.errors import PreconditionError
 from stackr.paths import run_root
+
+TYPE_CHECKING = False  # mypy reads True: typing is not loaded by down
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 DEFAULT_WAIT_SECONDS = 10.0
 RETRY_SECONDS = 0.05

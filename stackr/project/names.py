@@ -10,8 +10,6 @@ records alone, without the stack file).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
-from typing import Any
 
 from stackr.graph import ResourceId
 from stackr.naming import (
@@ -27,6 +25,11 @@ LABEL_CONFIG = "io.stackr.config"  # the canonical config (JSON) the hash was ma
 LABEL_NEEDS = "io.stackr.needs"  # resource ids this one needs, comma separated
 LABEL_ONEOFF = "io.stackr.oneoff"
 LABEL_IMAGE_BUILT = "io.stackr.image-built"  # "1": the service builds its image (down --rmi)
+
+TYPE_CHECKING = False  # mypy reads True: typing is not loaded by down, ps, logs
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from typing import Any
 
 KIND_LABEL = {"service": LABEL_SERVICE, "network": LABEL_NETWORK, "volume": LABEL_VOLUME}
 

@@ -8,29 +8,33 @@ The engine re-checks its records against the kernel before it answers.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
 
 from stackr.graph import ResourceId
 from stackr.naming import LABEL_CONFIG_HASH, LABEL_PROJECT, LABEL_REPLICA
 from stackr.plan import ObservedResource
 from stackr.project import names
+from stackr.record import frozen_record
 
-JsonObject = dict[str, Any]
+TYPE_CHECKING = False  # mypy reads True: typing is not loaded by down, ps, logs
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any, Protocol
+
+    JsonObject = dict[str, Any]
+
+    class EngineReader(Protocol):  # a Protocol is for mypy only
+        def containers(self, all: bool = False,
+                       filters: Mapping[str, list[str]] | None = None) -> list[JsonObject]: ...
+
+        def volumes(self, filters: Mapping[str, list[str]] | None = None
+                    ) -> list[JsonObject]: ...
+
+        def request(self, method: str, path: str, body: Any = None) -> Any: ...
+
 RUNNING_STATES = ("running", "restarting", "paused")  # a paused process is alive
 
 
-class EngineReader(Protocol):
-    def containers(self, all: bool = False, filters: Mapping[str, list[str]] | None = None
-                   ) -> list[JsonObject]: ...
-
-    def volumes(self, filters: Mapping[str, list[str]] | None = None) -> list[JsonObject]: ...
-
-    def request(self, method: str, path: str, body: Any = None) -> Any: ...
-
-
-@dataclass(frozen=True)
+@frozen_record
 class Observation:
     project: str
     resources: Mapping[ResourceId, ObservedResource]

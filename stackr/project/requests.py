@@ -4,22 +4,22 @@ body and wait decided here, so the executor only carries them out. Pure.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from stackr.project.apply import Requests
+from stackr.record import frozen_record
 
-from stackr.graph import ResourceId
-from stackr.project import translate
-from stackr.project.apply import JsonObject, Requests
-from stackr.project.desired import DesiredStack
-from stackr.project.observe import Observation
-from stackr.project.secrets import SecretFile
-
+TYPE_CHECKING = False  # mypy reads True: typing is not loaded by down
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from stackr.config.models import Stack
+    from stackr.graph import ResourceId
+    from stackr.project.apply import JsonObject
+    from stackr.project.desired import DesiredStack
+    from stackr.project.observe import Observation
+    from stackr.project.secrets import SecretFile
 
 
-@dataclass(frozen=True)
+@frozen_record
 class Bodies:
     """What the engine is sent to make each resource: a function of the stack alone (and
     of the image ids in ``desired``), so a settled record can keep it."""
@@ -32,6 +32,8 @@ class Bodies:
 def request_bodies(stack: Stack, desired: DesiredStack,
                    secret_files: Mapping[str, list[SecretFile]] | None = None) -> Bodies:
     """``secret_files``: service name → its secrets and configs (``secrets.plan_files``)."""
+    from stackr.project import translate
+
     containers: dict[ResourceId, tuple[str, JsonObject]] = {}
     networks: dict[ResourceId, JsonObject] = {}
     volumes: dict[ResourceId, JsonObject] = {}

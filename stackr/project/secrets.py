@@ -14,23 +14,23 @@ that file is bind-mounted. ``down`` removes the directory.
 from __future__ import annotations
 
 import os
-import shutil
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from stackr.errors import ApplyError, NotImplementedYetError, UsageError
 from stackr.naming import short_hash
 from stackr.paths import run_root
+from stackr.record import frozen_record
 
+TYPE_CHECKING = False  # mypy reads True: typing is not loaded by down
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from stackr.config.models import Service, Stack
 
 DEFAULT_MODE = 0o444
 
 
-@dataclass(frozen=True)
+@frozen_record
 class SecretFile:
     kind: str  # "secret" or "config"
     name: str  # the key under top-level secrets:/configs:
@@ -140,5 +140,10 @@ def write_files(files: list[SecretFile]) -> None:
 
 
 def remove_files(project: str) -> None:
-    shutil.rmtree(project_directory(project) / "secrets", ignore_errors=True)
-    shutil.rmtree(project_directory(project) / "configs", ignore_errors=True)
+    directories = [project_directory(project) / kind for kind in ("secrets", "configs")]
+    if not any(os.path.lexists(directory) for directory in directories):
+        return  # most projects have none: down need not load shutil (bz2, lzma)
+    import shutil
+
+    for directory in directories:
+        shutil.rmtree(directory, ignore_errors=True)
