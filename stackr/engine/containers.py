@@ -673,13 +673,16 @@ class ContainerManager:
                 timer.daemon = True
                 supervised.restart_timer = timer
                 timer.start()
-            # Written, not fsynced (a stop waits here): an exit is the run state of a
-            # process, which a power loss ends anyway; the next engine then finds the
-            # process gone and records an unknown exit (255), as Docker does.
-            self._save(supervised, durable=False)
+            # A stop answers once the exit is known here (what inspect and ps show);
+            # the record follows, written but not fsynced: an exit is the run state of a
+            # process, which a power loss ends anyway; an engine killed before the write
+            # finds the process gone and records an unknown exit (255), as Docker does.
+            # A remove waits for the lock, so for the write and the release below.
             if run is not None:
                 run.exited.set()
-                run.release()  # (a remove takes the lock: the namespace is gone first)
+            self._save(supervised, durable=False)
+            if run is not None:
+                run.release()
         if auto_remove:
             with contextlib.suppress(ApiError):
                 self.remove(supervised.container_id, force=True)

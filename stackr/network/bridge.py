@@ -15,12 +15,11 @@ recomputable from the id, fits IFNAMSIZ and never collides with another project'
 from __future__ import annotations
 
 import contextlib
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from stackr import naming, paths
+from stackr.beside import beside
 from stackr.errors import StackrError
 from stackr.network import firewall, records
 from stackr.network.ipam import (
@@ -182,27 +181,6 @@ def _make(netlink: Netlink, state: NetworkState, internal: bool, host_rules: boo
         firewall.sync()
 
 
-def _beside(background: Callable[[], None], foreground: Callable[[], None]) -> None:
-    """Run ``background`` in a thread while ``foreground`` runs in this one; raise the
-    first error (``foreground``'s first)."""
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            background()
-        except BaseException as error:
-            errors.append(error)
-
-    thread = threading.Thread(target=run, name="beside")
-    thread.start()
-    try:
-        foreground()
-    finally:
-        thread.join()
-    if errors:
-        raise errors[0]
-
-
 def remove_network(
     network_id: str, netlink: Netlink | None = None, *, host_rules: bool = True
 ) -> None:
@@ -227,7 +205,7 @@ def remove_network(
             record.rename(record.with_suffix(".removing"))
         # The rules go while the bridge does: each takes the kernel 20-40 ms (an nft
         # transaction; a netdev unregister), mostly waiting out RCU grace periods.
-        _beside(firewall.sync, lambda: netlink.delete_link(bridge_ifname(network_id)))
+        beside(firewall.sync, lambda: netlink.delete_link(bridge_ifname(network_id)))
         records.remove_file(record.with_suffix(".removing"))
     ipam_store().update(lambda state: (release_subnet(state, network_id), None))
     records.remove_file(record)
