@@ -21,16 +21,17 @@ from stackr.record import frozen_record, record_field
 
 TYPE_CHECKING = False  # mypy reads True: typing is not loaded by down
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Callable, Mapping
     from typing import Any, Protocol
 
     from stackr.graph import ResourceId
     from stackr.plan import Operation, Plan
+    from stackr.project.conditions import ContainerReader
     from stackr.project.desired import DependencyWait
 
     JsonObject = dict[str, Any]
 
-    class Engine(Protocol):  # a Protocol is for mypy only
+    class Engine(ContainerReader, Protocol):  # a Protocol is for mypy only; waits read
         def container_create(self, config: JsonObject, name: str | None = None) -> str: ...
 
         def container_start(self, container: str) -> None: ...
@@ -42,16 +43,6 @@ if TYPE_CHECKING:
 
         def container_restart(self, container: str, timeout: float | None = None
                               ) -> None: ...
-
-        def container_inspect(self, container: str) -> JsonObject: ...
-
-        def container_wait(self, container: str, condition: str = "not-running"
-                           ) -> JsonObject: ...
-
-        def container_logs(self, container: str, *, follow: bool = False,
-                           tail: int | None = None, timestamps: bool = False,
-                           stdout: bool = True, stderr: bool = True,
-                           since: float | None = None) -> Iterator[JsonObject]: ...
 
         def volume_create(self, name: str | None = None,
                           labels: Mapping[str, str] | None = None) -> JsonObject: ...
