@@ -55,9 +55,9 @@ def write_atomic(
 def write_json_atomic(path: Path, value: Any, *, durable: bool = False) -> None:
     """``value`` as JSON (sorted keys, so files diff well), written atomically.
 
-    On one line: with ``indent``, ``json`` encodes in Python instead of C, ~10x slower,
-    and the engine writes a record at every create, start, stop and exit (a quarter of
-    its CPU time in an ``up``)."""
+    On one line: with ``indent``, ``json`` encodes in Python instead of C (an engine
+    record took 0.13 ms instead of 0.04), and the engine writes a record at every
+    create, start, stop and exit."""
     text = json.dumps(value, sort_keys=True, separators=(",", ":"))
     write_atomic(path, text.encode(), durable=durable)
 

@@ -19,12 +19,9 @@ from stackr.errors import HostError
 from stackr.record import frozen_record
 from stackr.runtime.spec import Resources
 
-TYPE_CHECKING = False  # not typing's: the runtime's processes do without it (see record.py)
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
 TYPE_CHECKING = False  # mypy reads True: typing is not imported at run time
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any, Protocol
 
 

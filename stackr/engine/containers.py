@@ -723,8 +723,8 @@ class ContainerManager:
             # meanwhile must not restart it); not fsynced: the exit's record, moments
             # later, is, and a power loss stops it anyway. Under policy "no" the exit's
             # record is the one write (one less on the way of every stop).
-            policy = supervised.record["HostConfig"].get("RestartPolicy") or {}
-            if policy.get("Name", "no") != "no":
+            policy = RestartPolicy.from_docker(supervised.record["HostConfig"].get("RestartPolicy"))
+            if policy.name != "no":
                 self._save(supervised, durable=False)
             config = supervised.record["Config"]
             stop_signal = signal_number(config.get("StopSignal") or "SIGTERM")

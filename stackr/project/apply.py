@@ -249,8 +249,8 @@ class Executor:
                 if any(resource.kind != "service" for resource in by_resource):
                     _wait_all(state.detached)
                 tasks = [pool.submit(self._run_resource, operations, state)
-                           for operations in by_resource.values()
-                           if not self._detached_at_once(operations, state)]
+                         for operations in by_resource.values()
+                         if not self._detached_at_once(operations, state)]
                 _wait_all(tasks)
                 if state.failure is not None:
                     break
@@ -314,9 +314,9 @@ class Executor:
     def _detach(self, operation: Operation, state: _Run) -> None:
         """Run ``operation`` in the detached pool (under ``state.lock``)."""
         assert state.pool is not None
-        future = state.pool.submit(self._run_resource, [operation], state, False)
-        state.detached.append(future)
-        state.pending[operation.resource] = future
+        task = state.pool.submit(self._run_resource, [operation], state, False)
+        state.detached.append(task)
+        state.pending[operation.resource] = task
 
     def _name(self, resource: ResourceId) -> str:
         if resource in self.requests.container_bodies:
