@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -247,15 +246,7 @@ def remove_sandbox(container_id: str, netlink: Netlink | None = None) -> None:
     """
     attachments = list_attachments(container_id)
     if netns.remove_netns(sandbox_path(container_id)) and attachments:
-        _wait_until_gone(netlink or host_netlink(), [a.host_ifname for a in attachments])
+        (netlink or host_netlink()).wait_links_gone([a.host_ifname for a in attachments],
+                                                    VETH_GONE_SECONDS)
     for attachment in attachments:
         detach(container_id, attachment.network_id, netlink)
-
-
-def _wait_until_gone(netlink: Netlink, ifnames: Sequence[str]) -> None:
-    """Wait (at most ``VETH_GONE_SECONDS``) until none of ``ifnames`` exists."""
-    deadline = time.monotonic() + VETH_GONE_SECONDS
-    # Finely: the namespace goes in 2-30 ms, and a removal (the last one holds up the
-    # network's) waits for it; a look is one ioctl.
-    while any(netlink.link_exists(name) for name in ifnames) and time.monotonic() < deadline:
-        time.sleep(0.001)

@@ -23,7 +23,8 @@ import errno
 import socket
 import struct
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -44,6 +45,10 @@ class NetnsNetlink(Protocol):
 
 class Netlink(NetnsNetlink, Protocol):
     def link_exists(self, ifname: str) -> bool: ...
+
+    def wait_links_gone(self, ifnames: Sequence[str], timeout: float) -> list[str]:
+        """Wait until none of ``ifnames`` exists, at most ``timeout`` seconds; those
+        still there."""
 
     def link_names(self) -> list[str]: ...
 
@@ -100,11 +105,10 @@ class PyrouteNetlink:
             raise HostError("netlink lookup", ifname, errno.ENODEV) from None
 
     def link_exists(self, ifname: str) -> bool:
-        try:
-            socket.if_nametoindex(ifname)
-        except OSError:
-            return False
-        return True
+        return _link_exists(ifname)
+
+    def wait_links_gone(self, ifnames: Sequence[str], timeout: float) -> list[str]:
+        return wait_links_gone(ifnames, timeout)
 
     def link_names(self) -> list[str]:
         return sorted(str(link.get("ifname")) for link in self._ipr.get_links())
@@ -255,11 +259,10 @@ class RawNetlink:
         self._request(message, RTM_NEWLINK, 0, "set up", ifname)
 
     def link_exists(self, ifname: str) -> bool:
-        try:
-            socket.if_nametoindex(ifname)
-        except OSError:
-            return False
-        return True
+        return _link_exists(ifname)
+
+    def wait_links_gone(self, ifnames: Sequence[str], timeout: float) -> list[str]:
+        return wait_links_gone(ifnames, timeout)
 
     def link_names(self) -> list[str]:
         return sorted(name for _, name in socket.if_nameindex())
@@ -377,11 +380,54 @@ class RawNetlink:
 
 
 NLMSG_ERROR = 2
+RTMGRP_LINK = 0x1  # the multicast group of link notifications (RTNLGRP_LINK's bit)
 IFF_UP = 0x1
 RT_TABLE_MAIN = 254
 RTPROT_BOOT = 3
 RT_SCOPE_UNIVERSE = 0
 RTN_UNICAST = 1
+
+
+def _link_exists(ifname: str) -> bool:
+    try:
+        socket.if_nametoindex(ifname)  # one ioctl, under RCU: no rtnl lock
+    except OSError:
+        return False
+    return True
+
+
+def wait_links_gone(ifnames: Sequence[str], timeout: float) -> list[str]:
+    """Wait until none of ``ifnames`` exists in this thread's netns, at most ``timeout``
+    seconds; those still there.
+
+    Woken by the kernel's link notifications (the RTNLGRP_LINK group), not by polling:
+    a teardown has a dozen removals waiting at once, and a look every millisecond each
+    cost the engine thousands of wake-ups (and GIL handoffs) a second, on the way of the
+    stops beside them. The kernel unlists a name before it sends its RTM_DELLINK, so a
+    look after each notification sees it gone."""
+    events = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
+                           socket.NETLINK_ROUTE)
+    try:
+        events.bind((0, RTMGRP_LINK))
+        # Subscribed first, looked at second: no deletion falls between the two.
+        present = [ifname for ifname in ifnames if _link_exists(ifname)]
+        deadline = time.monotonic() + timeout
+        while present:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            events.settimeout(remaining)
+            try:
+                events.recv(65536)  # what changed does not matter: look again
+            except TimeoutError:
+                break
+            except OSError as error:
+                if error.errno != errno.ENOBUFS:  # (a burst overflowed: look again)
+                    raise
+            present = [ifname for ifname in present if _link_exists(ifname)]
+        return present
+    finally:
+        events.close()
 
 
 @contextmanager
@@ -439,6 +485,9 @@ class RecordingNetlink:
 
     def link_exists(self, ifname: str) -> bool:
         return ifname in self.links
+
+    def wait_links_gone(self, ifnames: Sequence[str], timeout: float) -> list[str]:
+        return [ifname for ifname in ifnames if ifname in self.links]
 
     def link_names(self) -> list[str]:
         return sorted(self.links)
