@@ -108,12 +108,17 @@ class Wiring:
     ports: list[JsonObject]
 
 
+# Names of dying veths the engine remembers before it looks which are gone.
+DYING_KEPT = 64
+
+
 class NetworkManager:
     def __init__(self, events: EventBus) -> None:
         self.events = events
         self.records = RecordStore("networks")
         self._resolver: Any = None
         self._lock = threading.RLock()
+        self._dying: set[str] = set()  # host ends of veths going with released sandboxes
 
     def resolver(self) -> Any:
         with self._lock:
@@ -136,6 +141,11 @@ class NetworkManager:
             if self._resolver is not None:
                 self._resolver.close()
                 self._resolver = None
+            dying, self._dying = sorted(self._dying), set()
+        if dying:
+            from stackr.network.netlink import host_netlink, settle_links
+
+            settle_links(host_netlink(), dying)
 
     # -- the noun -------------------------------------------------------------------
 
@@ -325,7 +335,16 @@ class NetworkManager:
         for attachment in attach.list_attachments(container_id):
             if self._resolver is not None:
                 self._resolver.unregister(container_id, attachment.network_id)
-        attach.remove_sandbox(container_id)
+        # The veths go with the namespace in the kernel's own time: the network's
+        # removal waits for its bridge's (see attach.release_sandbox), the engine's
+        # stop for the rest.
+        dying = attach.release_sandbox(container_id)
+        with self._lock:
+            if len(self._dying) > DYING_KEPT:  # forget those long gone
+                from stackr.network.netlink import host_netlink
+
+                self._dying = {name for name in self._dying if host_netlink().link_exists(name)}
+            self._dying.update(dying)
         import shutil
 
         shutil.rmtree(run_root() / "engine" / "etc" / container_id, ignore_errors=True)

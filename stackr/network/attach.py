@@ -32,11 +32,7 @@ from stackr import naming, paths
 from stackr.network import netns, records
 from stackr.network.bridge import NetworkState, ipam_store
 from stackr.network.ipam import allocate_address, release_address
-from stackr.network.netlink import Netlink, NetnsNetlink, host_netlink
-
-# How long a removed sandbox's veths may take to go with their namespace: the kernel
-# destroys namespaces in a workqueue, in batches (tens of ms under a teardown's load).
-VETH_GONE_SECONDS = 1.0
+from stackr.network.netlink import Netlink, NetnsNetlink, host_netlink, settle_links
 
 
 @dataclass(frozen=True)
@@ -216,17 +212,17 @@ def _configure_inside(netlink: NetnsNetlink, attachment: Attachment) -> None:
         netlink.add_default_route(attachment.gateway)
 
 
-def detach(container_id: str, network_id: str, netlink: Netlink | None = None) -> None:
-    """Remove one attachment: veth, address lease, record. Absent is success."""
+def detach(container_id: str, network_id: str, netlink: Netlink | None = None, *,
+           keep_link: bool = False) -> None:
+    """Remove one attachment: veth (unless ``keep_link``: it goes with its namespace),
+    address lease, record. Absent is success."""
     records.check_id("container", container_id)
     records.check_id("network", network_id)
     path = _attachment_path(container_id, network_id)
     data = records.read_json(path)
     owner = Attachment.from_json(data).owner if data is not None else container_id
-    if netlink is None:
-        host_netlink().delete_link(host_ifname(container_id, network_id))
-    else:
-        netlink.delete_link(host_ifname(container_id, network_id))
+    if not keep_link:
+        (netlink or host_netlink()).delete_link(host_ifname(container_id, network_id))
     ipam_store().update(lambda state: (release_address(state, network_id, owner), None))
     records.remove_file(path)
     with contextlib.suppress(OSError):
@@ -234,19 +230,34 @@ def detach(container_id: str, network_id: str, netlink: Netlink | None = None) -
 
 
 def remove_sandbox(container_id: str, netlink: Netlink | None = None) -> None:
-    """Unmount and delete the netns file, then detach from every network; absent is success.
+    """``release_sandbox``, then wait until its veths are gone; absent is success."""
+    dying = release_sandbox(container_id, netlink)
+    if dying:
+        settle_links(netlink or host_netlink(), dying)
+
+
+def release_sandbox(container_id: str, netlink: Netlink | None = None) -> list[str]:
+    """Unmount and delete the netns file, then drop every attachment (address lease,
+    record); the host ends of veths that are still there, going with the namespace.
 
     The namespace goes first: with no process left in it, the kernel destroys it, and
     with it its veths, host ends included, in a batch with every namespace dying
-    meanwhile (``cleanup_net``): ~3 ms for one, ~4 ms each for 17. Deleting a veth by
-    RTM_DELLINK instead holds the rtnl lock ~20 ms, one veth at a time: the teardown of
-    a 20-service stack spent 0.4 s queued on it. Once the host ends are gone, ``detach``
-    releases the addresses; a veth still there (another container's process is still in
-    the namespace) it deletes as before.
+    meanwhile (``cleanup_net``). Deleting a veth by RTM_DELLINK instead holds the rtnl
+    lock ~20 ms, one veth at a time: the teardown of a 20-service stack spent 0.4 s
+    queued on it. The destruction takes the kernel 20-40 ms (RCU grace periods): the
+    caller decides when to wait for it (``settle_links``); the engine leaves it to the
+    network's removal, which waits for its bridge's last ports (``remove_network``), so
+    that the wait and the bridge's own deletion overlap. The addresses are released at
+    once: the dying namespace has no process left to use them.
     """
     attachments = list_attachments(container_id)
+    dying: list[str] = []
     if netns.remove_netns(sandbox_path(container_id)) and attachments:
-        (netlink or host_netlink()).wait_links_gone([a.host_ifname for a in attachments],
-                                                    VETH_GONE_SECONDS)
+        host = netlink or host_netlink()
+        dying = [a.host_ifname for a in attachments if host.link_exists(a.host_ifname)]
     for attachment in attachments:
-        detach(container_id, attachment.network_id, netlink)
+        detach(container_id, attachment.network_id, netlink,
+               keep_link=attachment.host_ifname in dying)
+    return dying
+
+

@@ -31,7 +31,7 @@ from stackr.network.ipam import (
     host_networks_from,
     release_subnet,
 )
-from stackr.network.netlink import Netlink, host_netlink
+from stackr.network.netlink import Netlink, host_netlink, settle_links
 
 
 class NetworkInUseError(StackrError):
@@ -196,6 +196,10 @@ def remove_network(
             f"network {network_id} still has containers attached: {', '.join(attached)}"
         )
     record = _record_path(network_id)
+    # With no attachment left, its remaining ports are veths going with their released
+    # namespaces (``attach.release_sandbox``): waited for once the bridge is gone, so
+    # that the kernel's two deletions overlap.
+    dying = netlink.bridge_ports(bridge_ifname(network_id))
     if not host_rules:
         netlink.delete_link(bridge_ifname(network_id))
     else:
@@ -207,5 +211,6 @@ def remove_network(
         # transaction; a netdev unregister), mostly waiting out RCU grace periods.
         beside(firewall.sync, lambda: netlink.delete_link(bridge_ifname(network_id)))
         records.remove_file(record.with_suffix(".removing"))
+    settle_links(netlink, dying)
     ipam_store().update(lambda state: (release_subnet(state, network_id), None))
     records.remove_file(record)

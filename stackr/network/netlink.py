@@ -20,6 +20,7 @@ about 2 ms) instead of sharing one.
 from __future__ import annotations
 
 import errno
+import os
 import socket
 import struct
 import threading
@@ -30,6 +31,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from stackr.errors import HostError
+
+# How long a released sandbox's veths may take to go with their namespace: the kernel
+# destroys namespaces in a workqueue, in batches (tens of ms under a teardown's load).
+VETH_GONE_SECONDS = 1.0
 
 
 class NetnsNetlink(Protocol):
@@ -51,6 +56,9 @@ class Netlink(NetnsNetlink, Protocol):
         still there."""
 
     def link_names(self) -> list[str]: ...
+
+    def bridge_ports(self, bridge_ifname: str) -> list[str]:
+        """The links enslaved to ``bridge_ifname`` (none when it is absent)."""
 
     def add_bridge(self, ifname: str) -> None:
         """Create a bridge; EEXIST is success (the caller owns the name)."""
@@ -109,6 +117,9 @@ class PyrouteNetlink:
 
     def wait_links_gone(self, ifnames: Sequence[str], timeout: float) -> list[str]:
         return wait_links_gone(ifnames, timeout)
+
+    def bridge_ports(self, bridge_ifname: str) -> list[str]:
+        return _bridge_ports(bridge_ifname)
 
     def link_names(self) -> list[str]:
         return sorted(str(link.get("ifname")) for link in self._ipr.get_links())
@@ -264,6 +275,9 @@ class RawNetlink:
     def wait_links_gone(self, ifnames: Sequence[str], timeout: float) -> list[str]:
         return wait_links_gone(ifnames, timeout)
 
+    def bridge_ports(self, bridge_ifname: str) -> list[str]:
+        return _bridge_ports(bridge_ifname)
+
     def link_names(self) -> list[str]:
         return sorted(name for _, name in socket.if_nameindex())
 
@@ -396,6 +410,22 @@ def _link_exists(ifname: str) -> bool:
     return True
 
 
+def settle_links(netlink: Netlink, ifnames: Sequence[str]) -> None:
+    """Wait (at most ``VETH_GONE_SECONDS``) until the veths of released sandboxes are
+    gone; delete those still there (another process is still in their namespace)."""
+    for ifname in netlink.wait_links_gone(ifnames, VETH_GONE_SECONDS) if ifnames else ():
+        netlink.delete_link(ifname)
+
+
+def _bridge_ports(bridge_ifname: str) -> list[str]:
+    # sysfs of the netns that mounted it (the host's, where the engine's bridges are):
+    # one readdir, where a netlink dump lists every link of the host.
+    try:
+        return sorted(os.listdir(f"/sys/class/net/{bridge_ifname}/brif"))
+    except FileNotFoundError:
+        return []
+
+
 def wait_links_gone(ifnames: Sequence[str], timeout: float) -> list[str]:
     """Wait until none of ``ifnames`` exists in this thread's netns, at most ``timeout``
     seconds; those still there.
@@ -475,6 +505,7 @@ class RecordingNetlink:
 
     links: set[str] = field(default_factory=lambda: {"lo"})
     peers: dict[str, str] = field(default_factory=dict)
+    masters: dict[str, str] = field(default_factory=dict)  # port -> bridge
     calls: list[tuple[Any, ...]] = field(default_factory=list)
     addresses: list[str] = field(default_factory=list)
     routes: list[str] = field(default_factory=list)
@@ -488,6 +519,9 @@ class RecordingNetlink:
 
     def wait_links_gone(self, ifnames: Sequence[str], timeout: float) -> list[str]:
         return [ifname for ifname in ifnames if ifname in self.links]
+
+    def bridge_ports(self, bridge_ifname: str) -> list[str]:
+        return sorted(port for port, master in self.masters.items() if master == bridge_ifname)
 
     def link_names(self) -> list[str]:
         return sorted(self.links)
@@ -506,11 +540,15 @@ class RecordingNetlink:
         self.links.add(ifname)
         self.links.add(peer_ifname)
         self.peers[ifname] = peer_ifname
+        self.masters[ifname] = master_ifname
 
     def delete_link(self, ifname: str) -> None:
         self.calls.append(("delete_link", ifname))
         self.links.discard(ifname)
         self.links.discard(self.peers.pop(ifname, ""))
+        self.masters.pop(ifname, None)
+        for port in [port for port, master in self.masters.items() if master == ifname]:
+            del self.masters[port]  # a deleted bridge lets its ports go
 
     def set_up(self, ifname: str) -> None:
         self.calls.append(("set_up", ifname))
@@ -520,6 +558,7 @@ class RecordingNetlink:
         self.calls.append(("set_master", ifname, master_ifname))
         self._need(ifname)
         self._need(master_ifname)
+        self.masters[ifname] = master_ifname
 
     def add_address(self, ifname: str, address: str, prefixlen: int) -> None:
         self.calls.append(("add_address", ifname, f"{address}/{prefixlen}"))

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 from stackr import naming
 from stackr.network import attach, bridge, dns, firewall, ports
 from stackr.network.bridge import NetworkSpec
-from stackr.network.netlink import open_netlink
+from stackr.network.netlink import VETH_GONE_SECONDS, host_netlink, open_netlink, settle_links
 from tests.integration.network.conftest import Processes, in_netns, wait_listening
 
 BUSYBOX = "/bin/busybox"
@@ -365,6 +366,39 @@ def test_remove_is_idempotent_and_leaves_nothing() -> None:
     assert not firewall.table_exists()
     assert not [n for n in os.listdir("/sys/class/net") if n in (network.bridge_ifname,)]
     assert not attach.sandbox_path("gone1").exists()
+
+
+def test_a_released_sandbox_leaves_its_veths_to_the_networks_removal() -> None:
+    network = bridge.ensure_network(NetworkSpec("it_release"))
+    first = _container("rel1", network)
+    second = _container("rel2", network)
+    dying = attach.release_sandbox("rel1") + attach.release_sandbox("rel2")
+    # The records and leases go at once; the veths (if the kernel has not taken them
+    # yet) are the bridge's last ports, and nothing else is.
+    assert attach.list_attachments() == []
+    assert bridge.ipam_store().load().networks[network.network_id].addresses == {}
+    assert set(dying) <= {first.host_ifname, second.host_ifname}
+    assert set(host_netlink().bridge_ports(network.bridge_ifname)) <= set(dying)
+    bridge.remove_network("it_release")
+    # The removal waited for them: no link of the network is left.
+    left = set(os.listdir("/sys/class/net"))
+    assert not left & {network.bridge_ifname, first.host_ifname, second.host_ifname}
+
+
+def test_settling_deletes_a_veth_whose_namespace_is_still_held(tmp_path: Path) -> None:
+    network = bridge.ensure_network(NetworkSpec("it_held"))
+    held = _container("held1", network)
+    holder = os.open(attach.sandbox_path("held1"), os.O_RDONLY)  # keeps the netns alive
+    try:
+        dying = attach.release_sandbox("held1")
+        assert dying == [held.host_ifname]
+        started = time.monotonic()
+        settle_links(host_netlink(), dying)
+        assert time.monotonic() - started >= VETH_GONE_SECONDS * 0.9
+        assert not host_netlink().link_exists(held.host_ifname)
+    finally:
+        os.close(holder)
+    bridge.remove_network("it_held")
 
 
 def test_fifty_networks_created_and_removed_leave_nothing() -> None:
