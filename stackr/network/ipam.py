@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from stackr.errors import StackrError, StateError
-from stackr.network.records import write_json_atomic
+from stackr.statefile import encode_json, write_atomic
 
 DEFAULT_POOL_BASE = "10.213.0.0/16"
 DEFAULT_POOL_PREFIXLEN = 24
@@ -342,6 +342,13 @@ def state_from_json(data: Any, source: str) -> IpamState:
     return IpamState(networks)
 
 
+# The state last read or written, by file, with the text it was read from: the engine
+# changes it at every attach and detach, and parsing it anew (every address of every
+# network into an IPv4Address) was most of that. The text itself is read each time, so
+# a change by another process is always seen.
+_parsed: dict[str, tuple[str, IpamState]] = {}
+
+
 class IpamStore:
     """``<state_root>/network/ipam.json``, changed only under ``ipam.lock`` (flock)."""
 
@@ -364,11 +371,16 @@ class IpamStore:
             text = self.path.read_text()
         except FileNotFoundError:
             return IpamState()
+        cached = _parsed.get(str(self.path))
+        if cached is not None and cached[0] == text:
+            return cached[1]
         try:
             data = json.loads(text)
         except ValueError as error:
             raise StateError(f"{self.path}: corrupt IPAM state: {error}") from None
-        return state_from_json(data, str(self.path))
+        state = state_from_json(data, str(self.path))
+        _parsed[str(self.path)] = (text, state)
+        return state
 
     def load(self) -> IpamState:
         with self._locked():
@@ -380,7 +392,9 @@ class IpamStore:
             state = self._read()
             new_state, result = change(state)
             if new_state != state:
-                write_json_atomic(self.path, state_to_json(new_state))
+                data = encode_json(state_to_json(new_state))
+                write_atomic(self.path, data)
+                _parsed[str(self.path)] = (data.decode(), new_state)
             return result
 
 

@@ -186,6 +186,21 @@ def test_store_serialises_concurrent_allocations(tmp_path: Path) -> None:
         store.load()
 
 
+def test_store_sees_what_another_process_wrote(tmp_path: Path) -> None:
+    store = IpamStore(tmp_path / "network")
+    store.update(lambda s: allocate_subnet(s, "n", SubnetRequest("10.9.0.0/24"), POOL, []))
+    mine = store.update(lambda s: allocate_address(s, "n", "mine"))
+    assert store.load().networks["n"].addresses == {"mine": mine}  # from what it wrote
+    # Another writer (another engine, an older stackr) changes the file under the lock.
+    other = IpamStore(tmp_path / "network")
+    data = state_to_json(store.load())
+    data["networks"]["n"]["addresses"]["theirs"] = "10.9.0.77"
+    (tmp_path / "network" / "ipam.json").write_text(json.dumps(data))
+    assert set(other.load().networks["n"].addresses) == {"mine", "theirs"}
+    taken = store.update(lambda s: allocate_address(s, "n", "third"))
+    assert taken not in (mine, IPv4Address("10.9.0.77"))
+
+
 def test_host_networks_from_netlink_text() -> None:
     found = host_networks_from(["192.0.2.2/24", "fd00::2/64"], ["10.0.0.0/8", "garbage"])
     assert found == [IPv4Network("192.0.2.0/24"), IPv4Network("10.0.0.0/8")]
