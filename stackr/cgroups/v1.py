@@ -140,6 +140,10 @@ class V1Manager:
                     write_file(memory / "memory.memsw.limit_in_bytes", str(swap))
             if resources.memory_reservation is not None:
                 write_file(memory / "memory.soft_limit_in_bytes", str(resources.memory_reservation))
+            if resources.memory_swappiness is not None:
+                write_file(memory / "memory.swappiness", str(resources.memory_swappiness))
+            if resources.disable_oom_killer:
+                write_file(memory / "memory.oom_control", "1")
         cpu = self.path("cpu")
         if cpu.is_dir():
             if resources.cpus is not None:

@@ -81,7 +81,8 @@ class V2Manager:
     def apply(self, resources: Resources, *, devices_allow_all: bool = False,
               device_rules: tuple[str, ...] = ()) -> None:
         # Devices on v2 need an eBPF program; not done (the capability set and the
-        # minimal /dev are the protection there).
+        # minimal /dev are the protection there). Swappiness and disabling the OOM
+        # killer have no v2 file: Docker discards them there too.
         path = self.path
         if resources.memory is not None:
             write_file(path / "memory.max", str(resources.memory))

@@ -150,6 +150,8 @@ class Service(Model):
     mem_limit: int | None = None  # bytes
     mem_reservation: int | None = None
     memswap_limit: int | None = None  # bytes, -1: unlimited swap
+    mem_swappiness: int | None = Field(default=None, ge=0, le=100)
+    oom_kill_disable: bool | None = None
     cpus: float | None = Field(default=None, ge=0)
     cpu_shares: int | None = Field(default=None, ge=0)
     cpu_quota: int | None = Field(default=None, ge=1000)  # µs per cpu_period: the cpus ratio

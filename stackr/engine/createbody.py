@@ -32,6 +32,7 @@ CONFIG_KEYS = {
 }
 HOST_CONFIG_KEYS = {
     "Binds", "Mounts", "RestartPolicy", "Memory", "MemorySwap", "MemoryReservation",
+    "MemorySwappiness", "OomKillDisable",
     "NanoCpus", "CpuShares", "CpusetCpus", "PidsLimit", "NetworkMode", "ReadonlyRootfs",
     "CapAdd", "CapDrop", "Privileged", "Init", "ShmSize", "Sysctls", "Ulimits",
     "OomScoreAdj", "GroupAdd", "SecurityOpt", "Tmpfs", "LogConfig", "AutoRemove",
@@ -130,7 +131,11 @@ def check_create_body(body: JsonObject) -> JsonObject:
     for key in ("Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuShares",
                 "PidsLimit", "ShmSize", "OomScoreAdj"):
         _check_type(host_config, key, int, "HostConfig")
-    for key in ("ReadonlyRootfs", "Privileged", "Init", "AutoRemove"):
+    swappiness = host_config.get("MemorySwappiness")
+    if swappiness is not None and (type(swappiness) is not int or not -1 <= swappiness <= 100):
+        raise bad_request("HostConfig.MemorySwappiness must be an integer from 0 to 100 "
+                          "(-1: the host's)")
+    for key in ("ReadonlyRootfs", "Privileged", "Init", "AutoRemove", "OomKillDisable"):
         _check_type(host_config, key, bool, "HostConfig")
     for key in ("CapAdd", "CapDrop", "GroupAdd", "SecurityOpt", "Binds", "ExtraHosts", "Dns",
                 "DnsSearch", "DnsOptions"):
@@ -309,6 +314,10 @@ def to_runtime_spec(
         cpu_shares=host.get("CpuShares") or None,
         cpuset_cpus=host.get("CpusetCpus") or None,
         pids_limit=host.get("PidsLimit") or None,
+        # -1 is Docker's "the host's value", as leaving it out is.
+        memory_swappiness=None if host.get("MemorySwappiness") in (None, -1)
+        else host["MemorySwappiness"],
+        disable_oom_killer=bool(host.get("OomKillDisable")),
     )
     security = host.get("SecurityOpt") or []
     env = list(config.get("Env") or [])

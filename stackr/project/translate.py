@@ -174,6 +174,8 @@ def resources(service: Service) -> JsonObject:
     host: JsonObject = {
         "Memory": memory,
         "MemorySwap": service.memswap_limit,
+        "MemorySwappiness": service.mem_swappiness,
+        "OomKillDisable": service.oom_kill_disable or None,
         "MemoryReservation": reservation,
         "NanoCpus": int(cpus * NANOSECONDS) if cpus else None,
         "CpuShares": service.cpu_shares,

@@ -63,10 +63,17 @@ def config_from_spec(spec: ContainerSpec) -> dict[str, Any]:
     capabilities = sorted(security.effective_capability_names(spec))
     resources = spec.resources
     linux_resources: dict[str, Any] = {}
+    memory: dict[str, Any] = {}
     if resources.memory is not None:
-        linux_resources["memory"] = {"limit": resources.memory}
+        memory["limit"] = resources.memory
         if resources.memory_swap is not None:
-            linux_resources["memory"]["swap"] = resources.memory_swap
+            memory["swap"] = resources.memory_swap
+    if resources.memory_swappiness is not None:
+        memory["swappiness"] = resources.memory_swappiness
+    if resources.disable_oom_killer:
+        memory["disableOOMKiller"] = True
+    if memory:
+        linux_resources["memory"] = memory
     cpu: dict[str, Any] = {}
     if resources.cpus is not None:
         cpu.update(period=100_000, quota=int(resources.cpus * 100_000))
@@ -232,6 +239,8 @@ def _oci_resources(config: dict[str, Any]) -> Resources:
         cpu_shares=cpu.get("shares"),
         cpuset_cpus=cpu.get("cpus"),
         pids_limit=(resources.get("pids") or {}).get("limit"),
+        memory_swappiness=memory.get("swappiness"),
+        disable_oom_killer=bool(memory.get("disableOOMKiller")),
     )
 
 

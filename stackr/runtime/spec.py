@@ -114,6 +114,8 @@ class Resources:
     cpu_shares: int | None = None  # relative weight, Docker's 2..262144 (default 1024)
     cpuset_cpus: str | None = None  # "0-1"
     pids_limit: int | None = None  # max tasks; <= 0 unlimited as Docker
+    memory_swappiness: int | None = None  # 0-100 (cgroup v1 only, as Docker)
+    disable_oom_killer: bool = False  # cgroup v1 only, as Docker
 
 
 @frozen_record

@@ -245,6 +245,19 @@ def test_sys_fs_cgroup_shows_the_containers_own_cgroup_read_only(run: Run) -> No
     assert "refused" in result.output
 
 
+def test_swappiness_and_a_disabled_oom_killer_on_cgroup_v1(run: Run) -> None:
+    from stackr.cgroups import CgroupSetup, detect_setup
+    from stackr.runtime.spec import Resources
+
+    if detect_setup() is CgroupSetup.UNIFIED:
+        pytest.skip("cgroup v2 has neither (Docker discards both there too)")
+    result = run("sh", "-c", "cat /sys/fs/cgroup/memory/memory.swappiness; "
+                 "grep oom_kill_disable /sys/fs/cgroup/memory/memory.oom_control",
+                 resources=Resources(memory=32 << 20, memory_swappiness=7,
+                                     disable_oom_killer=True))  # fmt: skip
+    assert result.output.split("\n")[:2] == ["7", "oom_kill_disable 1"]
+
+
 def test_many_layers_with_long_paths(run: Run, busybox_layer: Path, tmp_path: Path) -> None:
     # 40 layers named by digest in a store with a long path: more than the one page of
     # mount data as absolute paths, within it as paths relative to the store.

@@ -70,6 +70,10 @@ def test_v1_create_inherits_cpuset_and_applies_limits(tmp_path: Path) -> None:
     assert (tmp_path / "cpu/stackr/c1/cpu.shares").read_text() == "512"
     assert (tmp_path / "pids/stackr/c1/pids.max").read_text() == "max"
     assert (tmp_path / "devices/stackr/c1/devices.allow").read_text() == "c 10:200 rwm"
+    assert not (path / "memory.swappiness").exists()
+    manager.apply(Resources(memory_swappiness=0, disable_oom_killer=True))
+    assert (path / "memory.swappiness").read_text() == "0"
+    assert (path / "memory.oom_control").read_text() == "1"
 
 
 def test_v1_stats_and_oom_count(tmp_path: Path) -> None:

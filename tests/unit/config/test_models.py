@@ -346,6 +346,8 @@ def test_sizes_durations_and_numbers() -> None:
             "pids_limit": 100,
             "stop_grace_period": "1m30s",
             "oom_score_adj": -500,
+            "mem_swappiness": 60,
+            "oom_kill_disable": True,
         }
     )
     assert service.mem_limit == 512 * 1024**2
@@ -355,6 +357,7 @@ def test_sizes_durations_and_numbers() -> None:
     assert (service.cpus, service.cpu_shares, service.pids_limit) == (0.5, 512, 100)
     assert service.stop_grace_period == 90.0
     assert service.oom_score_adj == -500
+    assert (service.mem_swappiness, service.oom_kill_disable) == (60, True)
 
 
 def test_deploy_resources_and_replicas() -> None:

@@ -56,6 +56,10 @@ def test_resources_and_security() -> None:
     assert spec.seccomp == "unconfined" and spec.network.mode == "host"
     assert spec.stop_signal == "SIGINT" and spec.shm_size == 1 << 20
     assert spec.ulimits[0].name == "nofile" and spec.ulimits[0].hard == 2048
+    tuned = spec_of({"HostConfig": {"MemorySwappiness": 0, "OomKillDisable": True}})
+    assert (tuned.resources.memory_swappiness, tuned.resources.disable_oom_killer) == (0, True)
+    host_value = spec_of({"HostConfig": {"MemorySwappiness": -1}}).resources
+    assert (host_value.memory_swappiness, host_value.disable_oom_killer) == (None, False)
 
 
 def test_a_network_name_and_a_netns_path() -> None:
@@ -80,6 +84,9 @@ def test_a_network_name_and_a_netns_path() -> None:
     {"HostConfig": {"LogConfig": {"Config": {"compress": "true"}}}},
     {"HostConfig": {"LogConfig": {"Config": {"max-size": "lots"}}}},
     {"HostConfig": {"LogConfig": {"Config": {"max-file": "0"}}}},
+    {"HostConfig": {"MemorySwappiness": 101}},
+    {"HostConfig": {"MemorySwappiness": True}},
+    {"HostConfig": {"OomKillDisable": 1}},
 ])
 def test_refused(body: dict[str, object]) -> None:
     with pytest.raises(ApiError) as caught:

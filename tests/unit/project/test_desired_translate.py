@@ -221,6 +221,30 @@ services:
     assert host_config["DnsOptions"] == ["ndots:2"]
 
 
+def test_swappiness_and_the_oom_killer_reach_the_engine(tmp_path: Path) -> None:
+    text = """
+name: demo
+services:
+  tuned:
+    image: busybox
+    mem_swappiness: 0
+    oom_kill_disable: true
+  plain:
+    image: busybox
+    oom_kill_disable: false
+"""
+    stack, graph = load(text, tmp_path)
+    desired = desired_stack(stack, graph, {"busybox": "sha256:a"})
+    tuned = ResourceId("service", "tuned", 1)
+    host_config = container_body(stack, tuned, desired)["HostConfig"]
+    assert (host_config["MemorySwappiness"], host_config["OomKillDisable"]) == (0, True)
+    plain = container_body(stack, ResourceId("service", "plain", 1), desired)["HostConfig"]
+    assert "MemorySwappiness" not in plain and "OomKillDisable" not in plain
+    stack2, graph2 = load(text.replace("mem_swappiness: 0", "mem_swappiness: 10"), tmp_path)
+    changed = desired_stack(stack2, graph2, {"busybox": "sha256:a"})
+    assert changed.resources[tuned].config_hash != desired.resources[tuned].config_hash
+
+
 def test_container_name_with_replicas_is_refused(tmp_path: Path) -> None:
     stack, _ = load("""
 name: demo
