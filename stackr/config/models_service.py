@@ -142,6 +142,9 @@ class Service(Model):
     security_opt: tuple[str, ...] = ()
     ipc: str | None = None
     pid: str | None = None
+    uts: str | None = None  # "host": the host's UTS namespace (hostname)
+    cgroup: str | None = None  # cgroup namespace: "private" (stackr's default) or "host"
+    userns_mode: str | None = None  # "host" only: stackr makes no user namespaces yet
     sysctls: dict[str, str] = Field(default_factory=dict)
     ulimits: dict[str, Ulimit] = Field(default_factory=dict)
     oom_score_adj: int | None = Field(default=None, ge=-1000, le=1000)
@@ -387,6 +390,28 @@ class Service(Model):
             return value
         fail(f"{show(value)} is not a pid mode (host, service:NAME, container:NAME)")
 
+    @field_validator("uts")
+    @classmethod
+    def _uts(cls, value: str | None) -> str | None:
+        if value is not None and value != "host":
+            fail(f"{show(value)} is not a uts mode (host)")
+        return value
+
+    @field_validator("cgroup")
+    @classmethod
+    def _cgroup(cls, value: str | None) -> str | None:
+        if value is not None and value not in ("host", "private"):
+            fail(f"{show(value)} is not a cgroup namespace mode (host, private)")
+        return value
+
+    @field_validator("userns_mode")
+    @classmethod
+    def _userns_mode(cls, value: str | None) -> str | None:
+        if value is not None and value != "host":
+            fail(f"userns_mode {show(value)} is not supported by stackr yet (its containers "
+                 "run in the host's user namespace: host)")
+        return value
+
     @field_validator("cpuset")
     @classmethod
     def _cpuset(cls, value: str | None) -> str | None:
@@ -416,6 +441,9 @@ class Service(Model):
             fail('needs "image" or "build"')
         if self.network_mode is not None and self.networks:
             fail('"network_mode" and "networks" cannot be combined', ("network_mode",))
+        if self.uts == "host" and (self.hostname or self.domainname):
+            # Setting it would set the host's (Docker refuses the two together too).
+            fail('"hostname" and "domainname" cannot be combined with uts: host', ("uts",))
         return self
 
     # -- what later stages ask ------------------------------------------------------------

@@ -519,7 +519,9 @@ class ContainerManager:
             return spec
         names = [supervised.name, supervised.container_id[:12]]
         wiring = self.networks.connect(
-            supervised.container_id, supervised.name, spec.hostname, names, endpoints,
+            # (no hostname of its own: uts host, the host's name)
+            supervised.container_id, supervised.name, spec.hostname or os.uname().nodename,
+            names, endpoints,
             record["HostConfig"],
         )
         record["NetworkSettings"] = {

@@ -37,7 +37,7 @@ HOST_CONFIG_KEYS = {
     "CapAdd", "CapDrop", "Privileged", "Init", "ShmSize", "Sysctls", "Ulimits",
     "OomScoreAdj", "GroupAdd", "SecurityOpt", "Tmpfs", "LogConfig", "AutoRemove",
     "PortBindings", "ExtraHosts", "Dns", "DnsSearch", "DnsOptions", "ConsoleSize",
-    "IpcMode", "PidMode", "Devices",
+    "IpcMode", "PidMode", "UTSMode", "CgroupnsMode", "UsernsMode", "Devices",
 }
 HEALTH_KEYS = {"Test", "Interval", "Timeout", "Retries", "StartPeriod", "StartInterval"}
 
@@ -196,6 +196,14 @@ def check_create_body(body: JsonObject) -> JsonObject:
         ):
             raise bad_request(f"HostConfig.{key} {mode!r}: use private, shareable, host or "
                               "container:NAME")
+    for key, allowed in (("UTSMode", ("", "host")), ("CgroupnsMode", ("", "private", "host")),
+                         ("UsernsMode", ("", "host"))):
+        if host_config.get(key, "") not in allowed:
+            raise bad_request(f"HostConfig.{key} {host_config[key]!r}: use "
+                              f"{' or '.join(repr(mode) for mode in allowed)}")
+    if host_config.get("UTSMode") == "host" and (
+            body.get("Hostname") or body.get("Domainname")):
+        raise bad_request("conflicting options: Hostname and UTSMode host")
     if network_mode.startswith("container:") and host_config.get("PortBindings"):
         raise bad_request("HostConfig.PortBindings: a container that shares another "
                           "container's network publishes its ports there")
@@ -265,6 +273,7 @@ def to_runtime_spec(
     from stackr.runtime import spec as runtime_spec
 
     host = config.get("HostConfig") or {}
+    uts_host = host.get("UTSMode") == "host"
     mounts: list[runtime_spec.MountSpec] = []
     for bind in host.get("Binds") or []:
         parts = bind.split(":")
@@ -335,8 +344,9 @@ def to_runtime_spec(
             cwd=config.get("WorkingDir") or "/",
             user=config.get("User") or "",
             group_add=tuple(host.get("GroupAdd") or ()),
-            hostname=config.get("Hostname") or container_id[:12],
-            domainname=config.get("Domainname") or "",
+            # The host's UTS namespace keeps the host's names (refused above to change).
+            hostname="" if uts_host else config.get("Hostname") or container_id[:12],
+            domainname="" if uts_host else config.get("Domainname") or "",
             mounts=tuple(mounts),
             read_only=bool(host.get("ReadonlyRootfs")),
             shm_size=host.get("ShmSize") or runtime_spec.DEFAULT_SHM_SIZE,
@@ -345,6 +355,8 @@ def to_runtime_spec(
             devices=tuple(host_device(d) for d in host.get("Devices") or []),
             ipc_namespace="host" if host.get("IpcMode") == "host" else "",
             pid_namespace="host" if host.get("PidMode") == "host" else "",
+            uts_namespace="host" if uts_host else "",
+            cgroup_namespace="host" if host.get("CgroupnsMode") == "host" else "",
             resources=resources,
             cap_add=tuple(host.get("CapAdd") or ()),
             cap_drop=tuple(host.get("CapDrop") or ()),

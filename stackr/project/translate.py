@@ -59,6 +59,12 @@ def shared_namespaces(service: Service, desired: DesiredStack) -> JsonObject:
             body[key] = _owner_container(mode, desired)
         elif mode and mode.startswith("container:"):
             body[key] = mode  # a container outside the stack, by name or id
+    if service.uts == "host":
+        body["UTSMode"] = "host"
+    if service.cgroup is not None:
+        body["CgroupnsMode"] = service.cgroup
+    if service.userns_mode is not None:
+        body["UsernsMode"] = service.userns_mode
     return body
 
 

@@ -308,7 +308,8 @@ def build_container(
 
     # 2. namespaces: net first (joining by path needs the host's mount namespace).
     network_flag = namespaces.enter_network(spec.network.mode, spec.network.netns_path)
-    namespaces.unshare_container_namespaces(network_flag, spec.ipc_namespace)
+    namespaces.unshare_container_namespaces(network_flag, spec.ipc_namespace,
+                                            spec.uts_namespace, spec.cgroup_namespace)
     if spec.network.mode == "none":
         namespaces.bring_loopback_up()
     if spec.hostname:
@@ -411,8 +412,8 @@ def prepare_process(spec: ContainerSpec) -> tuple[str, dict[str, str], users.Exe
     )
     env = dict(item.partition("=")[::2] for item in spec.env)
     env.setdefault("HOME", exec_user.home)
-    if spec.hostname:
-        env.setdefault("HOSTNAME", spec.hostname)
+    # (No hostname of its own: the host's UTS namespace, whose name it has.)
+    env.setdefault("HOSTNAME", spec.hostname or os.uname().nodename)
     executable = _lookup_executable(spec.args[0], env.get("PATH", ""), spec.cwd)
     return executable, env, exec_user
 

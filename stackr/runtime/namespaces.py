@@ -33,15 +33,16 @@ def enter_network(mode: str, netns_path: str | None) -> int:
     return 0  # host
 
 
-def unshare_container_namespaces(network_flag: int, ipc_namespace: str = "") -> None:
-    """New mount, uts and cgroup namespaces; IPC new, the host's, or joined by path."""
+def unshare_container_namespaces(network_flag: int, ipc_namespace: str = "",
+                                 uts_namespace: str = "", cgroup_namespace: str = "") -> None:
+    """A new mount namespace; IPC new, the host's, or joined by path; UTS and cgroup
+    new or the host's."""
     ipc_flag = syscalls.CLONE_NEWIPC if ipc_namespace == "" else 0
     if ipc_namespace not in ("", "host"):
         join(ipc_namespace, syscalls.CLONE_NEWIPC)
-    syscalls.unshare(
-        syscalls.CLONE_NEWNS | syscalls.CLONE_NEWUTS | ipc_flag | syscalls.CLONE_NEWCGROUP
-        | network_flag
-    )
+    uts_flag = syscalls.CLONE_NEWUTS if uts_namespace == "" else 0
+    cgroup_flag = syscalls.CLONE_NEWCGROUP if cgroup_namespace == "" else 0
+    syscalls.unshare(syscalls.CLONE_NEWNS | uts_flag | ipc_flag | cgroup_flag | network_flag)
 
 
 def enter_pid_namespace(pid_namespace: str) -> None:

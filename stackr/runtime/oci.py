@@ -46,8 +46,9 @@ def _mount_entry(spec_mount: Any) -> dict[str, Any]:
 
 
 def _namespaces(spec: ContainerSpec) -> list[dict[str, str]]:
-    namespaces = [{"type": kind} for kind in ("mount", "uts", "cgroup")]
-    for kind, mode in (("pid", spec.pid_namespace), ("ipc", spec.ipc_namespace)):
+    namespaces = [{"type": "mount"}]
+    for kind, mode in (("pid", spec.pid_namespace), ("ipc", spec.ipc_namespace),
+                       ("uts", spec.uts_namespace), ("cgroup", spec.cgroup_namespace)):
         if mode == "":
             namespaces.append({"type": kind})
         elif mode != "host":
@@ -287,6 +288,8 @@ def spec_from_config(config: dict[str, Any], bundle: Path, container_id: str) ->
         network=_oci_network(config),
         pid_namespace=_oci_namespace(config, "pid"),
         ipc_namespace=_oci_namespace(config, "ipc"),
+        uts_namespace=_oci_namespace(config, "uts"),
+        cgroup_namespace=_oci_namespace(config, "cgroup"),
         resources=_oci_resources(config),
         cap_add=tuple(capabilities) if capabilities is not None else (),
         cap_drop=("ALL",) if capabilities is not None else (),

@@ -193,6 +193,9 @@ class ContainerSpec:
     # (/proc/PID/ns/ipc of another container: compose's ipc/pid: service:x)
     ipc_namespace: str = ""
     pid_namespace: str = ""
+    # UTS and cgroup namespaces: "" a new one, "host" the host's
+    uts_namespace: str = ""
+    cgroup_namespace: str = ""
     resources: Resources = Resources()
     devices: tuple[DeviceSpec, ...] = ()
     cap_add: tuple[str, ...] = ()  # "NET_ADMIN" or "CAP_NET_ADMIN"; "ALL"
@@ -230,6 +233,13 @@ class ContainerSpec:
             if namespace not in ("", "host") and not namespace.startswith("/"):
                 raise UsageError(f"container {self.container_id}: {kind} namespace "
                                  f"{namespace!r}: give host or a path to join")
+        for kind, namespace in (("uts", self.uts_namespace), ("cgroup", self.cgroup_namespace)):
+            if namespace not in ("", "host"):
+                raise UsageError(f"container {self.container_id}: {kind} namespace "
+                                 f"{namespace!r}: give host or nothing")
+        if self.uts_namespace == "host" and (self.hostname or self.domainname):
+            raise UsageError(f"container {self.container_id}: a hostname in the host's "
+                             "UTS namespace would be the host's")
         if self.network.mode == "join" and not self.network.netns_path:
             raise UsageError(f"container {self.container_id}: network join needs a netns path")
         if not self.cwd.startswith("/"):

@@ -258,6 +258,20 @@ def test_swappiness_and_a_disabled_oom_killer_on_cgroup_v1(run: Run) -> None:
     assert result.output.split("\n")[:2] == ["7", "oom_kill_disable 1"]
 
 
+def test_the_hosts_uts_and_cgroup_namespaces(run: Run) -> None:
+    own = run("sh", "-c", "hostname; grep -c :/$ /proc/self/cgroup", hostname="inside")
+    assert own.output.split("\n")[:2] == ["inside", str(_cgroup_lines())]
+    hosted = run("sh", "-c", "hostname; echo $HOSTNAME; grep -c :/$ /proc/self/cgroup",
+                 uts_namespace="host", cgroup_namespace="host")
+    lines = hosted.output.split("\n")
+    assert lines[:2] == [os.uname().nodename] * 2
+    assert int(lines[2]) < _cgroup_lines()  # its cgroups are seen from the host's root
+
+
+def _cgroup_lines() -> int:
+    return len(Path("/proc/self/cgroup").read_text().splitlines())
+
+
 def test_many_layers_with_long_paths(run: Run, busybox_layer: Path, tmp_path: Path) -> None:
     # 40 layers named by digest in a store with a long path: more than the one page of
     # mount data as absolute paths, within it as paths relative to the store.

@@ -135,7 +135,6 @@ def test_the_spec_keys_stackr_does_not_support_yet() -> None:
         "gpus",
         "cgroup_parent",
         "storage_opt",
-        "userns_mode",
         "models",
         "provider",
         "external_links",
@@ -294,6 +293,23 @@ def test_unknown_top_level_key() -> None:
             {"network_mode": "weird"},
             'services.web.network_mode: "weird" is not a network mode (host, none, '
             "service:NAME, container:NAME)",
+        ),
+        (
+            {"uts": "private"},
+            'services.web.uts: "private" is not a uts mode (host)',
+        ),
+        (
+            {"cgroup": "shared"},
+            'services.web.cgroup: "shared" is not a cgroup namespace mode (host, private)',
+        ),
+        (
+            {"userns_mode": "keep-id"},
+            'services.web.userns_mode: userns_mode "keep-id" is not supported by stackr yet '
+            "(its containers run in the host's user namespace: host)",
+        ),
+        (
+            {"uts": "host", "hostname": "web"},
+            'services.web.uts: "hostname" and "domainname" cannot be combined with uts: host',
         ),
         (
             {"runtime": "nvidia"},

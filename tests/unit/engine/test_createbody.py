@@ -58,6 +58,11 @@ def test_resources_and_security() -> None:
     assert spec.ulimits[0].name == "nofile" and spec.ulimits[0].hard == 2048
     tuned = spec_of({"HostConfig": {"MemorySwappiness": 0, "OomKillDisable": True}})
     assert (tuned.resources.memory_swappiness, tuned.resources.disable_oom_killer) == (0, True)
+    hosted = spec_of({"HostConfig": {"UTSMode": "host", "CgroupnsMode": "host"}})
+    assert (hosted.uts_namespace, hosted.cgroup_namespace, hosted.hostname) == ("host",) * 2 + ("",)
+    own = spec_of({"HostConfig": {"CgroupnsMode": "private"}})
+    assert (own.uts_namespace, own.cgroup_namespace) == ("", "")
+    assert own.hostname
     host_value = spec_of({"HostConfig": {"MemorySwappiness": -1}}).resources
     assert (host_value.memory_swappiness, host_value.disable_oom_killer) == (None, False)
 
@@ -87,6 +92,10 @@ def test_a_network_name_and_a_netns_path() -> None:
     {"HostConfig": {"MemorySwappiness": 101}},
     {"HostConfig": {"MemorySwappiness": True}},
     {"HostConfig": {"OomKillDisable": 1}},
+    {"HostConfig": {"UTSMode": "private"}},
+    {"HostConfig": {"CgroupnsMode": "shared"}},
+    {"HostConfig": {"UsernsMode": "keep-id"}},
+    {"Hostname": "web", "HostConfig": {"UTSMode": "host"}},
 ])
 def test_refused(body: dict[str, object]) -> None:
     with pytest.raises(ApiError) as caught:

@@ -157,6 +157,29 @@ services:
     assert "IpcMode" not in main and "PidMode" not in main
 
 
+def test_uts_cgroup_and_userns_modes_reach_the_engine(tmp_path: Path) -> None:
+    stack, graph = load("""
+name: demo
+services:
+  hosted:
+    image: busybox
+    uts: host
+    cgroup: host
+    userns_mode: host
+  private:
+    image: busybox
+    cgroup: private
+""", tmp_path)
+    desired = desired_stack(stack, graph, {"busybox": "sha256:a"})
+    hosted = container_body(stack, ResourceId("service", "hosted", 1), desired)
+    assert (hosted["HostConfig"]["UTSMode"], hosted["HostConfig"]["CgroupnsMode"],
+            hosted["HostConfig"]["UsernsMode"]) == ("host", "host", "host")
+    assert "Hostname" not in hosted
+    private = container_body(stack, ResourceId("service", "private", 1), desired)
+    assert private["HostConfig"]["CgroupnsMode"] == "private"
+    assert "UTSMode" not in private["HostConfig"]
+
+
 def test_container_modes_join_a_container_outside_the_stack(tmp_path: Path) -> None:
     stack, graph = load("""
 name: demo
