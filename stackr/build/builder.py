@@ -631,13 +631,14 @@ def options_from_compose(build: Mapping[str, Any] | str, *, project_dir: Path,
                          pull: bool = False,
                          environ: Mapping[str, str] | None = None) -> BuildOptions:
     """A Compose service's ``build:`` (a context path, or the long form with context,
-    dockerfile, dockerfile_inline, args, target, labels, no_cache, pull) → BuildOptions.
+    dockerfile, dockerfile_inline, args, target, labels, no_cache, pull, tags) →
+    BuildOptions (``tags`` after the given ones).
     List-form ``args`` entries without ``=`` take their value from ``environ``, and are
     left out when it has none (as Compose)."""
     if isinstance(build, str):
         build = {"context": build}
     supported = {"context", "dockerfile", "dockerfile_inline", "args", "target", "labels",
-                 "no_cache", "pull"}
+                 "no_cache", "pull", "tags"}
     unknown = sorted(set(build) - supported)
     if unknown:
         raise BuildError(f"build: key(s) {', '.join(unknown)} are not supported by stackr")
@@ -682,7 +683,7 @@ def options_from_compose(build: Mapping[str, Any] | str, *, project_dir: Path,
         labels=pairs(build.get("labels"), "labels"),
         no_cache=bool(build.get("no_cache")) or no_cache,
         pull=bool(build.get("pull")) or pull,
-        tags=tuple(tags),
+        tags=tuple(dict.fromkeys([*tags, *build.get("tags", ())])),
     )
 
 

@@ -159,6 +159,7 @@ class Build(Model):
     labels: dict[str, str] = Field(default_factory=dict)
     no_cache: bool = False  # build every step, whatever the cache holds
     pull: bool = False  # look for a newer base image even when one is in the store
+    tags: tuple[str, ...] = ()  # more names for the built image, besides the service's
 
     @model_validator(mode="before")
     @classmethod
@@ -172,6 +173,19 @@ class Build(Model):
             if data.get("dockerfile") and data.get("dockerfile_inline"):
                 fail('"dockerfile" and "dockerfile_inline" exclude each other')
         return data
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from stackr.images.errors import InvalidReferenceError
+        from stackr.images.reference import parse_reference
+
+        for index, tag in enumerate(value):
+            try:
+                parse_reference(tag)
+            except InvalidReferenceError as error:
+                fail(str(error), (index,))
+        return value
 
     @field_validator("args", mode="before", json_schema_input_type=ListOrDictIn | None)
     @classmethod

@@ -297,6 +297,29 @@ services:
     assert ImageStore().resolve(f"{project.name}-app") is None
 
 
+def test_a_built_image_gets_its_build_tags_too(project: Project) -> None:
+    (project.directory / "Dockerfile").write_text("FROM busybox:latest\nCMD [\"sleep\", \"3600\"]\n")
+    project.write("""
+services:
+  app:
+    build:
+      context: .
+      tags: ["registry.example/team/app:1.0", "app-extra"]
+    init: true
+""")
+    project.stackr("up", "-d")
+    from stackr.images.store import ImageStore
+
+    store = ImageStore()
+    built = store.resolve(f"{project.name}-app")
+    assert built is not None
+    for tag in ("registry.example/team/app:1.0", "app-extra:latest"):
+        tagged = store.resolve(tag)
+        assert tagged is not None and tagged.id == built.id, tag
+    project.stackr("down")
+    assert_nothing_left(project)
+
+
 def test_an_anonymous_volume_keeps_its_data_across_a_recreate(project: Project) -> None:
     stack = """
 services:

@@ -333,6 +333,9 @@ def test_compose_build_section_maps_to_options(tmp_path: Path) -> None:
     assert options.no_cache and options.pull
     assert options.tags == ("proj-web",)
     assert options_from_compose(".", project_dir=tmp_path).context == tmp_path / "."
+    tagged = options_from_compose({"context": ".", "tags": ["reg.example/web:1", "proj-web"]},
+                                  project_dir=tmp_path, tags=["proj-web"])
+    assert tagged.tags == ("proj-web", "reg.example/web:1")
     with pytest.raises(BuildError, match="ssh"):
         options_from_compose({"context": ".", "ssh": ["default"]}, project_dir=tmp_path)
 

@@ -295,6 +295,11 @@ def test_unknown_top_level_key() -> None:
             "service:NAME, container:NAME)",
         ),
         (
+            {"build": {"context": ".", "tags": ["ok:1", "Bad:tag"]}},
+            "services.web.build.tags[1]: invalid image reference 'Bad:tag': repository name "
+            "must be lowercase",
+        ),
+        (
             {"uts": "private"},
             'services.web.uts: "private" is not a uts mode (host)',
         ),
