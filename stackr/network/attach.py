@@ -170,6 +170,11 @@ def attach(
         records.write_json_atomic(
             _attachment_path(container_id, network.network_id), attachment.to_json()
         )
+        # A veth of this name without a record goes with a sandbox released moments ago
+        # (a start failed and is tried again): it must be gone before the new pair.
+        host = netlink or host_netlink()
+        if host.link_exists(attachment.host_ifname):
+            settle_links(host, [attachment.host_ifname])
     try:
         if netlink is None:
             fd = netns.open_netns(sandbox)  # a clear error naming the file if it is gone

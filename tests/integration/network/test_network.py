@@ -385,6 +385,19 @@ def test_a_released_sandbox_leaves_its_veths_to_the_networks_removal() -> None:
     assert not left & {network.bridge_ifname, first.host_ifname, second.host_ifname}
 
 
+def test_a_sandbox_made_again_at_once_gets_a_new_veth() -> None:
+    # A start whose networking failed releases its sandbox and is tried again: the
+    # dying veth of the same name must not be taken for the new one.
+    network = bridge.ensure_network(NetworkSpec("it_again"))
+    for _ in range(3):
+        attachment = _container("again1", network)
+        sandbox = attach.sandbox_path("again1")
+        assert "eth0" in in_netns(sandbox, BUSYBOX, "ip", "link").stdout
+        attach.release_sandbox("again1")
+    bridge.remove_network("it_again")
+    assert not host_netlink().link_exists(attachment.host_ifname)
+
+
 def test_settling_deletes_a_veth_whose_namespace_is_still_held(tmp_path: Path) -> None:
     network = bridge.ensure_network(NetworkSpec("it_held"))
     held = _container("held1", network)
