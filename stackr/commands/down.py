@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
             return 0
         # One-off (`stackr run`) containers are no replicas, so the plan does not know
         # them; they go first, as they may hold the networks the plan removes.
-        _remove_one_offs(client, project)
+        _remove_one_offs(client, observation)
         if plan.is_empty():
             print(f"nothing to do: project {project} has no resources", file=sys.stderr)
         else:
@@ -60,12 +60,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _remove_one_offs(client: EngineClient, project: str) -> None:
+def _remove_one_offs(client: EngineClient, observation: Observation) -> None:
     from stackr.client import EngineNotFoundError
-    from stackr.project import names
 
-    filters = {"label": [*names.project_filter(project)["label"], f"{names.LABEL_ONEOFF}=1"]}
-    for summary in client.containers(all=True, filters=filters):
+    for summary in observation.one_offs:
         try:
             client.container_remove(summary["Id"], force=True)
         except EngineNotFoundError:

@@ -40,6 +40,8 @@ class Observation:
     resources: Mapping[ResourceId, ObservedResource]
     handles: Mapping[ResourceId, str]  # the engine's id (containers) or name
     containers: Mapping[ResourceId, JsonObject]  # the engine's summaries, for ps
+    # ``stackr run`` containers (no replicas: the plans do not know them), for down
+    one_offs: tuple[JsonObject, ...] = ()
 
     def display_names(self) -> dict[ResourceId, str]:
         """Container names (the handles of containers are ids), network/volume names."""
@@ -93,13 +95,19 @@ def observe(client: EngineReader, project: str) -> Observation:
     resources: dict[ResourceId, ObservedResource] = {}
     handles: dict[ResourceId, str] = {}
     containers: dict[ResourceId, JsonObject] = {}
+    one_offs: list[JsonObject] = []
     filters = names.project_filter(project)
     for summary in client.containers(all=True, filters=filters):
         labels = summary.get("Labels") or {}
         service_name = labels.get(names.KIND_LABEL["service"])
         replica = labels.get(LABEL_REPLICA, "")
-        if labels.get(LABEL_PROJECT) != project or not service_name or not replica.isdigit():
-            continue  # not one of ours (or a one-off container)
+        if labels.get(LABEL_PROJECT) != project:
+            continue
+        if labels.get(names.LABEL_ONEOFF) == "1":
+            one_offs.append(summary)
+            continue
+        if not service_name or not replica.isdigit():
+            continue  # not one of ours
         resource = ResourceId("service", service_name, int(replica))
         running = summary.get("State") in RUNNING_STATES
         resources[resource] = _observed(resource, labels, running)
@@ -119,4 +127,4 @@ def observe(client: EngineReader, project: str) -> Observation:
             resource = ResourceId("volume", key)
             resources[resource] = _observed(resource, labels, True)
             handles[resource] = volume["Name"]
-    return Observation(project, resources, handles, containers)
+    return Observation(project, resources, handles, containers, tuple(one_offs))
