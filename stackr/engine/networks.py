@@ -149,14 +149,17 @@ class NetworkManager:
 
     # -- the noun -------------------------------------------------------------------
 
-    def _view(self, name: str, record: JsonObject, state: Any) -> JsonObject:
+    def _view(self, name: str, record: JsonObject, state: Any, *, attached: bool = True
+              ) -> JsonObject:
+        """``attached``: with ``Containers`` (inspect); a list leaves it empty, as
+        Docker's does (API 1.28 and up), and reads no attachment record."""
         from stackr.network import attach
 
         containers = {
             a.container_id: {"IPv4Address": f"{a.ipv4_address}/{a.prefixlen}",
                              "Aliases": list(a.names)}
             for a in attach.list_attachments() if a.network_id == name
-        }
+        } if attached else {}
         return {
             "Name": name, "Id": name, "Driver": "bridge", "Scope": "local",
             "Created": record.get("Created", ""), "Internal": state.internal,
@@ -245,9 +248,10 @@ class NetworkManager:
             if wanted and not any(w in name for w in wanted):
                 continue
             try:
-                views.append(self.inspect(name))
+                _, state = self._state(name)
             except ApiError:
                 continue  # its bridge record vanished
+            views.append(self._view(name, record, state, attached=False))
         return views
 
     def remove(self, name: str) -> None:

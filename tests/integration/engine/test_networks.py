@@ -72,6 +72,10 @@ def test_dns_by_alias_and_a_published_port(engine: EngineProcess, rootfs: Path) 
                     raise
                 time.sleep(0.1)
         assert address
+        # Inspect names the attached containers; a list, as Docker's, does not.
+        assert server in client.request("GET", f"/networks/{network}")["Containers"]
+        listed = client.request("GET", "/networks?filters=" + f'{{"name":["{network}"]}}')
+        assert [n["Containers"] for n in listed] == [{}]
         with pytest.raises(EngineConflictError):
             client.request("DELETE", f"/networks/{network}")  # containers attached
         client.container_remove(server, force=True)
