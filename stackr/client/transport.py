@@ -11,14 +11,15 @@ socketpair is given to ssh, so the client talks to it as to any socket.
 
 from __future__ import annotations
 
-import socket
+import _socket  # not socket: its enums cost every CLI call ~5 ms of imports
+import io
 
 from stackr.client.hosts import SshHost
 
 TYPE_CHECKING = False  # mypy reads True: typing is not loaded by the CLI's verbs
 if TYPE_CHECKING:
     import subprocess
-    from typing import IO, BinaryIO
+    from typing import IO, Any, BinaryIO
 
     from stackr.client.hosts import EngineHost
 
@@ -126,7 +127,7 @@ class Hijacked:
     def close_input(self) -> None:
         """EOF on the process's stdin (the output keeps coming)."""
         assert self._connection.sock is not None
-        self._connection.sock.shutdown(socket.SHUT_WR)
+        self._connection.sock.shutdown(_socket.SHUT_WR)
 
     def recv(self) -> bytes:
         """Some output; b"" once the process has ended."""
@@ -140,15 +141,29 @@ class Hijacked:
         self._connection.close()
 
 
+class _SocketReader(io.RawIOBase):
+    """What ``socket.makefile("rb")`` reads through, on ``_socket`` alone."""
+
+    def __init__(self, sock: _socket.socket) -> None:
+        super().__init__()
+        self._sock = sock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return self._sock.recv_into(buffer)
+
+
 class Connection:
     """One keep-alive HTTP/1.1 connection (opened on first use)."""
 
     def __init__(self, timeout: float | None) -> None:
         self.timeout = timeout
-        self.sock: socket.socket | None = None
+        self.sock: _socket.socket | None = None
         self._reader: BinaryIO | None = None
 
-    def _open_socket(self) -> socket.socket:
+    def _open_socket(self) -> _socket.socket:
         raise NotImplementedError
 
     def failure_detail(self) -> str:
@@ -159,7 +174,7 @@ class Connection:
         """Connect now (else the first request does)."""
         if self.sock is None:
             self.sock = self._open_socket()
-            self._reader = self.sock.makefile("rb")
+            self._reader = io.BufferedReader(_SocketReader(self.sock))
 
     def request(self, method: str, path: str, body: bytes | IO[bytes] | None = None,
                 headers: dict[str, str] | None = None, length: int | None = None
@@ -196,7 +211,10 @@ class Connection:
             return None
         assert self.sock is not None and self._reader is not None
         # only now: a byte sent with the head could be read (and the fd lost) with it
-        socket.send_fds(self.sock, [b"\0"], [fd])
+        import array
+
+        self.sock.sendmsg([b"\0"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS,
+                                     array.array("i", [fd]))])
         answer = Response(self._reader, method)
         if answer.status == 412:  # no usable descriptor arrived; nothing was read
             answer.read()
@@ -225,8 +243,8 @@ class UnixConnection(Connection):
         super().__init__(timeout)
         self.socket_path = socket_path
 
-    def _open_socket(self) -> socket.socket:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    def _open_socket(self) -> _socket.socket:
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
         try:
             sock.settimeout(self.timeout)
             sock.connect(self.socket_path)
@@ -243,8 +261,9 @@ class SshConnection(Connection):
         self.process: subprocess.Popen[bytes] | None = None
         self._stderr: int | None = None  # ssh's messages, kept for an error (a memfd)
 
-    def _open_socket(self) -> socket.socket:
+    def _open_socket(self) -> _socket.socket:
         import os
+        import socket
         import subprocess
 
         local, remote = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
