@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parents[3]
 HEAVY = frozenset({
     "dataclasses", "inspect", "typing", "concurrent.futures", "logging", "hashlib",
     "shutil", "pickle", "yaml", "pydantic", "networkx", "stackr.config", "stackr.config.loader",
-    "stackr.project.translate",
+    "stackr.project.translate", "socket",
 })
 VERBS = (["down"], ["down", "--dry-run"], ["ps"], ["logs"], ["up", "-d"])
 
