@@ -25,6 +25,7 @@ def run_action(args: argparse.Namespace, action: str) -> int:
     from stackr.project.apply import Executor, Requests
     from stackr.project.lock import project_lock
     from stackr.project.observe import observe
+    from stackr.project.requests import recorded_hooks
 
     project = project_for_records(args)
     client = client_for(args)
@@ -34,6 +35,7 @@ def run_action(args: argparse.Namespace, action: str) -> int:
         plan = lifecycle(observation.resources, action, tuple(args.services))
         requests = Requests(handles=dict(observation.handles),
                             display_names=observation.display_names(),
-                            stop_timeout=getattr(args, "timeout", None))
+                            stop_timeout=getattr(args, "timeout", None),
+                            hooks=recorded_hooks(observation))
         Executor(client, requests, progress_sink(args.progress)).run(plan)
     return 0

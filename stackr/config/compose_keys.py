@@ -193,6 +193,7 @@ SPEC_KEYS: dict[str, frozenset[str]] = {
     ),
     "service_secret": frozenset(["gid", "mode", "source", "target", "uid"]),
     "ulimit": frozenset(["hard", "soft"]),
+    "service_hook": frozenset(["command", "environment", "privileged", "user", "working_dir"]),
     "logging": frozenset(["driver", "options"]),
     "env_file": frozenset(["format", "path", "required"]),
     "device": frozenset(["permissions", "source", "target"]),

@@ -37,8 +37,8 @@ from stackr.config.models_parts import (
     ResourceReservations,
     Resources,
     Restart,
+    ServiceHook,
     Ulimit,
-    WatchExec,
     WatchRule,
 )
 from stackr.config.models_service import Service
@@ -78,6 +78,7 @@ __all__ = [
     "Restart",
     "Secret",
     "Service",
+    "ServiceHook",
     "ServiceLink",
     "ServiceNetwork",
     "ServiceSecret",
@@ -88,7 +89,6 @@ __all__ = [
     "Volume",
     "VolumeOptions",
     "VolumesFrom",
-    "WatchExec",
     "WatchRule",
     "dump",
 ]

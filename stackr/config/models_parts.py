@@ -256,8 +256,9 @@ class Logging(Model):
         return int(text) if text else None
 
 
-class WatchExec(Model):
-    """What ``sync+exec`` runs in the service's containers after a sync."""
+class ServiceHook(Model):
+    """A command run in a service's containers: a lifecycle hook (``post_start``,
+    ``pre_stop``) or what a watch rule's ``sync+exec`` runs after a sync."""
 
     command: tuple[str, ...]
     user: str | None = None
@@ -275,6 +276,13 @@ class WatchExec(Model):
     def _environment(cls, value: Any) -> Any:
         return key_value_mapping(value, missing=None)
 
+    @field_validator("working_dir")
+    @classmethod
+    def _working_dir(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
+            fail(f"{show(value)} is not an absolute path (in the container)")
+        return value
+
 
 class WatchRule(Model):
     path: str  # absolute host path
@@ -283,7 +291,7 @@ class WatchRule(Model):
     ignore: tuple[str, ...] = ()
     include: tuple[str, ...] = ()
     initial_sync: bool = False
-    exec: WatchExec | None = None  # sync+exec only
+    exec: ServiceHook | None = None  # sync+exec only
 
     @model_validator(mode="before")
     @classmethod

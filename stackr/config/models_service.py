@@ -53,6 +53,7 @@ from stackr.config.models_parts import (
     Healthcheck,
     Logging,
     Restart,
+    ServiceHook,
     Ulimit,
     parse_depends_on,
     parse_restart,
@@ -143,6 +144,9 @@ class Service(Model):
     ipc: str | None = None
     pid: str | None = None
     uts: str | None = None  # "host": the host's UTS namespace (hostname)
+    # commands run in the container after it starts, and before it is stopped
+    post_start: tuple[ServiceHook, ...] = ()
+    pre_stop: tuple[ServiceHook, ...] = ()
     cgroup: str | None = None  # cgroup namespace: "private" (stackr's default) or "host"
     userns_mode: str | None = None  # "host" only: stackr makes no user namespaces yet
     sysctls: dict[str, str] = Field(default_factory=dict)

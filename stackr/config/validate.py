@@ -49,6 +49,7 @@ from stackr.config.models_parts import (
     ResourceLimits,
     ResourceReservations,
     Resources,
+    ServiceHook,
     Ulimit,
     WatchRule,
 )
@@ -102,6 +103,8 @@ LEVELS: dict[str, Level] = {
             "ulimits": ("values", "ulimit"),
             "env_file": ("items", "env_file"),
             "devices": ("items", "device"),
+            "post_start": ("items", "service_hook"),
+            "pre_stop": ("items", "service_hook"),
         },
     ),
     "build": Level(Build),
@@ -117,7 +120,8 @@ LEVELS: dict[str, Level] = {
     "restart_policy": Level(DeployRestartPolicy),
     "healthcheck": Level(Healthcheck),
     "develop": Level(Develop, {"watch": ("items", "watch")}),
-    "watch": Level(WatchRule),
+    "watch": Level(WatchRule, {"exec": ("one", "service_hook")}),
+    "service_hook": Level(ServiceHook),
     "port": Level(PortMapping),
     "service_volume": Level(
         ServiceVolume,

@@ -21,7 +21,7 @@ from stackr.record import frozen_record, record_field
 
 TYPE_CHECKING = False  # mypy reads True: typing is not loaded by down
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterator, Mapping
     from typing import Any, Protocol
 
     from stackr.graph import ResourceId
@@ -49,6 +49,10 @@ if TYPE_CHECKING:
 
         def volume_remove(self, name: str, force: bool = False) -> None: ...
 
+        def exec_create(self, container: str, config: JsonObject) -> str: ...
+
+        def exec_start(self, exec_id: str) -> Iterator[JsonObject]: ...
+
         def request(self, method: str, path: str, body: Any = None) -> Any: ...
 
 MAX_WORKERS = 16
@@ -57,6 +61,17 @@ MAX_WORKERS = 16
 # given (the next start's creation first), where twenty at once all finish last.
 DETACHED_WORKERS = 8
 NEXT_STEP = 'run "stackr up" again to resume or "stackr down" to clean up'
+# What a failing hook's error shows of its output: its last lines, kept while it runs.
+HOOK_OUTPUT_LINES = 5
+MAX_HOOK_OUTPUT = 4096
+
+
+@frozen_record
+class Hooks:
+    """A container's lifecycle hooks, as the engine's exec bodies (``translate``)."""
+
+    post_start: tuple[JsonObject, ...] = ()  # after a start; one failing stops it
+    pre_stop: tuple[JsonObject, ...] = ()  # before a stop; one failing stops nothing
 
 
 @frozen_record
@@ -74,6 +89,7 @@ class Requests:
     wait_names: Mapping[ResourceId, str] = record_field(
         default_factory=dict)  # dependency → name
     stop_timeout: int | None = None  # seconds for every stop together (one grace period)
+    hooks: Mapping[ResourceId, Hooks] = record_field(default_factory=dict)
 
 
 @frozen_record
@@ -360,10 +376,19 @@ class Executor:
                 state.created[resource] = container_id
         elif op is OpType.START_CONTAINER:
             self._wait_dependencies(resource, state)
-            self.engine.container_start(self._container(resource, state))
+            container = self._container(resource, state)
+            self.engine.container_start(container)
+            try:
+                self._run_hooks(resource, container, "post_start", state)
+            except ApplyError:
+                # Compose's rule: a failing post_start hook stops the container.
+                self.engine.container_stop(container, 0)
+                raise
         elif op is OpType.STOP_CONTAINER:
-            self.engine.container_stop(self._container(resource, state),
-                                       self._stop_timeout(state))
+            container = self._container(resource, state)
+            # Compose's rule: a failing pre_stop hook leaves the container running.
+            self._run_hooks(resource, container, "pre_stop", state)
+            self.engine.container_stop(container, self._stop_timeout(state))
         elif op is OpType.REMOVE_CONTAINER:
             self.engine.container_remove(self.requests.handles[resource], force=True)
         elif op is OpType.RESTART_CONTAINER:
@@ -373,6 +398,28 @@ class Executor:
         else:
             raise ApplyError(f"{resource}: {op.name} is not something the executor does")
         self._report(resource, _PAST[op], state)
+
+    def _run_hooks(self, resource: ResourceId, container: str, which: str,
+                   state: _Run) -> None:
+        """Run the container's ``which`` hooks in order; ``ApplyError`` at the first
+        that exits non-zero, with the end of its output."""
+        hooks = self.requests.hooks.get(resource)
+        for body in getattr(hooks, which) if hooks is not None else ():
+            import shlex
+
+            command = shlex.join(body["Cmd"])
+            self._report(resource, "Hook", state, f"{which}: {command}")
+            exec_id = self.engine.exec_create(container, body)
+            output, exit_code = "", None
+            for entry in self.engine.exec_start(exec_id):
+                if "ExitCode" in entry:
+                    exit_code = entry["ExitCode"]
+                elif isinstance(entry.get("data"), str):
+                    output = (output + entry["data"])[-MAX_HOOK_OUTPUT:]
+            if exit_code != 0:
+                shown = output.strip().splitlines()[-HOOK_OUTPUT_LINES:]
+                raise ApplyError(f"{which} hook {command} exited with code {exit_code}"
+                                 + "".join(f"\n  {line}" for line in shown))
 
     def _stop_timeout(self, state: _Run) -> int | None:
         if state.stop_deadline is None:

@@ -24,6 +24,7 @@ from stackr.naming import (
 LABEL_CONFIG = "io.stackr.config"  # the canonical config (JSON) the hash was made from
 LABEL_NEEDS = "io.stackr.needs"  # resource ids this one needs, comma separated
 LABEL_ONEOFF = "io.stackr.oneoff"
+LABEL_HOOKS = "io.stackr.hooks"  # the exec bodies of post_start and pre_stop (JSON)
 LABEL_IMAGE_BUILT = "io.stackr.image-built"  # "1": the service builds its image (down --rmi)
 
 TYPE_CHECKING = False  # mypy reads True: typing is not loaded by down, ps, logs

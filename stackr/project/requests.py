@@ -4,7 +4,10 @@ body and wait decided here, so the executor only carries them out. Pure.
 
 from __future__ import annotations
 
-from stackr.project.apply import Requests
+import json
+
+from stackr.project import names
+from stackr.project.apply import Hooks, Requests
 from stackr.record import frozen_record
 
 TYPE_CHECKING = False  # mypy reads True: typing is not loaded by down
@@ -53,11 +56,43 @@ def request_bodies(stack: Stack, desired: DesiredStack,
 def up_requests(bodies: Bodies, desired: DesiredStack, observation: Observation,
                 stop_timeout: int | None = None) -> Requests:
     wait_names = {r: n for r, n in desired.engine_names.items() if r.kind == "service"}
+    # A start runs the hooks of the container made (new or kept); a stop, those recorded
+    # with the container that is there (a recreate stops the old one).
+    hooks = dict(recorded_hooks(observation))
+    for resource, (_, body) in bodies.containers.items():
+        made = hooks_from_labels(body.get("Labels") or {})
+        there = hooks.get(resource)
+        if made is not None or there is not None:
+            hooks[resource] = Hooks(made.post_start if made is not None else (),
+                                    there.pre_stop if there is not None else ())
     return Requests(bodies.containers, bodies.networks, bodies.volumes,
                     dict(observation.handles), observation.display_names(),
-                    dict(desired.waits), wait_names, stop_timeout)
+                    dict(desired.waits), wait_names, stop_timeout, hooks)
 
 
 def down_requests(observation: Observation, stop_timeout: int | None) -> Requests:
     return Requests(handles=dict(observation.handles),
-                    display_names=observation.display_names(), stop_timeout=stop_timeout)
+                    display_names=observation.display_names(), stop_timeout=stop_timeout,
+                    hooks=recorded_hooks(observation))
+
+
+def recorded_hooks(observation: Observation) -> dict[ResourceId, Hooks]:
+    """The hooks recorded with each container (``translate`` puts them in a label)."""
+    found = {}
+    for resource, summary in observation.containers.items():
+        hooks = hooks_from_labels(summary.get("Labels") or {})
+        if hooks is not None:
+            found[resource] = hooks
+    return found
+
+
+def hooks_from_labels(labels: Mapping[str, str]) -> Hooks | None:
+    text = labels.get(names.LABEL_HOOKS)
+    if not text:
+        return None
+    try:
+        recorded = json.loads(text)
+        return Hooks(tuple(recorded.get("post_start") or ()),
+                     tuple(recorded.get("pre_stop") or ()))
+    except (ValueError, AttributeError, TypeError):
+        return None  # not ours to fail on: a label someone else set

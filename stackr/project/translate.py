@@ -10,6 +10,7 @@ Pure: no engine, no host.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from stackr import naming
@@ -20,7 +21,7 @@ from stackr.project.desired import DesiredStack
 from stackr.project.secrets import SecretFile
 
 if TYPE_CHECKING:
-    from stackr.config.models import Service, Stack
+    from stackr.config.models import Service, ServiceHook, Stack
 
 JsonObject = dict[str, Any]
 NANOSECONDS = 1_000_000_000
@@ -35,6 +36,25 @@ def unsupported_keys(service: Service) -> list[str]:
     if any(link.alias != link.service for link in service.links):
         keys.append("links (with an alias)")
     return keys
+
+
+def hook_exec_body(hook: ServiceHook) -> JsonObject:
+    """The engine's exec body of a hook (``post_start``, ``pre_stop``, a watch rule's
+    ``sync+exec``). The engine runs every exec with its own capabilities and without
+    the container's seccomp filter (``engine/nsexec.py``): ``privileged`` asks for
+    nothing more."""
+    body: JsonObject = {
+        "Cmd": list(hook.command),
+        "Env": [f"{key}={value}" for key, value in sorted(hook.environment.items())
+                if value is not None],
+        "AttachStdout": True,
+        "AttachStderr": True,
+    }
+    if hook.user:
+        body["User"] = hook.user
+    if hook.working_dir:
+        body["WorkingDir"] = hook.working_dir
+    return body
 
 
 def devices(service: Service) -> JsonObject:
@@ -312,6 +332,12 @@ def container_body(stack: Stack, resource: ResourceId, desired: DesiredStack,
                                       wanted.config_hash, desired.needs.get(resource, ()))}
     if service.build is not None:
         labels[names.LABEL_IMAGE_BUILT] = "1"
+    if service.post_start or service.pre_stop:
+        # Recorded with the container: stop, start and down run them from the records.
+        labels[names.LABEL_HOOKS] = json.dumps({
+            "post_start": [hook_exec_body(hook) for hook in service.post_start],
+            "pre_stop": [hook_exec_body(hook) for hook in service.pre_stop],
+        }, sort_keys=True)
     exposed, bindings = ports(service)
     network_host, networking = network_attachments(service_name, service, desired)
     if bindings and (service.network_mode or "bridge").split(":")[0] in (

@@ -18,7 +18,7 @@ from stackr.watch.sync import ContainerRoot, SyncItem, SyncReport
 
 if TYPE_CHECKING:
     from stackr.client import EngineClient
-    from stackr.config.models import WatchExec
+    from stackr.config.models import ServiceHook
     from stackr.config.pipeline import LoadedStack
     from stackr.project.apply import ProgressSink
 
@@ -114,24 +114,15 @@ class EngineApplier:
         for handle in handles:
             self.client.container_restart(handle)
 
-    def exec(self, loaded: LoadedStack, service: str, command: WatchExec) -> int:
+    def exec(self, loaded: LoadedStack, service: str, command: ServiceHook) -> int:
         """Run a sync+exec command in every running container of the service; the
         highest exit code."""
         handles = self._containers(loaded, service)
         if not handles:
             raise ApplyError(f"service {service} has no container")
-        args = list(command.command)
-        if command.working_dir:
-            # The engine's exec has no working directory yet (as `stackr exec -w`).
-            args = ["sh", "-c", 'cd "$0" && exec "$@"', command.working_dir, *args]
-        body: dict[str, Any] = {
-            "Cmd": args,
-            "Env": [f"{k}={v}" for k, v in sorted(command.environment.items()) if v is not None],
-            "AttachStdout": True,
-            "AttachStderr": True,
-        }
-        if command.user:
-            body["User"] = command.user
+        from stackr.project.translate import hook_exec_body
+
+        body = hook_exec_body(command)
         worst = 0
         for handle in handles:
             exec_id = self.client.exec_create(handle, body)

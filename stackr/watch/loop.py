@@ -35,7 +35,7 @@ from stackr.watch.rules import (
 from stackr.watch.sync import SyncItem, SyncReport
 
 if TYPE_CHECKING:
-    from stackr.config.models import WatchExec
+    from stackr.config.models import ServiceHook
     from stackr.config.pipeline import LoadedStack
     from stackr.watch.debounce import Debouncer
 
@@ -64,7 +64,7 @@ class Applier(Protocol):
 
     def restart(self, loaded: LoadedStack, service: str) -> None: ...
 
-    def exec(self, loaded: LoadedStack, service: str, command: WatchExec) -> int: ...
+    def exec(self, loaded: LoadedStack, service: str, command: ServiceHook) -> int: ...
 
     def rebuild(self, loaded: LoadedStack, service: str) -> None: ...
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from stackr.build.ignore import IgnoreMatcher, load_ignore
-from stackr.config.models import Stack, WatchExec
+from stackr.config.models import ServiceHook, Stack
 
 # Compose's pkg/watch/ephemeral.go: JetBrains, Vim, Emacs; plus common others.
 EPHEMERAL_NAMES = (
@@ -64,7 +64,7 @@ class WatchTrigger:
     dockerignore: IgnoreMatcher
     never_synced: frozenset[Path]  # stack files, Dockerfile
     initial_sync: bool = False
-    exec: WatchExec | None = None  # what sync+exec runs after the sync
+    exec: ServiceHook | None = None  # what sync+exec runs after the sync
 
     def matches(self, path: Path) -> bool:
         """Whether a change of ``path`` (absolute) concerns this rule."""

@@ -358,3 +358,72 @@ services:
     assert volume_names() == [name]  # down keeps volumes, as in Compose ...
     project.stackr("down", "-v")
     assert volume_names() == []  # ... and down -v removes them
+
+
+def test_post_start_and_pre_stop_hooks_run_in_the_container(project: Project) -> None:
+    out = project.directory / "out"
+    out.mkdir()
+    project.write("""
+services:
+  app:
+    image: busybox:latest
+    init: true
+    command: [sleep, "3600"]
+    volumes: ["./out:/out"]
+    post_start:
+      - command: sh -c 'echo started >> /out/log'
+      - command: ["sh", "-c", "echo $$GREETING $$(pwd) >> /out/log"]
+        environment: {GREETING: hello}
+        working_dir: /tmp
+    pre_stop:
+      - command: sh -c 'echo stopping >> /out/log'
+""")
+    log = out / "log"
+    up = project.stackr("up", "-d")
+    assert "post_start: sh -c" in up.stderr
+    assert log.read_text() == "started\nhello /tmp\n"
+    project.stackr("stop")  # from the records: the hooks are recorded with the container
+    assert log.read_text().splitlines()[-1] == "stopping"
+    project.stackr("start")
+    project.stackr("down")
+    assert log.read_text().splitlines()[2:] == ["stopping", "started", "hello /tmp",
+                                                 "stopping"]
+    assert_nothing_left(project)
+
+
+def test_a_failing_hook_fails_up_or_down_with_its_output(project: Project) -> None:
+    project.write("""
+services:
+  app:
+    image: busybox:latest
+    init: true
+    command: [sleep, "3600"]
+    post_start:
+      - command: sh -c 'echo cannot warm the cache; exit 3'
+""")
+    failed = project.stackr("up", "-d", check=False)
+    assert failed.returncode == 1
+    assert "post_start hook sh -c 'echo cannot warm the cache; exit 3' exited with code 3" \
+        in failed.stderr
+    assert "cannot warm the cache" in failed.stderr
+    # Compose's rule: the container stops.
+    state = json.loads(project.stackr("ps", "-a", "--format", "json").stdout)
+    assert [entry["State"] for entry in state] == ["exited"]
+    project.write("""
+services:
+  app:
+    image: busybox:latest
+    init: true
+    command: [sleep, "3600"]
+    pre_stop:
+      - command: ["false"]
+""")
+    project.stackr("up", "-d")
+    refused = project.stackr("down", check=False)
+    assert refused.returncode == 1 and "pre_stop hook false exited with code 1" in \
+        refused.stderr
+    state = json.loads(project.stackr("ps", "--format", "json").stdout)
+    assert [entry["State"] for entry in state] == ["running"]  # the stop was refused
+    project.stackr("kill")
+    project.stackr("down")
+    assert_nothing_left(project)

@@ -300,6 +300,15 @@ def test_unknown_top_level_key() -> None:
             "must be lowercase",
         ),
         (
+            {"post_start": [{"command": "true", "working_dir": "tmp"}]},
+            'services.web.post_start[0].working_dir: "tmp" is not an absolute path (in the '
+            "container)",
+        ),
+        (
+            {"pre_stop": [{"command": "true", "usr": "x"}]},
+            'services.web.pre_stop[0]: unknown key "usr" (did you mean "user"?)',
+        ),
+        (
             {"uts": "private"},
             'services.web.uts: "private" is not a uts mode (host)',
         ),

@@ -180,6 +180,40 @@ services:
     assert "UTSMode" not in private["HostConfig"]
 
 
+def test_hooks_are_recorded_and_a_recreate_stops_with_the_old_ones(tmp_path: Path) -> None:
+    import json
+
+    from stackr.project import names
+    from stackr.project.observe import Observation
+    from stackr.project.requests import request_bodies, up_requests
+
+    text = """
+name: demo
+services:
+  app:
+    image: busybox
+    post_start: [{command: "echo up", user: "1000", environment: [A=1], working_dir: /srv}]
+    pre_stop: [{command: [sh, -c, "echo NEW"]}]
+"""
+    stack, graph = load(text, tmp_path)
+    desired = desired_stack(stack, graph, {"busybox": "sha256:a"})
+    app = ResourceId("service", "app", 1)
+    labels = container_body(stack, app, desired)["Labels"]
+    recorded = json.loads(labels[names.LABEL_HOOKS])
+    assert recorded["post_start"] == [{"Cmd": ["echo", "up"], "Env": ["A=1"], "User": "1000",
+                                       "WorkingDir": "/srv", "AttachStdout": True,
+                                       "AttachStderr": True}]
+    old_label = json.dumps({"post_start": [], "pre_stop": [{"Cmd": ["echo", "OLD"]}]})
+    observation = Observation("demo", {}, {app: "old-id"}, {app: {
+        "Names": ["/demo-app-1"], "Labels": {names.LABEL_HOOKS: old_label}}})
+    hooks = up_requests(request_bodies(stack, desired), desired, observation).hooks[app]
+    assert [body["Cmd"] for body in hooks.post_start] == [["echo", "up"]]
+    assert [body["Cmd"] for body in hooks.pre_stop] == [["echo", "OLD"]]
+    plain, _ = load(text.split("    post_start")[0], tmp_path)
+    assert names.LABEL_HOOKS not in container_body(
+        plain, app, desired_stack(plain, _, {"busybox": "sha256:a"}))["Labels"]
+
+
 def test_container_modes_join_a_container_outside_the_stack(tmp_path: Path) -> None:
     stack, graph = load("""
 name: demo

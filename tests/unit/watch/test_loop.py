@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from stackr.client.errors import EngineUnavailableError
-from stackr.config.models import WatchExec
+from stackr.config.models import ServiceHook
 from stackr.config.pipeline import LoadedStack, load_stack
 from stackr.config.project import LoadOptions
 from stackr.errors import ApplyError
@@ -64,7 +64,7 @@ class FakeApplier:
     def restart(self, loaded: LoadedStack, service: str) -> None:
         self.calls.append(("restart", service))
 
-    def exec(self, loaded: LoadedStack, service: str, command: WatchExec) -> int:
+    def exec(self, loaded: LoadedStack, service: str, command: ServiceHook) -> int:
         self.calls.append(("exec", service, *command.command))
         return 0
 
