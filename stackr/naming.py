@@ -51,3 +51,13 @@ def anonymous_volume_key(service_name: str, replica: int, target: str) -> str:
     one per replica and target, stable, so the data survives a recreate as in Compose;
     it becomes the volume ``<project>_<key>``, removed by ``down -v``."""
     return f"{service_name}-{replica}-anon-{short_hash(target, length=12)}"
+
+
+def is_unicast_mac(text: str) -> bool:
+    """An Ethernet address an interface can be given: six hex pairs, the first even
+    (an odd one is a multicast address, which the kernel refuses)."""
+    parts = text.split(":")
+    return (len(parts) == 6
+            and all(len(part) == 2 and all(c in "0123456789abcdefABCDEF" for c in part)
+                    for part in parts)
+            and not int(parts[0], 16) & 1)

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from stackr import naming
 from stackr.config.models_base import (
     ListIn,
     Model,
@@ -184,6 +185,7 @@ class ServiceNetwork(Model):
 
     aliases: tuple[str, ...] = ()
     ipv4_address: str | None = None
+    mac_address: str | None = None
     priority: int = 0
     gw_priority: int = 0
 
@@ -191,6 +193,11 @@ class ServiceNetwork(Model):
     @classmethod
     def _aliases(cls, value: Any) -> Any:
         return text_list(value)
+
+    @field_validator("mac_address")
+    @classmethod
+    def _mac(cls, value: str | None) -> str | None:
+        return check_mac_address(value) if value is not None else None
 
     @field_validator("ipv4_address", mode="before")
     @classmethod
@@ -201,6 +208,14 @@ class ServiceNetwork(Model):
             except ValueError:
                 fail(f"{show(value)} is not an IPv4 address")
         return value
+
+
+def check_mac_address(value: str) -> str:
+    """An Ethernet address a container's interface can have (lower case)."""
+    if not naming.is_unicast_mac(value):
+        fail(f"{show(value)} is not a unicast MAC address (six hex pairs, the first "
+             "even: 02:42:ac:11:00:02)")
+    return value.lower()
 
 
 def parse_service_networks(value: Any) -> Any:

@@ -41,6 +41,7 @@ from stackr.config.models_net import (
     PortMapping,
     ServiceLink,
     ServiceNetwork,
+    check_mac_address,
     parse_extra_hosts,
     parse_ports,
     parse_service_networks,
@@ -144,6 +145,7 @@ class Service(Model):
     ipc: str | None = None
     pid: str | None = None
     uts: str | None = None  # "host": the host's UTS namespace (hostname)
+    mac_address: str | None = None  # of the interface on its first network
     # commands run in the container after it starts, and before it is stopped
     post_start: tuple[ServiceHook, ...] = ()
     pre_stop: tuple[ServiceHook, ...] = ()
@@ -393,6 +395,11 @@ class Service(Model):
         if _names_a_service_or_container(value):
             return value
         fail(f"{show(value)} is not a pid mode (host, service:NAME, container:NAME)")
+
+    @field_validator("mac_address")
+    @classmethod
+    def _mac_address(cls, value: str | None) -> str | None:
+        return check_mac_address(value) if value is not None else None
 
     @field_validator("uts")
     @classmethod

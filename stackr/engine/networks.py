@@ -17,6 +17,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from stackr import naming
 from stackr.engine.events import EventBus
 from stackr.engine.records import RecordStore, is_valid_name
 from stackr.engine.routing import ApiError, bad_request, conflict, not_found
@@ -55,9 +56,15 @@ def check_networking(body: JsonObject) -> None:
             raise bad_request(f"NetworkingConfig: invalid network name {name!r}")
         if endpoint is None:
             continue
-        if not isinstance(endpoint, dict) or set(endpoint) - {"Aliases", "IPAMConfig"}:
-            raise bad_request(f"NetworkingConfig.EndpointsConfig.{name}: only Aliases and "
-                              "IPAMConfig are supported")
+        if not isinstance(endpoint, dict) or set(endpoint) - {"Aliases", "IPAMConfig",
+                                                               "MacAddress"}:
+            raise bad_request(f"NetworkingConfig.EndpointsConfig.{name}: only Aliases, "
+                              "IPAMConfig and MacAddress are supported")
+        mac_address = endpoint.get("MacAddress")
+        if mac_address is not None and not (
+                isinstance(mac_address, str) and naming.is_unicast_mac(mac_address)):
+            raise bad_request(f"EndpointsConfig.{name}.MacAddress {mac_address!r} is not a "
+                              "unicast MAC address")
         aliases = endpoint.get("Aliases") or []
         if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
             raise bad_request(f"EndpointsConfig.{name}.Aliases must be a list of strings")
@@ -292,6 +299,7 @@ class NetworkManager:
                     container_id, sandbox, state,
                     ipv4_address=(endpoint.get("IPAMConfig") or {}).get("IPv4Address"),
                     names=dns_names, owner=container_name,
+                    mac_address=endpoint.get("MacAddress"),
                 )
                 addresses[state.network_id] = attachment.ipv4_address
                 self.resolver().register(container_id, state.network_id,

@@ -47,6 +47,7 @@ class Attachment:
     default_route: bool
     owner: str  # the IPAM owner key (stable across recreates, e.g. "service:web:1")
     names: tuple[str, ...]  # what the resolver answers with this address
+    mac_address: str | None = None  # of the container's end; None: the kernel's choice
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -60,6 +61,7 @@ class Attachment:
             "default_route": self.default_route,
             "owner": self.owner,
             "names": list(self.names),
+            "mac_address": self.mac_address,
         }
 
     @classmethod
@@ -77,6 +79,7 @@ class Attachment:
             default_route=bool(data["default_route"]),
             owner=str(data["owner"]),
             names=tuple(str(n) for n in names),
+            mac_address=str(data["mac_address"]) if data.get("mac_address") else None,
         )
 
 
@@ -135,6 +138,7 @@ def attach(
     owner: str | None = None,
     default_route: bool | None = None,
     netlink: Netlink | None = None,
+    mac_address: str | None = None,
 ) -> Attachment:
     """Wire ``container_id``'s sandbox into ``network``; idempotent per (container, network).
 
@@ -161,6 +165,7 @@ def attach(
         default_route=default_route,
         owner=lease_owner,
         names=tuple(dict.fromkeys(n for n in names if n)),
+        mac_address=mac_address,
     )
     previous = records.read_json(_attachment_path(container_id, network.network_id))
     if previous is not None:
@@ -202,7 +207,8 @@ def _wire_host_side(
 ) -> None:
     if not netlink.link_exists(attachment.host_ifname):
         netlink.add_veth(
-            attachment.host_ifname, attachment.container_ifname, sandbox_fd, network.bridge_ifname
+            attachment.host_ifname, attachment.container_ifname, sandbox_fd, network.bridge_ifname,
+            attachment.mac_address,
         )
         return
     # repair an existing pair (re-attach after a crash or an admin's change)

@@ -64,10 +64,12 @@ class Netlink(NetnsNetlink, Protocol):
         """Create a bridge; EEXIST is success (the caller owns the name)."""
 
     def add_veth(
-        self, ifname: str, peer_ifname: str, peer_netns_fd: int, master_ifname: str
+        self, ifname: str, peer_ifname: str, peer_netns_fd: int, master_ifname: str,
+        peer_address: str | None = None,
     ) -> None:
         """A veth pair, up, a port of ``master_ifname``, whose peer is created directly
-        inside the netns given by fd (down: it is configured from inside)."""
+        inside the netns given by fd (down: it is configured from inside), with the
+        Ethernet address ``peer_address`` when given."""
 
     def delete_link(self, ifname: str) -> None:
         """Delete a link; an absent link is success."""
@@ -136,11 +138,15 @@ class PyrouteNetlink:
         self._add_link(ifname, kind="bridge")
 
     def add_veth(
-        self, ifname: str, peer_ifname: str, peer_netns_fd: int, master_ifname: str
+        self, ifname: str, peer_ifname: str, peer_netns_fd: int, master_ifname: str,
+        peer_address: str | None = None,
     ) -> None:
         # One request does it all: the peer is created inside the target netns
         # (IFLA_NET_NS_FD on the peer: no move, no rename), the host end joins the
         # bridge (IFLA_MASTER) and comes up in the same RTM_NEWLINK.
+        peer: dict[str, Any] = {"ifname": peer_ifname, "net_ns_fd": peer_netns_fd}
+        if peer_address is not None:
+            peer["address"] = peer_address
         try:
             self._ipr.link(
                 "add",
@@ -148,7 +154,7 @@ class PyrouteNetlink:
                 kind="veth",
                 master=self._index(master_ifname),
                 state="up",
-                peer={"ifname": peer_ifname, "net_ns_fd": peer_netns_fd},
+                peer=peer,
             )
         except Exception as error:
             raise _host_error("add veth", f"{ifname} (peer {peer_ifname})", error) from error
@@ -303,12 +309,16 @@ class RawNetlink:
                 raise
 
     def add_veth(
-        self, ifname: str, peer_ifname: str, peer_netns_fd: int, master_ifname: str
+        self, ifname: str, peer_ifname: str, peer_netns_fd: int, master_ifname: str,
+        peer_address: str | None = None,
     ) -> None:
         # One request does it all: the peer is created inside the target netns
         # (IFLA_NET_NS_FD on the peer: no move, no rename), the host end joins the
         # bridge (IFLA_MASTER) and comes up in the same RTM_NEWLINK.
-        peer = {"attrs": [("IFLA_IFNAME", peer_ifname), ("IFLA_NET_NS_FD", peer_netns_fd)]}
+        peer_attrs: list[Any] = [("IFLA_IFNAME", peer_ifname), ("IFLA_NET_NS_FD", peer_netns_fd)]
+        if peer_address is not None:
+            peer_attrs.append(("IFLA_ADDRESS", peer_address))
+        peer = {"attrs": peer_attrs}
         linkinfo = {
             "attrs": [
                 ("IFLA_INFO_KIND", "veth"),
@@ -531,9 +541,11 @@ class RecordingNetlink:
         self.links.add(ifname)
 
     def add_veth(
-        self, ifname: str, peer_ifname: str, peer_netns_fd: int, master_ifname: str
+        self, ifname: str, peer_ifname: str, peer_netns_fd: int, master_ifname: str,
+        peer_address: str | None = None,
     ) -> None:
-        self.calls.append(("add_veth", ifname, peer_ifname, master_ifname))
+        self.calls.append(("add_veth", ifname, peer_ifname, master_ifname)
+                          + ((peer_address,) if peer_address else ()))
         self._need(master_ifname)
         if ifname in self.links:
             raise HostError("netlink add veth", ifname, errno.EEXIST)

@@ -240,11 +240,22 @@ def network_attachments(service_name: str, service: Service, desired: DesiredSta
         return {"NetworkMode": _owner_container(network_mode, desired)}, None
     endpoints: JsonObject = {}
     ordered = sorted(service.networks.items(), key=lambda item: (-item[1].priority, item[0]))
-    for key, attachment in ordered:
+    if service.replicas > 1 and (service.mac_address or any(
+            attachment.mac_address for _, attachment in ordered)):
+        raise UsageError(f"service {service_name}: a MAC address is one interface's, and "
+                         f"the service has {service.replicas} replicas")
+    for index, (key, attachment) in enumerate(ordered):
         engine_name = desired.engine_names[ResourceId("network", key)]
         endpoint: JsonObject = {"Aliases": [service_name, *attachment.aliases]}
         if attachment.ipv4_address:
             endpoint["IPAMConfig"] = {"IPv4Address": attachment.ipv4_address}
+        # The service's own mac_address is its first network's (Compose's rule).
+        mac_address = attachment.mac_address or (service.mac_address if index == 0 else None)
+        if index == 0 and service.mac_address and mac_address != service.mac_address:
+            raise UsageError(f"service {service_name}: mac_address {service.mac_address} "
+                             f"and networks.{key}.mac_address {attachment.mac_address} differ")
+        if mac_address:
+            endpoint["MacAddress"] = mac_address
         endpoints[engine_name] = endpoint
     if not endpoints:
         return {"NetworkMode": "none"}, None

@@ -427,3 +427,22 @@ services:
     project.stackr("kill")
     project.stackr("down")
     assert_nothing_left(project)
+
+
+def test_a_service_gets_the_mac_address_it_asks_for(project: Project) -> None:
+    project.write("""
+services:
+  app:
+    image: busybox:latest
+    init: true
+    command: [sleep, "3600"]
+    mac_address: 02:42:ac:11:00:2a
+    networks: {default: {}, second: {mac_address: "02:42:ac:11:00:2b"}}
+networks: {second: {}}
+""")
+    project.stackr("up", "-d")
+    shown = project.stackr("exec", "app", "cat", "/sys/class/net/eth0/address",
+                           "/sys/class/net/eth1/address").stdout.split()
+    assert sorted(shown) == ["02:42:ac:11:00:2a", "02:42:ac:11:00:2b"]
+    project.stackr("down")
+    assert_nothing_left(project)

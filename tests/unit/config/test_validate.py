@@ -309,6 +309,16 @@ def test_unknown_top_level_key() -> None:
             'services.web.pre_stop[0]: unknown key "usr" (did you mean "user"?)',
         ),
         (
+            {"mac_address": "03:00:00:00:00:01"},
+            'services.web.mac_address: "03:00:00:00:00:01" is not a unicast MAC address (six '
+            "hex pairs, the first even: 02:42:ac:11:00:02)",
+        ),
+        (
+            {"networks": {"default": {"mac_address": "02:42:zz:00:00:01"}}},
+            'services.web.networks.default.mac_address: "02:42:zz:00:00:01" is not a unicast '
+            "MAC address (six hex pairs, the first even: 02:42:ac:11:00:02)",
+        ),
+        (
             {"uts": "private"},
             'services.web.uts: "private" is not a uts mode (host)',
         ),

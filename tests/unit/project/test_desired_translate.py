@@ -214,6 +214,29 @@ services:
         plain, app, desired_stack(plain, _, {"busybox": "sha256:a"}))["Labels"]
 
 
+def test_mac_addresses_reach_the_first_or_named_network(tmp_path: Path) -> None:
+    stack, graph = load("""
+name: demo
+services:
+  one:
+    image: busybox
+    mac_address: 02:42:AC:11:00:0A
+    networks: {front: {priority: 10}, back: {mac_address: "02:42:ac:11:00:0b"}}
+  many:
+    image: busybox
+    scale: 2
+    mac_address: 02:42:ac:11:00:0c
+networks: {front: {}, back: {}}
+""", tmp_path)
+    desired = desired_stack(stack, graph, {"busybox": "sha256:a"})
+    body = container_body(stack, ResourceId("service", "one", 1), desired)
+    endpoints = body["NetworkingConfig"]["EndpointsConfig"]
+    assert endpoints["demo_front"]["MacAddress"] == "02:42:ac:11:00:0a"
+    assert endpoints["demo_back"]["MacAddress"] == "02:42:ac:11:00:0b"
+    with pytest.raises(UsageError, match="MAC address is one interface's"):
+        container_body(stack, ResourceId("service", "many", 1), desired)
+
+
 def test_container_modes_join_a_container_outside_the_stack(tmp_path: Path) -> None:
     stack, graph = load("""
 name: demo
