@@ -59,6 +59,7 @@ from stackr.config.models_parts import (
     parse_depends_on,
     parse_restart,
 )
+from stackr.runtime.spec import DEVICE_CGROUP_RULE
 
 CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 CPU_LIST = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
@@ -146,6 +147,7 @@ class Service(Model):
     pid: str | None = None
     uts: str | None = None  # "host": the host's UTS namespace (hostname)
     mac_address: str | None = None  # of the interface on its first network
+    device_cgroup_rules: tuple[str, ...] = ()  # "c 188:* rmw": devices cgroup (v1) rules
     # commands run in the container after it starts, and before it is stopped
     post_start: tuple[ServiceHook, ...] = ()
     pre_stop: tuple[ServiceHook, ...] = ()
@@ -395,6 +397,15 @@ class Service(Model):
         if _names_a_service_or_container(value):
             return value
         fail(f"{show(value)} is not a pid mode (host, service:NAME, container:NAME)")
+
+    @field_validator("device_cgroup_rules")
+    @classmethod
+    def _device_cgroup_rules(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for index, rule in enumerate(value):
+            if not DEVICE_CGROUP_RULE.match(rule):  # (the runtime's own check)
+                fail(f"{show(rule)} is not a device cgroup rule (type major:minor access, "
+                     "e.g. c 188:* rmw)", (index,))
+        return value
 
     @field_validator("mac_address")
     @classmethod

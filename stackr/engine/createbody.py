@@ -38,6 +38,7 @@ HOST_CONFIG_KEYS = {
     "OomScoreAdj", "GroupAdd", "SecurityOpt", "Tmpfs", "LogConfig", "AutoRemove",
     "PortBindings", "ExtraHosts", "Dns", "DnsSearch", "DnsOptions", "ConsoleSize",
     "IpcMode", "PidMode", "UTSMode", "CgroupnsMode", "UsernsMode", "Devices",
+    "DeviceCgroupRules",
 }
 HEALTH_KEYS = {"Test", "Interval", "Timeout", "Retries", "StartPeriod", "StartInterval"}
 
@@ -183,6 +184,14 @@ def check_create_body(body: JsonObject) -> JsonObject:
             f"HostConfig.NetworkMode {network_mode!r}: use none, host, ns:/path, "
             "container:NAME or a network name"
         )
+    from stackr.runtime import spec as runtime_spec
+
+    rules = host_config.get("DeviceCgroupRules") or []
+    if not isinstance(rules, list) or not all(
+            isinstance(rule, str) and runtime_spec.DEVICE_CGROUP_RULE.match(rule)
+            for rule in rules):
+        raise bad_request("HostConfig.DeviceCgroupRules: each is type major:minor access "
+                          "(c 188:* rmw)")
     for device in host_config.get("Devices") or []:
         if not (isinstance(device, dict) and isinstance(device.get("PathOnHost"), str)
                 and str(device["PathOnHost"]).startswith("/")):
@@ -353,6 +362,7 @@ def to_runtime_spec(
             network=network,
             # container:NAME is joined at start, by the owner's pid (containers.py)
             devices=tuple(host_device(d) for d in host.get("Devices") or []),
+            device_cgroup_rules=tuple(host.get("DeviceCgroupRules") or ()),
             ipc_namespace="host" if host.get("IpcMode") == "host" else "",
             pid_namespace="host" if host.get("PidMode") == "host" else "",
             uts_namespace="host" if uts_host else "",

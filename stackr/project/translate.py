@@ -58,14 +58,18 @@ def hook_exec_body(hook: ServiceHook) -> JsonObject:
 
 
 def devices(service: Service) -> JsonObject:
-    """``devices``: the host's nodes made in the container (Docker's HostConfig.Devices)."""
-    if not service.devices:
-        return {}
-    return {"Devices": [
-        {"PathOnHost": device.source, "PathInContainer": device.target or device.source,
-         "CgroupPermissions": device.permissions}
-        for device in service.devices
-    ]}
+    """``devices``: the host's nodes made in the container (Docker's HostConfig.Devices);
+    ``device_cgroup_rules``: what else its devices cgroup allows."""
+    body: JsonObject = {}
+    if service.devices:
+        body["Devices"] = [
+            {"PathOnHost": device.source, "PathInContainer": device.target or device.source,
+             "CgroupPermissions": device.permissions}
+            for device in service.devices
+        ]
+    if service.device_cgroup_rules:
+        body["DeviceCgroupRules"] = list(service.device_cgroup_rules)
+    return body
 
 
 def shared_namespaces(service: Service, desired: DesiredStack) -> JsonObject:

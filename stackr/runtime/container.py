@@ -241,7 +241,8 @@ def _build(
     cgroup = open_manager(container_id)
     cgroup.create()
     cgroup.apply(spec.resources, devices_allow_all=spec.privileged,
-                 device_rules=tuple(device.cgroup_rule for device in spec.devices))
+                 device_rules=(*(device.cgroup_rule for device in spec.devices),
+                               *spec.device_cgroup_rules))
 
     spec_json = json.loads(spec.to_json())
     write_json_atomic(directory / SPEC_FILE, spec_json)

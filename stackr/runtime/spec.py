@@ -103,6 +103,10 @@ class MountSpec:
     tmpfs_mode: int | None = None
 
 
+# One rule of the devices cgroup (v1): type, major:minor (or *), access.
+DEVICE_CGROUP_RULE = re.compile(r"^[abc] (\d+|\*):(\d+|\*) [rwm]{1,3}$")
+
+
 @frozen_record
 class Resources:
     """cgroup limits; ``None`` means "no limit" (the kernel default)."""
@@ -198,6 +202,7 @@ class ContainerSpec:
     cgroup_namespace: str = ""
     resources: Resources = Resources()
     devices: tuple[DeviceSpec, ...] = ()
+    device_cgroup_rules: tuple[str, ...] = ()  # more of the devices cgroup (v1): c 188:* rmw
     cap_add: tuple[str, ...] = ()  # "NET_ADMIN" or "CAP_NET_ADMIN"; "ALL"
     cap_drop: tuple[str, ...] = ()
     privileged: bool = False
@@ -240,6 +245,10 @@ class ContainerSpec:
         if self.uts_namespace == "host" and (self.hostname or self.domainname):
             raise UsageError(f"container {self.container_id}: a hostname in the host's "
                              "UTS namespace would be the host's")
+        for rule in self.device_cgroup_rules:
+            if not DEVICE_CGROUP_RULE.match(rule):
+                raise UsageError(f"container {self.container_id}: device cgroup rule {rule!r}: "
+                                 "give type major:minor access (c 188:* rmw)")
         if self.network.mode == "join" and not self.network.netns_path:
             raise UsageError(f"container {self.container_id}: network join needs a netns path")
         if not self.cwd.startswith("/"):

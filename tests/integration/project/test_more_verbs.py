@@ -334,6 +334,31 @@ services:
     assert write.returncode != 0 and "Operation not permitted" in write.stdout + write.stderr
 
 
+def test_device_cgroup_rules_allow_more_devices(project: Project) -> None:
+    from stackr.cgroups import CgroupSetup, detect_setup
+
+    if detect_setup() is CgroupSetup.UNIFIED:
+        pytest.skip("no devices cgroup on v2 yet")
+    project.write("""
+services:
+  ruled:
+    image: busybox:latest
+    command: sleep 3600
+    device_cgroup_rules: ["c 1:11 r"]
+  plain:
+    image: busybox:latest
+    command: sleep 3600
+""")
+    project.stackr("up", "-d")
+    # kmsg's numbers: the node can be made (CAP_MKNOD), opening it is the cgroup's say
+    probe = "mknod /tmp/kmsg c 1 11 && dd if=/tmp/kmsg count=0 && echo opened"
+    ruled = project.stackr("exec", "-T", "ruled", "sh", "-c", probe, check=False)
+    assert "opened" in ruled.stdout, ruled.stdout + ruled.stderr
+    plain = project.stackr("exec", "-T", "plain", "sh", "-c", probe, check=False)
+    assert "opened" not in plain.stdout
+    assert "Operation not permitted" in plain.stdout + plain.stderr
+
+
 def test_volumes_from_shares_a_services_volumes(project: Project) -> None:
     project.write("""
 services:

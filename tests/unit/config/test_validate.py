@@ -319,6 +319,11 @@ def test_unknown_top_level_key() -> None:
             "MAC address (six hex pairs, the first even: 02:42:ac:11:00:02)",
         ),
         (
+            {"device_cgroup_rules": ["c 188:* rmw", "x 1:2 r"]},
+            'services.web.device_cgroup_rules[1]: "x 1:2 r" is not a device cgroup rule (type '
+            "major:minor access, e.g. c 188:* rmw)",
+        ),
+        (
             {"uts": "private"},
             'services.web.uts: "private" is not a uts mode (host)',
         ),

@@ -63,6 +63,8 @@ def test_resources_and_security() -> None:
     own = spec_of({"HostConfig": {"CgroupnsMode": "private"}})
     assert (own.uts_namespace, own.cgroup_namespace) == ("", "")
     assert own.hostname
+    ruled = spec_of({"HostConfig": {"DeviceCgroupRules": ["c 188:* rmw"]}})
+    assert ruled.device_cgroup_rules == ("c 188:* rmw",)
     host_value = spec_of({"HostConfig": {"MemorySwappiness": -1}}).resources
     assert (host_value.memory_swappiness, host_value.disable_oom_killer) == (None, False)
 
@@ -93,6 +95,7 @@ def test_a_network_name_and_a_netns_path() -> None:
     {"HostConfig": {"MemorySwappiness": True}},
     {"HostConfig": {"OomKillDisable": 1}},
     {"HostConfig": {"UTSMode": "private"}},
+    {"HostConfig": {"DeviceCgroupRules": ["c 188 rmw"]}},
     {"HostConfig": {"CgroupnsMode": "shared"}},
     {"HostConfig": {"UsernsMode": "keep-id"}},
     {"Hostname": "web", "HostConfig": {"UTSMode": "host"}},
