@@ -393,3 +393,10 @@ StringOrListIn = str | list[ScalarIn]
 ListIn = list[ScalarIn]
 DurationIn = str | int | float
 ByteSizeIn = str | int
+
+
+def container_path(value: str | None) -> str | None:
+    """A path in the container: absolute (a relative one would depend on the image)."""
+    if value is not None and not value.startswith("/"):
+        fail(f"{show(value)} is not an absolute path")
+    return value

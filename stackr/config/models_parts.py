@@ -20,6 +20,7 @@ from stackr.config.models_base import (
     StringOrListIn,
     byte_size,
     command_list,
+    container_path,
     duration,
     each_item,
     fail,
@@ -276,12 +277,7 @@ class ServiceHook(Model):
     def _environment(cls, value: Any) -> Any:
         return key_value_mapping(value, missing=None)
 
-    @field_validator("working_dir")
-    @classmethod
-    def _working_dir(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith("/"):
-            fail(f"{show(value)} is not an absolute path (in the container)")
-        return value
+    _working_dir = field_validator("working_dir")(container_path)
 
 
 class WatchRule(Model):

@@ -16,6 +16,7 @@ from stackr.config.models_base import (
     StringOrListIn,
     byte_size,
     command_list,
+    container_path,
     duration,
     fail,
     key_value_mapping,
@@ -448,12 +449,7 @@ class Service(Model):
             fail(f"{show(value)} is not a container name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)")
         return value
 
-    @field_validator("working_dir")
-    @classmethod
-    def _working_dir(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith("/"):
-            fail(f"{show(value)} is not an absolute path")
-        return value
+    _working_dir = field_validator("working_dir")(container_path)
 
     # -- the whole service ----------------------------------------------------------------
 

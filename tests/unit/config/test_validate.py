@@ -301,8 +301,7 @@ def test_unknown_top_level_key() -> None:
         ),
         (
             {"post_start": [{"command": "true", "working_dir": "tmp"}]},
-            'services.web.post_start[0].working_dir: "tmp" is not an absolute path (in the '
-            "container)",
+            'services.web.post_start[0].working_dir: "tmp" is not an absolute path',
         ),
         (
             {"pre_stop": [{"command": "true", "usr": "x"}]},
