@@ -247,7 +247,8 @@ class Stack(Model):
     @classmethod
     def _default_network(cls, data: Any) -> Any:
         """As Compose: a service that names no network and has no ``network_mode`` joins
-        the project's ``default`` network, which exists then even if not declared."""
+        the project's ``default`` network, which exists then even if not declared (as
+        it does when a service names it among others)."""
         if not isinstance(data, Mapping) or not isinstance(data.get("services"), Mapping):
             return data
         services = dict(data["services"])
@@ -259,6 +260,10 @@ class Stack(Model):
                 and (service.get("network_mode") is None)
             ):
                 services[service_name] = {**service, "networks": [DEFAULT_NETWORK]}
+                attached = True
+            elif isinstance(service, Mapping) and isinstance(
+                    service.get("networks"), list | Mapping) and DEFAULT_NETWORK in service[
+                    "networks"]:
                 attached = True
         if not attached:
             return data

@@ -334,6 +334,14 @@ def test_declared_default_network_is_kept() -> None:
     assert stack.networks["default"].name == "shared"
 
 
+def test_a_service_may_name_the_implicit_default_network() -> None:
+    for networks in (["default", "back"], {"default": {}, "back": {"aliases": ["b"]}}):
+        stack = stack_of({"services": {"a": {"image": "x", "networks": networks}},
+                          "networks": {"back": {}}})
+        assert set(stack.networks) == {"default", "back"}
+        assert set(stack.services["a"].networks) == {"default", "back"}
+
+
 def test_sizes_durations_and_numbers() -> None:
     service = service_of(
         {
