@@ -459,6 +459,10 @@ class Service(Model):
             fail('needs "image" or "build"')
         if self.network_mode is not None and self.networks:
             fail('"network_mode" and "networks" cannot be combined', ("network_mode",))
+        if self.mac_address and self.network_mode is not None:
+            # host, none, service:x, container:x: no interface of its own to give it to
+            fail(f'"mac_address" needs a network of the service\'s own (network_mode is '
+                 f'{show(self.network_mode)})', ("mac_address",))
         if self.uts == "host" and (self.hostname or self.domainname):
             # Setting it would set the host's (Docker refuses the two together too).
             fail('"hostname" and "domainname" cannot be combined with uts: host', ("uts",))

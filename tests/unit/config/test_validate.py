@@ -323,6 +323,11 @@ def test_unknown_top_level_key() -> None:
             "major:minor access, e.g. c 188:* rmw)",
         ),
         (
+            {"mac_address": "02:42:ac:11:00:02", "network_mode": "host"},
+            'services.web.mac_address: "mac_address" needs a network of the service\'s own '
+            '(network_mode is "host")',
+        ),
+        (
             {"uts": "private"},
             'services.web.uts: "private" is not a uts mode (host)',
         ),
