@@ -158,6 +158,19 @@ class V1Manager:
         if pids.is_dir() and resources.pids_limit is not None:
             limit = resources.pids_limit
             write_file(pids / "pids.max", str(limit) if limit > 0 else "max")
+        blkio = self.path("blkio")
+        if blkio.is_dir():
+            # CFQ's files, else BFQ's (a kernel has one or the other, or neither:
+            # then a weight is discarded, as Docker does); limits are the throttle's.
+            prefix = "blkio." if (blkio / "blkio.weight").exists() else "blkio.bfq."
+            if resources.blkio_weight is not None and (blkio / f"{prefix}weight").exists():
+                write_file(blkio / f"{prefix}weight", str(resources.blkio_weight))
+            for entry in resources.blkio_weight_devices:
+                if (blkio / f"{prefix}weight_device").exists():
+                    write_file(blkio / f"{prefix}weight_device", entry)
+            for entry in resources.blkio_limits:
+                kind, device_rate = entry.split(" ", 1)
+                write_file(blkio / f"blkio.throttle.{kind}_device", device_rate)
         devices = self.path("devices")
         if devices.is_dir() and not devices_allow_all:
             write_file(devices / "devices.deny", "a")

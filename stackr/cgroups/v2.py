@@ -42,6 +42,10 @@ def shares_to_weight(shares: int) -> int:
     return 1 + ((shares - 2) * 9999) // 262142
 
 
+IO_MAX_KEYS = {"read_bps": "rbps", "write_bps": "wbps", "read_iops": "riops",
+               "write_iops": "wiops"}
+
+
 class V2Manager:
     driver = "v2"
 
@@ -105,6 +109,18 @@ class V2Manager:
         if resources.pids_limit is not None:
             limit = resources.pids_limit
             write_file(path / "pids.max", str(limit) if limit > 0 else "max")
+        weight_file = path / ("io.weight" if (path / "io.weight").exists() else "io.bfq.weight")
+        if weight_file.exists():
+            if resources.blkio_weight is not None:
+                write_file(weight_file, f"default {resources.blkio_weight}")
+            for entry in resources.blkio_weight_devices:
+                write_file(weight_file, entry)
+        limits: dict[str, list[str]] = {}  # device -> "rbps=N" ...: one io.max line each
+        for entry in resources.blkio_limits:
+            kind, device, rate = entry.split(" ")
+            limits.setdefault(device, []).append(f"{IO_MAX_KEYS[kind]}={rate}")
+        for device, settings in limits.items():
+            write_file(path / "io.max", f"{device} {' '.join(settings)}")
 
     def stats(self) -> CgroupStats:
         cpu = read_keyed(self.path / "cpu.stat")

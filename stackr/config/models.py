@@ -26,6 +26,9 @@ from stackr.config.models_net import (
     ServiceNetwork,
 )
 from stackr.config.models_parts import (
+    BlkioConfig,
+    BlkioLimit,
+    BlkioWeightDevice,
     Build,
     DependsOn,
     Deploy,
@@ -57,6 +60,9 @@ __all__ = [
     "DEFAULT_NETWORK",
     "HOST_PLATFORM",
     "BindOptions",
+    "BlkioConfig",
+    "BlkioLimit",
+    "BlkioWeightDevice",
     "Build",
     "Config",
     "DependsOn",

@@ -203,6 +203,32 @@ def is_url(text: str) -> bool:
     return "://" in text or text.startswith(("git@", "github.com/"))
 
 
+class BlkioWeightDevice(Model):
+    path: str  # a block device on the host
+    weight: int = Field(ge=10, le=1000)
+
+
+class BlkioLimit(Model):
+    path: str  # a block device on the host
+    rate: int  # bytes (a byte size: 12mb) or operations per second
+
+    @field_validator("rate", mode="before", json_schema_input_type=ByteSizeIn)
+    @classmethod
+    def _rate(cls, value: Any) -> Any:
+        return byte_size(value)
+
+
+class BlkioConfig(Model):
+    """Block I/O: a relative weight (all devices, or per device) and per-device limits."""
+
+    weight: int | None = Field(default=None, ge=10, le=1000)
+    weight_device: tuple[BlkioWeightDevice, ...] = ()
+    device_read_bps: tuple[BlkioLimit, ...] = ()
+    device_write_bps: tuple[BlkioLimit, ...] = ()
+    device_read_iops: tuple[BlkioLimit, ...] = ()
+    device_write_iops: tuple[BlkioLimit, ...] = ()
+
+
 class Ulimit(Model):
     soft: int
     hard: int

@@ -48,6 +48,7 @@ from stackr.config.models_net import (
     parse_service_networks,
 )
 from stackr.config.models_parts import (
+    BlkioConfig,
     Build,
     DependsOn,
     Deploy,
@@ -149,6 +150,7 @@ class Service(Model):
     uts: str | None = None  # "host": the host's UTS namespace (hostname)
     mac_address: str | None = None  # of the interface on its first network
     device_cgroup_rules: tuple[str, ...] = ()  # "c 188:* rmw": devices cgroup (v1) rules
+    blkio_config: BlkioConfig | None = None
     # commands run in the container after it starts, and before it is stopped
     post_start: tuple[ServiceHook, ...] = ()
     pre_stop: tuple[ServiceHook, ...] = ()

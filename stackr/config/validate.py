@@ -39,6 +39,9 @@ from stackr.config.models_net import (
 )
 from stackr.config.models_parts import (
     LOCAL_LOG_DRIVERS,
+    BlkioConfig,
+    BlkioLimit,
+    BlkioWeightDevice,
     Build,
     DependsOn,
     Deploy,
@@ -103,6 +106,7 @@ LEVELS: dict[str, Level] = {
             "ulimits": ("values", "ulimit"),
             "env_file": ("items", "env_file"),
             "devices": ("items", "device"),
+            "blkio_config": ("one", "blkio_config"),
             "post_start": ("items", "service_hook"),
             "pre_stop": ("items", "service_hook"),
         },
@@ -122,6 +126,13 @@ LEVELS: dict[str, Level] = {
     "develop": Level(Develop, {"watch": ("items", "watch")}),
     "watch": Level(WatchRule, {"exec": ("one", "service_hook")}),
     "service_hook": Level(ServiceHook),
+    "blkio_config": Level(BlkioConfig, {
+        "weight_device": ("items", "blkio_weight"),
+        **{key: ("items", "blkio_limit") for key in (
+            "device_read_bps", "device_write_bps", "device_read_iops", "device_write_iops")},
+    }),
+    "blkio_weight": Level(BlkioWeightDevice),
+    "blkio_limit": Level(BlkioLimit),
     "port": Level(PortMapping),
     "service_volume": Level(
         ServiceVolume,

@@ -32,7 +32,8 @@ CONFIG_KEYS = {
 }
 HOST_CONFIG_KEYS = {
     "Binds", "Mounts", "RestartPolicy", "Memory", "MemorySwap", "MemoryReservation",
-    "MemorySwappiness", "OomKillDisable",
+    "MemorySwappiness", "OomKillDisable", "BlkioWeight", "BlkioWeightDevice",
+    "BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps",
     "NanoCpus", "CpuShares", "CpusetCpus", "PidsLimit", "NetworkMode", "ReadonlyRootfs",
     "CapAdd", "CapDrop", "Privileged", "Init", "ShmSize", "Sysctls", "Ulimits",
     "OomScoreAdj", "GroupAdd", "SecurityOpt", "Tmpfs", "LogConfig", "AutoRemove",
@@ -130,8 +131,15 @@ def check_create_body(body: JsonObject) -> JsonObject:
     if unknown:
         raise bad_request(f"unknown field(s) in HostConfig: {', '.join(sorted(unknown))}")
     for key in ("Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuShares",
-                "PidsLimit", "ShmSize", "OomScoreAdj"):
+                "PidsLimit", "ShmSize", "OomScoreAdj", "BlkioWeight"):
         _check_type(host_config, key, int, "HostConfig")
+    for key, field in (("BlkioWeightDevice", "Weight"), *(
+            (key, "Rate") for key in BLKIO_LIMIT_KEYS)):
+        for entry in host_config.get(key) or []:
+            if not (isinstance(entry, dict) and isinstance(entry.get("Path"), str)
+                    and type(entry.get(field)) is int and entry[field] >= 0):
+                raise bad_request(f"HostConfig.{key}: each needs Path and {field} (an "
+                                  "integer)")
     swappiness = host_config.get("MemorySwappiness")
     if swappiness is not None and (type(swappiness) is not int or not -1 <= swappiness <= 100):
         raise bad_request("HostConfig.MemorySwappiness must be an integer from 0 to 100 "
@@ -275,6 +283,24 @@ def host_device(device: JsonObject) -> Any:
     )
 
 
+# Docker's per-device limits, and the cgroup files' words for them.
+BLKIO_LIMIT_KEYS = {"BlkioDeviceReadBps": "read_bps", "BlkioDeviceWriteBps": "write_bps",
+                    "BlkioDeviceReadIOps": "read_iops", "BlkioDeviceWriteIOps": "write_iops"}
+
+
+def block_device(path: str, key: str) -> str:
+    """``MAJOR:MINOR`` of the host's block device at ``path`` (a cgroup names it so)."""
+    import stat
+
+    try:
+        status = os.stat(path)
+    except OSError as error:
+        raise bad_request(f"HostConfig.{key}: {path}: {error.strerror}") from None
+    if not stat.S_ISBLK(status.st_mode):
+        raise bad_request(f"HostConfig.{key}: {path} is not a block device")
+    return f"{os.major(status.st_rdev)}:{os.minor(status.st_rdev)}"
+
+
 def to_runtime_spec(
     container_id: str, config: JsonObject, volume_path: Callable[[str], str]
 ) -> ContainerSpec:
@@ -336,6 +362,13 @@ def to_runtime_spec(
         memory_swappiness=None if host.get("MemorySwappiness") in (None, -1)
         else host["MemorySwappiness"],
         disable_oom_killer=bool(host.get("OomKillDisable")),
+        blkio_weight=host.get("BlkioWeight") or None,
+        blkio_weight_devices=tuple(
+            f"{block_device(entry['Path'], 'BlkioWeightDevice')} {entry['Weight']}"
+            for entry in host.get("BlkioWeightDevice") or []),
+        blkio_limits=tuple(
+            f"{kind} {block_device(entry['Path'], key)} {entry['Rate']}"
+            for key, kind in BLKIO_LIMIT_KEYS.items() for entry in host.get(key) or []),
     )
     security = host.get("SecurityOpt") or []
     env = list(config.get("Env") or [])

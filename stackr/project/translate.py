@@ -211,8 +211,27 @@ def resources(service: Service) -> JsonObject:
         "CpuShares": service.cpu_shares,
         "CpusetCpus": service.cpuset,
         "PidsLimit": pids,
+        **blkio(service),
     }
     return {key: value for key, value in host.items() if value is not None}
+
+
+def blkio(service: Service) -> JsonObject:
+    """``blkio_config`` as Docker's HostConfig.Blkio* fields."""
+    config = service.blkio_config
+    if config is None:
+        return {}
+    body: JsonObject = {"BlkioWeight": config.weight}
+    if config.weight_device:
+        body["BlkioWeightDevice"] = [{"Path": device.path, "Weight": device.weight}
+                                     for device in config.weight_device]
+    for key, limits in (("BlkioDeviceReadBps", config.device_read_bps),
+                        ("BlkioDeviceWriteBps", config.device_write_bps),
+                        ("BlkioDeviceReadIOps", config.device_read_iops),
+                        ("BlkioDeviceWriteIOps", config.device_write_iops)):
+        if limits:
+            body[key] = [{"Path": limit.path, "Rate": limit.rate} for limit in limits]
+    return body
 
 
 def privileges(service: Service) -> JsonObject:

@@ -120,6 +120,11 @@ class Resources:
     pids_limit: int | None = None  # max tasks; <= 0 unlimited as Docker
     memory_swappiness: int | None = None  # 0-100 (cgroup v1 only, as Docker)
     disable_oom_killer: bool = False  # cgroup v1 only, as Docker
+    blkio_weight: int | None = None  # 10-1000, relative (a proportional I/O scheduler's)
+    # "MAJOR:MINOR WEIGHT" per device; "read_bps|write_bps|read_iops|write_iops
+    # MAJOR:MINOR RATE" limits per device
+    blkio_weight_devices: tuple[str, ...] = ()
+    blkio_limits: tuple[str, ...] = ()
 
 
 @frozen_record
@@ -284,7 +289,11 @@ def spec_from_dict(data: dict[str, Any]) -> ContainerSpec:
         layer_dirs=_tuple(data["rootfs"]["layer_dirs"]), rootfs_dir=data["rootfs"]["rootfs_dir"]
     )
     values["network"] = NetworkSpec(**data["network"])
-    values["resources"] = Resources(**data["resources"])
+    resources: dict[str, Any] = {
+        name: tuple(value) if isinstance(value, list) else value
+        for name, value in data["resources"].items()
+    }
+    values["resources"] = Resources(**resources)
     values["mounts"] = tuple(
         MountSpec(**{**m, "options": _tuple(m["options"])}) for m in data["mounts"]
     )

@@ -359,6 +359,45 @@ services:
     assert "Operation not permitted" in plain.stdout + plain.stderr
 
 
+def _a_block_device() -> Path | None:
+    import stat
+
+    for name in sorted(os.listdir("/sys/block")):
+        node = Path("/dev", name)
+        if node.exists() and stat.S_ISBLK(node.stat().st_mode):
+            return node
+    return None
+
+
+def test_blkio_config_limits_the_containers_block_io(project: Project) -> None:
+    from stackr.cgroups import CgroupSetup, detect_setup
+
+    device = _a_block_device()
+    if device is None:
+        pytest.skip("no block device on this host")
+    project.write(f"""
+services:
+  db:
+    image: busybox:latest
+    command: sleep 3600
+    blkio_config:
+      device_read_bps: [{{path: {device}, rate: 12mb}}]
+      device_write_iops: [{{path: {device}, rate: 120}}]
+""")
+    project.stackr("up", "-d")
+    container_id = project.stackr("ps", "-q").stdout.strip()
+    numbers = f"{os.major(device.stat().st_rdev)}:{os.minor(device.stat().st_rdev)}"
+    if detect_setup() is CgroupSetup.UNIFIED:
+        io_max = Path(f"/sys/fs/cgroup/stackr/{container_id}/io.max").read_text()
+        assert f"{numbers} rbps={12 << 20}" in io_max and "wiops=120" in io_max
+    else:
+        blkio = Path(f"/sys/fs/cgroup/blkio/stackr/{container_id}")
+        assert (blkio / "blkio.throttle.read_bps_device").read_text().split() == [
+            numbers, str(12 << 20)]
+        assert (blkio / "blkio.throttle.write_iops_device").read_text().split() == [
+            numbers, "120"]
+
+
 def test_volumes_from_shares_a_services_volumes(project: Project) -> None:
     project.write("""
 services:

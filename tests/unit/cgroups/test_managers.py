@@ -12,7 +12,7 @@ from stackr.cgroups.v2 import V2Manager, shares_to_weight
 from stackr.errors import PreconditionError
 from stackr.runtime.spec import Resources
 
-V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "cpuset", "pids", "freezer", "devices")
+V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "cpuset", "pids", "freezer", "devices", "blkio")
 
 
 def fake_v1(root: Path, hybrid: bool = False) -> Path:
@@ -74,6 +74,11 @@ def test_v1_create_inherits_cpuset_and_applies_limits(tmp_path: Path) -> None:
     manager.apply(Resources(memory_swappiness=0, disable_oom_killer=True))
     assert (path / "memory.swappiness").read_text() == "0"
     assert (path / "memory.oom_control").read_text() == "1"
+    blkio = tmp_path / "blkio/stackr/c1"
+    (blkio / "blkio.bfq.weight").write_text("")  # a BFQ kernel: no CFQ blkio.weight
+    manager.apply(Resources(blkio_weight=300, blkio_limits=("read_bps 8:0 1048576",)))
+    assert (blkio / "blkio.bfq.weight").read_text() == "300"
+    assert (blkio / "blkio.throttle.read_bps_device").read_text() == "8:0 1048576"
 
 
 def test_v1_stats_and_oom_count(tmp_path: Path) -> None:
@@ -134,6 +139,11 @@ def test_v2_create_delegates_controllers_and_applies(tmp_path: Path) -> None:
     assert (manager.path / "cpu.max").read_text() == "50000 100000"
     assert (manager.path / "cpu.weight").read_text() == "39"
     assert (manager.path / "pids.max").read_text() == "20"
+    (manager.path / "io.weight").write_text("")
+    manager.apply(Resources(blkio_weight=300, blkio_limits=(
+        "read_bps 8:0 1048576", "write_iops 8:0 100")))
+    assert (manager.path / "io.weight").read_text() == "default 300"
+    assert (manager.path / "io.max").read_text() == "8:0 rbps=1048576 wiops=100"
 
 
 def test_v2_stats_and_oom_count(tmp_path: Path) -> None:

@@ -131,7 +131,6 @@ def test_the_spec_keys_stackr_does_not_support_yet() -> None:
     # (extends is no model field: the loader resolves it before validation, extends.py)
     assert {
         "extends",
-        "blkio_config",
         "gpus",
         "cgroup_parent",
         "storage_opt",
@@ -326,6 +325,10 @@ def test_unknown_top_level_key() -> None:
             {"mac_address": "02:42:ac:11:00:02", "network_mode": "host"},
             'services.web.mac_address: "mac_address" needs a network of the service\'s own '
             '(network_mode is "host")',
+        ),
+        (
+            {"blkio_config": {"weight": 5, "device_read_bps": [{"path": "/dev/sda"}]}},
+            "services.web.blkio_config.weight: 5 must be at least 10",
         ),
         (
             {"uts": "private"},

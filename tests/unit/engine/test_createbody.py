@@ -95,6 +95,8 @@ def test_a_network_name_and_a_netns_path() -> None:
     {"HostConfig": {"MemorySwappiness": True}},
     {"HostConfig": {"OomKillDisable": 1}},
     {"HostConfig": {"UTSMode": "private"}},
+    {"HostConfig": {"BlkioDeviceReadBps": [{"Path": "/dev/null", "Rate": 1}]}},
+    {"HostConfig": {"BlkioDeviceReadBps": [{"Path": "/dev/sda"}]}},
     {"HostConfig": {"DeviceCgroupRules": ["c 188 rmw"]}},
     {"HostConfig": {"CgroupnsMode": "shared"}},
     {"HostConfig": {"UsernsMode": "keep-id"}},

@@ -237,6 +237,27 @@ networks: {front: {}, back: {}}
         container_body(stack, ResourceId("service", "many", 1), desired)
 
 
+def test_blkio_config_reaches_the_engine(tmp_path: Path) -> None:
+    stack, graph = load("""
+name: demo
+services:
+  db:
+    image: busybox
+    blkio_config:
+      weight: 300
+      weight_device: [{path: /dev/vda, weight: 400}]
+      device_read_bps: [{path: /dev/vda, rate: 12mb}]
+      device_write_iops: [{path: /dev/vda, rate: 120}]
+""", tmp_path)
+    desired = desired_stack(stack, graph, {"busybox": "sha256:a"})
+    host_config = container_body(stack, ResourceId("service", "db", 1), desired)["HostConfig"]
+    assert host_config["BlkioWeight"] == 300
+    assert host_config["BlkioWeightDevice"] == [{"Path": "/dev/vda", "Weight": 400}]
+    assert host_config["BlkioDeviceReadBps"] == [{"Path": "/dev/vda", "Rate": 12 << 20}]
+    assert host_config["BlkioDeviceWriteIOps"] == [{"Path": "/dev/vda", "Rate": 120}]
+    assert "BlkioDeviceWriteBps" not in host_config
+
+
 def test_container_modes_join_a_container_outside_the_stack(tmp_path: Path) -> None:
     stack, graph = load("""
 name: demo
