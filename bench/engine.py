@@ -17,6 +17,7 @@ Removes everything it made and stops the engine (by pid).
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -146,6 +147,7 @@ def main() -> int:
         client.close()
         engine.send_signal(signal.SIGTERM)
         engine.wait(30)
+        shutil.rmtree(base, ignore_errors=True)  # its records, logs and rootfs
     return 0
 
 
