@@ -254,16 +254,13 @@ class Stack(Model):
         services = dict(data["services"])
         attached = False
         for service_name, service in services.items():
-            if (
-                isinstance(service, Mapping)
-                and not service.get("networks")
-                and (service.get("network_mode") is None)
-            ):
+            if not isinstance(service, Mapping):
+                continue
+            named = service.get("networks")
+            if not named and service.get("network_mode") is None:
                 services[service_name] = {**service, "networks": [DEFAULT_NETWORK]}
                 attached = True
-            elif isinstance(service, Mapping) and isinstance(
-                    service.get("networks"), list | Mapping) and DEFAULT_NETWORK in service[
-                    "networks"]:
+            elif isinstance(named, list | Mapping) and DEFAULT_NETWORK in named:
                 attached = True
         if not attached:
             return data

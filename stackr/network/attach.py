@@ -242,9 +242,7 @@ def detach(container_id: str, network_id: str, netlink: Netlink | None = None, *
 
 def remove_sandbox(container_id: str, netlink: Netlink | None = None) -> None:
     """``release_sandbox``, then wait until its veths are gone; absent is success."""
-    dying = release_sandbox(container_id, netlink)
-    if dying:
-        settle_links(netlink or host_netlink(), dying)
+    settle_links(netlink or host_netlink(), release_sandbox(container_id, netlink))
 
 
 def release_sandbox(container_id: str, netlink: Netlink | None = None) -> list[str]:

@@ -63,7 +63,20 @@ DETACHED_WORKERS = 8
 NEXT_STEP = 'run "stackr up" again to resume or "stackr down" to clean up'
 # What a failing hook's error shows of its output: its last lines, kept while it runs.
 HOOK_OUTPUT_LINES = 5
-MAX_HOOK_OUTPUT = 4096
+MAX_EXEC_OUTPUT = 4096
+
+
+def run_exec(engine: Engine, container: str, body: JsonObject) -> tuple[int | None, str]:
+    """Run an exec in ``container`` to its end: its exit code (None: the engine gave
+    none) and the last ``MAX_EXEC_OUTPUT`` characters of its output."""
+    exec_id = engine.exec_create(container, body)
+    output, exit_code = "", None
+    for entry in engine.exec_start(exec_id):
+        if "ExitCode" in entry:
+            exit_code = int(entry["ExitCode"])
+        elif isinstance(entry.get("data"), str):
+            output = (output + entry["data"])[-MAX_EXEC_OUTPUT:]
+    return exit_code, output
 
 
 @frozen_record
@@ -404,18 +417,14 @@ class Executor:
         """Run the container's ``which`` hooks in order; ``ApplyError`` at the first
         that exits non-zero, with the end of its output."""
         hooks = self.requests.hooks.get(resource)
-        for body in getattr(hooks, which) if hooks is not None else ():
-            import shlex
+        if hooks is None:
+            return
+        import shlex
 
+        for body in getattr(hooks, which):
             command = shlex.join(body["Cmd"])
             self._report(resource, "Hook", state, f"{which}: {command}")
-            exec_id = self.engine.exec_create(container, body)
-            output, exit_code = "", None
-            for entry in self.engine.exec_start(exec_id):
-                if "ExitCode" in entry:
-                    exit_code = entry["ExitCode"]
-                elif isinstance(entry.get("data"), str):
-                    output = (output + entry["data"])[-MAX_HOOK_OUTPUT:]
+            exit_code, output = run_exec(self.engine, container, body)
             if exit_code != 0:
                 shown = output.strip().splitlines()[-HOOK_OUTPUT_LINES:]
                 raise ApplyError(f"{which} hook {command} exited with code {exit_code}"

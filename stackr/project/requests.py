@@ -58,7 +58,7 @@ def up_requests(bodies: Bodies, desired: DesiredStack, observation: Observation,
     wait_names = {r: n for r, n in desired.engine_names.items() if r.kind == "service"}
     # A start runs the hooks of the container made (new or kept); a stop, those recorded
     # with the container that is there (a recreate stops the old one).
-    hooks = dict(recorded_hooks(observation))
+    hooks = recorded_hooks(observation)
     for resource, (_, body) in bodies.containers.items():
         made = hooks_from_labels(body.get("Labels") or {})
         there = hooks.get(resource)

@@ -120,16 +120,11 @@ class EngineApplier:
         handles = self._containers(loaded, service)
         if not handles:
             raise ApplyError(f"service {service} has no container")
+        from stackr.project.apply import run_exec
         from stackr.project.translate import hook_exec_body
 
         body = hook_exec_body(command)
-        worst = 0
-        for handle in handles:
-            exec_id = self.client.exec_create(handle, body)
-            for entry in self.client.exec_start(exec_id):
-                if "ExitCode" in entry:
-                    worst = max(worst, int(entry["ExitCode"]))
-        return worst
+        return max((run_exec(self.client, handle, body)[0] or 0) for handle in handles)
 
     def rebuild(self, loaded: LoadedStack, service: str) -> None:
         from stackr.commands.project_session import build_image
