@@ -31,7 +31,7 @@ from stackr.network.ipam import (
     host_networks_from,
     release_subnet,
 )
-from stackr.network.netlink import Netlink, host_netlink, settle_links
+from stackr.network.netlink import Netlink, host_netlink
 
 
 class NetworkInUseError(StackrError):
@@ -197,20 +197,19 @@ def remove_network(
         )
     record = _record_path(network_id)
     # With no attachment left, its remaining ports are veths going with their released
-    # namespaces (``attach.release_sandbox``): waited for once the bridge is gone, so
-    # that the kernel's two deletions overlap.
-    dying = netlink.bridge_ports(bridge_ifname(network_id))
+    # namespaces (``attach.release_sandbox``). The kernel's namespace cleanup takes a
+    # normal RCU grace period or more (10-70 ms in a teardown); a deletion unlists a
+    # link in a few ms: they go with the bridge, in one wait.
+    going = [bridge_ifname(network_id), *netlink.bridge_ports(bridge_ifname(network_id))]
     if not host_rules:
-        netlink.delete_link(bridge_ifname(network_id))
+        netlink.unlist_links(going)
     else:
         # The firewall table is rebuilt from the records: drop ours first, keep the file
         # until the rules are gone so a crash here is finished by the next remove.
         with contextlib.suppress(FileNotFoundError):
             record.rename(record.with_suffix(".removing"))
-        # The rules go while the bridge does: each takes the kernel 20-40 ms (an nft
-        # transaction; a netdev unregister), mostly waiting out RCU grace periods.
-        beside(firewall.sync, lambda: netlink.delete_link(bridge_ifname(network_id)))
+        # The rules (an nft transaction, 10-30 ms) go while the links do.
+        beside(firewall.sync, lambda: netlink.unlist_links(going))
         records.remove_file(record.with_suffix(".removing"))
-    settle_links(netlink, dying)
     ipam_store().update(lambda state: (release_subnet(state, network_id), None))
     records.remove_file(record)

@@ -25,7 +25,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -73,6 +73,11 @@ class Netlink(NetnsNetlink, Protocol):
 
     def delete_link(self, ifname: str) -> None:
         """Delete a link; an absent link is success."""
+
+    def unlist_links(self, ifnames: Sequence[str]) -> None:
+        """``delete_link`` of each, together, returning once they are gone from view
+        (names free, addresses and routes gone) rather than once the kernel has freed
+        them."""
 
     def set_master(self, ifname: str, master_ifname: str) -> None: ...
 
@@ -166,6 +171,10 @@ class PyrouteNetlink:
             if getattr(error, "code", None) in (errno.ENODEV, errno.ENOENT):
                 return
             raise _host_error("delete link", ifname, error) from error
+
+    def unlist_links(self, ifnames: Sequence[str]) -> None:
+        for ifname in ifnames:
+            self.delete_link(ifname)
 
     def set_up(self, ifname: str) -> None:
         try:
@@ -348,6 +357,32 @@ class RawNetlink:
             if error.errno not in (errno.ENODEV, errno.ENOENT):
                 raise
 
+    def unlist_links(self, ifnames: Sequence[str]) -> None:
+        # The kernel answers a deletion only after its RCU waits: a link is gone from
+        # view (name, addresses, routes, sysfs entry; then its RTM_DELLINK is sent)
+        # within a few ms, and the answer comes ~30 ms later, once ``netdev_run_todo``'s
+        # ``rcu_barrier`` is over. Each request runs in a thread of its own that
+        # outlives this call; not a daemon, so a process that exits normally waits for
+        # it (one that is killed finishes the syscall first all the same).
+        errors: list[HostError] = []
+
+        def delete(ifname: str) -> None:
+            with open_raw_netlink() as own:  # a socket is one thread's (see the docstring)
+                try:
+                    own.delete_link(ifname)
+                except HostError as error:
+                    errors.append(error)
+
+        with _LinkDeletions(ifnames) as deletions:
+            threads = [threading.Thread(target=delete, args=(ifname,), name=f"delete-{ifname}")
+                       for ifname in deletions.present()]
+            for thread in threads:
+                thread.start()
+            # Until each is announced gone, or its request has been answered.
+            deletions.wait(lambda: not any(thread.is_alive() for thread in threads))
+        if errors:
+            raise errors[0]
+
     def set_master(self, ifname: str, master_ifname: str) -> None:
         from pyroute2.netlink.rtnl import RTM_NEWLINK
         from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
@@ -405,6 +440,7 @@ class RawNetlink:
 
 NLMSG_ERROR = 2
 RTMGRP_LINK = 0x1  # the multicast group of link notifications (RTNLGRP_LINK's bit)
+RTM_DELLINK_TYPE = 17  # (pyroute2's constant costs an import on the CLI's path)
 IFF_UP = 0x1
 RT_TABLE_MAIN = 254
 RTPROT_BOOT = 3
@@ -440,34 +476,77 @@ def wait_links_gone(ifnames: Sequence[str], timeout: float) -> list[str]:
     """Wait until none of ``ifnames`` exists in this thread's netns, at most ``timeout``
     seconds; those still there.
 
-    Woken by the kernel's link notifications (the RTNLGRP_LINK group), not by polling:
-    a teardown has a dozen removals waiting at once, and a look every millisecond each
-    cost the engine thousands of wake-ups (and GIL handoffs) a second, on the way of the
-    stops beside them. The kernel unlists a name before it sends its RTM_DELLINK, so a
-    look after each notification sees it gone."""
-    events = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
-                           socket.NETLINK_ROUTE)
-    try:
-        events.bind((0, RTMGRP_LINK))
-        # Subscribed first, looked at second: no deletion falls between the two.
-        present = [ifname for ifname in ifnames if _link_exists(ifname)]
+    Woken by the kernel's link notifications, not by polling: a teardown has a dozen
+    removals waiting at once, and a look every millisecond each cost the engine
+    thousands of wake-ups (and GIL handoffs) a second, on the way of the stops beside
+    them."""
+    with _LinkDeletions(ifnames) as deletions:
         deadline = time.monotonic() + timeout
-        while present:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            events.settimeout(remaining)
+        deletions.wait(lambda: time.monotonic() >= deadline)
+        return deletions.left()
+
+
+class _LinkDeletions:
+    """The RTM_DELLINK notifications of some links (the RTNLGRP_LINK group).
+
+    A deleted link is first unlisted (``if_nametoindex`` fails), then its sysfs entry
+    goes, then its RTM_DELLINK is sent: the notification is the one sign that the link
+    is gone from every view, ``ls /sys/class/net`` included. Subscribed before the links
+    are looked up, so no deletion falls between the two.
+    """
+
+    def __init__(self, ifnames: Sequence[str]) -> None:
+        self._events = socket.socket(socket.AF_NETLINK,
+                                     socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.NETLINK_ROUTE)
+        try:
+            self._events.bind((0, RTMGRP_LINK))
+        except BaseException:
+            self._events.close()
+            raise
+        self._pending: dict[int, str] = {}  # ifindex -> name, of those not announced gone
+        for ifname in ifnames:
             try:
-                events.recv(65536)  # what changed does not matter: look again
+                self._pending[socket.if_nametoindex(ifname)] = ifname
+            except OSError:
+                continue
+
+    def __enter__(self) -> _LinkDeletions:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._events.close()
+
+    def present(self) -> list[str]:
+        return list(self._pending.values())
+
+    def left(self) -> list[str]:
+        return sorted(self._pending.values())
+
+    def wait(self, give_up: Callable[[], bool]) -> None:
+        """Until every link is announced gone, or ``give_up()`` (asked every 10 ms)."""
+        while self._pending and not give_up():
+            self._events.settimeout(0.01)
+            try:
+                data = self._events.recv(65536)
             except TimeoutError:
-                break
+                continue
             except OSError as error:
-                if error.errno != errno.ENOBUFS:  # (a burst overflowed: look again)
+                if error.errno != errno.ENOBUFS:
                     raise
-            present = [ifname for ifname in present if _link_exists(ifname)]
-        return present
-    finally:
-        events.close()
+                # A burst overflowed the socket: look instead (unlisted is near enough).
+                self._pending = {index: ifname for index, ifname in self._pending.items()
+                                 if _link_exists(ifname)}
+                continue
+            offset = 0
+            while offset + 24 <= len(data):
+                length, kind = struct.unpack_from("=IH", data, offset)
+                # struct ifinfomsg after the 16-byte header: family, pad, type, index.
+                # A bridge announces a port it lets go with an RTM_DELLINK of family
+                # AF_BRIDGE: only AF_UNSPEC's is the link's own deletion.
+                family, _, _, index = struct.unpack_from("=BBHi", data, offset + 16)
+                if kind == RTM_DELLINK_TYPE and family == socket.AF_UNSPEC:
+                    self._pending.pop(index, None)
+                offset += max((length + 3) & ~3, 16)
 
 
 @contextmanager
@@ -561,6 +640,10 @@ class RecordingNetlink:
         self.masters.pop(ifname, None)
         for port in [port for port, master in self.masters.items() if master == ifname]:
             del self.masters[port]  # a deleted bridge lets its ports go
+
+    def unlist_links(self, ifnames: Sequence[str]) -> None:
+        for ifname in ifnames:
+            self.delete_link(ifname)
 
     def set_up(self, ifname: str) -> None:
         self.calls.append(("set_up", ifname))
