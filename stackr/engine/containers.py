@@ -216,6 +216,21 @@ class ContainerManager:
         return {"total": total, "running": running, "paused": paused,
                 "stopped": total - running - paused}
 
+    def while_stopped(self, container_id: str, action: Callable[[], None]) -> bool:
+        """Run ``action`` under the container's lock if it is neither running, paused nor
+        restarting (nor starting: a start holds the lock); False, and nothing run, if it
+        is. A container the engine does not know counts as stopped."""
+        with self._lock:
+            supervised = self._containers.get(container_id)
+        if supervised is None:
+            action()
+            return True
+        with supervised.lock:
+            if supervised.state["Status"] in ("running", "paused", "restarting"):
+                return False
+            action()
+        return True
+
     def users_of_volume(self, volume_name: str) -> list[str]:
         users = []
         for supervised in self.all():

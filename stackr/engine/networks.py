@@ -14,7 +14,9 @@ from __future__ import annotations
 import builtins
 import contextlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from stackr import naming
@@ -120,8 +122,12 @@ DYING_KEPT = 64
 
 
 class NetworkManager:
-    def __init__(self, events: EventBus) -> None:
+    def __init__(self, events: EventBus,
+                 while_stopped: Callable[[str, Callable[[], None]], bool] | None = None
+                 ) -> None:
         self.events = events
+        # Runs an action under a container's lock if it is not running (see remove).
+        self.while_stopped = while_stopped or (lambda container_id, action: False)
         self.records = RecordStore("networks")
         self._resolver: Any = None
         self._lock = threading.RLock()
@@ -262,9 +268,20 @@ class NetworkManager:
         return views
 
     def remove(self, name: str) -> None:
+        """Remove the network; refused while a running container is on it.
+
+        A stopped container lets go of its attachment (its address, its name in DNS),
+        as in Docker, where a stopped container has no endpoint: starting it again then
+        fails, its network being gone. So ``down`` removes a network once its
+        containers have stopped, beside their removals. The container's lock is held
+        meanwhile: a start of it waits, and then finds the network gone.
+        """
         from stackr.network import bridge
 
         self._state(name)
+        for container_id in bridge.attached_containers(name):
+            if not self.while_stopped(container_id, partial(self._let_go, container_id, name)):
+                raise conflict(f"network {name}: container {container_id} is running on it")
         with self._lock:
             try:
                 bridge.remove_network(name)
@@ -274,6 +291,15 @@ class NetworkManager:
                 self._resolver.stop_network(name)
             self.records.delete(name)
         self.events.publish("network", "destroy", name, {"name": name})
+
+    def _let_go(self, container_id: str, name: str) -> None:
+        """A stopped container's attachment to a network being removed: its veth stays,
+        a port of the bridge that goes with it."""
+        from stackr.network import attach
+
+        if self._resolver is not None:
+            self._resolver.unregister(container_id, name)
+        attach.detach(container_id, name, keep_link=True)
 
     # -- containers on networks -----------------------------------------------------
 

@@ -44,7 +44,7 @@ class Engine:
         self._images: Any = None
         self._images_lock = threading.Lock()
         self.containers.image_store = self.images
-        self.networks = NetworkManager(self.events)
+        self.networks = NetworkManager(self.events, self.containers.while_stopped)
         self.containers.networks = self.networks
 
     def uptime(self) -> float:

@@ -181,16 +181,21 @@ def _make(netlink: Netlink, state: NetworkState, internal: bool, host_rules: boo
         firewall.sync()
 
 
+def attached_containers(network_id: str) -> list[str]:
+    """The ids of the containers with an attachment to the network (from the records)."""
+    return sorted(
+        path.parent.name
+        for path in (records.network_root() / "attachments").glob(f"*/{network_id}.json")
+    )
+
+
 def remove_network(
     network_id: str, netlink: Netlink | None = None, *, host_rules: bool = True
 ) -> None:
     records.check_id("network", network_id)
     if netlink is None:
         return remove_network(network_id, host_netlink(), host_rules=host_rules)
-    attached = sorted(
-        path.parent.name
-        for path in (records.network_root() / "attachments").glob(f"*/{network_id}.json")
-    )
+    attached = attached_containers(network_id)
     if attached:
         raise NetworkInUseError(
             f"network {network_id} still has containers attached: {', '.join(attached)}"

@@ -210,9 +210,12 @@ class _Pool:
 
 
 def _wait_all(tasks: list[_Task]) -> None:
-    """Wait for every task, including those added meanwhile (detached operations)."""
-    while tasks:
-        tasks.pop(0).result()
+    """Wait for every task, including those added meanwhile (detached operations); the
+    list stays as it is, for other threads waiting on it too."""
+    index = 0
+    while index < len(tasks):
+        tasks[index].result()
+        index += 1
 
 
 class ApplyFailed(ApplyError):
@@ -243,6 +246,17 @@ class _Run:
         self.pending: dict[ResourceId, _Task] = {}  # by resource
 
 
+def _needs_containers_gone(operation: Operation) -> bool:
+    """Whether ``operation`` waits for the detached operations before it (see Executor).
+
+    A volume is in use until its containers are removed. A network's removal needs its
+    containers stopped, not removed (a stopped container lets go of the network in the
+    engine, as in Docker): in ``down`` it runs beside their last removals, whose
+    namespaces the kernel tears down meanwhile.
+    """
+    return operation.resource.kind != "service" and operation.op is not OpType.REMOVE_NETWORK
+
+
 class Executor:
     def __init__(self, engine: Engine, requests: Requests,
                  progress: ProgressSink | None = None, workers: int = MAX_WORKERS,
@@ -253,7 +267,8 @@ class Executor:
         self.workers = workers
         # Kinds of operation that, when they end their resource's part of a wave, run
         # beside the next waves instead of holding them up: the next operation on the
-        # same resource waits for it, a wave with networks or volumes waits for all.
+        # same resource waits for it, an operation on a volume or a network creation
+        # waits for all (``_needs_containers_gone``).
         # `up` detaches container creations (a depends_on chain's starts need not wait
         # for every creation), `down` container removals (the next stop need not wait
         # for the last removal).
@@ -275,8 +290,6 @@ class Executor:
                 by_resource: dict[ResourceId, list[Operation]] = {}
                 for operation in sorted(wave, key=lambda op: last_wave[op.resource]):
                     by_resource.setdefault(operation.resource, []).append(operation)
-                if any(resource.kind != "service" for resource in by_resource):
-                    _wait_all(state.detached)
                 tasks = [pool.submit(self._run_resource, operations, state)
                          for operations in by_resource.values()
                          if not self._detached_at_once(operations, state)]
@@ -304,6 +317,8 @@ class Executor:
     def _run_resource(self, operations: list[Operation], state: _Run,
                       detachable: bool = True) -> None:
         resource = operations[0].resource
+        if any(_needs_containers_gone(operation) for operation in operations):
+            _wait_all(state.detached)
         with state.lock:  # (a detached operation itself is that earlier one)
             earlier = state.pending.pop(resource, None) if detachable else None
         if earlier is not None:

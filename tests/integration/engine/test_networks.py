@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import contextlib
 import secrets
 import socket
 import time
@@ -13,6 +13,7 @@ import pytest
 
 from stackr.client import EngineConflictError, EngineNotFoundError
 from stackr.naming import LABEL_PROJECT
+from stackr.network.attach import host_ifname
 from tests.integration.engine.conftest import EngineProcess
 from tests.unit.engine.openapi_subset import response_schema, validate
 
@@ -87,8 +88,7 @@ def test_dns_by_alias_and_a_published_port(engine: EngineProcess, rootfs: Path) 
     with pytest.raises(EngineNotFoundError):
         client.request("GET", f"/networks/{network}")
     assert not Path("/sys/class/net", bridge).exists()
-    own_links = [name for name in os.listdir("/sys/class/net") if server[:8] in name]
-    assert own_links == []
+    assert not Path("/sys/class/net", host_ifname(server, network)).exists()
 
 
 def test_a_container_on_an_unknown_network_is_404(engine: EngineProcess, rootfs: Path) -> None:
@@ -135,3 +135,36 @@ def test_names_resolve_again_after_an_engine_crash(
         if any(n["Name"] == network for n in second.client().networks()):
             second.client().network_remove(network)
         stop_engine(second)
+
+
+def test_a_network_goes_while_a_stopped_container_is_on_it(
+    engine: EngineProcess, rootfs: Path
+) -> None:
+    # As in Docker: a stopped container has no endpoint, so its network can go; starting
+    # it again then fails, naming the network. A running one keeps the network (409).
+    client = engine.client()
+    network = f"it{secrets.token_hex(4)}_default"
+    client.request("POST", "/networks/create", {"Name": network, "Labels": {}})
+    bridge = client.request("GET", f"/networks/{network}")["Options"][
+        "com.docker.network.bridge.name"]
+    body = {"Cmd": ["sleep", "60"], "RootfsDir": str(rootfs),
+            "HostConfig": {"NetworkMode": network}}
+    running = client.container_create(body, name=f"{network}-running")
+    stopped = client.container_create(body, name=f"{network}-stopped")
+    try:
+        for container in (running, stopped):
+            client.container_start(container)
+        client.container_stop(stopped, timeout=1)
+        with pytest.raises(EngineConflictError, match=f"container {running} is running"):
+            client.request("DELETE", f"/networks/{network}")
+        client.container_remove(running, force=True)
+        client.request("DELETE", f"/networks/{network}")
+        assert not Path("/sys/class/net", bridge).exists()
+        assert not Path("/sys/class/net", host_ifname(stopped, network)).exists()
+        with pytest.raises(EngineNotFoundError, match=network):
+            client.container_start(stopped)
+    finally:
+        for container in client.containers(all=True):
+            client.container_remove(container["Id"], force=True)
+        with contextlib.suppress(EngineNotFoundError):
+            client.request("DELETE", f"/networks/{network}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from stackr.graph import ResourceId
@@ -165,9 +167,46 @@ def test_down_removes_a_container_beside_the_next_stop() -> None:
              detach=frozenset({OpType.REMOVE_CONTAINER})).run(plan)
     assert [s.split()[0] for s in engine.actions("stop")] == ["p-api-1", "p-db-1"]
     assert sorted(engine.actions("remove")) == ["p-api-1", "p-db-1"]
-    # the network goes only once both containers are gone
-    assert engine.calls[-1] == ("network_remove", "p_back")
+    # the network goes once both containers have stopped
+    assert engine.calls.index(("network_remove", "p_back")) > \
+        engine.calls.index(("stop", "p-db-1 t=None"))
     assert engine.containers_by_name == {}
+
+
+def test_down_removes_a_network_beside_the_last_removals_but_a_volume_after() -> None:
+    import threading
+
+    class SlowRemoval(FakeEngine):
+        """db's removal lasts until the network's removal has begun."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.network_going = threading.Event()
+            self.db_removed = False
+
+        def container_remove(self, container: str, force: bool = False,
+                             volumes: bool = False) -> None:
+            if container == "id-p-db-1":
+                assert self.network_going.wait(5), "db's removal held up the network's"
+            super().container_remove(container, force, volumes)
+            self.db_removed = container == "id-p-db-1" or self.db_removed
+
+        def request(self, method: str, path: str, body: Any = None) -> Any:
+            if method == "DELETE" and path.startswith("/networks/"):
+                self.network_going.set()
+            return super().request(method, path, body)
+
+        def volume_remove(self, name: str, force: bool = False) -> None:
+            assert self.db_removed, "the volume went while db still used it"
+            super().volume_remove(name, force)
+
+    engine = SlowRemoval()
+    plan, handles = running_down(engine)
+    plan = Plan((*plan.operations, Operation(OpType.REMOVE_VOLUME, VOL, "down", 2)))
+    Executor(engine, Requests(handles={**handles, VOL: "p_data"}),
+             detach=frozenset({OpType.REMOVE_CONTAINER})).run(plan)
+    assert engine.actions("network_remove") == ["p_back"]
+    assert engine.actions("volume_remove") == ["p_data"]
 
 
 def test_up_starts_a_chain_beside_the_creations_it_does_not_need() -> None:
