@@ -10,6 +10,12 @@ if TYPE_CHECKING:
     from stackr.client import EngineClient
     from stackr.project.observe import Observation
 
+# Removals beside the stops, at most this many at once: a removal is mostly the engine's
+# Python (one interpreter lock) and kernel work that needs a CPU; beyond two at once
+# they only take turns, and each turn is a thread switch. 20 services: down 0.26 ->
+# 0.24 s, CPU 330 -> 300 ms (n=25, interleaved, on 2 cores).
+REMOVALS_AT_ONCE = 2
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     from stackr.commands.project_session import add_progress_option
@@ -51,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             requests = down_requests(observation, args.timeout)
             Executor(client, requests, progress_sink(args.progress),
-                     detach=frozenset({OpType.REMOVE_CONTAINER})).run(plan)
+                     detach=frozenset({OpType.REMOVE_CONTAINER}),
+                     detached_workers=REMOVALS_AT_ONCE).run(plan)
         from stackr.project.secrets import remove_files
 
         remove_files(project)

@@ -260,11 +260,13 @@ def _needs_containers_gone(operation: Operation) -> bool:
 class Executor:
     def __init__(self, engine: Engine, requests: Requests,
                  progress: ProgressSink | None = None, workers: int = MAX_WORKERS,
-                 detach: frozenset[OpType] = frozenset()) -> None:
+                 detach: frozenset[OpType] = frozenset(),
+                 detached_workers: int = DETACHED_WORKERS) -> None:
         self.engine = engine
         self.requests = requests
         self.progress = progress or (lambda event: None)
         self.workers = workers
+        self.detached_workers = detached_workers
         # Kinds of operation that, when they end their resource's part of a wave, run
         # beside the next waves instead of holding them up: the next operation on the
         # same resource waits for it, an operation on a volume or a network creation
@@ -281,7 +283,7 @@ class Executor:
         timeout = self.requests.stop_timeout
         state = _Run(now, None if timeout is None else now + timeout)
         pool = _Pool(self.workers, "apply")
-        state.pool = _Pool(min(self.workers, DETACHED_WORKERS), "detached")
+        state.pool = _Pool(min(self.workers, self.detached_workers), "detached")
         # Within a wave, resources go in the order of their last wave: what a later wave
         # waits for first (a depends_on chain's next start needs its container created).
         last_wave = {operation.resource: operation.wave for operation in plan.operations}
