@@ -152,14 +152,18 @@ def make_cgroup_dirs(path: Path, attempts: int = 5) -> None:
             raise HostError.from_os_error("create cgroup", str(path), error) from error
 
 
-def remove_parent_if_empty(parent: Path) -> None:
+def remove_parent_if_empty(parent: Path) -> bool:
     """The shared parent goes with the last container's cgroup, so nothing of stackr's
-    is left in the hierarchy; other containers' cgroups keep it (EBUSY/ENOTEMPTY)."""
+    is left in the hierarchy; other containers' cgroups keep it (EBUSY/ENOTEMPTY):
+    False then."""
     try:
         os.rmdir(parent)
     except OSError as error:
-        if error.errno not in (errno.ENOENT, errno.EBUSY, errno.ENOTEMPTY):
+        if error.errno in (errno.EBUSY, errno.ENOTEMPTY):
+            return False
+        if error.errno != errno.ENOENT:
             raise HostError("remove cgroup", str(parent), error.errno) from error
+    return True
 
 
 def remove_dir(path: Path, timeout: float = 5.0,

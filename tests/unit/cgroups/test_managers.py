@@ -209,3 +209,14 @@ def test_the_shared_parent_goes_with_the_last_cgroup(tmp_path: Path) -> None:
     assert not (root / "stackr").exists()
     first.create()  # made again from nothing
     assert first.exists()
+
+
+def test_v1_shared_parents_go_with_the_last_cgroup_of_each_hierarchy(tmp_path: Path) -> None:
+    root = fake_v1(tmp_path)
+    first, second = V1Manager("c1", root), V1Manager("c2", root)
+    first.create()
+    second.create()
+    first.remove()
+    assert all((root / controller / "stackr" / "c2").is_dir() for controller in V1_CONTROLLERS)
+    second.remove()
+    assert not any((root / controller / "stackr").exists() for controller in V1_CONTROLLERS)
