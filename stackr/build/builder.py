@@ -105,6 +105,11 @@ def _predefined_args() -> dict[str, str]:
     return result
 
 
+# Where RUN steps run: a private bridge per build ("default"), the host's network, or
+# none (only loopback), as ``docker build --network`` and Compose's ``build.network``.
+BUILD_NETWORKS = ("default", "host", "none")
+
+
 @dataclass(frozen=True)
 class BuildOptions:
     """One build, as ``stackr build`` or a Compose ``build:`` section asks for it."""
@@ -118,7 +123,7 @@ class BuildOptions:
     no_cache: bool = False
     pull: bool = False
     tags: tuple[str, ...] = ()
-    network: str = "default"
+    network: str = "default"  # one of BUILD_NETWORKS
 
 
 @dataclass(frozen=True)
@@ -631,14 +636,14 @@ def options_from_compose(build: Mapping[str, Any] | str, *, project_dir: Path,
                          pull: bool = False,
                          environ: Mapping[str, str] | None = None) -> BuildOptions:
     """A Compose service's ``build:`` (a context path, or the long form with context,
-    dockerfile, dockerfile_inline, args, target, labels, no_cache, pull, tags) →
+    dockerfile, dockerfile_inline, args, target, labels, no_cache, pull, tags, network) →
     BuildOptions (``tags`` after the given ones).
     List-form ``args`` entries without ``=`` take their value from ``environ``, and are
     left out when it has none (as Compose)."""
     if isinstance(build, str):
         build = {"context": build}
     supported = {"context", "dockerfile", "dockerfile_inline", "args", "target", "labels",
-                 "no_cache", "pull", "tags"}
+                 "no_cache", "pull", "tags", "network"}
     unknown = sorted(set(build) - supported)
     if unknown:
         raise BuildError(f"build: key(s) {', '.join(unknown)} are not supported by stackr")
@@ -650,6 +655,9 @@ def options_from_compose(build: Mapping[str, Any] | str, *, project_dir: Path,
                          "supported by stackr")
     if build.get("dockerfile") and build.get("dockerfile_inline"):
         raise BuildError("build: dockerfile and dockerfile_inline cannot both be set")
+    network = str(build.get("network") or "default")
+    if network not in BUILD_NETWORKS:
+        raise BuildError(f"build.network {network!r}: one of {', '.join(BUILD_NETWORKS)}")
 
     def pairs(value: Any, what: str) -> dict[str, str]:
         result: dict[str, str] = {}
@@ -684,6 +692,7 @@ def options_from_compose(build: Mapping[str, Any] | str, *, project_dir: Path,
         no_cache=bool(build.get("no_cache")) or no_cache,
         pull=bool(build.get("pull")) or pull,
         tags=tuple(dict.fromkeys([*tags, *build.get("tags", ())])),
+        network=network,
     )
 
 

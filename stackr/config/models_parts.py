@@ -161,6 +161,8 @@ class Build(Model):
     no_cache: bool = False  # build every step, whatever the cache holds
     pull: bool = False  # look for a newer base image even when one is in the store
     tags: tuple[str, ...] = ()  # more names for the built image, besides the service's
+    # RUN's network: a private one per build, the host's, or none (build.BUILD_NETWORKS)
+    network: Literal["default", "host", "none"] | None = None
 
     @model_validator(mode="before")
     @classmethod

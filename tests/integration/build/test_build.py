@@ -182,3 +182,14 @@ def test_run_has_its_own_network_namespace_on_a_build_bridge(store: ImageStore,
         assert backend._network is not None
         bridge = backend._network.bridge_ifname
     assert not Path(f"/sys/class/net/{bridge}").exists()  # removed with the backend
+
+
+def test_run_without_a_network(store: ImageStore, tmp_path: Path) -> None:
+    # build.network: none (Compose) / --network none: loopback only, no build bridge made.
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "Dockerfile").write_text(
+        "FROM busybox:test\nRUN test $(wc -l < /proc/net/dev) -eq 3 && ! ip route | grep -q .\n")
+    with EngineBackend(store) as backend:
+        build_image(BuildOptions(context=context, network="none"), backend)
+        assert backend._network is None

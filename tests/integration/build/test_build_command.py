@@ -40,3 +40,22 @@ def test_stackr_build_names_the_image_after_project_and_service(
     assert main(["-f", str(project / "compose.yaml"), "build", "web"]) == 0
     assert "(1/1 steps cached)" in capsys.readouterr().out
     assert main(["-f", str(project / "compose.yaml"), "build", "nope"]) == 2
+
+
+def test_build_network_of_the_stack_file_reaches_run(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ImageStore().import_rootfs(make_busybox_rootfs(tmp_path / "root"), "busybox:test")
+    project = tmp_path / "shop"
+    project.mkdir()
+    # With the host's network RUN sees the host's interfaces, without one only lo.
+    (project / "Dockerfile").write_text(
+        "FROM busybox:test\nARG LINES\nRUN test $(wc -l < /proc/net/dev) -eq $LINES\n")
+    with open("/proc/net/dev") as host_interfaces:
+        host_lines = len(host_interfaces.readlines())
+    (project / "compose.yaml").write_text(
+        "services:\n"
+        "  offline:\n"
+        "    build: {context: ., network: none, args: {LINES: '3'}}\n"
+        "  hosted:\n"
+        f"    build: {{context: ., network: host, args: {{LINES: '{host_lines}'}}}}\n")
+    assert main(["-f", str(project / "compose.yaml"), "build"]) == 0, capsys.readouterr().err

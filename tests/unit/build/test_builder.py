@@ -338,6 +338,11 @@ def test_compose_build_section_maps_to_options(tmp_path: Path) -> None:
     assert tagged.tags == ("proj-web", "reg.example/web:1")
     with pytest.raises(BuildError, match="ssh"):
         options_from_compose({"context": ".", "ssh": ["default"]}, project_dir=tmp_path)
+    assert options.network == "default"
+    assert options_from_compose({"context": ".", "network": "none"},
+                                project_dir=tmp_path).network == "none"
+    with pytest.raises(BuildError, match=r"build\.network 'back'"):
+        options_from_compose({"context": ".", "network": "back"}, project_dir=tmp_path)
 
 
 def test_image_name() -> None:
@@ -404,3 +409,14 @@ def test_copy_heredocs_make_inline_files(context: Path, backend: FakeBackend,
     assert build(context, backend, dockerfile).cached_steps == 1
     changed = dockerfile.replace("ENV NAME=web", "ENV NAME=api")
     assert build(context, backend, changed).cached_steps == 0
+
+
+def test_the_stack_files_build_networks_are_the_builders() -> None:
+    from typing import get_args
+
+    from stackr.build.builder import BUILD_NETWORKS
+    from stackr.config.models_parts import Build
+
+    annotation = Build.model_fields["network"].annotation
+    assert set(BUILD_NETWORKS) == {value for option in get_args(annotation)
+                                   for value in get_args(option)}
