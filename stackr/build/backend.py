@@ -34,6 +34,9 @@ class RunSpec:
     workdir: str
     user: str  # as in the image config: "", "name", "uid:gid", ...
     network: str = "default"  # "default" (the build network) or "none" / "host"
+    shm_size: int | None = None  # bytes of /dev/shm (None: the runtime's default)
+    extra_hosts: tuple[tuple[str, str], ...] = ()  # (name, address) more in /etc/hosts
+    ulimits: tuple[tuple[str, int, int], ...] = ()  # (name, soft, hard)
 
 
 @dataclass(frozen=True)

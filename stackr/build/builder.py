@@ -124,6 +124,10 @@ class BuildOptions:
     pull: bool = False
     tags: tuple[str, ...] = ()
     network: str = "default"  # one of BUILD_NETWORKS
+    # RUN's containers (not in the cache key, as Docker's): see RunSpec
+    shm_size: int | None = None
+    extra_hosts: tuple[tuple[str, str], ...] = ()
+    ulimits: tuple[tuple[str, int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -478,7 +482,8 @@ class Builder:
         environment.setdefault("PATH", DEFAULT_PATH)
         env = tuple(sorted(f"{key}={value}" for key, value in environment.items()))
         return RunSpec(tuple(argv), env, state.workdir(), str(state.config.get("User") or ""),
-                       self.options.network)
+                       self.options.network, self.options.shm_size, self.options.extra_hosts,
+                       self.options.ulimits)
 
     def _make_workdir(self, root: Path, spec: RunSpec, instruction: Run) -> None:
         """Make a missing WORKDIR before RUN uses it, owned by the USER (as BuildKit)."""
@@ -635,15 +640,16 @@ def options_from_compose(build: Mapping[str, Any] | str, *, project_dir: Path,
                          tags: Sequence[str] = (), no_cache: bool = False,
                          pull: bool = False,
                          environ: Mapping[str, str] | None = None) -> BuildOptions:
-    """A Compose service's ``build:`` (a context path, or the long form with context,
-    dockerfile, dockerfile_inline, args, target, labels, no_cache, pull, tags, network) →
-    BuildOptions (``tags`` after the given ones).
+    """A Compose service's ``build:`` (a context path, or the long form as the stack
+    file's model gives it: context, dockerfile, dockerfile_inline, args, target, labels,
+    no_cache, pull, tags, network, shm_size, extra_hosts, ulimits) → BuildOptions
+    (``tags`` after the given ones).
     List-form ``args`` entries without ``=`` take their value from ``environ``, and are
     left out when it has none (as Compose)."""
     if isinstance(build, str):
         build = {"context": build}
     supported = {"context", "dockerfile", "dockerfile_inline", "args", "target", "labels",
-                 "no_cache", "pull", "tags", "network"}
+                 "no_cache", "pull", "tags", "network", "shm_size", "extra_hosts", "ulimits"}
     unknown = sorted(set(build) - supported)
     if unknown:
         raise BuildError(f"build: key(s) {', '.join(unknown)} are not supported by stackr")
@@ -693,6 +699,12 @@ def options_from_compose(build: Mapping[str, Any] | str, *, project_dir: Path,
         pull=bool(build.get("pull")) or pull,
         tags=tuple(dict.fromkeys([*tags, *build.get("tags", ())])),
         network=network,
+        shm_size=build.get("shm_size"),
+        extra_hosts=tuple((str(name), str(address))
+                          for name, addresses in (build.get("extra_hosts") or {}).items()
+                          for address in addresses),
+        ulimits=tuple((str(name), int(limit["soft"]), int(limit["hard"]))
+                      for name, limit in sorted((build.get("ulimits") or {}).items())),
     )
 
 

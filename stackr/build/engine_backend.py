@@ -96,10 +96,12 @@ class EngineSession:
     def run(self, spec: RunSpec) -> RunResult:
         from stackr.runtime import container
         from stackr.runtime.spec import (
+            DEFAULT_SHM_SIZE,
             ContainerSpec,
             ContainerStdio,
             NetworkSpec,
             RootfsSpec,
+            Ulimit,
         )
 
         container_id = f"stkbuild-{self.session_id}"
@@ -107,6 +109,7 @@ class EngineSession:
         descriptor = os.open(output_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         created = False
         network_id: str | None = None
+        gateway: str | None = None
         try:
             network = NetworkSpec(mode="none")
             if spec.network == "host" or (spec.network == "default"
@@ -117,7 +120,7 @@ class EngineSession:
 
                 state = self.backend.build_network()
                 sandbox = attach.create_sandbox(container_id)
-                network_id = state.network_id
+                network_id, gateway = state.network_id, state.gateway
                 attach.attach(container_id, sandbox, state)
                 network = NetworkSpec(mode="join", netns_path=str(sandbox))
             container_spec = ContainerSpec(
@@ -129,6 +132,9 @@ class EngineSession:
                 user=spec.user,
                 network=network,
                 resolv_conf_file=self._resolv_conf(network.mode),
+                hosts_file=self._hosts(spec, gateway),
+                shm_size=spec.shm_size or DEFAULT_SHM_SIZE,
+                ulimits=tuple(Ulimit(name, soft, hard) for name, soft, hard in spec.ulimits),
                 labels={"stackr.build": "true"},
             )
             stdio = ContainerStdio(stdin=None, stdout=descriptor, stderr=descriptor)
@@ -152,6 +158,21 @@ class EngineSession:
             output += f"\n{final.error}"
         exit_code = final.exit_code if final.exit_code is not None else 1
         return RunResult(exit_code, output)
+
+    def _hosts(self, spec: RunSpec, gateway: str | None) -> str | None:
+        """With ``extra_hosts``: an /etc/hosts of localhost and them (``host-gateway``:
+        the build network's gateway); without: None, the image's own file."""
+        if not spec.extra_hosts:
+            return None
+        from stackr.network.etcfiles import render_hosts
+
+        try:
+            text = render_hosts("", (), spec.extra_hosts, gateway=gateway)
+        except ValueError as error:
+            raise BuildError(f"build.extra_hosts: {error}") from None
+        path = self.directory / "hosts"
+        path.write_text(text)
+        return str(path)
 
     def _resolv_conf(self, mode: str) -> str | None:
         """The host's resolver config for the build container: as it is with the host's

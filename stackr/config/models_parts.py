@@ -32,6 +32,7 @@ from stackr.config.models_base import (
     text_list,
     text_mapping,
 )
+from stackr.config.models_net import parse_extra_hosts
 from stackr.config.units import parse_byte_size
 
 
@@ -151,6 +152,24 @@ def parse_restart(value: Any) -> Any:
     fail(f"{show(text)} is not one of {RESTART_SYNTAX}")
 
 
+class Ulimit(Model):
+    soft: int
+    hard: int
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single(cls, data: Any) -> Any:
+        if isinstance(data, int | str) and not isinstance(data, bool):
+            return {"soft": data, "hard": data}
+        return data
+
+    @model_validator(mode="after")
+    def _order(self) -> Self:
+        if self.soft > self.hard and self.hard != -1:
+            fail(f"soft limit {self.soft} is above the hard limit {self.hard}")
+        return self
+
+
 class Build(Model):
     context: str = "."  # absolute path, or a URL (git, https)
     dockerfile: str | None = None  # relative to the context
@@ -163,6 +182,10 @@ class Build(Model):
     tags: tuple[str, ...] = ()  # more names for the built image, besides the service's
     # RUN's network: a private one per build, the host's, or none (build.BUILD_NETWORKS)
     network: Literal["default", "host", "none"] | None = None
+    # RUN's containers: their /dev/shm (bytes), their /etc/hosts' more names, their limits
+    shm_size: int | None = None
+    extra_hosts: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    ulimits: dict[str, Ulimit] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -176,6 +199,27 @@ class Build(Model):
             if data.get("dockerfile") and data.get("dockerfile_inline"):
                 fail('"dockerfile" and "dockerfile_inline" exclude each other')
         return data
+
+    @field_validator("shm_size", mode="before", json_schema_input_type=ByteSizeIn | None)
+    @classmethod
+    def _shm_size(cls, value: Any) -> Any:
+        return None if value is None else byte_size(value)
+
+    @field_validator(
+        "extra_hosts",
+        mode="before",
+        json_schema_input_type=list[str] | dict[str, StringOrListIn] | None,
+    )
+    @classmethod
+    def _extra_hosts(cls, value: Any) -> Any:
+        return parse_extra_hosts(value)
+
+    @field_validator(
+        "ulimits", mode="before", json_schema_input_type=dict[str, int | Ulimit] | None
+    )
+    @classmethod
+    def _ulimits(cls, value: Any) -> Any:
+        return {} if value is None else value
 
     @field_validator("tags")
     @classmethod
@@ -229,24 +273,6 @@ class BlkioConfig(Model):
     device_write_bps: tuple[BlkioLimit, ...] = ()
     device_read_iops: tuple[BlkioLimit, ...] = ()
     device_write_iops: tuple[BlkioLimit, ...] = ()
-
-
-class Ulimit(Model):
-    soft: int
-    hard: int
-
-    @model_validator(mode="before")
-    @classmethod
-    def _single(cls, data: Any) -> Any:
-        if isinstance(data, int | str) and not isinstance(data, bool):
-            return {"soft": data, "hard": data}
-        return data
-
-    @model_validator(mode="after")
-    def _order(self) -> Self:
-        if self.soft > self.hard and self.hard != -1:
-            fail(f"soft limit {self.soft} is above the hard limit {self.hard}")
-        return self
 
 
 LOCAL_LOG_DRIVERS = ("json-file", "local")

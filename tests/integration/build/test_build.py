@@ -193,3 +193,17 @@ def test_run_without_a_network(store: ImageStore, tmp_path: Path) -> None:
     with EngineBackend(store) as backend:
         build_image(BuildOptions(context=context, network="none"), backend)
         assert backend._network is None
+
+
+def test_run_gets_shm_size_extra_hosts_and_ulimits(store: ImageStore, tmp_path: Path) -> None:
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "Dockerfile").write_text(
+        "FROM busybox:test\n"
+        "RUN df -k /dev/shm | grep -q ' 131072 ' && grep -q '^10.0.0.2\tdb$' /etc/hosts "
+        "&& grep -q \"$(ip -4 route | awk '/default/ {print $3}')\tgw\" /etc/hosts "
+        "&& test $(ulimit -n) -eq 512\n")
+    with EngineBackend(store) as backend:
+        build_image(BuildOptions(context=context, shm_size=128 << 20,
+                                 extra_hosts=(("db", "10.0.0.2"), ("gw", "host-gateway")),
+                                 ulimits=(("nofile", 512, 512),)), backend)

@@ -42,20 +42,22 @@ def test_stackr_build_names_the_image_after_project_and_service(
     assert main(["-f", str(project / "compose.yaml"), "build", "nope"]) == 2
 
 
-def test_build_network_of_the_stack_file_reaches_run(
+def test_build_network_and_shm_size_of_the_stack_file_reach_run(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ImageStore().import_rootfs(make_busybox_rootfs(tmp_path / "root"), "busybox:test")
     project = tmp_path / "shop"
     project.mkdir()
     # With the host's network RUN sees the host's interfaces, without one only lo.
     (project / "Dockerfile").write_text(
-        "FROM busybox:test\nARG LINES\nRUN test $(wc -l < /proc/net/dev) -eq $LINES\n")
+        "FROM busybox:test\nARG LINES\nARG SHM_KB=65536\n"
+        "RUN test $(wc -l < /proc/net/dev) -eq $LINES && df -k /dev/shm | grep -q \" $SHM_KB \"\n")
     with open("/proc/net/dev") as host_interfaces:
         host_lines = len(host_interfaces.readlines())
     (project / "compose.yaml").write_text(
         "services:\n"
         "  offline:\n"
-        "    build: {context: ., network: none, args: {LINES: '3'}}\n"
+        "    build: {context: ., network: none, shm_size: 128m,\n"
+        "            args: {LINES: '3', SHM_KB: '131072'}}\n"
         "  hosted:\n"
         f"    build: {{context: ., network: host, args: {{LINES: '{host_lines}'}}}}\n")
     assert main(["-f", str(project / "compose.yaml"), "build"]) == 0, capsys.readouterr().err

@@ -343,6 +343,27 @@ def test_compose_build_section_maps_to_options(tmp_path: Path) -> None:
                                 project_dir=tmp_path).network == "none"
     with pytest.raises(BuildError, match=r"build\.network 'back'"):
         options_from_compose({"context": ".", "network": "back"}, project_dir=tmp_path)
+    # RUN's containers, in the form the stack file's model gives them
+    hosted = options_from_compose(
+        {"context": ".", "shm_size": 1 << 27, "extra_hosts": {"db": ["10.0.0.2", "::2"]},
+         "ulimits": {"nproc": {"soft": 10, "hard": 20}, "core": {"soft": 0, "hard": 0}}},
+        project_dir=tmp_path)
+    assert hosted.shm_size == 1 << 27
+    assert hosted.extra_hosts == (("db", "10.0.0.2"), ("db", "::2"))
+    assert hosted.ulimits == (("core", 0, 0), ("nproc", 10, 20))
+
+
+def test_run_gets_the_builds_container_settings_outside_the_cache_key(
+        context: Path, backend: FakeBackend) -> None:
+    backend.scripts["make"] = writes("app/out", "built")
+    write(context / "hello.txt", "hello")
+    first = build(context, backend, SIMPLE)
+    settings = {"shm_size": 1 << 27, "extra_hosts": (("db", "10.0.0.2"),),
+                "ulimits": (("nproc", 10, 20),)}
+    second = build(context, backend, SIMPLE, no_cache=True, **settings)
+    assert second.image_id == first.image_id  # the same layers: not part of the key
+    spec = backend.runs[-1]
+    assert (spec.shm_size, spec.extra_hosts, spec.ulimits) == tuple(settings.values())
 
 
 def test_image_name() -> None:
