@@ -216,19 +216,25 @@ class ContainerManager:
         return {"total": total, "running": running, "paused": paused,
                 "stopped": total - running - paused}
 
-    def while_stopped(self, container_id: str, action: Callable[[], None]) -> bool:
+    def while_stopped(self, container_id: str, action: Callable[[], None] | None) -> bool:
         """Run ``action`` under the container's lock if it is neither running, paused nor
         restarting (nor starting: a start holds the lock); False, and nothing run, if it
-        is. A container the engine does not know counts as stopped."""
+        is. A container the engine does not know counts as stopped. ``action`` None:
+        only ask."""
         with self._lock:
             supervised = self._containers.get(container_id)
         if supervised is None:
-            action()
+            if action is not None:
+                action()
             return True
         with supervised.lock:
             if supervised.state["Status"] in ("running", "paused", "restarting"):
                 return False
-            action()
+            if action is not None:
+                # A created container was prepared with what the action may take away
+                # (its network): its start prepares it again.
+                self._discard_prepared(supervised)
+                action()
         return True
 
     def users_of_volume(self, volume_name: str) -> list[str]:

@@ -123,7 +123,7 @@ DYING_KEPT = 64
 
 class NetworkManager:
     def __init__(self, events: EventBus,
-                 while_stopped: Callable[[str, Callable[[], None]], bool] | None = None
+                 while_stopped: Callable[[str, Callable[[], None] | None], bool] | None = None
                  ) -> None:
         self.events = events
         # Runs an action under a container's lock if it is not running (see remove).
@@ -132,6 +132,11 @@ class NetworkManager:
         self._resolver: Any = None
         self._lock = threading.RLock()
         self._dying: set[str] = set()  # host ends of veths going with released sandboxes
+        # A network's removal and the starts wiring containers to it exclude each other:
+        # the removal waits for the starts under way, and later ones find it gone.
+        self._removing: set[str] = set()
+        self._connecting: dict[str, int] = {}  # network -> starts wiring to it now
+        self._connections_done = threading.Condition(self._lock)
 
     def resolver(self) -> Any:
         with self._lock:
@@ -270,35 +275,51 @@ class NetworkManager:
     def remove(self, name: str) -> None:
         """Remove the network; refused while a running container is on it.
 
-        A stopped container lets go of its attachment (its address, its name in DNS),
-        as in Docker, where a stopped container has no endpoint: starting it again then
-        fails, its network being gone. So ``down`` removes a network once its
-        containers have stopped, beside their removals. The container's lock is held
-        meanwhile: a start of it waits, and then finds the network gone.
+        A stopped container lets go of its attachment (its address, its name in DNS,
+        its published ports; a created one its preparation), as in Docker, where a
+        stopped container has no endpoint: starting it again then fails, its network
+        being gone. So ``down`` removes a network once its containers have stopped,
+        beside their removals. Starts wiring a container to the network finish first;
+        those that come meanwhile find it gone.
         """
         from stackr.network import bridge
 
         self._state(name)
-        for container_id in bridge.attached_containers(name):
-            if not self.while_stopped(container_id, partial(self._let_go, container_id, name)):
-                raise conflict(f"network {name}: container {container_id} is running on it")
         with self._lock:
-            try:
-                bridge.remove_network(name)
-            except bridge.NetworkInUseError as error:
-                raise conflict(f"network {name}: {error}") from None
-            if self._resolver is not None:
-                self._resolver.stop_network(name)
-            self.records.delete(name)
+            if name in self._removing:
+                raise conflict(f"network {name} is being removed")
+            self._removing.add(name)
+            self._connections_done.wait_for(lambda: not self._connecting.get(name))
+        try:
+            attached = bridge.attached_containers(name)
+            # All asked before any lets go: a refusal changes nothing.
+            for container_id in attached:
+                if not self.while_stopped(container_id, None):
+                    raise conflict(f"network {name}: container {container_id} is running on it")
+            for container_id in attached:
+                if not self.while_stopped(container_id, partial(self._let_go, container_id, name)):
+                    raise conflict(f"network {name}: container {container_id} is running on it")
+            with self._lock:
+                try:
+                    bridge.remove_network(name)
+                except bridge.NetworkInUseError as error:
+                    raise conflict(f"network {name}: {error}") from None
+                if self._resolver is not None:
+                    self._resolver.stop_network(name)
+                self.records.delete(name)
+        finally:
+            with self._lock:
+                self._removing.discard(name)
         self.events.publish("network", "destroy", name, {"name": name})
 
     def _let_go(self, container_id: str, name: str) -> None:
         """A stopped container's attachment to a network being removed: its veth stays,
         a port of the bridge that goes with it."""
-        from stackr.network import attach
+        from stackr.network import attach, ports
 
         if self._resolver is not None:
             self._resolver.unregister(container_id, name)
+        ports.unpublish(container_id)  # it cannot start again without the network
         attach.detach(container_id, name, keep_link=True)
 
     # -- containers on networks -----------------------------------------------------
@@ -307,10 +328,29 @@ class NetworkManager:
                 names: builtins.list[str], endpoints: JsonObject, host_config: JsonObject
                 ) -> Wiring:
         """Sandbox + attachments + DNS names + ports for a container start (idempotent)."""
+        wanted = network_names(host_config, {"EndpointsConfig": endpoints})
+        with self._lock:
+            gone = [name for name in wanted if name in self._removing]
+            if gone:
+                raise not_found(f"no such network: {gone[0]} (being removed)")
+            for name in wanted:
+                self._connecting[name] = self._connecting.get(name, 0) + 1
+        try:
+            return self._connect(container_id, container_name, hostname, names, endpoints,
+                                 host_config, wanted)
+        finally:
+            with self._lock:
+                for name in wanted:
+                    self._connecting[name] -= 1
+                    if not self._connecting[name]:
+                        del self._connecting[name]
+                self._connections_done.notify_all()
+
+    def _connect(self, container_id: str, container_name: str, hostname: str,
+                 names: builtins.list[str], endpoints: JsonObject, host_config: JsonObject,
+                 wanted: builtins.list[str]) -> Wiring:
         from stackr.network import attach, etcfiles, ports
 
-        networking = {"EndpointsConfig": endpoints}
-        wanted = network_names(host_config, networking)
         states = []
         for name in wanted:
             _, state = self._state(name)
@@ -374,8 +414,8 @@ class NetworkManager:
             if self._resolver is not None:
                 self._resolver.unregister(container_id, attachment.network_id)
         # The veths go with the namespace in the kernel's own time: the network's
-        # removal waits for its bridge's (see attach.release_sandbox), the engine's
-        # stop for the rest.
+        # removal deletes those still on its bridge (see attach.release_sandbox), the
+        # engine's stop waits for the rest.
         dying = attach.release_sandbox(container_id)
         with self._lock:
             if len(self._dying) > DYING_KEPT:  # forget those long gone

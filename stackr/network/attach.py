@@ -254,10 +254,9 @@ def release_sandbox(container_id: str, netlink: Netlink | None = None) -> list[s
     meanwhile (``cleanup_net``). Deleting a veth by RTM_DELLINK instead holds the rtnl
     lock ~20 ms, one veth at a time: the teardown of a 20-service stack spent 0.4 s
     queued on it. The destruction takes the kernel 20-40 ms (RCU grace periods): the
-    caller decides when to wait for it (``settle_links``); the engine leaves it to the
-    network's removal, which waits for its bridge's last ports (``remove_network``), so
-    that the wait and the bridge's own deletion overlap. The addresses are released at
-    once: the dying namespace has no process left to use them.
+    caller decides when to wait for it (``settle_links``); the engine does not: a
+    network's removal deletes its bridge's last ports with it (``remove_network``). The
+    addresses are released at once: the dying namespace has no process left to use them.
     """
     attachments = list_attachments(container_id)
     dying: list[str] = []

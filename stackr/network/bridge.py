@@ -20,7 +20,7 @@ from pathlib import Path
 
 from stackr import naming, paths
 from stackr.beside import beside
-from stackr.errors import StackrError
+from stackr.errors import HostError, StackrError
 from stackr.network import firewall, records
 from stackr.network.ipam import (
     AddressPool,
@@ -181,6 +181,16 @@ def _make(netlink: Netlink, state: NetworkState, internal: bool, host_rules: boo
         firewall.sync()
 
 
+def _unlist(netlink: Netlink, going: list[str]) -> None:
+    """The bridge (first) and its last ports; a port that fails to go is left to its
+    namespace, which takes it in its own time: only the bridge's failure counts."""
+    try:
+        netlink.unlist_links(going)
+    except HostError:
+        if netlink.link_exists(going[0]):
+            raise
+
+
 def attached_containers(network_id: str) -> list[str]:
     """The ids of the containers with an attachment to the network (from the records)."""
     return sorted(
@@ -207,14 +217,23 @@ def remove_network(
     # link in a few ms: they go with the bridge, in one wait.
     going = [bridge_ifname(network_id), *netlink.bridge_ports(bridge_ifname(network_id))]
     if not host_rules:
-        netlink.unlist_links(going)
+        _unlist(netlink, going)
     else:
         # The firewall table is rebuilt from the records: drop ours first, keep the file
         # until the rules are gone so a crash here is finished by the next remove.
+        removing = record.with_suffix(".removing")
         with contextlib.suppress(FileNotFoundError):
-            record.rename(record.with_suffix(".removing"))
-        # The rules (an nft transaction, 10-30 ms) go while the links do.
-        beside(firewall.sync, lambda: netlink.unlist_links(going))
-        records.remove_file(record.with_suffix(".removing"))
+            record.rename(removing)
+        try:
+            # The rules (an nft transaction, 10-30 ms) go while the links do.
+            beside(firewall.sync, lambda: _unlist(netlink, going))
+        except BaseException:
+            # The network stays whole for the next try: its record, then its rules.
+            with contextlib.suppress(FileNotFoundError):
+                removing.rename(record)
+            with contextlib.suppress(StackrError):
+                firewall.sync()
+            raise
+        records.remove_file(removing)
     ipam_store().update(lambda state: (release_subnet(state, network_id), None))
     records.remove_file(record)

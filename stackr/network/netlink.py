@@ -20,6 +20,7 @@ about 2 ms) instead of sharing one.
 from __future__ import annotations
 
 import errno
+import math
 import os
 import socket
 import struct
@@ -364,14 +365,14 @@ class RawNetlink:
         # ``rcu_barrier`` is over. Each request runs in a thread of its own that
         # outlives this call; not a daemon, so a process that exits normally waits for
         # it (one that is killed finishes the syscall first all the same).
-        errors: list[HostError] = []
+        errors: dict[str, BaseException] = {}
 
         def delete(ifname: str) -> None:
-            with open_raw_netlink() as own:  # a socket is one thread's (see the docstring)
-                try:
+            try:
+                with open_raw_netlink() as own:  # a socket is one thread's (see the docstring)
                     own.delete_link(ifname)
-                except HostError as error:
-                    errors.append(error)
+            except BaseException as error:  # handed to the caller, not to threading's hook
+                errors[ifname] = error
 
         with _LinkDeletions(ifnames) as deletions:
             threads = [threading.Thread(target=delete, args=(ifname,), name=f"delete-{ifname}")
@@ -379,9 +380,13 @@ class RawNetlink:
             for thread in threads:
                 thread.start()
             # Until each is announced gone, or its request has been answered.
-            deletions.wait(lambda: not any(thread.is_alive() for thread in threads))
-        if errors:
-            raise errors[0]
+            deletions.wait(math.inf, lambda: not any(thread.is_alive() for thread in threads))
+        for ifname in ifnames:  # the first in the caller's order
+            if ifname in errors:
+                error = errors[ifname]
+                if isinstance(error, OSError) and not isinstance(error, HostError):
+                    raise HostError.from_os_error("delete link", ifname, error) from error
+                raise error
 
     def set_master(self, ifname: str, master_ifname: str) -> None:
         from pyroute2.netlink.rtnl import RTM_NEWLINK
@@ -481,9 +486,28 @@ def wait_links_gone(ifnames: Sequence[str], timeout: float) -> list[str]:
     thousands of wake-ups (and GIL handoffs) a second, on the way of the stops beside
     them."""
     with _LinkDeletions(ifnames) as deletions:
-        deadline = time.monotonic() + timeout
-        deletions.wait(lambda: time.monotonic() >= deadline)
+        deletions.wait(time.monotonic() + timeout)
         return deletions.left()
+
+
+def deleted_links(data: bytes) -> list[int]:
+    """The interface indexes of the links whose deletion ``data`` (netlink messages, as
+    one ``recv`` gives them) announces."""
+    indexes = []
+    offset = 0
+    while offset + 16 <= len(data):
+        length, kind = struct.unpack_from("=IH", data, offset)
+        if length < 16 or offset + length > len(data):
+            break  # not a whole message: nothing after it can be read either
+        # struct ifinfomsg after the 16-byte header: family, pad, type, index. A bridge
+        # announces a port it lets go with an RTM_DELLINK of family AF_BRIDGE: only
+        # AF_UNSPEC's is the link's own deletion.
+        if kind == RTM_DELLINK_TYPE and length >= 24:
+            family, _, _, index = struct.unpack_from("=BBHi", data, offset + 16)
+            if family == socket.AF_UNSPEC:
+                indexes.append(index)
+        offset += (length + 3) & ~3
+    return indexes
 
 
 class _LinkDeletions:
@@ -522,10 +546,14 @@ class _LinkDeletions:
     def left(self) -> list[str]:
         return sorted(self._pending.values())
 
-    def wait(self, give_up: Callable[[], bool]) -> None:
-        """Until every link is announced gone, or ``give_up()`` (asked every 10 ms)."""
-        while self._pending and not give_up():
-            self._events.settimeout(0.01)
+    def wait(self, deadline: float, done: Callable[[], bool] | None = None) -> None:
+        """Until every link is announced gone, the monotonic clock passes ``deadline``,
+        or ``done()`` (asked every 10 ms: what it waits for sends no notification)."""
+        while self._pending and not (done is not None and done()):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._events.settimeout(remaining if done is None else min(remaining, 0.01))
             try:
                 data = self._events.recv(65536)
             except TimeoutError:
@@ -537,16 +565,8 @@ class _LinkDeletions:
                 self._pending = {index: ifname for index, ifname in self._pending.items()
                                  if _link_exists(ifname)}
                 continue
-            offset = 0
-            while offset + 24 <= len(data):
-                length, kind = struct.unpack_from("=IH", data, offset)
-                # struct ifinfomsg after the 16-byte header: family, pad, type, index.
-                # A bridge announces a port it lets go with an RTM_DELLINK of family
-                # AF_BRIDGE: only AF_UNSPEC's is the link's own deletion.
-                family, _, _, index = struct.unpack_from("=BBHi", data, offset + 16)
-                if kind == RTM_DELLINK_TYPE and family == socket.AF_UNSPEC:
-                    self._pending.pop(index, None)
-                offset += max((length + 3) & ~3, 16)
+            for index in deleted_links(data):
+                self._pending.pop(index, None)
 
 
 @contextmanager

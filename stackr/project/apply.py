@@ -319,8 +319,8 @@ class Executor:
     def _run_resource(self, operations: list[Operation], state: _Run,
                       detachable: bool = True) -> None:
         resource = operations[0].resource
-        if any(_needs_containers_gone(operation) for operation in operations):
-            _wait_all(state.detached)
+        if detachable and any(_needs_containers_gone(operation) for operation in operations):
+            _wait_all(state.detached)  # (a detached operation would wait for itself)
         with state.lock:  # (a detached operation itself is that earlier one)
             earlier = state.pending.pop(resource, None) if detachable else None
         if earlier is not None:

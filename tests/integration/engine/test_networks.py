@@ -149,20 +149,29 @@ def test_a_network_goes_while_a_stopped_container_is_on_it(
         "com.docker.network.bridge.name"]
     body = {"Cmd": ["sleep", "60"], "RootfsDir": str(rootfs),
             "HostConfig": {"NetworkMode": network}}
+    host_port = _free_port()
+    published = {"HostConfig": {"NetworkMode": network, "PortBindings": {
+        "80/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(host_port)}]}}}
     running = client.container_create(body, name=f"{network}-running")
-    stopped = client.container_create(body, name=f"{network}-stopped")
+    stopped = client.container_create({**body, **published}, name=f"{network}-stopped")
+    created = client.container_create(body, name=f"{network}-created")  # never started
     try:
         for container in (running, stopped):
             client.container_start(container)
         client.container_stop(stopped, timeout=1)
         with pytest.raises(EngineConflictError, match=f"container {running} is running"):
             client.request("DELETE", f"/networks/{network}")
+        # The refusal took nothing from the stopped one: still on the network.
+        assert stopped in client.request("GET", f"/networks/{network}")["Containers"]
         client.container_remove(running, force=True)
         client.request("DELETE", f"/networks/{network}")
         assert not Path("/sys/class/net", bridge).exists()
         assert not Path("/sys/class/net", host_ifname(stopped, network)).exists()
-        with pytest.raises(EngineNotFoundError, match=network):
-            client.container_start(stopped)
+        for container in (stopped, created):
+            with pytest.raises(EngineNotFoundError, match=network):
+                client.container_start(container)
+        with socket.socket() as taker:  # the stopped one's published port went too
+            taker.bind(("127.0.0.1", host_port))
     finally:
         for container in client.containers(all=True):
             client.container_remove(container["Id"], force=True)
