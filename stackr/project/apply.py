@@ -392,8 +392,16 @@ class Executor:
         elif op is OpType.REMOVE_NETWORK:
             from urllib.parse import quote
 
-            self.engine.request("DELETE", "/networks/" + quote(self.requests.handles[resource],
-                                                                 safe=""))
+            from stackr.client.errors import EngineConflictError
+
+            path = "/networks/" + quote(self.requests.handles[resource], safe="")
+            try:
+                self.engine.request("DELETE", path)
+            except EngineConflictError:
+                # A container on it runs (one seen stopped was started again meanwhile):
+                # asked again once the removals beside have ended, as before them.
+                _wait_all(state.detached)
+                self.engine.request("DELETE", path)
         elif op is OpType.CREATE_VOLUME:
             body = self.requests.volume_bodies[resource]
             self.engine.volume_create(body["Name"], body.get("Labels"))

@@ -209,6 +209,35 @@ def test_down_removes_a_network_beside_the_last_removals_but_a_volume_after() ->
     assert engine.actions("volume_remove") == ["p_data"]
 
 
+def test_a_network_refused_beside_the_removals_is_asked_again_after_them() -> None:
+    from stackr.client import EngineConflictError
+
+    class Refusing(FakeEngine):
+        """Refuses the network's removal while a container is left."""
+
+        def request(self, method: str, path: str, body: Any = None) -> Any:
+            if method == "DELETE" and path.startswith("/networks/") and self.containers_by_name:
+                self._call("network_refused", path.rsplit("/", 1)[1])
+                raise EngineConflictError(409, "network p_back: container db is running on it")
+            return super().request(method, path, body)
+
+        def container_remove(self, container: str, force: bool = False,
+                             volumes: bool = False) -> None:
+            if container == "id-p-db-1":
+                import time
+
+                time.sleep(0.2)  # still under way when the network's turn comes
+            super().container_remove(container, force, volumes)
+
+    engine = Refusing()
+    plan, handles = running_down(engine)
+    Executor(engine, Requests(handles=handles),
+             detach=frozenset({OpType.REMOVE_CONTAINER})).run(plan)
+    assert engine.actions("network_refused") == ["p_back"]
+    assert engine.actions("network_remove") == ["p_back"]
+    assert engine.containers_by_name == {}
+
+
 def test_up_starts_a_chain_beside_the_creations_it_does_not_need() -> None:
     import threading
 
