@@ -170,35 +170,13 @@ class Ulimit(Model):
         return self
 
 
-class Build(Model):
-    context: str = "."  # absolute path, or a URL (git, https)
-    dockerfile: str | None = None  # relative to the context
-    dockerfile_inline: str | None = None
-    args: dict[str, str | None] = Field(default_factory=dict)
-    target: str | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
-    no_cache: bool = False  # build every step, whatever the cache holds
-    pull: bool = False  # look for a newer base image even when one is in the store
-    tags: tuple[str, ...] = ()  # more names for the built image, besides the service's
-    # RUN's network: a private one per build, the host's, or none (build.BUILD_NETWORKS)
-    network: Literal["default", "host", "none"] | None = None
-    # RUN's containers: their /dev/shm (bytes), their /etc/hosts' more names, their limits
-    shm_size: int | None = None
+class ProcessSettings(Model):
+    """What a service's container and a build's RUN containers both take: /dev/shm's
+    size, more names in /etc/hosts, resource limits."""
+
+    shm_size: int | None = None  # bytes
     extra_hosts: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     ulimits: dict[str, Ulimit] = Field(default_factory=dict)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _short(cls, data: Any, info: ValidationInfo) -> Any:
-        if isinstance(data, str):
-            data = {"context": data}
-        if isinstance(data, Mapping):
-            context = data.get("context", ".")
-            if isinstance(context, str) and not is_url(context):
-                data = {**data, "context": resolve_path(context, info)}
-            if data.get("dockerfile") and data.get("dockerfile_inline"):
-                fail('"dockerfile" and "dockerfile_inline" exclude each other')
-        return data
 
     @field_validator("shm_size", mode="before", json_schema_input_type=ByteSizeIn | None)
     @classmethod
@@ -220,6 +198,36 @@ class Build(Model):
     @classmethod
     def _ulimits(cls, value: Any) -> Any:
         return {} if value is None else value
+
+
+class Build(ProcessSettings):
+    """A service's build: section (shm_size, extra_hosts and ulimits apply to the
+    containers of its RUN steps)."""
+
+    context: str = "."  # absolute path, or a URL (git, https)
+    dockerfile: str | None = None  # relative to the context
+    dockerfile_inline: str | None = None
+    args: dict[str, str | None] = Field(default_factory=dict)
+    target: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    no_cache: bool = False  # build every step, whatever the cache holds
+    pull: bool = False  # look for a newer base image even when one is in the store
+    tags: tuple[str, ...] = ()  # more names for the built image, besides the service's
+    # RUN's network: a private one per build, the host's, or none (build.BUILD_NETWORKS)
+    network: Literal["default", "host", "none"] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short(cls, data: Any, info: ValidationInfo) -> Any:
+        if isinstance(data, str):
+            data = {"context": data}
+        if isinstance(data, Mapping):
+            context = data.get("context", ".")
+            if isinstance(context, str) and not is_url(context):
+                data = {**data, "context": resolve_path(context, info)}
+            if data.get("dockerfile") and data.get("dockerfile_inline"):
+                fail('"dockerfile" and "dockerfile_inline" exclude each other')
+        return data
 
     @field_validator("tags")
     @classmethod

@@ -11,7 +11,6 @@ from stackr.config.models_base import (
     DurationIn,
     ListIn,
     ListOrDictIn,
-    Model,
     Seconds,
     StringOrListIn,
     byte_size,
@@ -43,7 +42,6 @@ from stackr.config.models_net import (
     ServiceLink,
     ServiceNetwork,
     check_mac_address,
-    parse_extra_hosts,
     parse_ports,
     parse_service_networks,
 )
@@ -55,9 +53,9 @@ from stackr.config.models_parts import (
     Develop,
     Healthcheck,
     Logging,
+    ProcessSettings,
     Restart,
     ServiceHook,
-    Ulimit,
     parse_depends_on,
     parse_restart,
 )
@@ -82,7 +80,7 @@ def bytes_or_none(value: Any) -> int | None:
     return None if value is None else byte_size(value)
 
 
-class Service(Model):
+class Service(ProcessSettings):
     """One service. Lists are tuples, mappings dicts; sizes in bytes, durations in seconds;
     host paths absolute. ``None`` means "not set" (the image's or the engine's default)."""
 
@@ -118,7 +116,6 @@ class Service(Model):
     container_name: str | None = None
     hostname: str | None = None
     domainname: str | None = None
-    extra_hosts: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     dns: tuple[str, ...] = ()
     dns_search: tuple[str, ...] = ()
     dns_opt: tuple[str, ...] = ()
@@ -138,7 +135,6 @@ class Service(Model):
     configs: tuple[ServiceSecret, ...] = ()
     devices: tuple[Device, ...] = ()
     read_only: bool = False
-    shm_size: int | None = None  # bytes
 
     # privileges and isolation
     privileged: bool = False
@@ -157,7 +153,6 @@ class Service(Model):
     cgroup: str | None = None  # cgroup namespace: "private" (stackr's default) or "host"
     userns_mode: str | None = None  # "host" only: stackr makes no user namespaces yet
     sysctls: dict[str, str] = Field(default_factory=dict)
-    ulimits: dict[str, Ulimit] = Field(default_factory=dict)
     oom_score_adj: int | None = Field(default=None, ge=-1000, le=1000)
 
     # resources
@@ -287,15 +282,6 @@ class Service(Model):
     def _secrets(cls, value: Any) -> Any:
         return () if value is None else parse_service_secrets(value)
 
-    @field_validator(
-        "extra_hosts",
-        mode="before",
-        json_schema_input_type=list[str] | dict[str, StringOrListIn] | None,
-    )
-    @classmethod
-    def _extra_hosts(cls, value: Any) -> Any:
-        return parse_extra_hosts(value)
-
     @field_validator("links", mode="before", json_schema_input_type=list[str | ServiceLink] | None)
     @classmethod
     def _links(cls, value: Any) -> Any:
@@ -314,16 +300,8 @@ class Service(Model):
         return () if value is None else value
 
     @field_validator(
-        "ulimits", mode="before", json_schema_input_type=dict[str, int | Ulimit] | None
-    )
-    @classmethod
-    def _ulimits(cls, value: Any) -> Any:
-        return {} if value is None else value
-
-    @field_validator(
         "mem_limit",
         "mem_reservation",
-        "shm_size",
         mode="before",
         json_schema_input_type=ByteSizeIn | None,
     )
