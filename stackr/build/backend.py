@@ -37,6 +37,7 @@ class RunSpec:
     shm_size: int | None = None  # bytes of /dev/shm (None: the runtime's default)
     extra_hosts: tuple[tuple[str, str], ...] = ()  # (name, address) more in /etc/hosts
     ulimits: tuple[tuple[str, int, int], ...] = ()  # (name, soft, hard)
+    privileged: bool = False  # every capability and device, no seccomp filter
 
 
 @dataclass(frozen=True)

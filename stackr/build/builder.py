@@ -128,6 +128,7 @@ class BuildOptions:
     shm_size: int | None = None
     extra_hosts: tuple[tuple[str, str], ...] = ()
     ulimits: tuple[tuple[str, int, int], ...] = ()
+    privileged: bool = False
 
 
 @dataclass(frozen=True)
@@ -483,7 +484,7 @@ class Builder:
         env = tuple(sorted(f"{key}={value}" for key, value in environment.items()))
         return RunSpec(tuple(argv), env, state.workdir(), str(state.config.get("User") or ""),
                        self.options.network, self.options.shm_size, self.options.extra_hosts,
-                       self.options.ulimits)
+                       self.options.ulimits, self.options.privileged)
 
     def _make_workdir(self, root: Path, spec: RunSpec, instruction: Run) -> None:
         """Make a missing WORKDIR before RUN uses it, owned by the USER (as BuildKit)."""
@@ -642,14 +643,15 @@ def options_from_compose(build: Mapping[str, Any] | str, *, project_dir: Path,
                          environ: Mapping[str, str] | None = None) -> BuildOptions:
     """A Compose service's ``build:`` (a context path, or the long form as the stack
     file's model gives it: context, dockerfile, dockerfile_inline, args, target, labels,
-    no_cache, pull, tags, network, shm_size, extra_hosts, ulimits) → BuildOptions
-    (``tags`` after the given ones).
+    no_cache, pull, tags, network, shm_size, extra_hosts, ulimits, privileged) →
+    BuildOptions (``tags`` after the given ones).
     List-form ``args`` entries without ``=`` take their value from ``environ``, and are
     left out when it has none (as Compose)."""
     if isinstance(build, str):
         build = {"context": build}
     supported = {"context", "dockerfile", "dockerfile_inline", "args", "target", "labels",
-                 "no_cache", "pull", "tags", "network", "shm_size", "extra_hosts", "ulimits"}
+                 "no_cache", "pull", "tags", "network", "shm_size", "extra_hosts", "ulimits",
+                 "privileged"}
     unknown = sorted(set(build) - supported)
     if unknown:
         raise BuildError(f"build: key(s) {', '.join(unknown)} are not supported by stackr")
@@ -705,6 +707,7 @@ def options_from_compose(build: Mapping[str, Any] | str, *, project_dir: Path,
                           for address in addresses),
         ulimits=tuple((str(name), int(limit["soft"]), int(limit["hard"]))
                       for name, limit in sorted((build.get("ulimits") or {}).items())),
+        privileged=bool(build.get("privileged")),
     )
 
 

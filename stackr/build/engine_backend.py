@@ -135,6 +135,7 @@ class EngineSession:
                 hosts_file=self._hosts(spec, gateway),
                 shm_size=spec.shm_size or DEFAULT_SHM_SIZE,
                 ulimits=tuple(Ulimit(name, soft, hard) for name, soft, hard in spec.ulimits),
+                privileged=spec.privileged,
                 labels={"stackr.build": "true"},
             )
             stdio = ContainerStdio(stdin=None, stdout=descriptor, stderr=descriptor)

@@ -201,8 +201,8 @@ class ProcessSettings(Model):
 
 
 class Build(ProcessSettings):
-    """A service's build: section (shm_size, extra_hosts and ulimits apply to the
-    containers of its RUN steps)."""
+    """A service's build: section (shm_size, extra_hosts, ulimits and privileged apply to
+    the containers of its RUN steps)."""
 
     context: str = "."  # absolute path, or a URL (git, https)
     dockerfile: str | None = None  # relative to the context
@@ -215,6 +215,7 @@ class Build(ProcessSettings):
     tags: tuple[str, ...] = ()  # more names for the built image, besides the service's
     # RUN's network: a private one per build, the host's, or none (build.BUILD_NETWORKS)
     network: Literal["default", "host", "none"] | None = None
+    privileged: bool = False  # RUN with every capability and device, no seccomp filter
 
     @model_validator(mode="before")
     @classmethod

@@ -420,9 +420,7 @@ def prepare_process(spec: ContainerSpec) -> tuple[str, dict[str, str], users.Exe
 
 def confine(spec: ContainerSpec, device_cgroup: bool = True) -> int:
     """Seccomp and the bounding set; returns the capability mask to keep (see step 6)."""
-    keep_mask = security.capability_mask(
-        security.guarded_capability_names(spec, device_cgroup)
-    )
+    keep_mask = security.capabilities_to_keep(spec, device_cgroup)
     if spec.seccomp == "default" and not spec.privileged:
         seccomp.install_default_filter(keep_mask)
     security.drop_bounding_set(keep_mask)

@@ -77,6 +77,27 @@ def guarded_capability_names(spec: ContainerSpec, device_cgroup: bool) -> frozen
     return names - {"CAP_MKNOD"}
 
 
+def capabilities_to_keep(spec: ContainerSpec, device_cgroup: bool) -> int:
+    """The container's capabilities as a mask. "Every capability" (privileged, cap_add:
+    ALL) is every one this process may still hold: where the host withholds one from
+    the engine's bounding set (this project's VMs lack CAP_SYS_RESOURCE), asking the
+    kernel for it fails the whole capset, and the container with it."""
+    keep_mask = capability_mask(guarded_capability_names(spec, device_cgroup))
+    if spec.privileged or "ALL" in {normalise(name) for name in spec.cap_add}:
+        keep_mask &= bounding_set_mask()
+    return keep_mask
+
+
+def bounding_set_mask() -> int:
+    from stackr import syscalls
+
+    mask = 0
+    for number in range(last_capability() + 1):
+        if syscalls.prctl(syscalls.PR_CAPBSET_READ, number) == 1:
+            mask |= 1 << number
+    return mask
+
+
 def capability_mask(names: frozenset[str]) -> int:
     mask = 0
     for name in names:

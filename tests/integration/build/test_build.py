@@ -207,3 +207,13 @@ def test_run_gets_shm_size_extra_hosts_and_ulimits(store: ImageStore, tmp_path: 
         build_image(BuildOptions(context=context, shm_size=128 << 20,
                                  extra_hosts=(("db", "10.0.0.2"), ("gw", "host-gateway")),
                                  ulimits=(("nofile", 512, 512),)), backend)
+
+
+def test_run_is_privileged_only_when_asked(store: ImageStore, tmp_path: Path) -> None:
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "Dockerfile").write_text("FROM busybox:test\nRUN mkdir /m && mount -t tmpfs none /m\n")
+    with EngineBackend(store) as backend:
+        with pytest.raises(RunFailedError):  # Docker's default capabilities: no mount
+            build_image(BuildOptions(context=context, network="none"), backend)
+        build_image(BuildOptions(context=context, network="none", privileged=True), backend)

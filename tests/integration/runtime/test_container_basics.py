@@ -81,6 +81,20 @@ def test_cap_add_drop_and_no_new_privileges(run: Run) -> None:
     assert fields["NoNewPrivs"] == "1"
 
 
+def test_privileged_has_every_capability_the_host_lets_the_engine_hold(run: Run) -> None:
+    # Where the host withholds one (these VMs: CAP_SYS_RESOURCE), asking for it would
+    # fail the capset, and the container with it.
+    from stackr.runtime.security import bounding_set_mask
+
+    result = run("sh", "-c", "grep ^CapEff: /proc/self/status; mkdir /m && "
+                 "mount -t tmpfs none /m && echo mounted", privileged=True)
+    assert result.state.exit_code == 0, result.output
+    assert int(result.output.split()[1], 16) == bounding_set_mask()
+    assert "mounted" in result.output
+    every = run("grep", "^CapEff:", "/proc/self/status", cap_add=("ALL",))
+    assert int(every.output.split()[1], 16) == bounding_set_mask()
+
+
 def test_seccomp_refuses_unshare_and_unconfined_allows_it(run: Run) -> None:
     confined = run("unshare", "-u", "true", cap_add=("SYS_ADMIN",), seccomp="default")
     assert confined.state.exit_code == 0  # SYS_ADMIN lifts the namespace rules, as Docker

@@ -351,6 +351,9 @@ def test_compose_build_section_maps_to_options(tmp_path: Path) -> None:
     assert hosted.shm_size == 1 << 27
     assert hosted.extra_hosts == (("db", "10.0.0.2"), ("db", "::2"))
     assert hosted.ulimits == (("core", 0, 0), ("nproc", 10, 20))
+    assert not hosted.privileged
+    assert options_from_compose({"context": ".", "privileged": True},
+                                project_dir=tmp_path).privileged
 
 
 def test_run_gets_the_builds_container_settings_outside_the_cache_key(
@@ -359,11 +362,12 @@ def test_run_gets_the_builds_container_settings_outside_the_cache_key(
     write(context / "hello.txt", "hello")
     first = build(context, backend, SIMPLE)
     settings = {"shm_size": 1 << 27, "extra_hosts": (("db", "10.0.0.2"),),
-                "ulimits": (("nproc", 10, 20),)}
+                "ulimits": (("nproc", 10, 20),), "privileged": True}
     second = build(context, backend, SIMPLE, no_cache=True, **settings)
     assert second.image_id == first.image_id  # the same layers: not part of the key
     spec = backend.runs[-1]
-    assert (spec.shm_size, spec.extra_hosts, spec.ulimits) == tuple(settings.values())
+    assert (spec.shm_size, spec.extra_hosts, spec.ulimits, spec.privileged) == \
+        tuple(settings.values())
 
 
 def test_image_name() -> None:
