@@ -360,6 +360,10 @@ def byte_size(value: Any) -> int:
         fail(f"{show(value)} is not a byte size (e.g. 512m, 1g)")
 
 
+def bytes_or_none(value: Any) -> int | None:
+    return None if value is None else byte_size(value)
+
+
 def duration(value: Any) -> float:
     try:
         return parse_duration(value)

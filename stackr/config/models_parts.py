@@ -19,6 +19,7 @@ from stackr.config.models_base import (
     Seconds,
     StringOrListIn,
     byte_size,
+    bytes_or_none,
     command_list,
     container_path,
     duration,
@@ -181,7 +182,7 @@ class ProcessSettings(Model):
     @field_validator("shm_size", mode="before", json_schema_input_type=ByteSizeIn | None)
     @classmethod
     def _shm_size(cls, value: Any) -> Any:
-        return None if value is None else byte_size(value)
+        return bytes_or_none(value)
 
     @field_validator(
         "extra_hosts",

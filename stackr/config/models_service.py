@@ -13,7 +13,7 @@ from stackr.config.models_base import (
     ListOrDictIn,
     Seconds,
     StringOrListIn,
-    byte_size,
+    bytes_or_none,
     command_list,
     container_path,
     duration,
@@ -74,10 +74,6 @@ def _names_a_service_or_container(mode: str) -> bool:
         return bool(mode[len(SERVICE_REFERENCE):])
     return mode.startswith(CONTAINER_REFERENCE) and bool(
         CONTAINER_NAME.match(mode[len(CONTAINER_REFERENCE):]))
-
-
-def bytes_or_none(value: Any) -> int | None:
-    return None if value is None else byte_size(value)
 
 
 class Service(ProcessSettings):
